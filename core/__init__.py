@@ -1,0 +1,1 @@
+"""simtune's tuning core: spaces, trials, schedulers, backends and the Tuner."""

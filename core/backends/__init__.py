@@ -1,0 +1,1 @@
+"""Backends start, stop, pause and resume trials and collect their results."""

@@ -1,0 +1,53 @@
+"""The backend protocol the Tuner drives; the backend owns the clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.trial import Event, Trial
+
+
+class Backend:
+    """Runs trials and hands back their events in time order.
+
+    The Tuner never knows whether the clock is real or virtual: it only reads
+    `time()` and waits in `next_events(until)`.
+    """
+
+    name: str = "backend"
+
+    def time(self) -> float:
+        """Seconds since the backend started, on its own clock."""
+        raise NotImplementedError
+
+    def start(self, trial: Trial) -> None:
+        """Start `trial` on a free worker (from the checkpoint of `trial.checkpoint_of` if set)."""
+        raise NotImplementedError
+
+    def resume(self, trial: Trial) -> None:
+        """Resume the paused `trial` from its checkpoint."""
+        raise NotImplementedError
+
+    def pause(self, trial_id: int) -> None:
+        """Stop running `trial_id` but keep its checkpoint; frees its worker now."""
+        raise NotImplementedError
+
+    def stop(self, trial_id: int) -> None:
+        """Stop `trial_id` for good; its later reports never appear; frees its worker now."""
+        raise NotImplementedError
+
+    def next_events(self, until: float | None = None) -> list[Event]:
+        """Wait for the next events, at most until time `until`.
+
+        Returns [] when the clock reached `until` first, or when nothing is running.
+        """
+        raise NotImplementedError
+
+    def charge(self, seconds: float) -> None:
+        """Account for `seconds` the Tuner spent deciding (real clocks: no-op)."""
+
+    def close(self) -> None:
+        """Release every resource; no trial keeps running."""
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name}

@@ -1,0 +1,52 @@
+"""The scheduler protocol: which trial to run next, and what to do after each report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.trial import Decision, Report, Suggestion, Trial
+
+
+class Scheduler:
+    """Base class of every HPO algorithm.
+
+    The Tuner calls `suggest` whenever a worker is free, `on_start` once the trial
+    it suggested exists, `on_report` for every report (and acts on the Decision),
+    `on_complete` when a trial has reported its last fidelity and `on_error` when it
+    failed. Subclasses override what they need; the hooks default to doing nothing.
+
+    Example:
+        >>> class Always(Scheduler):
+        ...     def suggest(self, trial_id):
+        ...         return Start({"x": 1})
+    """
+
+    metric: str
+    mode: str
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        """A new configuration for trial `trial_id`, a paused trial to resume, or None."""
+        raise NotImplementedError
+
+    def on_start(self, trial: Trial) -> None:
+        """`trial` has started (or resumed) on a worker."""
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        """Decide whether `trial` continues after `report`."""
+        return Decision.CONTINUE
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        """`trial` has reported its last fidelity; `report` is that last report."""
+
+    def on_error(self, trial: Trial) -> None:
+        """`trial` failed; it will not report again."""
+
+    def metadata(self) -> dict[str, Any]:
+        """Name and constructor arguments, for the run's metadata.json."""
+        return {"name": type(self).__name__}
+
+
+def check_mode(mode: str) -> str:
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    return mode

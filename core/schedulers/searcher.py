@@ -1,0 +1,30 @@
+"""The searcher protocol: which configuration to try next (plugs into any scheduler)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Searcher:
+    """Proposes configurations and learns from observations keyed by trial id.
+
+    Schedulers decide *when* (stop, pause, promote); searchers decide *which config*.
+    Every observation carries its trial id, so asynchronous workers never pair a
+    config with another trial's result.
+    """
+
+    def suggest(self) -> dict[str, Any] | None:
+        """A new configuration, or None when the searcher has nothing left."""
+        raise NotImplementedError
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        """`config` is now being evaluated as trial `trial_id` (pending)."""
+
+    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+        """Trial `trial_id` reached `value` of the metric at `fidelity`."""
+
+    def on_end(self, trial_id: int) -> None:
+        """Trial `trial_id` ended (completed, stopped or failed): no longer pending."""
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": type(self).__name__}

@@ -1,0 +1,258 @@
+"""The Tuner: the one loop that asks the scheduler and drives a backend."""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from core.backends.base import Backend
+from core.results import ResultsWriter
+from core.schedulers.base import Scheduler
+from core.stopping import StoppingCriterion
+from core.trial import Decision, Failure, Report, Resume, Start, Status, Trial
+
+log = logging.getLogger("simtune.tuner")
+
+
+@dataclass
+class TuningSummary:
+    """What a finished run did."""
+
+    n_started: int
+    n_finished: int
+    n_failed: int
+    n_reports: int
+    time: float  # on the backend's clock
+    best: float | None  # best value of the scheduler's metric seen in any report
+    reason: str  # why the run ended
+
+
+class Tuner:
+    """Asks the scheduler for a trial whenever a worker is free and feeds results back.
+
+    The same loop serves every backend; the backend owns the clock.
+
+    Example:
+        >>> Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=20),
+        ...       n_workers=4, results=writer).run()
+    """
+
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        backend: Backend,
+        stop: StoppingCriterion,
+        n_workers: int = 1,
+        results: ResultsWriter | None = None,
+        progress: bool = True,
+    ) -> None:
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+            raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+        self.scheduler = scheduler
+        self.backend = backend
+        self.stop = stop
+        self.n_workers = n_workers
+        self.results = results
+        self.progress = progress
+        self.trials: dict[int, Trial] = {}
+        self._running: set[int] = set()
+        self._n_finished = 0
+        self._n_failed = 0
+        self._n_reports = 0
+        self._best: float | None = None
+
+    def run(self) -> TuningSummary:
+        """Run until the stopping criterion holds or nothing is left to do."""
+        bar = self._progress_bar()
+        reason = "interrupted"
+        try:
+            reason = self._loop(bar)
+        finally:
+            for trial_id in sorted(self._running):
+                self.backend.stop(trial_id)
+                self.trials[trial_id].status = Status.STOPPED
+            self._running.clear()
+            self.backend.close()
+            if bar is not None:
+                bar.close()
+            summary = self._summary(reason)
+            if self.results is not None:
+                self.results.close(
+                    end_reason=reason,
+                    n_trials=summary.n_started,
+                    n_reports=summary.n_reports,
+                    end_time=summary.time,
+                    complete=reason != "interrupted",
+                )
+        log.info(
+            "run ended (%s): %d trials, %d reports, %.1f s on the backend's clock, best %s",
+            reason,
+            summary.n_started,
+            summary.n_reports,
+            summary.time,
+            summary.best,
+        )
+        return summary
+
+    def _loop(self, bar: tqdm | None) -> str:
+        stop, backend = self.stop, self.backend
+        deadline = stop.max_wallclock
+        while True:
+            idle_reason = self._fill_workers()
+            if stop.done(backend.time(), self._n_finished):
+                return "budget reached"
+            if not self._running:
+                return idle_reason or "nothing left to run"
+            events = backend.next_events(until=deadline)
+            if bar is not None:
+                self._update_bar(bar)
+            if not events:
+                if deadline is not None and backend.time() >= deadline:
+                    return "budget reached"
+                raise RuntimeError(
+                    f"backend {backend.name} returned no event while trials "
+                    f"{sorted(self._running)} are running"
+                )
+            for event in events:
+                if isinstance(event, Report):
+                    self._on_report(event)
+                elif isinstance(event, Failure):
+                    self._on_failure(event)
+            if stop.max_failures is not None and self._n_failed >= stop.max_failures:
+                return f"{self._n_failed} trials failed (stop.max_failures={stop.max_failures})"
+
+    def _fill_workers(self) -> str | None:
+        """Start or resume trials while a worker is free; say why it stopped short, if it did."""
+        while len(self._running) < self.n_workers:
+            trial_id = len(self.trials)
+            t = _time.perf_counter()
+            suggestion = self.scheduler.suggest(trial_id)
+            self.backend.charge(_time.perf_counter() - t)
+            if suggestion is None:
+                return "the scheduler has no more trials to suggest"
+            if isinstance(suggestion, Start):
+                if not self.stop.may_start(trial_id):
+                    return "trial budget reached"
+                trial = Trial(
+                    trial_id,
+                    suggestion.config,
+                    start_time=self.backend.time(),
+                    checkpoint_of=suggestion.checkpoint_of,
+                )
+                self.trials[trial_id] = trial
+                self.backend.start(trial)
+            elif isinstance(suggestion, Resume):
+                trial = self.trials.get(suggestion.trial_id)
+                if trial is None or trial.status != Status.PAUSED:
+                    raise RuntimeError(
+                        f"scheduler {type(self.scheduler).__name__} asked to resume trial "
+                        f"{suggestion.trial_id}, which is not paused"
+                    )
+                trial.status = Status.RUNNING
+                self.backend.resume(trial)
+            else:
+                raise TypeError(
+                    f"scheduler returned {suggestion!r}; expected Start, Resume or None"
+                )
+            self._running.add(trial.trial_id)
+            self.scheduler.on_start(trial)
+        return None
+
+    def _on_report(self, report: Report) -> None:
+        trial = self.trials[report.trial_id]
+        if trial.trial_id not in self._running:
+            return  # a report that crossed a stop/pause in flight (real backends)
+        trial.fidelity = report.fidelity
+        t = _time.perf_counter()
+        decision = self.scheduler.on_report(trial, report)
+        if report.last:
+            trial.status = Status.COMPLETED
+            self._running.discard(trial.trial_id)
+            self._n_finished += 1
+            self.scheduler.on_complete(trial, report)
+        elif decision == Decision.STOP:
+            self.backend.stop(trial.trial_id)
+            trial.status = Status.STOPPED
+            self._running.discard(trial.trial_id)
+            self._n_finished += 1
+        elif decision == Decision.PAUSE:
+            self.backend.pause(trial.trial_id)
+            trial.status = Status.PAUSED
+            self._running.discard(trial.trial_id)
+        self.backend.charge(_time.perf_counter() - t)
+        self._n_reports += 1
+        value = report.metrics.get(self.scheduler.metric)
+        if value is not None and value == value:  # not NaN
+            best = self._best
+            if best is None or (value < best if self.scheduler.mode == "min" else value > best):
+                self._best = value
+        if self.results is not None:
+            self.results.write(
+                trial.trial_id,
+                report.time,
+                report.fidelity,
+                report.metrics,
+                decision.value,
+                trial.status.value,
+                trial.config,
+            )
+
+    def _on_failure(self, failure: Failure) -> None:
+        trial = self.trials[failure.trial_id]
+        trial.status = Status.FAILED
+        self._running.discard(trial.trial_id)
+        self._n_failed += 1
+        self._n_finished += 1
+        log.warning("trial %d failed: %s", trial.trial_id, failure.reason)
+        self.scheduler.on_error(trial)
+        if self.results is not None:
+            self.results.write(
+                trial.trial_id,
+                failure.time,
+                trial.fidelity,
+                {},
+                "",
+                Status.FAILED.value,
+                trial.config,
+            )
+
+    def _progress_bar(self) -> tqdm | None:
+        if not self.progress:
+            return None
+        if self.stop.max_wallclock is not None:
+            return tqdm(
+                total=float(self.stop.max_wallclock),
+                unit="s",
+                desc="backend clock",
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]",
+            )
+        return tqdm(
+            total=self.stop.max_trials or self.stop.max_trials_finished, unit="trial", desc="trials"
+        )
+
+    def _update_bar(self, bar: tqdm) -> None:
+        n = (
+            self.backend.time()
+            if self.stop.max_wallclock is not None
+            else (len(self.trials) if self.stop.max_trials else self._n_finished)
+        )
+        if self.stop.max_wallclock is not None:
+            n = min(n, self.stop.max_wallclock)
+        bar.update(n - bar.n)
+        if bar.n == bar.last_print_n:  # just redrawn: refresh the status text too
+            bar.set_postfix_str(f"{len(self.trials)} trials, best {self._best}", refresh=False)
+
+    def _summary(self, reason: str) -> TuningSummary:
+        return TuningSummary(
+            n_started=len(self.trials),
+            n_finished=self._n_finished,
+            n_failed=self._n_failed,
+            n_reports=self._n_reports,
+            time=self.backend.time(),
+            best=self._best,
+            reason=reason,
+        )
