@@ -1,0 +1,1 @@
+"""The tabulated-blackbox repository of simtune."""

@@ -1,0 +1,267 @@
+"""Blackbox interface and the xarray-backed TabularBlackbox stored as HDF5."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from core.space import Space
+
+TIME = "elapsed_time"  # cumulative training time in seconds, in every blackbox
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """What one trial of one config and seed reports: parallel lists, one entry per fidelity."""
+
+    fidelities: list[int]
+    elapsed: list[float]  # cumulative seconds at each fidelity
+    metrics: dict[str, list[float]]
+
+
+class Blackbox:
+    """A benchmark answering `evaluate(config, fidelity=None, seed=None)`.
+
+    Attributes every blackbox sets: `name`, `task`, `space`, `objectives`
+    (objective name -> "min"|"max"), `fidelity_name`, `fidelities` (sorted ints),
+    `seeds` (seed labels), `source` (where the data came from) and `optimum`
+    (objective -> best value at the maximum fidelity, or None if unknown).
+    """
+
+    name: str
+    task: str
+    space: Space
+    objectives: dict[str, str]
+    fidelity_name: str
+    fidelities: list[int]
+    seeds: list[int]
+    source: str = ""
+    optimum: dict[str, float] | None = None
+
+    def curve(self, config: dict[str, Any], seed: int) -> Curve:
+        """The whole learning curve of `config` under `seed` (only the fidelities that exist)."""
+        raise NotImplementedError
+
+    def seeds_of(self, config: dict[str, Any]) -> list[int]:
+        """Seeds for which `config` has results."""
+        return list(self.seeds)
+
+    def evaluate(
+        self, config: dict[str, Any], fidelity: int | None = None, seed: int | None = None
+    ) -> dict[str, float] | dict[str, np.ndarray]:
+        """Objectives and elapsed time at `fidelity` (whole curves if None).
+
+        `seed=None` averages over the seeds that exist for `config`.
+        """
+        seeds = self.seeds_of(config) if seed is None else [seed]
+        curves = [self.curve(config, s) for s in seeds]
+        names = [*self.objectives, TIME]
+        stacked = {
+            n: np.array([c.metrics[n] if n != TIME else c.elapsed for c in curves]) for n in names
+        }
+        values = {n: v.mean(axis=0) for n, v in stacked.items()}
+        if fidelity is None:
+            return values
+        fids = curves[0].fidelities
+        if fidelity not in fids:
+            raise ValueError(
+                f"{self.name}/{self.task}: fidelity {fidelity!r} not available; "
+                f"{self.fidelity_name} takes values {fids[0]}..{fids[-1]}"
+            )
+        i = fids.index(fidelity)
+        return {n: float(v[i]) for n, v in values.items()}
+
+    def describe(self) -> str:
+        """One line: name, task, size and what the data lacks."""
+        size = self.space.size()
+        rows = len(self) if hasattr(self, "__len__") else size
+        if size is None:
+            n = "continuous space"
+        elif rows == size:
+            n = f"{size:,} configs"
+        else:
+            n = f"{rows:,} of {size:,} configs"
+        fid = (
+            f"{self.fidelity_name} {self.fidelities[0]}..{self.fidelities[-1]}"
+            if len(self.fidelities) > 1
+            else f"final {self.fidelity_name} only ({self.fidelities[0]}): "
+            "multi-fidelity schedulers get a single rung"
+        )
+        return (
+            f"{self.name}/{self.task}: {n}, {len(self.seeds)} seeds, {fid} (source: {self.source})"
+        )
+
+
+class TabularBlackbox(Blackbox):
+    """A table of results: an xarray Dataset with dims (config, seed, fidelity).
+
+    Data variables: one per objective plus `elapsed_time`; hyperparameters are
+    coordinates along `config`; a missing (config, seed) is NaN. Attributes hold
+    the name, task, space (JSON), objectives (JSON), fidelity name and source.
+
+    Example:
+        >>> bb = TabularBlackbox.load("cifar10.h5")
+        >>> bb.evaluate(config, fidelity=200, seed=777)
+    """
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        missing = {"config", "seed", "fidelity"} - set(ds.dims)
+        if missing:
+            raise ValueError(f"table needs dims config, seed, fidelity; missing {sorted(missing)}")
+        self.ds = ds
+        self.name = str(ds.attrs["name"])
+        self.task = str(ds.attrs["task"])
+        self.space = Space.from_json(ds.attrs["space"])
+        self.objectives = json.loads(ds.attrs["objectives"])
+        self.fidelity_name = str(ds.attrs.get("fidelity_name", "epoch"))
+        self.source = str(ds.attrs.get("source", ""))
+        self.fidelities = [int(f) for f in ds["fidelity"].values]
+        self.seeds = [int(s) for s in ds["seed"].values]
+        for n in [*self.objectives, TIME]:
+            if n not in ds.data_vars:
+                raise ValueError(f"{self.name}/{self.task}: table has no data variable {n!r}")
+        self._names = [*self.objectives, TIME]
+        self._arrays = {
+            n: np.asarray(ds[n].transpose("config", "seed", "fidelity").values) for n in self._names
+        }
+        hp_columns = [ds[name].values.tolist() for name in self.space.tunable]
+        self._configs = list(zip(*hp_columns, strict=True)) if hp_columns else [()]
+        self._row = {
+            self.space.key(dict(zip(self.space.tunable, c, strict=True))): i
+            for i, c in enumerate(self._configs)
+        }
+        if len(self._row) != ds.sizes["config"]:
+            raise ValueError(f"{self.name}/{self.task}: duplicate configurations in the table")
+        first = self._arrays[next(iter(self.objectives))]
+        self._has_seed = np.isfinite(first).any(axis=2)  # (config, seed)
+        self._n_fid = np.isfinite(first).sum(axis=2)  # fidelities present per (config, seed)
+        self._seed_index = {s: i for i, s in enumerate(self.seeds)}
+        self.optimum = {
+            n: float(
+                np.nanmin(self._arrays[n][:, :, -1])
+                if m == "min"
+                else np.nanmax(self._arrays[n][:, :, -1])
+            )
+            for n, m in self.objectives.items()
+        }
+
+    def __len__(self) -> int:
+        return len(self._configs)
+
+    def configs(self) -> list[dict[str, Any]]:
+        """Every configuration of the table, in row order (constants included)."""
+        tunable = list(self.space.tunable)
+        return [
+            {**self.space.constants, **dict(zip(tunable, c, strict=True))} for c in self._configs
+        ]
+
+    def row(self, config: dict[str, Any]) -> int:
+        """Row of `config` in the table; ValueError if the table does not have it."""
+        try:
+            return self._row[self.space.key(config)]
+        except KeyError:
+            self.space.validate(config)
+            shown = {k: config[k] for k in self.space.tunable}
+            raise ValueError(
+                f"{self.name}/{self.task}: configuration {shown} is not in the table "
+                f"({len(self)} configs); pick one of table.configs() or use a surrogate"
+            ) from None
+        except TypeError as e:
+            raise ValueError(
+                f"{self.name}/{self.task}: bad configuration {config!r}: {e}"
+            ) from None
+
+    def seeds_of(self, config: dict[str, Any]) -> list[int]:
+        row = self.row(config)
+        return [self.seeds[i] for i in np.flatnonzero(self._has_seed[row]).tolist()]
+
+    def curve(self, config: dict[str, Any], seed: int) -> Curve:
+        row = self.row(config)
+        s = self._seed_index.get(seed)
+        if s is None or not self._has_seed[row, s]:
+            raise ValueError(
+                f"{self.name}/{self.task}: no results for seed {seed!r} of this configuration; "
+                f"it has seeds {self.seeds_of(config)}"
+            )
+        n = int(self._n_fid[row, s])
+        a = self._arrays
+        return Curve(
+            fidelities=self.fidelities[:n],
+            elapsed=a[TIME][row, s, :n].tolist(),
+            metrics={k: a[k][row, s, :n].tolist() for k in self.objectives},
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table as HDF5 (netCDF4 through h5netcdf), atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # one per writer process
+        encoding = {n: {"compression": "gzip", "compression_opts": 4} for n in self._names}
+        self.ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TabularBlackbox:
+        """Read a table written by `save`; a damaged file gives an error naming it."""
+        path = Path(path)
+        try:
+            ds = xr.load_dataset(path, engine="h5netcdf")
+            return cls(ds)
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # h5py/xarray raise many types for a damaged file
+            raise ValueError(
+                f"cannot read blackbox table {path} ({type(e).__name__}: {e}); "
+                "the file is damaged or not a simtune table: delete it to rebuild it"
+            ) from None
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        name: str,
+        task: str,
+        space: Space,
+        configs: list[dict[str, Any]],
+        seeds: list[int],
+        fidelities: list[int],
+        objectives: dict[str, str],
+        values: dict[str, np.ndarray],
+        fidelity_name: str = "epoch",
+        source: str = "",
+        attrs: dict[str, Any] | None = None,
+    ) -> TabularBlackbox:
+        """Build a table from arrays of shape (len(configs), len(seeds), len(fidelities))."""
+        shape = (len(configs), len(seeds), len(fidelities))
+        for n in [*objectives, TIME]:
+            if n not in values:
+                raise ValueError(f"values lacks {n!r}")
+            if np.shape(values[n]) != shape:
+                raise ValueError(f"values[{n!r}] has shape {np.shape(values[n])}, expected {shape}")
+        coords: dict[str, Any] = {"seed": list(seeds), "fidelity": list(fidelities)}
+        for hp in space.tunable:
+            coords[hp] = ("config", [c[hp] for c in configs])
+        ds = xr.Dataset(
+            {
+                n: (("config", "seed", "fidelity"), np.asarray(values[n], dtype=float))
+                for n in [*objectives, TIME]
+            },
+            coords=coords,
+            attrs={
+                "name": name,
+                "task": task,
+                "space": space.to_json(),
+                "objectives": json.dumps(objectives),
+                "fidelity_name": fidelity_name,
+                "source": source,
+                **(attrs or {}),
+            },
+        )
+        return cls(ds)

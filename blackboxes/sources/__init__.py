@@ -1,0 +1,1 @@
+"""Converters from each benchmark family's original raw format to a TabularBlackbox."""
