@@ -1,0 +1,6 @@
+"""Read the result files of many runs, aggregate them, and plot or tabulate them.
+
+This package reads only files written by the Tuner (``results.csv`` and
+``metadata.json`` in each run directory); it never imports ``core`` or
+``blackboxes``. Entry point: ``python analysis/plot_results.py DIR [DIR ...]``.
+"""
