@@ -1,0 +1,31 @@
+"""Shared fixtures: an isolated cache per test session and the raw-data samples dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA_ENV = "SIMTUNE_DATA"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Converted tables go to a fresh tmp dir, never ~/.cache; no user raw dir leaks in."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIMTUNE_CACHE", str(tmp_path_factory.mktemp("simtune_cache")))
+        mp.delenv("SIMTUNE_NATS_DIR", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """$SIMTUNE_DATA: the directory holding the nats/ and yahpo/ raw samples (skip if unset)."""
+    value = os.environ.get(DATA_ENV)
+    if not value:
+        pytest.skip(f"set {DATA_ENV} to the directory holding nats/ and yahpo/ raw samples")
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        pytest.fail(f"{DATA_ENV}={value} is not a directory")
+    return path

@@ -1,0 +1,79 @@
+"""Small real blackboxes and runners shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from blackboxes.blackbox import TabularBlackbox
+from core.backends.simulated import SimulatedBackend
+from core.results import ResultsWriter
+from core.schedulers import make_scheduler
+from core.space import Space, choice
+from core.stopping import StoppingCriterion
+from core.tuner import Tuner
+
+
+def toy_table(seeds_missing: bool = False) -> TabularBlackbox:
+    """6 configs x 2 seeds x 4 epochs with exact, hand-checkable numbers.
+
+    Config i has per-epoch time (i + 1) seconds and loss 10 * (i + 1) / epoch; seed 1
+    adds 0.5. With `seeds_missing`, configs 0 and 1 lack seed 1.
+    """
+    space = Space({"i": choice(list(range(6)))})
+    configs = [{"i": i} for i in range(6)]
+    epochs = np.arange(1, 5)
+    loss = np.empty((6, 2, 4))
+    elapsed = np.empty((6, 2, 4))
+    for i in range(6):
+        for s in range(2):
+            loss[i, s] = 10.0 * (i + 1) / epochs + 0.5 * s
+            elapsed[i, s] = (i + 1) * epochs
+    if seeds_missing:
+        loss[:2, 1] = np.nan
+        elapsed[:2, 1] = np.nan
+    return TabularBlackbox.from_arrays(
+        name="toy",
+        task="t",
+        space=space,
+        configs=configs,
+        seeds=[0, 1],
+        fidelities=epochs.tolist(),
+        objectives={"loss": "min"},
+        values={"loss": loss, "elapsed_time": elapsed},
+        source="test",
+    )
+
+
+def simulate(blackbox, scheduler: str, seed: int, out: Path, n_workers: int = 4, **stop) -> Tuner:
+    """Run `scheduler` on `blackbox` in simulation, results into `out`."""
+    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    metric, mode = next(iter(blackbox.objectives.items()))
+    sched = make_scheduler(
+        scheduler,
+        {
+            "space": blackbox.space,
+            "metric": metric,
+            "mode": mode,
+            "fidelities": blackbox.fidelities,
+            "rng": rng_s,
+            "candidates": None,
+        },
+    )
+    writer = ResultsWriter(
+        out,
+        fidelity=blackbox.fidelity_name,
+        metrics=list(blackbox.objectives),
+        hyperparameters=list(blackbox.space),
+    )
+    tuner = Tuner(
+        scheduler=sched,
+        backend=SimulatedBackend(blackbox, rng=rng_b),
+        stop=StoppingCriterion(**stop),
+        n_workers=n_workers,
+        results=writer,
+        progress=False,
+    )
+    tuner.run()
+    return tuner

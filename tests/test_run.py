@@ -1,0 +1,85 @@
+"""End to end through Hydra: the commands a user types, as subprocesses."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = [sys.executable, str(ROOT / "experiments" / "run.py")]
+
+
+def _run(args, cwd, check=True):
+    # a cache of its own: other tests leave partial (3-architecture) NATS tables behind
+    env = {**os.environ, "SIMTUNE_CACHE": str(Path(cwd) / "cache")}
+    proc = subprocess.run([*RUN, *args, "progress=false"], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.py failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.mark.slow
+def test_multirun_two_schedulers_two_seeds(tmp_path):
+    sweep = tmp_path / "sweep"
+    _run(["-m", "scheduler=random,asha", "benchmark=nasbench201", "seed=0,1",
+          f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    runs = sorted(p.parent for p in sweep.glob("*/metadata.json"))
+    assert len(runs) == 4
+    seen = set()
+    for run in runs:
+        meta = json.loads((run / "metadata.json").read_text())
+        assert meta["complete"] is True
+        assert (meta["benchmark"], meta["task"], meta["metric"], meta["mode"]) == (
+            "nasbench201", "cifar10", "val_accuracy", "max")
+        assert meta["n_workers"] == 4 and meta["backend"]["name"] == "simulated"
+        assert meta["versions"]["numpy"] and meta["stop"]["max_wallclock"] == 43200
+        seen.add((meta["scheduler"]["name"], meta["seed"]))
+        df = pd.read_csv(run / "results.csv")
+        assert list(df.columns[:3]) == ["trial_id", "time", "epoch"]
+        assert {"val_accuracy", "decision", "status", "config_op0", "config_op5"} <= set(df.columns)
+        assert df["time"].is_monotonic_increasing and df["time"].max() <= 43200
+        assert (df["epoch"] == 200).all()  # final-epoch table
+        # NAS-Bench-201 cifar10 validation accuracies lie within [0, 100], best ~91.6
+        assert df["val_accuracy"].between(0, 100).all()
+        assert df["val_accuracy"].max() <= meta["optimum"]["val_accuracy"] <= 100
+        assert len(df) > 50  # 12 h / ~2,000 s per trial x 4 workers
+    assert seen == {("random", 0), ("random", 1), ("asha", 0), ("asha", 1)}
+
+
+@pytest.mark.slow
+def test_same_seed_byte_identical_results(tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        _run(["benchmark=synthetic", "scheduler=asha", "seed=3", "stop.max_wallclock=4000",
+              f"hydra.run.dir={out}"], cwd=tmp_path)
+        outs.append((out / "results.csv").read_bytes())
+    assert outs[0] == outs[1]
+    assert outs[0].count(b"\n") > 100
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("scheduler=bogus", "Could not find 'scheduler/bogus'"),
+        ("benchmark=bogus", "Could not find 'benchmark/bogus'"),
+        ("benchmark.task=mnist", "has no task 'mnist'; tasks: cifar10, cifar100, imagenet16-120"),
+        ("+scheduler.etta=2", "scheduler 'asha' has no parameter 'etta'"),
+        ("stop.max_wallclock=-5", "stop.max_wallclock must be a positive number"),
+    ],
+)
+def test_bad_input_one_clear_line(tmp_path, override, expected):
+    proc = _run([override, f"hydra.run.dir={tmp_path / 'out'}"], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_scheduler_lists_valid_names(tmp_path):
+    proc = _run(["scheduler=bogus"], cwd=tmp_path, check=False)
+    assert "asha" in proc.stderr and "random" in proc.stderr
