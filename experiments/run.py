@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from blackboxes import repository
 from blackboxes.blackbox import Blackbox, TabularBlackbox
+from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.results import ResultsWriter
 from core.schedulers import make_scheduler
@@ -63,14 +64,27 @@ def objective(blackbox: Blackbox, metric: str | None) -> tuple[str, str]:
     return metric, blackbox.objectives[metric]
 
 
+def load_benchmark(cfg: DictConfig) -> Blackbox:
+    """The benchmark of `cfg.benchmark`: its space, objectives and fidelities (and data)."""
+    bench = cfg.benchmark
+    return repository.load(bench.name, bench.get("task"), bench.get("raw_dir"))
+
+
+def make_backend(cfg: DictConfig, blackbox: Blackbox, rng: np.random.Generator) -> Backend:
+    """The backend of `cfg.backend`; unknown names get an error listing the valid ones."""
+    params: dict[str, Any] = OmegaConf.to_container(cfg.backend, resolve=True)  # type: ignore[assignment]
+    name = params.pop("name")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+    return SimulatedBackend(blackbox, rng=rng, **params)
+
+
 def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
     """Build benchmark, scheduler, backend and Tuner from `cfg`; write results to `out_dir`."""
-    bench = cfg.benchmark
-    blackbox = repository.load(bench.name, bench.task, bench.get("raw_dir"))
-    metric, mode = objective(blackbox, bench.get("metric"))
-    scheduler_rng, backend_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2)
-    )
+    blackbox = load_benchmark(cfg)
+    metric, mode = objective(blackbox, cfg.benchmark.get("metric"))
+    seeds = np.random.SeedSequence(cfg.seed).spawn(2)
+    scheduler_rng, backend_rng = (np.random.default_rng(s) for s in seeds)
 
     candidates = None
     if isinstance(blackbox, TabularBlackbox) and len(blackbox) != blackbox.space.size():
@@ -81,18 +95,13 @@ def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
         "space": blackbox.space,
         "metric": metric,
         "mode": mode,
+        "objectives": dict(blackbox.objectives),
         "fidelities": blackbox.fidelities,
         "rng": scheduler_rng,
         "candidates": candidates,
     }
     scheduler = make_scheduler(name, context, **params)
-
-    backend_cfg: dict[str, Any] = OmegaConf.to_container(cfg.backend, resolve=True)  # type: ignore[assignment]
-    backend_name = backend_cfg.pop("name")
-    if backend_name not in BACKENDS:
-        raise ValueError(f"unknown backend {backend_name!r}; available: {', '.join(BACKENDS)}")
-    backend = SimulatedBackend(blackbox, rng=backend_rng, **backend_cfg)
-
+    backend = make_backend(cfg, blackbox, backend_rng)
     stop = StoppingCriterion(**OmegaConf.to_container(cfg.stop, resolve=True))  # type: ignore[arg-type]
     results = ResultsWriter(
         out_dir,
@@ -108,11 +117,7 @@ def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
             "mode": mode,
             "objectives": blackbox.objectives,
             "fidelity_name": blackbox.fidelity_name,
-            "fidelities": [
-                blackbox.fidelities[0],
-                blackbox.fidelities[-1],
-                len(blackbox.fidelities),
-            ],
+            "fidelities": blackbox.fidelities,
             "optimum": blackbox.optimum,
             "seed": cfg.seed,
             "n_workers": cfg.n_workers,

@@ -46,21 +46,33 @@ def toy_table(seeds_missing: bool = False) -> TabularBlackbox:
     )
 
 
-def simulate(blackbox, scheduler: str, seed: int, out: Path, n_workers: int = 4, **stop) -> Tuner:
+def context(blackbox, rng: np.random.Generator, candidates=None) -> dict:
+    """What experiments/run.py hands every scheduler about `blackbox`."""
+    metric, mode = next(iter(blackbox.objectives.items()))
+    return {
+        "space": blackbox.space,
+        "metric": metric,
+        "mode": mode,
+        "objectives": dict(blackbox.objectives),
+        "fidelities": blackbox.fidelities,
+        "rng": rng,
+        "candidates": candidates,
+    }
+
+
+def simulate(
+    blackbox,
+    scheduler: str,
+    seed: int,
+    out: Path,
+    n_workers: int = 4,
+    candidates=None,
+    params: dict | None = None,
+    **stop,
+) -> Tuner:
     """Run `scheduler` on `blackbox` in simulation, results into `out`."""
     rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    metric, mode = next(iter(blackbox.objectives.items()))
-    sched = make_scheduler(
-        scheduler,
-        {
-            "space": blackbox.space,
-            "metric": metric,
-            "mode": mode,
-            "fidelities": blackbox.fidelities,
-            "rng": rng_s,
-            "candidates": None,
-        },
-    )
+    sched = make_scheduler(scheduler, context(blackbox, rng_s, candidates), **(params or {}))
     writer = ResultsWriter(
         out,
         fidelity=blackbox.fidelity_name,

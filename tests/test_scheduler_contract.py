@@ -1,0 +1,114 @@
+"""The contract every registered scheduler passes (parametrized over the registry)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blackboxes.blackbox import TabularBlackbox
+from blackboxes.synthetic import BraninCurves
+from core.schedulers import SCHEDULERS, make_scheduler
+from core.space import Space, choice
+from core.trial import Decision, Report, Resume, Start, Trial
+from tests.helpers import context, simulate
+
+NAMES = sorted(SCHEDULERS)
+
+
+def _trace(path):
+    df = pd.read_csv(path / "results.csv")
+    return df[["trial_id", "epoch", "decision", "config_x1", "config_x2"]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_trace_other_seed_other_trace(tmp_path, name):
+    for run, seed in [("a", 0), ("b", 0), ("c", 1)]:
+        simulate(BraninCurves(), name, seed, tmp_path / run, max_wallclock=1500)
+    a, b, c = (_trace(tmp_path / r) for r in "abc")
+    assert len(a) > 20
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n_workers", [1, 8])
+def test_configs_stay_in_the_space(tmp_path, name, n_workers):
+    bb = BraninCurves()
+    tuner = simulate(bb, name, 2, tmp_path, n_workers=n_workers, max_wallclock=2000)
+    assert len(tuner.trials) >= n_workers
+    for trial in tuner.trials.values():
+        bb.space.validate(trial.config)
+
+
+def _partial_table() -> TabularBlackbox:
+    """12 of the 64 configurations of a 3-dimensional space, 2 seeds, 9 epochs."""
+    space = Space({k: choice([0, 1, 2, 3]) for k in ("a", "b", "c")})
+    rng = np.random.default_rng(0)
+    keys = rng.choice(64, size=12, replace=False)
+    configs = [{"a": int(k // 16), "b": int(k // 4 % 4), "c": int(k % 4)} for k in keys]
+    epochs = np.arange(1, 10)
+    base = rng.uniform(0.1, 1.0, size=(12, 2, 1))
+    loss = base + 1.0 / epochs
+    elapsed = np.broadcast_to(rng.uniform(1, 3, size=(12, 1, 1)) * epochs, loss.shape)
+    return TabularBlackbox.from_arrays(
+        name="partial", task="t", space=space, configs=configs, seeds=[0, 1],
+        fidelities=epochs.tolist(), objectives={"loss": "min"},
+        values={"loss": loss, "elapsed_time": np.array(elapsed)},
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_never_leaves_the_table(tmp_path, name):
+    table = _partial_table()
+    keys = {table.space.key(c) for c in table.configs()}
+    tuner = simulate(table, name, 0, tmp_path, n_workers=3, candidates=table.configs(),
+                     max_wallclock=400)
+    assert tuner.trials
+    for trial in tuner.trials.values():
+        assert table.space.key(trial.config) in keys
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_failed_trials_do_not_break_it(name):
+    """Drive the scheduler by hand: every third trial fails after its first report."""
+    bb = BraninCurves(max_fidelity=9)
+    sched = make_scheduler(name, context(bb, np.random.default_rng(0)))
+    trials: dict[int, Trial] = {}
+    progress: dict[int, int] = {}
+    running: list[int] = []
+    now, n_failed = 0.0, 0
+    for _step in range(300):
+        while len(running) < 4:
+            s = sched.suggest(len(trials))
+            if s is None:
+                break
+            if isinstance(s, Start):
+                trial = Trial(len(trials), s.config)
+                trials[trial.trial_id] = trial
+                progress[trial.trial_id] = 0
+            else:
+                assert isinstance(s, Resume) and s.trial_id in trials
+                trial = trials[s.trial_id]
+            running.append(trial.trial_id)
+            sched.on_start(trial)
+        if not running:
+            break
+        trial_id = running.pop(0)
+        trial = trials[trial_id]
+        if trial_id % 3 == 1 and progress[trial_id] == 1:
+            sched.on_error(trial)
+            n_failed += 1
+            continue
+        curve = bb.curve(trial.config)
+        i = progress[trial_id]
+        progress[trial_id] = i + 1
+        now += 1.0
+        last = i + 1 == len(curve.fidelities)
+        loss = curve.metrics["loss"][i]
+        report = Report(trial_id, now, curve.fidelities[i], {"loss": loss}, last)
+        decision = sched.on_report(trial, report)
+        if last:
+            sched.on_complete(trial, report)
+        elif decision == Decision.CONTINUE:
+            running.append(trial_id)
+    assert n_failed >= 3
+    assert len(trials) > 10
