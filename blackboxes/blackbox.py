@@ -132,16 +132,15 @@ class TabularBlackbox(Blackbox):
         }
         hp_columns = [ds[name].values.tolist() for name in self.space.tunable]
         self._configs = list(zip(*hp_columns, strict=True)) if hp_columns else [()]
-        self._row = {
-            self.space.key(dict(zip(self.space.tunable, c, strict=True))): i
-            for i, c in enumerate(self._configs)
-        }
+        key = self.space.key_of_values
+        self._row = {key(c): i for i, c in enumerate(self._configs)}
         if len(self._row) != ds.sizes["config"]:
             raise ValueError(f"{self.name}/{self.task}: duplicate configurations in the table")
         first = self._arrays[next(iter(self.objectives))]
         self._has_seed = np.isfinite(first).any(axis=2)  # (config, seed)
         self._n_fid = np.isfinite(first).sum(axis=2)  # fidelities present per (config, seed)
         self._seed_index = {s: i for i, s in enumerate(self.seeds)}
+        self._fid_index = {f: i for i, f in enumerate(self.fidelities)}
         self.optimum = {
             n: float(
                 np.nanmin(self._arrays[n][:, :, -1])
@@ -170,12 +169,24 @@ class TabularBlackbox(Blackbox):
             shown = {k: config[k] for k in self.space.tunable}
             raise ValueError(
                 f"{self.name}/{self.task}: configuration {shown} is not in the table "
-                f"({len(self)} configs); pick one of table.configs() or use a surrogate"
+                f"({len(self)} configs); pick one of table.configs() or answer off-table configs "
+                "with a surrogate (blackboxes.surrogate.SurrogateBlackbox; in a run: "
+                "benchmark.surrogate=nearest|knn|random_forest)"
             ) from None
         except TypeError as e:
             raise ValueError(
                 f"{self.name}/{self.task}: bad configuration {config!r}: {e}"
             ) from None
+
+    def evaluate(
+        self, config: dict[str, Any], fidelity: int | None = None, seed: int | None = None
+    ) -> dict[str, float] | dict[str, np.ndarray]:
+        if seed is not None and fidelity is not None:  # fast path: one cell of the table
+            row = self.row(config)
+            s, f = self._seed_index.get(seed), self._fid_index.get(fidelity)
+            if s is not None and f is not None and f < self._n_fid[row, s]:
+                return {n: float(a[row, s, f]) for n, a in self._arrays.items()}
+        return super().evaluate(config, fidelity, seed)  # averages, curves, clear errors
 
     def seeds_of(self, config: dict[str, Any]) -> list[int]:
         row = self.row(config)
@@ -202,7 +213,7 @@ class TabularBlackbox(Blackbox):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # one per writer process
-        encoding = {n: {"compression": "gzip", "compression_opts": 4} for n in self._names}
+        encoding = {n: {"compression": "gzip", "compression_opts": 4} for n in self.ds.data_vars}
         self.ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         tmp.replace(path)
         return path

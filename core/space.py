@@ -404,7 +404,11 @@ class Space(Mapping):
 
     def key(self, config: Mapping[str, Value]) -> tuple:
         """A hashable identity of a configuration (tunable values in space order)."""
-        values = tuple(map(config.__getitem__, self._names))
+        return self.key_of_values(tuple(map(config.__getitem__, self._names)))
+
+    @staticmethod
+    def key_of_values(values: tuple) -> tuple:
+        """`key` of a configuration given as its tunable values in space order."""
         if set(map(type, values)) <= _PLAIN_TYPES:  # the common case, kept fast
             return values
         return tuple(map(_category_key, values))
