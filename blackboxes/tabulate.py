@@ -1,0 +1,469 @@
+"""Run a real training function over configs x seeds and tabulate it as a new blackbox.
+
+The training function is the kind the Python backend runs: `train(config, reporter)`
+calling `reporter(epoch=e, metric=value, ...)` after each epoch. Every (config, seed)
+is one evaluation, run in a worker process with one BLAS thread; the seed reaches the
+function as `config["seed"]`, and training stops once `max_fidelity` is reported.
+Each finished evaluation is appended to a JSON-lines checkpoint, so an interrupted run
+resumes where it stopped. elapsed_time is the cumulative wall-clock time since the call
+started, or with `clock="cpu"` the process CPU time (robust to other load on a shared
+machine: with one BLAS thread it is the time on an idle core); the other clock is kept
+as the extra variable `cpu_time` / `wall_time`.
+
+Example:
+    >>> bb = tabulate("experiments/training/mlp_sklearn.py:train", space, configs=grid(space),
+    ...               seeds=[0, 1], max_fidelity=3, objectives={"val_accuracy": "max"},
+    ...               name="mlp", task="wine")
+    python -m blackboxes.tabulate path/to/file.py:train --space pkg.mod:space --grid \\
+        --seeds 0 1 2 --max-fidelity 50 --objective val_accuracy=max --out table.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime
+import importlib
+import importlib.util
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blackboxes.blackbox import TIME, TabularBlackbox
+from core.space import Space
+
+log = logging.getLogger("simtune.blackboxes")
+
+TrainFn = Callable[..., None]
+Result = dict[str, Any]  # {"fidelity", "elapsed" (wall), "cpu", "metrics": {name: [...]}}
+CLOCKS = {"wall": ("elapsed", "cpu_time", "cpu"), "cpu": ("cpu", "wall_time", "elapsed")}
+_PACKAGES = ("simtune", "numpy", "scipy", "scikit-learn", "threadpoolctl", "xarray", "h5py")
+
+
+def grid(space: Space) -> list[dict[str, Any]]:
+    """Every configuration of a finite space, in space order (last hyperparameter fastest)."""
+    if not space.is_finite:
+        infinite = [k for k, d in space.tunable.items() if not d.is_finite]
+        raise ValueError(f"a grid needs finite domains; {infinite} are continuous: use n_configs")
+    names = list(space.tunable)
+    values = [space.tunable[k].values() for k in names]
+    return [
+        {**space.constants, **dict(zip(names, combo, strict=True))}
+        for combo in itertools.product(*values)
+    ]
+
+
+def random_configs(space: Space, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """`n` distinct configurations drawn from `space` with `rng` (fewer if the space is smaller)."""
+    size = space.size()
+    n = min(n, size) if size is not None else n
+    out: dict[tuple, dict[str, Any]] = {}
+    for _ in range(100 * n):
+        config = space.sample(rng)
+        out.setdefault(space.key(config), config)
+        if len(out) == n:
+            break
+    return list(out.values())
+
+
+def load_function(ref: str) -> TrainFn:
+    """`path/to/file.py:name` or `package.module:name` -> the callable it names."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(
+            f"bad function reference {ref!r}; write path/to/file.py:train or pkg.mod:train"
+        )
+    if target.endswith(".py"):
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"function reference {ref!r}: no file {path}")
+        name = f"_simtune_fn_{path.stem}"
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__file__", None) != str(path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise ValueError(
+                f"function reference {ref!r}: cannot import {target!r} ({e})"
+            ) from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise ValueError(f"function reference {ref!r}: {target} has no attribute {attr!r}")
+    return fn
+
+
+def tabulate(
+    train: TrainFn | str,
+    space: Space,
+    *,
+    configs: Sequence[dict[str, Any]],
+    seeds: Sequence[int],
+    max_fidelity: int,
+    objectives: dict[str, str],
+    name: str,
+    task: str,
+    fidelity_name: str = "epoch",
+    workers: int | None = None,
+    checkpoint: str | Path | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    attrs: dict[str, Any] | None = None,
+    clock: str = "wall",
+) -> TabularBlackbox | None:
+    """Evaluate every config under every seed up to `max_fidelity` and build the table.
+
+    `train` is a callable or a reference `path/file.py:fn` (loaded in each worker).
+    `workers`: processes (None = all cores; 0 or 1 = in this process). `checkpoint`: a
+    JSON-lines file of finished evaluations, reused on a rerun. `limit`: run at most this
+    many new evaluations, then return None if the table is not complete (to split or
+    interrupt a long run). `clock`: "wall" or "cpu", the time that becomes elapsed_time.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    configs = [dict(c) for c in configs]
+    for c in configs:
+        space.validate(c)
+    if max_fidelity < 1 or not seeds or not configs:
+        raise ValueError(
+            f"need max_fidelity >= 1, seeds and configs; got max_fidelity={max_fidelity}, "
+            f"{len(seeds)} seeds, {len(configs)} configs"
+        )
+    for k, m in objectives.items():
+        if m not in ("min", "max"):
+            raise ValueError(f"objective {k!r}: mode must be 'min' or 'max', got {m!r}")
+    jobs = [(i, int(s)) for i in range(len(configs)) for s in seeds]
+    header = {
+        "train": train if isinstance(train, str) else f"{train.__module__}:{train.__qualname__}",
+        "space": space.to_dict(),
+        "configs": configs,
+        "seeds": [int(s) for s in seeds],
+        "max_fidelity": max_fidelity,
+        "fidelity_name": fidelity_name,
+    }
+    done = _read_checkpoint(Path(checkpoint), header) if checkpoint else {}
+    pending = [j for j in jobs if j not in done]
+    todo = pending if limit is None else pending[:limit]
+    n_workers = (os.cpu_count() or 1) if workers is None else workers
+    started = time.time()
+    with open(checkpoint or os.devnull, "a", encoding="utf-8") as sink:
+        if checkpoint and not done:
+            sink.write(json.dumps({"header": header}) + "\n")
+        for (i, s), result in _run(train, configs, todo, max_fidelity, fidelity_name, n_workers,
+                                   progress, len(jobs), len(done)):
+            done[(i, s)] = result
+            sink.write(json.dumps({"config": i, "seed": s, **result}) + "\n")
+            sink.flush()
+    if len(done) < len(jobs):
+        log.info("%d of %d evaluations done; rerun to continue", len(done), len(jobs))
+        return None
+    meta = {
+        "machine": json.dumps(machine()),
+        "versions": json.dumps(versions()),
+        "seeds": json.dumps(header["seeds"]),
+        "train": header["train"],
+        "max_fidelity": max_fidelity,
+        "workers": n_workers,
+        "clock": clock,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wallclock_seconds": round(time.time() - started, 1),
+        **(attrs or {}),
+    }
+    return build(done, space, configs, header["seeds"], objectives, name, task, fidelity_name,
+                 max_fidelity, meta, clock)
+
+
+def build(
+    done: dict[tuple[int, int], Result], space: Space, configs: list[dict[str, Any]],
+    seeds: list[int], objectives: dict[str, str], name: str, task: str, fidelity_name: str,
+    max_fidelity: int, attrs: dict[str, Any], clock: str = "wall",
+) -> TabularBlackbox:
+    """The table of finished evaluations; a fidelity a run did not reach is NaN."""
+    fids = sorted({f for r in done.values() for f in r["fidelity"] if f <= max_fidelity})
+    col = {f: k for k, f in enumerate(fids)}
+    names = list(dict.fromkeys(m for r in done.values() for m in r["metrics"]))
+    lacking = [k for k in objectives if k not in names]
+    if lacking:
+        raise ValueError(f"the training function never reported {lacking}; it reported {names}")
+    shape = (len(configs), len(seeds), len(fids))
+    main, other, other_key = CLOCKS[clock]
+    values = {n: np.full(shape, np.nan) for n in [*names, TIME, other]}
+    seed_col = {s: k for k, s in enumerate(seeds)}
+    for (i, s), r in done.items():
+        cols = [col[f] for f in r["fidelity"] if f in col]
+        values[TIME][i, seed_col[s], cols] = r[main][: len(cols)]
+        values[other][i, seed_col[s], cols] = r[other_key][: len(cols)]
+        for n, v in r["metrics"].items():
+            values[n][i, seed_col[s], cols] = np.asarray(v[: len(cols)], dtype=float)
+    bb = TabularBlackbox.from_arrays(
+        name=name, task=task, space=space, configs=configs, seeds=seeds, fidelities=fids,
+        objectives=objectives, values=values, fidelity_name=fidelity_name,
+        source=f"tabulated by simtune from {attrs.get('train', 'a training function')}",
+        attrs=attrs,
+    )
+    for n in [*names, other]:  # metrics that are not objectives are kept as extra variables
+        if n not in objectives:
+            bb.ds[n] = (("config", "seed", "fidelity"), values[n])
+    return bb
+
+
+def save(bb: TabularBlackbox, path: str | Path) -> Path:
+    """Write the table atomically, every data variable gzip-compressed (with byte shuffle)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    opts = {"compression": "gzip", "compression_opts": 9, "shuffle": True}
+    bb.ds.to_netcdf(tmp, engine="h5netcdf", encoding={n: opts for n in bb.ds.data_vars})
+    tmp.replace(path)
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """The machine an evaluation ran on: OS, CPU, core count, BLAS."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    info["cpu"] = next((x.partition(":")[2].strip() for x in lines if "model name" in x), "")
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "architecture")}
+            for p in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    return info
+
+
+def versions() -> dict[str, str]:
+    """Python and the packages a table depends on."""
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+class _Enough(Exception):
+    """Raised by the recorder once `max_fidelity` is reported: the evaluation is done."""
+
+
+class _Recorder:
+    """A Reporter that keeps every report with its cumulative wall-clock time."""
+
+    def __init__(self, fidelity_name: str, max_fidelity: int) -> None:
+        self.key, self.max = fidelity_name, max_fidelity
+        self.result: Result = {"fidelity": [], "elapsed": [], "cpu": [], "metrics": {}}
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def __call__(self, **report: Any) -> None:
+        elapsed, cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
+        if self.key not in report:
+            raise ValueError(f"a report must name the fidelity {self.key!r}; got {sorted(report)}")
+        fid = int(report.pop(self.key))
+        r = self.result
+        if r["fidelity"] and fid <= r["fidelity"][-1]:
+            raise ValueError(f"{self.key} must increase; got {fid} after {r['fidelity'][-1]}")
+        r["fidelity"].append(fid)
+        r["elapsed"].append(elapsed)
+        r["cpu"].append(cpu)
+        for k, v in report.items():
+            r["metrics"].setdefault(k, [float("nan")] * (len(r["fidelity"]) - 1)).append(float(v))
+        if fid >= self.max:
+            raise _Enough
+
+
+_FN: dict[str, TrainFn] = {}
+
+
+def _init_worker() -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    except ImportError:
+        pass
+
+
+def evaluate(
+    train: TrainFn | str, config: dict[str, Any], seed: int, max_fidelity: int,
+    fidelity_name: str = "epoch",
+) -> Result:
+    """One evaluation: reports of `train(config + seed)` up to `max_fidelity`, timed."""
+    if isinstance(train, str):
+        if train not in _FN:
+            _FN[train] = load_function(train)
+        fn = _FN[train]
+    else:
+        fn = train
+    recorder = _Recorder(fidelity_name, max_fidelity)
+    try:
+        fn({**config, "seed": seed}, recorder)
+    except _Enough:
+        pass
+    return recorder.result
+
+
+def _run(
+    train: TrainFn | str, configs: list[dict[str, Any]], todo: list[tuple[int, int]],
+    max_fidelity: int, fidelity_name: str, workers: int, progress: bool, total: int,
+    initial: int,
+) -> Any:
+    """Yield ((config index, seed), result) as evaluations finish, with a progress bar."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, disable=not progress, unit="eval", smoothing=0.05)
+    args = [(train, configs[i], s, max_fidelity, fidelity_name) for i, s in todo]
+    try:
+        if workers <= 1:
+            _init_worker()
+            for job, a in zip(todo, args, strict=True):
+                yield job, evaluate(*a)
+                bar.update()
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+            futures = {pool.submit(evaluate, *a): job for job, a in zip(todo, args, strict=True)}
+            try:
+                for fut in cf.as_completed(futures):
+                    yield futures[fut], fut.result()
+                    bar.update()
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    finally:
+        bar.close()
+
+
+def _read_checkpoint(path: Path, header: dict[str, Any]) -> dict[tuple[int, int], Result]:
+    """Finished evaluations of a previous run of the same job (a torn last line is ignored)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    done: dict[tuple[int, int], Result] = {}
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    try:
+        first = json.loads(lines[0])["header"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(
+            f"{path} is not a tabulate checkpoint; delete it or pick another path"
+        ) from None
+    if first != json.loads(json.dumps(header)):
+        diff = [k for k in header if first.get(k) != json.loads(json.dumps(header[k]))]
+        raise ValueError(
+            f"checkpoint {path} belongs to another job (differs in {diff}); "
+            "delete it or pass another checkpoint path"
+        )
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by an interruption: that evaluation runs again
+        done[(row.pop("config"), row.pop("seed"))] = row
+    return done
+
+
+def load_space(ref: str, task: str) -> Space:
+    """A space from a JSON file, or `pkg.mod:attr` naming a Space or a function of the task."""
+    if ref.endswith(".json"):
+        try:
+            return Space.from_json(Path(ref).read_text())
+        except OSError as e:
+            raise ValueError(f"--space {ref}: cannot read it ({e})") from None
+    obj = load_function(ref)
+    space = obj(task) if callable(obj) and not isinstance(obj, Space) else obj
+    if not isinstance(space, Space):
+        raise ValueError(f"--space {ref}: expected a core.space.Space, got {type(space).__name__}")
+    return space
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: `python -m blackboxes.tabulate FN --space S (--grid | --n-configs N) ... --out F`."""
+    p = argparse.ArgumentParser(prog="python -m blackboxes tabulate", description=__doc__[:79])
+    p.add_argument("train", help="training function: path/to/file.py:train or pkg.mod:train")
+    p.add_argument("--space", required=True,
+                   help="a JSON file, or pkg.mod:attr naming a Space or a function task -> Space")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--grid", action="store_true", help="every configuration of a finite space")
+    g.add_argument("--n-configs", type=int, help="this many random configurations")
+    p.add_argument("--config-seed", type=int, default=0, help="seed drawing random configs")
+    p.add_argument("--seeds", type=int, nargs="+", required=True, help="training seeds")
+    p.add_argument("--max-fidelity", type=int, required=True, help="last epoch tabulated")
+    p.add_argument("--fidelity-name", default="epoch")
+    p.add_argument("--objective", action="append", required=True, metavar="NAME=min|max")
+    p.add_argument("--name", required=True, help="benchmark name")
+    p.add_argument("--task", required=True, help="task name (passed to a space function)")
+    p.add_argument("--out", required=True, help="output table (.h5)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--checkpoint", help="finished evaluations (default OUT.jsonl)")
+    p.add_argument("--limit", type=int, help="stop after this many new evaluations")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="time that becomes elapsed_time (cpu: robust to other load)")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    objectives = {}
+    for spec in a.objective:
+        k, sep, m = spec.partition("=")
+        if not sep or m not in ("min", "max"):
+            p.error(f"--objective {spec!r}: write NAME=min or NAME=max")
+        objectives[k] = m
+    out = Path(a.out)
+    checkpoint = Path(a.checkpoint) if a.checkpoint else out.with_name(out.name + ".jsonl")
+    try:
+        space = load_space(a.space, a.task)
+        configs = grid(space) if a.grid else random_configs(
+            space, a.n_configs, np.random.default_rng(a.config_seed))
+        load_function(a.train)  # a bad reference fails here, not in every worker
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        bb = tabulate(
+            a.train, space, configs=configs, seeds=a.seeds, max_fidelity=a.max_fidelity,
+            objectives=objectives, name=a.name, task=a.task, fidelity_name=a.fidelity_name,
+            workers=a.workers, checkpoint=checkpoint, limit=a.limit, progress=not a.no_progress,
+            clock=a.clock,
+            attrs={"command": json.dumps(["python", "-m", "blackboxes.tabulate", *(
+                argv if argv is not None else sys.argv[1:])]),
+                "configs": "grid" if a.grid else f"{a.n_configs} random (seed {a.config_seed})"},
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; rerun the same command to continue from {checkpoint}",
+              file=sys.stderr)
+        return 130
+    if bb is None:
+        print(f"stopped after --limit {a.limit}; rerun to continue from {checkpoint}",
+              file=sys.stderr)
+        return 0
+    save(bb, out)
+    checkpoint.unlink(missing_ok=True)
+    print(f"wrote {out}: {bb.describe()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
