@@ -1,9 +1,13 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from core.schedulers.asha import ASHA, continues, rung_levels
-from core.space import Space, uniform
-from core.trial import Decision, Report, Trial
+from blackboxes.synthetic import BraninCurves
+from core.schedulers.asha import ASHA
+from core.schedulers.rungs import continues, n_promotable, promotable, rung_levels
+from core.space import Space, choice, uniform
+from core.trial import Decision, Report, Resume, Start, Trial
+from tests.helpers import simulate
 
 
 def test_rung_levels_geometric():
@@ -81,3 +85,100 @@ def test_missing_metric_is_a_clear_error():
 def test_bad_eta():
     with pytest.raises(ValueError, match="eta must be > 1"):
         _asha(eta=1)
+
+
+# -- promotion variant -------------------------------------------------------------------
+
+
+def test_promotable_is_best_unpromoted_in_top_fraction():
+    rung = [(0.1, 7), (0.2, 3), (0.3, 5), (0.4, 1), (0.5, 2), (0.6, 4), (0.7, 0)]
+    assert n_promotable(7, 3) == 2
+    assert promotable(rung, set(), 3) == 7
+    assert promotable(rung, {7}, 3) == 3
+    assert promotable(rung, {7, 3}, 3) is None  # 0.3 is third: outside the top 7 // 3 = 2
+    assert promotable(rung[:2], set(), 3) is None  # top 2 // 3 = 0: nobody yet
+    assert promotable(rung, set(), 3, allowed={3, 5}) == 3
+
+
+def _report_p(asha, trial_id, fidelity, loss, last=False):
+    return asha.on_report(Trial(trial_id, {"x": 0.5}),
+                          Report(trial_id, 0.0, fidelity, {"loss": loss}, last))
+
+
+def test_promotion_pauses_then_resumes_the_top_third():
+    asha = _asha(type="promotion")
+    for t in range(3):
+        assert isinstance(asha.suggest(t), Start)
+    assert _report_p(asha, 0, 1, 0.5) == Decision.PAUSE  # 1 at the rung: top 1 // 3 = 0
+    assert _report_p(asha, 1, 1, 0.9) == Decision.PAUSE
+    assert _report_p(asha, 2, 1, 0.7) == Decision.PAUSE  # top 1 of 3 is trial 0
+    assert asha.suggest(3) == Resume(0)
+    assert isinstance(asha.suggest(3), Start)  # nothing else promotable: a new config
+    assert _report_p(asha, 3, 1, 0.1) == Decision.CONTINUE  # top 4 // 3 = 1: it is the best
+    assert _report_p(asha, 3, 2, 0.1) == Decision.CONTINUE  # epoch 2 is no rung
+    assert _report_p(asha, 0, 3, 0.4) == Decision.PAUSE  # first at rung 3
+    assert _report_p(asha, 3, 27, 0.05, last=True) == Decision.CONTINUE  # the end
+    capped = _asha(type="promotion", max_resource=9)
+    assert _report_p(capped, 5, 9, 0.05) == Decision.STOP  # max_resource below the last epoch
+
+
+def test_promotion_bad_type():
+    with pytest.raises(ValueError, match="type must be one of"):
+        _asha(type="pausing")
+
+
+def test_promotion_resumes_every_paused_trial_once_the_space_is_exhausted():
+    space = Space({"x": choice([0, 1, 2, 3, 4])})
+    asha = ASHA(space=space, metric="loss", mode="min", fidelities=[1, 2, 3, 4, 5, 6, 7, 8, 9],
+                rng=np.random.default_rng(0), type="promotion")
+    paused, done, epoch = set(), set(), {}
+    for t in range(5):
+        assert isinstance(asha.suggest(t), Start)
+        epoch[t] = 0
+    queue = list(range(5))
+    while queue:
+        t = queue.pop(0)
+        epoch[t] += 1
+        last = epoch[t] == 9
+        decision = _report_p(asha, t, epoch[t], 1.0 / (t + 1) + 1.0 / epoch[t], last)
+        if last:
+            done.add(t)
+        elif decision == Decision.PAUSE:
+            paused.add(t)
+        else:
+            queue.append(t)
+        if not queue:
+            s = asha.suggest(99)
+            if s is not None:
+                assert isinstance(s, Resume) and s.trial_id in paused
+                paused.discard(s.trial_id)
+                queue.append(s.trial_id)
+    assert done == {0, 1, 2, 3, 4} and not paused
+    assert asha.suggest(99) is None
+
+
+@pytest.mark.slow
+def test_promotion_end_to_end_resumed_trials_continue_their_epochs(tmp_path):
+    simulate(BraninCurves(), "asha", 0, tmp_path, params={"type": "promotion"},
+             max_wallclock=3000)
+    df = pd.read_csv(tmp_path / "results.csv")
+    paused = df[df.decision == "pause"]
+    assert len(paused) > 100
+    assert set(paused.epoch) <= {1, 3, 9, 27}  # pauses happen at rung levels only
+    n_resumed = 0
+    for trial_id, rows in df.groupby("trial_id"):
+        epochs = rows.epoch.to_numpy()
+        assert (np.diff(epochs) == 1).all(), f"trial {trial_id} skipped or repeated epochs"
+        assert (np.diff(rows.time.to_numpy()) > 0).all()
+        n_resumed += int((rows.decision.to_numpy()[:-1] == "pause").sum())
+    assert n_resumed > 30
+    # each promotion from rung 1 (when its epoch-2 training began: epoch-2 report time minus
+    # the config's epoch cost 1 + (x1 + 5) / 5) ranked in the top third of rung 1 so far
+    rung1 = df[df.epoch == 1]
+    second = df[df.epoch == 2]
+    assert len(second) > 50
+    for row in second.itertuples():
+        promoted_at = row.time - (1.0 + (row.config_x1 + 5.0) / 5.0)
+        seen = rung1[rung1.time <= promoted_at + 1e-9]
+        own = rung1[rung1.trial_id == row.trial_id].loss.iloc[0]
+        assert (seen.loss < own).sum() < len(seen) // 3, f"trial {row.trial_id}"

@@ -14,7 +14,23 @@ from core.schedulers.base import Scheduler
 
 SCHEDULERS: dict[str, str] = {
     "asha": "core.schedulers.asha:ASHA",
+    "bohb": "core.schedulers.bohb:BOHB",
+    "dehb": "core.schedulers.dehb:DEHB",
+    "hyperband": "core.schedulers.hyperband:Hyperband",
+    "median_stopping": "core.schedulers.median_stopping:MedianStopping",
+    "mobster": "core.schedulers.mobster:MOBSTER",
+    "pasha": "core.schedulers.pasha:PASHA",
+    "pbt": "core.schedulers.pbt:PBT",
+    "sync_hyperband": "core.schedulers.sync_hyperband:SyncHyperband",
+    "sync_sh": "core.schedulers.sync_hyperband:SyncSuccessiveHalving",
+    "bo": "core.schedulers.bo:BayesianOptimization",
+    "grid": "core.schedulers.grid:GridSearch",
     "random": "core.schedulers.random:RandomSearch",
+    "rea": "core.schedulers.rea:RegularizedEvolution",
+    "tpe": "core.schedulers.tpe:TPE",
+    "moasha": "core.schedulers.moasha:MOASHA",
+    "morea": "core.schedulers.morea:MOREA",
+    "random_scalarization": "core.schedulers.random_scalarization:RandomScalarization",
 }
 
 

@@ -1,9 +1,7 @@
-"""ASHA: asynchronous successive halving, stopping variant (Li et al., 2020)."""
+"""ASHA: asynchronous successive halving, stopping and promotion variants (Li et al., 2020)."""
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,22 +9,36 @@ import numpy as np
 
 from core.schedulers.base import Scheduler, check_mode
 from core.schedulers.random import RandomSearcher
+from core.schedulers.rungs import RungSystem, rung_levels, to_loss
 from core.schedulers.searcher import Searcher
 from core.space import Space
-from core.trial import Decision, Report, Start, Suggestion, Trial
+from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
+
+TYPES = ("stopping", "promotion")
 
 
 class ASHA(Scheduler):
-    """Stops a trial at a rung unless its metric is in the top 1/eta of that rung so far.
+    """Successive halving without waiting: rung levels grace_period * eta^k, snapped to
+    the benchmark's fidelities, below max_resource.
 
-    Rung levels are grace_period * eta^k below max_resource, snapped to the benchmark's
-    fidelities. A trial that reaches max_resource is stopped there if the benchmark
-    has more fidelities. Configurations come from `searcher` (random by default).
+    type="stopping": a trial continues past a rung only if it is in the top 1/eta so far.
+    type="promotion": a trial pauses at each rung (or continues at once if it is itself
+    promotable: the same as pausing and being resumed first); `suggest` first resumes the
+    best paused trial in the top 1/eta of the highest rung that has one, else starts a
+    new config.
+    Once the searcher has nothing left, paused trials are resumed best first and run to
+    max_resource, so none is left behind. A trial reaching max_resource is stopped there.
+    Configurations come from `searcher` (random by default).
+
+    Subclasses (Hyperband, PASHA, MOBSTER, BOHB, DEHB) change `_brackets`,
+    `_choose_bracket`, `_new_config` or `_n_open`, not the loop.
 
     Example:
         >>> ASHA(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...      eta=3, rng=np.random.default_rng(0))
+        ...      eta=3, type="promotion", rng=np.random.default_rng(0))
     """
+
+    name = "asha"
 
     def __init__(
         self,
@@ -36,35 +48,82 @@ class ASHA(Scheduler):
         mode: str,
         fidelities: Sequence[int],
         rng: np.random.Generator,
+        type: str = "stopping",
         eta: float = 3,
         grace_period: int | None = None,
         max_resource: int | None = None,
         searcher: Searcher | None = None,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
+        name = self.name
+        if type not in TYPES:
+            raise ValueError(f"{name}: type must be one of {TYPES}, got {type!r}")
         if not eta > 1:
-            raise ValueError(f"asha: eta must be > 1, got {eta!r}")
+            raise ValueError(f"{name}: eta must be > 1, got {eta!r}")
         fidelities = sorted(int(f) for f in fidelities)
         if not fidelities:
-            raise ValueError("asha: the benchmark has no fidelities")
+            raise ValueError(f"{name}: the benchmark has no fidelities")
+        self.space = space
         self.metric = metric
         self.mode = check_mode(mode)
+        self.rng = rng
+        self.type = type
         self.eta = eta
         self.grace_period = fidelities[0] if grace_period is None else int(grace_period)
         self.max_resource = fidelities[-1] if max_resource is None else int(max_resource)
         if not fidelities[0] <= self.grace_period <= self.max_resource:
             raise ValueError(
-                f"asha: need min fidelity {fidelities[0]} <= grace_period {self.grace_period} "
+                f"{name}: need min fidelity {fidelities[0]} <= grace_period {self.grace_period} "
                 f"<= max_resource {self.max_resource}"
             )
         self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
-        self._rungs: dict[int, list[float]] = {r: [] for r in self.rung_levels}
         self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
         self._sign = 1.0 if mode == "min" else -1.0
+        self.brackets: list[RungSystem] = self._brackets()
+        self._bracket_of: dict[int, int] = {}  # trial id -> bracket index
+        self._paused: dict[int, int] = {}  # trial id -> rung level it paused at
+        self._free: set[int] = set()  # resumed after the searcher ran dry: run to the end
+
+    # -- hooks for subclasses -------------------------------------------------------
+
+    def _brackets(self) -> list[RungSystem]:
+        return [RungSystem(self.rung_levels, self.eta)]
+
+    def _choose_bracket(self) -> int:
+        return 0
+
+    def _new_config(self, bracket: int) -> dict[str, Any] | None:
+        return self.searcher.suggest()
+
+    def _n_open(self, bracket: RungSystem) -> int:
+        """How many of the bracket's rungs (lowest first) may promote trials."""
+        return len(bracket.levels)
+
+    def _on_rung(self, bracket: RungSystem, level: int) -> None:
+        """Called after a trial's value was recorded at `level` (promotion variant)."""
+
+    # -- the protocol ---------------------------------------------------------------
 
     def suggest(self, trial_id: int) -> Suggestion | None:
-        config = self.searcher.suggest()
-        return None if config is None else Start(config)
+        if self.type == "promotion":
+            for bracket in self.brackets:
+                found = bracket.promotable_trial(self._n_open(bracket), self._paused)
+                if found is not None:
+                    level, promoted = found
+                    bracket.promote(level, promoted)
+                    del self._paused[promoted]
+                    return Resume(promoted)
+        index = self._choose_bracket()
+        config = self._new_config(index)
+        if config is None:
+            leftover = best_paused(self._paused, self._loss_at)
+            if leftover is None:
+                return None
+            del self._paused[leftover]
+            self._free.add(leftover)
+            return Resume(leftover)
+        self._bracket_of[trial_id] = index
+        return Start(config)
 
     def on_start(self, trial: Trial) -> None:
         self.searcher.on_start(trial.trial_id, trial.config)
@@ -73,32 +132,44 @@ class ASHA(Scheduler):
         value = report.metrics.get(self.metric)
         if value is None:
             raise ValueError(
-                f"asha: report of trial {trial.trial_id} lacks metric {self.metric!r} "
+                f"{self.name}: report of trial {trial.trial_id} lacks metric {self.metric!r} "
                 f"(has {sorted(report.metrics)})"
             )
         self.searcher.on_report(trial.trial_id, report.fidelity, value)
         if report.last:
             return Decision.CONTINUE  # nothing left to decide
-        rung = self._rungs.get(report.fidelity)
-        if rung is not None:
-            loss = self._sign * value if value == value else math.inf  # NaN ranks last
-            if not continues(rung, loss, self.eta):
-                return Decision.STOP
-        if report.fidelity >= self.max_resource:
+        fidelity = report.fidelity
+        if fidelity >= self.max_resource:
             return Decision.STOP
-        return Decision.CONTINUE
+        if trial.trial_id in self._free:
+            return Decision.CONTINUE
+        bracket = self.brackets[self._bracket_of.get(trial.trial_id, 0)]
+        if fidelity not in bracket.rungs:
+            return Decision.CONTINUE
+        loss = to_loss(value, self._sign)
+        if self.type == "stopping":
+            return Decision.CONTINUE if bracket.continues(fidelity, loss) else Decision.STOP
+        bracket.record(fidelity, trial.trial_id, loss)
+        self._on_rung(bracket, fidelity)
+        index = bracket.levels.index(fidelity)
+        if index < self._n_open(bracket) and bracket.is_promotable(fidelity, trial.trial_id):
+            bracket.promote(fidelity, trial.trial_id)
+            return Decision.CONTINUE
+        self._paused[trial.trial_id] = fidelity
+        return Decision.PAUSE
 
     def on_complete(self, trial: Trial, report: Report) -> None:
         self.searcher.on_end(trial.trial_id)
 
     def on_error(self, trial: Trial) -> None:
+        self._paused.pop(trial.trial_id, None)
         self.searcher.on_end(trial.trial_id)
 
     def metadata(self) -> dict[str, Any]:
         return {
-            "name": "asha",
+            "name": self.name,
             "args": {
-                "type": "stopping",
+                "type": self.type,
                 "eta": self.eta,
                 "grace_period": self.grace_period,
                 "max_resource": self.max_resource,
@@ -107,31 +178,14 @@ class ASHA(Scheduler):
             "searcher": self.searcher.metadata(),
         }
 
-
-def rung_levels(
-    fidelities: Sequence[int], grace_period: int, eta: float, max_resource: int
-) -> list[int]:
-    """grace_period * eta^k for k = 0, 1, ... below max_resource, each snapped up to the
-    nearest available fidelity (duplicates removed)."""
-    fids = sorted(fidelities)
-    levels: list[int] = []
-    k = 0
-    while True:
-        target = grace_period * eta**k
-        if target >= max_resource:
-            return levels
-        i = bisect.bisect_left(fids, target)
-        if i < len(fids) and fids[i] < max_resource and (not levels or fids[i] > levels[-1]):
-            levels.append(fids[i])
-        k += 1
+    def _loss_at(self, trial_id: int, level: int) -> float:
+        bracket = self.brackets[self._bracket_of.get(trial_id, 0)]
+        return next(loss for loss, t in bracket.rungs[level] if t == trial_id)
 
 
-def continues(rung: list[float], loss: float, eta: float) -> bool:
-    """Record `loss` (lower is better) in the sorted `rung`; True if it is in the top 1/eta.
-
-    Top 1/eta of n recorded values (this one included) means rank < max(1, n // eta) with
-    ties counted in the trial's favour, so the first trial at a rung always continues.
-    """
-    rank = bisect.bisect_left(rung, loss)
-    rung.insert(rank, loss)
-    return rank < max(1, int(len(rung) // eta))
+def best_paused(paused: dict[int, int], loss_at) -> int | None:
+    """The paused trial to resume once nothing new can start: highest level, then lowest
+    loss, then lowest trial id."""
+    if not paused:
+        return None
+    return min(paused, key=lambda t: (-paused[t], loss_at(t, paused[t]), t))

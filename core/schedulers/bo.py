@@ -1,0 +1,460 @@
+"""Bayesian optimization: a GP searcher with expected improvement, asynchronous.
+
+The GPSearcher plugs into any scheduler: FIFO (`bo`) or ASHA (MOBSTER, with
+`fidelity_aware=True`: the fidelity is an extra GP input, log-scaled to [0,1], and the
+acquisition is evaluated at the maximum fidelity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr
+
+from core.schedulers.base import check_mode
+from core.schedulers.fifo import FIFOScheduler
+from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters, single_threaded
+from core.schedulers.grid import FiniteConfigs
+from core.schedulers.searcher import Searcher
+from core.space import Categorical, Ordinal, Space, _Interval
+
+
+class GPSearcher(Searcher):
+    """Gaussian-process BO: Matérn-5/2 ARD GP, expected improvement, pending fantasies.
+
+    The first `n_init` configurations are drawn at random. Then each suggestion fits
+    (every few observations) the GP hyperparameters, fantasizes pending trials with the
+    posterior mean (so parallel workers spread out), and maximises EI over
+    `n_candidates` random candidates plus a local search around the best of them. On a
+    finite space or a table (`candidates`), candidates are unused rows of the table.
+    Observations are keyed by trial id; a trial's value is the one at the highest
+    fidelity it reached (or, with `fidelity_aware`, every (config, fidelity) report).
+
+    Example:
+        >>> s = GPSearcher(space, mode="min", rng=np.random.default_rng(0))
+        >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 1, 0.3)
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        n_init: int = 5,
+        fidelity_aware: bool = False,
+        fidelities: Sequence[int] | None = None,
+        fidelity_levels: Sequence[int] | None = None,
+        n_candidates: int = 500,
+        n_local: int = 3,
+        refit_every: int = 20,
+        max_observations: int = 400,
+        max_fit_points: int = 150,
+        n_restarts: int = 2,
+        max_enumerate: int = 100_000,
+    ) -> None:
+        check_mode(mode)
+        for name, v in [
+            ("n_init", n_init),
+            ("n_candidates", n_candidates),
+            ("refit_every", refit_every),
+            ("max_observations", max_observations),
+            ("max_fit_points", max_fit_points),
+        ]:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"GPSearcher: {name} must be a positive integer, got {v!r}")
+        if fidelity_aware and not fidelities:
+            raise ValueError("GPSearcher: fidelity_aware=True needs the benchmark's fidelities")
+        if fidelities and min(fidelities) <= 0:
+            raise ValueError(
+                f"GPSearcher: fidelities must be positive (they are log-scaled), "
+                f"got min {min(fidelities)!r}"
+            )
+        self.space, self.mode, self.rng = space, mode, rng
+        self.args = {
+            "n_init": n_init,
+            "fidelity_aware": fidelity_aware,
+            "n_candidates": n_candidates,
+            "n_local": n_local,
+            "refit_every": refit_every,
+            "max_observations": max_observations,
+            "max_fit_points": max_fit_points,
+            "n_restarts": n_restarts,
+        }
+        self.n_init, self.fidelity_aware = n_init, fidelity_aware
+        self.n_candidates, self.n_local, self.refit_every = n_candidates, n_local, refit_every
+        self.max_observations, self.max_fit_points = max_observations, max_fit_points
+        self.n_restarts = n_restarts
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._coords = Coords(space)
+        self._finite: FiniteConfigs | None = None
+        self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
+        if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
+            self._finite = FiniteConfigs(space, candidates=candidates)
+        self._seen: set[tuple] = set()  # used configs on spaces too big to enumerate
+        self._check_seen = space.is_finite and self._finite is None
+        if fidelities:
+            lo, hi = float(min(fidelities)), float(max(fidelities))
+            self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
+        self._levels = None if fidelity_levels is None else {int(f) for f in fidelity_levels}
+        self._target = 1.0  # scaled fidelity at which EI is evaluated: the largest one used
+        if fidelity_aware and self._levels:
+            self._target = self._scale_fidelity(max(self._levels))
+        # observations: one row per trial (or per (trial, fidelity) when fidelity_aware)
+        self._x_of: dict[int, np.ndarray] = {}  # trial id -> encoded config
+        self._pending: dict[int, np.ndarray] = {}  # started, nothing reported yet
+        self._row_of: dict[tuple[int, int], int] = {}
+        self._top_fid: dict[int, int] = {}  # trial -> highest fidelity reported
+        self._rows_x: list[np.ndarray] = []
+        self._rows_y: list[float] = []
+        self._rows_trial: list[int] = []
+        self._n_suggested = 0
+        # model state
+        self._hp: Hyperparameters | None = None
+        self._gp: GP | None = None
+        self._model_rows: list[int] = []
+        self._n_at_fit = 0
+        self._n_at_restart = 0
+        self._n_rows_seen = 0
+        self._y_loc, self._y_scale = 0.0, 1.0
+
+    # --- protocol ---------------------------------------------------------------------
+    def suggest(self) -> dict[str, Any] | None:
+        if self._finite is not None and self._finite.n_available == 0:
+            return None
+        self._n_suggested += 1
+        if self._n_suggested <= self.n_init or len(self._rows_y) < 2:
+            config = self._random()
+        else:
+            with single_threaded():
+                config = self._bayes()
+        if config is not None:
+            self._mark_used(config)
+        return config
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        self._mark_used(config)
+        if trial_id not in self._x_of:
+            self._x_of[trial_id] = self.space.encode(config)
+        if trial_id not in self._top_fid:
+            self._pending[trial_id] = self._x_of[trial_id]
+
+    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+        if trial_id not in self._x_of:
+            raise ValueError(
+                f"GPSearcher: report for trial {trial_id}, which was never started "
+                "(call on_start(trial_id, config) first)"
+            )
+        fidelity = int(fidelity)
+        self._pending.pop(trial_id, None)
+        y = self._sign * float(value) if value is not None else np.nan
+        if self.fidelity_aware:
+            if self._levels is not None and fidelity not in self._levels:
+                return
+            key = (trial_id, fidelity)
+            x = np.append(self._x_of[trial_id], self._scale_fidelity(fidelity))
+        else:
+            if fidelity < self._top_fid.get(trial_id, fidelity):
+                return
+            key = (trial_id, -1)
+            x = self._x_of[trial_id]
+        self._top_fid[trial_id] = max(fidelity, self._top_fid.get(trial_id, fidelity))
+        row = self._row_of.get(key)
+        if row is None:
+            self._row_of[key] = len(self._rows_y)
+            self._rows_x.append(x)
+            self._rows_y.append(y)
+            self._rows_trial.append(trial_id)
+        else:
+            self._rows_y[row] = y
+
+    def on_end(self, trial_id: int) -> None:
+        self._pending.pop(trial_id, None)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": "gp", **self.args}
+
+    # --- internals --------------------------------------------------------------------
+    def _scale_fidelity(self, fidelity: float) -> float:
+        return float(np.clip((np.log(fidelity) - self._f_lo) / self._f_span, 0.0, 1.0))
+
+    def _mark_used(self, config: dict[str, Any]) -> None:
+        if self._finite is not None:
+            row = self._finite.row(config)
+            if row is not None:
+                self._finite.mark_used(row)
+        elif self._check_seen:
+            self._seen.add(self.space.key(config))
+
+    def _random(self) -> dict[str, Any] | None:
+        if self._finite is not None:
+            rows = self._finite.draw(self.rng, 1)
+            return self._finite.config(int(rows[0])) if len(rows) else None
+        for _ in range(100):
+            config = self.space.sample(self.rng)
+            if not self._check_seen or self.space.key(config) not in self._seen:
+                return config
+        return None
+
+    def _targets(self, rows: list[int]) -> np.ndarray:
+        y = np.asarray([self._rows_y[i] for i in rows], dtype=float)
+        bad = ~np.isfinite(y)
+        if bad.any():  # NaN / inf: as bad as the worst value seen
+            finite = np.asarray(self._rows_y, dtype=float)
+            finite = finite[np.isfinite(finite)]
+            y[bad] = finite.max() if len(finite) else 0.0
+        return y
+
+    def _update_model(self) -> GP:
+        n = len(self._rows_y)
+        due = self._gp is None or n - self._n_at_fit >= min(
+            self.refit_every, max(1, self._n_at_fit // 5)
+        )
+        if due:
+            rows = self._subsample(list(range(n)), self.max_observations)
+            y = self._targets(rows)
+            self._y_loc = float(np.median(y)) if len(y) else 0.0
+            self._y_scale = float(y.std()) or 1.0
+            ys = (y - self._y_loc) / self._y_scale
+            fit = self._subsample(list(range(len(rows))), self.max_fit_points, y=ys)
+            x = np.asarray([self._rows_x[i] for i in rows])
+            # random restarts whenever the data has doubled since the last ones; otherwise
+            # a short warm start from the current hyperparameters
+            full = self._hp is None or n >= 2 * self._n_at_restart
+            if full:
+                self._n_at_restart = n
+            self._hp = fit_hyperparameters(
+                x[fit],
+                ys[fit],
+                self.rng,
+                init=self._hp,
+                n_restarts=self.n_restarts if full else 0,
+                max_iter=100 if full else 30,
+            )
+            self._gp = GP(x, ys, self._hp)
+            self._model_rows, self._n_at_fit = rows, n
+        else:
+            new = list(range(self._n_rows_seen, n))
+            if new:
+                x_new = np.asarray([self._rows_x[i] for i in new])
+                self._gp = self._gp.extend(x_new, np.zeros(len(new)))
+                self._model_rows = self._model_rows + new
+            y = (self._targets(self._model_rows) - self._y_loc) / self._y_scale
+            self._gp = self._gp.with_targets(y)
+        self._n_rows_seen = n
+        return self._gp
+
+    def _subsample(self, rows: list[int], k: int, y: np.ndarray | None = None) -> list[int]:
+        """All rows if at most k, else the best k/2 and k/2 others drawn at random."""
+        if len(rows) <= k:
+            return rows
+        if y is None:
+            y = self._targets(rows)
+        order = np.argsort(y, kind="stable")
+        best = order[: k // 2]
+        rest = order[k // 2 :]
+        others = rest[self.rng.choice(len(rest), size=k - len(best), replace=False)]
+        return [rows[i] for i in np.sort(np.concatenate([best, others]))]
+
+    def _bayes(self) -> dict[str, Any] | None:
+        gp = self._update_model()
+        if self.fidelity_aware:
+            trials = sorted({self._rows_trial[i] for i in self._model_rows})
+            x_obs = np.asarray([np.append(self._x_of[t], self._target) for t in trials])
+            best = float(gp.predict(x_obs)[0].min())
+        else:
+            best = float(gp.y.min())
+        if self._pending:
+            x_p = np.asarray([self._pending[t] for t in sorted(self._pending)])
+            if self.fidelity_aware:
+                x_p = np.hstack([x_p, np.full((len(x_p), 1), self._target)])
+            mean_p = gp.predict(x_p)[0]
+            gp = gp.extend(x_p, mean_p)  # kriging believer: mean unchanged, variance shrinks
+            best = min(best, float(mean_p.min()))
+        score = _Acquisition(gp, best, self._target if self.fidelity_aware else None)
+        if self._finite is not None:
+            row = self._maximize_finite(score)
+            return None if row is None else self._finite.config(row)
+        x = self._maximize_continuous(score)
+        config = self.space.decode(x)
+        if self._check_seen and self.space.key(config) in self._seen:
+            return self._random()
+        return config
+
+    def _maximize_finite(self, score: _Acquisition) -> int | None:
+        finite = self._finite
+        table = finite.encoded()
+        rows = finite.draw(self.rng, self.n_candidates)
+        if len(rows) == 0:
+            return None
+        values = score(table[rows])
+        if len(rows) < finite.n_available and self.n_local > 0:
+            # batched local search: each start moves to the best of its 16 nearest unused
+            # rows while EI improves
+            if self._sqnorm is None:
+                self._sqnorm = (table * table).sum(1)
+                self._table_t = np.ascontiguousarray(table.T)
+            offset = np.where(finite.used, np.inf, self._sqnorm)  # used rows are never near
+            top = np.argsort(-values, kind="stable")[: self.n_local]
+            starts, best = rows[top].copy(), values[top].copy()
+            k = min(16, finite.n_available)
+            for _ in range(5):
+                d = table[starts] @ self._table_t  # starts x n: squared distance - constant
+                d *= -2.0
+                d += offset
+                near = np.argpartition(d, k - 1, axis=1)[:, :k]  # starts x k
+                v = score(table[near.ravel()]).reshape(near.shape)
+                j = v.argmax(1)
+                gain = v[np.arange(len(starts)), j] > best
+                if not gain.any():
+                    break
+                starts[gain] = near[np.arange(len(starts)), j][gain]
+                best[gain] = v[np.arange(len(starts)), j][gain]
+            rows, values = np.append(rows, starts), np.append(values, best)
+        return int(rows[int(np.argmax(values))])
+
+    def _maximize_continuous(self, score: _Acquisition) -> np.ndarray:
+        cand = self._coords.sample(self.rng, self.n_candidates)
+        values = score(cand)
+        top = np.argsort(-values, kind="stable")[: self.n_local]
+        xs, vs = cand[top], values[top]
+        for step in range(8):  # batched hill climbing, shrinking steps
+            scale = 0.1 * 0.7**step
+            nb = self._coords.mutate(np.repeat(xs, 16, axis=0), self.rng, scale)
+            v = score(nb).reshape(len(xs), 16)
+            j = v.argmax(1)
+            better = v[np.arange(len(xs)), j] > vs
+            xs[better] = nb.reshape(len(xs), 16, -1)[np.arange(len(xs)), j][better]
+            vs[better] = v[np.arange(len(xs)), j][better]
+        i = int(np.argmax(vs))
+        return xs[i] if vs[i] >= values.max() else cand[int(np.argmax(values))]
+
+
+class _Acquisition:
+    """Expected improvement of a GP below `best` (at scaled fidelity `fidelity`, if any).
+
+    Where EI underflows to 0 everywhere, candidates are ranked by (best - mean) / std.
+    """
+
+    def __init__(self, gp: GP, best: float, fidelity: float | None) -> None:
+        self.gp, self.best, self.fidelity = gp, best, fidelity
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.fidelity is not None:
+            x = np.hstack([x, np.full((len(x), 1), self.fidelity)])
+        mean, var = self.gp.predict(x)
+        ei = expected_improvement(mean, var, self.best)
+        if ei.max() > 0:
+            return ei
+        return (self.best - mean) / np.sqrt(var) - 1e6  # below any positive EI
+
+
+def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
+    """E[max(best - f, 0)] for f ~ N(mean, var) (minimization)."""
+    sigma = np.sqrt(np.maximum(var, 1e-24))
+    z = (best - mean) / sigma
+    return np.maximum(sigma * (z * ndtr(z) + np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)), 0.0)
+
+
+class Coords:
+    """Vectorized sampling, snapping and mutation in the [0,1]^d encoding of a Space.
+
+    Example:
+        >>> Coords(space).sample(np.random.default_rng(0), 100).shape
+    """
+
+    def __init__(self, space: Space) -> None:
+        self.blocks: list[tuple[int, int, Any]] = []
+        pos = 0
+        for dom in space.tunable.values():
+            self.blocks.append((pos, dom.n_dims(), dom))
+            pos += dom.n_dims()
+        self.d = pos
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        x = rng.uniform(size=(m, self.d))
+        return self.snap(x, rng)
+
+    def snap(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Move each row to the encoding of the nearest valid configuration (in place)."""
+        for pos, width, dom in self.blocks:
+            col = x[:, pos]
+            if isinstance(dom, Ordinal):
+                n = len(dom.categories)
+                x[:, pos] = np.round(np.clip(col, 0, 1) * (n - 1)) / (n - 1) if n > 1 else 0.5
+            elif isinstance(dom, Categorical):
+                idx = x[:, pos : pos + width].argmax(1)
+                x[:, pos : pos + width] = np.eye(width)[idx]
+            elif isinstance(dom, _Interval):
+                x[:, pos] = _snap_interval(dom, np.clip(col, 0.0, 1.0))
+        return x
+
+    def mutate(self, x: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
+        """Each row with one hyperparameter changed: a Gaussian step of sd `scale` on
+        numeric ones, a random category on categorical ones."""
+        x = x.copy()
+        which = rng.integers(0, len(self.blocks), size=len(x))
+        for b, (pos, width, dom) in enumerate(self.blocks):
+            rows = np.flatnonzero(which == b)
+            if not len(rows):
+                continue
+            if isinstance(dom, Categorical) and not isinstance(dom, Ordinal):
+                x[np.ix_(rows, range(pos, pos + width))] = np.eye(width)[
+                    rng.integers(0, width, size=len(rows))
+                ]
+            else:
+                x[rows, pos] += scale * rng.standard_normal(len(rows))
+        return self.snap(x)
+
+
+def _snap_interval(dom: _Interval, u: np.ndarray) -> np.ndarray:
+    if not dom.integer:
+        return u
+    lo, hi = dom._warp(dom.low), dom._warp(dom.high)
+    if hi == lo:
+        return np.full_like(u, 0.5)
+    v = np.clip(np.round(dom._unwarp(lo + u * (hi - lo))), dom.low, dom.high)
+    return (dom._warp(v) - lo) / (hi - lo)
+
+
+class BayesianOptimization(FIFOScheduler):
+    """GP-based BO (`bo`): every trial runs to the maximum fidelity.
+
+    Example:
+        >>> BayesianOptimization(space=space, metric="loss", mode="min",
+        ...                      rng=np.random.default_rng(0))
+    """
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        n_init: int = 5,
+        n_candidates: int = 500,
+        n_local: int = 3,
+        refit_every: int = 20,
+        max_observations: int = 400,
+        max_fit_points: int = 150,
+        n_restarts: int = 2,
+    ) -> None:
+        self.args = {
+            "n_init": n_init,
+            "n_candidates": n_candidates,
+            "n_local": n_local,
+            "refit_every": refit_every,
+            "max_observations": max_observations,
+            "max_fit_points": max_fit_points,
+            "n_restarts": n_restarts,
+        }
+        searcher = GPSearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
+        super().__init__(searcher=searcher, metric=metric, mode=mode)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": "bo", "args": self.args}

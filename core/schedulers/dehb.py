@@ -1,0 +1,207 @@
+"""DEHB: differential evolution proposing configurations for Hyperband (Awad et al., 2021).
+
+An asynchronous variant: brackets and promotions are those of asynchronous Hyperband;
+each new trial's configuration is a DE offspring (rand/1 mutation, binomial crossover on
+the [0,1]^d encoding) of the population at its bracket's first rung level, or at the
+highest lower level with enough members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.grid import FiniteConfigs
+from core.schedulers.hyperband import Hyperband
+from core.schedulers.searcher import Searcher
+from core.space import Space
+
+_MAX_ENUMERATED = 200_000  # finite spaces up to this size become a candidate list
+
+
+class DEHB(Hyperband):
+    """Hyperband whose configurations come from differential evolution per rung level.
+
+    Example:
+        >>> DEHB(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
+        ...      eta=3, rng=np.random.default_rng(0))
+    """
+
+    name = "dehb"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        type: str = "promotion",
+        eta: float = 3,
+        grace_period: int | None = None,
+        max_resource: int | None = None,
+        brackets: int | None = None,
+        mutation_factor: float = 0.5,
+        crossover_prob: float = 0.5,
+        population_size: int = 20,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        searcher = DESearcher(
+            space,
+            mode=mode,
+            rng=rng,
+            candidates=candidates,
+            mutation_factor=mutation_factor,
+            crossover_prob=crossover_prob,
+            population_size=population_size,
+        )
+        super().__init__(
+            space=space,
+            metric=metric,
+            mode=mode,
+            fidelities=fidelities,
+            rng=rng,
+            type=type,
+            eta=eta,
+            grace_period=grace_period,
+            max_resource=max_resource,
+            brackets=brackets,
+            searcher=searcher,
+            candidates=candidates,
+        )
+
+    def _new_config(self, bracket: int) -> dict[str, Any] | None:
+        levels = self.brackets[bracket].levels
+        return self.searcher.suggest(level=levels[0] if levels else self.max_resource)
+
+
+class DESearcher(Searcher):
+    """Differential evolution over the [0,1]^d encoding, one population per fidelity level.
+
+    The population at a level is the `population_size` best configurations observed
+    there. An offspring mixes a random member (target) with the mutant
+    r1 + F * (r2 - r3) of three others; with fewer than 4 members, a random config.
+    On a finite space or table, the offspring is snapped to the nearest configuration
+    not tried yet.
+
+    Example:
+        >>> DESearcher(space, mode="min", rng=np.random.default_rng(0)).suggest(level=1)
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        mutation_factor: float = 0.5,
+        crossover_prob: float = 0.5,
+        population_size: int = 20,
+    ) -> None:
+        if not 0 < mutation_factor <= 2:
+            raise ValueError(f"dehb: mutation_factor must be in (0, 2], got {mutation_factor!r}")
+        if not 0 <= crossover_prob <= 1:
+            raise ValueError(f"dehb: crossover_prob must be in [0, 1], got {crossover_prob!r}")
+        if (
+            isinstance(population_size, bool)
+            or int(population_size) != population_size
+            or population_size < 4
+        ):
+            raise ValueError(
+                f"dehb: population_size must be an integer >= 4, got {population_size!r}"
+            )
+        self.space = space
+        self.rng = rng
+        self.mutation_factor = mutation_factor
+        self.crossover_prob = crossover_prob
+        self.population_size = int(population_size)
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._encoded: dict[int, np.ndarray] = {}
+        self._values: dict[int, dict[int, float]] = {}  # level -> trial id -> loss
+        self._pool = finite_configs(space, candidates)
+
+    def suggest(self, level: int | None = None) -> dict[str, Any] | None:
+        if self._pool is not None and self._pool.n_available == 0:
+            return None
+        population = self._population(level)
+        if len(population) < 4:
+            return self._random()
+        target, r1, r2, r3 = (population[i] for i in self.rng.choice(len(population), 4, False))
+        mutant = mutate(r1, r2, r3, self.mutation_factor, self.rng)
+        child = crossover(target, mutant, self.crossover_prob, self.rng)
+        if self._pool is None:
+            return self.space.decode(child)
+        free = self._pool.available()
+        row = int(free[np.argmin(((self._pool.encoded()[free] - child) ** 2).sum(axis=1))])
+        self._pool.mark_used(row)
+        return self._pool.config(row)
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        if trial_id not in self._encoded:
+            self._encoded[trial_id] = self.space.encode(config)
+
+    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+        loss = self._sign * value if value == value else np.inf
+        self._values.setdefault(fidelity, {})[trial_id] = loss
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": "de",
+            "mutation_factor": self.mutation_factor,
+            "crossover_prob": self.crossover_prob,
+            "population_size": self.population_size,
+        }
+
+    def _population(self, level: int | None) -> list[np.ndarray]:
+        """Encodings of the best configurations at `level`, or at the highest lower level
+        with at least 4 observations."""
+        levels = sorted((f for f in self._values if level is None or f <= level), reverse=True)
+        for f in levels:
+            values = self._values[f]
+            if len(values) >= 4:
+                best = sorted(values, key=lambda t: (values[t], t))[: self.population_size]
+                return [self._encoded[t] for t in best if t in self._encoded]
+        return []
+
+    def _random(self) -> dict[str, Any]:
+        if self._pool is None:
+            return self.space.sample(self.rng)
+        row = int(self._pool.draw(self.rng, 1)[0])
+        self._pool.mark_used(row)
+        return self._pool.config(row)
+
+
+def mutate(
+    r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, factor: float, rng: np.random.Generator
+) -> np.ndarray:
+    """rand/1 mutation r1 + factor * (r2 - r3); coordinates leaving [0, 1] are redrawn
+    uniformly (as in DEHB)."""
+    mutant = r1 + factor * (r2 - r3)
+    outside = (mutant < 0.0) | (mutant > 1.0)
+    mutant[outside] = rng.uniform(0.0, 1.0, int(outside.sum()))
+    return mutant
+
+
+def crossover(
+    target: np.ndarray, mutant: np.ndarray, prob: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Binomial crossover: each coordinate from `mutant` with probability `prob`, and at
+    least one (drawn at random) always."""
+    take = rng.uniform(size=target.shape) < prob
+    take[rng.integers(target.size)] = True
+    return np.where(take, mutant, target)
+
+
+def finite_configs(
+    space: Space, candidates: Sequence[dict[str, Any]] | None
+) -> FiniteConfigs | None:
+    """The configurations a searcher may pick: the table's, or every point of a finite
+    space of at most _MAX_ENUMERATED points; None for a continuous (or huge) space."""
+    if candidates is not None:
+        return FiniteConfigs(space, candidates=candidates)
+    size = space.size()
+    return None if size is None or size > _MAX_ENUMERATED else FiniteConfigs(space)

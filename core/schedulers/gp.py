@@ -1,0 +1,277 @@
+"""Gaussian-process regression for Bayesian optimization (numpy/scipy only).
+
+Matérn-5/2 kernel with one lengthscale per input (ARD), a signal variance and a
+noise variance, fitted by maximising the log marginal likelihood (plus weak log-normal
+priors) with L-BFGS-B on the log parameters from several starts. The posterior keeps
+its Cholesky factor, so adding points (real or fantasized) costs O(n^2 m), not O(n^3).
+Targets are expected standardized (mean 0, variance about 1) by the caller.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.linalg import LinAlgError
+from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtri, dtrtrs
+
+_SQRT5 = np.sqrt(5.0)
+_CONTROLLER = None
+JITTER = 1e-8
+# bounds of the log parameters: lengthscale, signal variance, noise variance
+_LOG_LS = (np.log(1e-2), np.log(50.0))
+_LOG_VAR = (np.log(1e-2), np.log(20.0))
+_LOG_NOISE = (np.log(1e-6), np.log(1.0))
+# weak log-normal priors (mean, sd) on the same log parameters
+_PRIOR_LS = (np.log(0.5), 1.5)
+_PRIOR_VAR = (0.0, 1.5)
+_PRIOR_NOISE = (np.log(1e-3), 3.0)
+
+
+def single_threaded() -> AbstractContextManager:
+    """Limit BLAS to one thread: the matrices here are small, threads on a busy machine
+    cost far more than they give (10x measured), and one thread keeps sums reproducible."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Kernel and noise parameters of a GP.
+
+    Example:
+        >>> Hyperparameters(lengthscales=np.array([0.2, 0.5]), variance=1.0, noise=1e-4)
+    """
+
+    lengthscales: np.ndarray
+    variance: float
+    noise: float
+
+    def to_log(self) -> np.ndarray:
+        return np.log(np.concatenate([self.lengthscales, [self.variance, self.noise]]))
+
+    @classmethod
+    def from_log(cls, theta: np.ndarray) -> Hyperparameters:
+        v = np.exp(np.asarray(theta, dtype=float))
+        return cls(lengthscales=v[:-2], variance=float(v[-2]), noise=float(v[-1]))
+
+    @classmethod
+    def default(cls, d: int) -> Hyperparameters:
+        return cls(lengthscales=np.full(d, 0.5), variance=1.0, noise=1e-3)
+
+
+def matern52(x1: np.ndarray, x2: np.ndarray, hp: Hyperparameters) -> np.ndarray:
+    """Matérn-5/2 ARD kernel matrix between the rows of x1 (n x d) and x2 (m x d)."""
+    a, b = x1 * (_SQRT5 / hp.lengthscales), x2 * (_SQRT5 / hp.lengthscales)
+    r = a @ b.T  # in place from here on: r = sqrt(5) * distance
+    r *= -2.0
+    r += (a * a).sum(1)[:, None]
+    r += (b * b).sum(1)[None, :]
+    np.maximum(r, 0.0, out=r)
+    np.sqrt(r, out=r)
+    k = r * r
+    k *= 1.0 / 3.0
+    k += r
+    k += 1.0
+    np.negative(r, out=r)
+    np.exp(r, out=r)
+    k *= r
+    k *= hp.variance
+    return k
+
+
+class GP:
+    """Exact GP posterior for fixed hyperparameters (zero prior mean).
+
+    Example:
+        >>> gp = GP(x, y, Hyperparameters.default(x.shape[1]))
+        >>> mean, var = gp.predict(x_new)
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        hp: Hyperparameters,
+        chol: np.ndarray | None = None,
+        linv: np.ndarray | None = None,
+    ) -> None:
+        self.x = np.asarray(x, dtype=float)
+        self.y = np.asarray(y, dtype=float)
+        self.hp = hp
+        if chol is None:
+            chol = _cholesky(matern52(self.x, self.x, hp), hp.noise)
+        self.chol = chol
+        self._linv = linv  # inverse of the Cholesky factor, built on first use
+        self.alpha = cho_solve(chol, self.y) if len(self.y) else self.y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def extend(self, x_new: np.ndarray, y_new: np.ndarray) -> GP:
+        """The posterior with (x_new, y_new) added: a block update of the Cholesky factor."""
+        x_new = np.atleast_2d(np.asarray(x_new, dtype=float))
+        n, m = len(self.x), len(x_new)
+        if m == 0:
+            return self
+        if n == 0:
+            return GP(x_new, y_new, self.hp)
+        k12 = matern52(self.x, x_new, self.hp)
+        linv = self.linv
+        l21 = (linv @ k12).T  # m x n
+        k22 = matern52(x_new, x_new, self.hp) - l21 @ l21.T
+        x = np.vstack([self.x, x_new])
+        y = np.concatenate([self.y, np.asarray(y_new, dtype=float)])
+        try:
+            l22 = cholesky(k22 + (self.hp.noise + JITTER) * np.eye(m))
+        except LinAlgError:
+            return GP(x, y, self.hp)  # numerically singular: refactorize with more jitter
+        chol = np.zeros((n + m, n + m))
+        chol[:n, :n], chol[n:, :n], chol[n:, n:] = self.chol, l21, l22
+        l22inv = _tri_inverse(l22)
+        new_inv = np.zeros((n + m, n + m))
+        new_inv[:n, :n], new_inv[n:, n:] = linv, l22inv
+        new_inv[n:, :n] = -l22inv @ (l21 @ linv)
+        return GP(x, y, self.hp, chol=chol, linv=new_inv)
+
+    def with_targets(self, y: np.ndarray) -> GP:
+        """The same inputs with new targets (reuses the Cholesky factor)."""
+        return GP(self.x, y, self.hp, chol=self.chol, linv=self._linv)
+
+    @property
+    def linv(self) -> np.ndarray:
+        """L^-1 for the Cholesky factor L: predictions then need a matrix product (fast
+        BLAS-3) instead of a triangular solve."""
+        if self._linv is None:
+            self._linv = _tri_inverse(self.chol)
+        return self._linv
+
+    def predict(self, x_star: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance (of the latent function) at the rows of x_star."""
+        x_star = np.atleast_2d(np.asarray(x_star, dtype=float))
+        if len(self.x) == 0:
+            return np.zeros(len(x_star)), np.full(len(x_star), self.hp.variance)
+        k = matern52(self.x, x_star, self.hp)
+        mean = k.T @ self.alpha
+        v = self.linv @ k
+        var = np.maximum(self.hp.variance - np.einsum("ij,ij->j", v, v), 1e-12)
+        return mean, var
+
+
+def cholesky(a: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor (LAPACK directly: scipy's wrappers cost more than the work
+    at these sizes); LinAlgError if `a` is not positive definite."""
+    c, info = dpotrf(a, lower=1, clean=1)
+    if info != 0:
+        raise LinAlgError(f"matrix not positive definite (LAPACK info {info})")
+    return c
+
+
+def cho_solve(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve (L L^T) x = b given the lower Cholesky factor L."""
+    x, info = dpotrs(chol, b, lower=1)
+    if info != 0:
+        raise ValueError(f"dpotrs failed (info {info})")
+    return x
+
+
+def solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve L x = b for lower-triangular L."""
+    x, info = dtrtrs(chol, b, lower=1)
+    if info != 0:
+        raise ValueError(f"dtrtrs failed (info {info})")
+    return x
+
+
+def _tri_inverse(chol: np.ndarray) -> np.ndarray:
+    inv, info = dtrtri(chol, lower=1)
+    if info != 0:
+        raise LinAlgError(f"singular Cholesky factor (LAPACK info {info})")
+    return np.tril(inv)
+
+
+def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
+    n = len(k)
+    jitter = JITTER
+    for _ in range(6):
+        try:
+            return cholesky(k + (noise + jitter) * np.eye(n))
+        except LinAlgError:
+            jitter *= 100.0
+    raise LinAlgError(f"GP: kernel matrix of {n} points is not positive definite")
+
+
+def neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Negative log marginal likelihood plus negative log prior of the log parameters
+    `theta` = log([lengthscales..., variance, noise]), and its gradient."""
+    n, d = x.shape
+    ls, var, noise = np.exp(theta[:d]), np.exp(theta[d]), np.exp(theta[d + 1])
+    a = x / ls
+    sq = np.maximum((a * a).sum(1)[:, None] + (a * a).sum(1)[None, :] - 2.0 * a @ a.T, 0.0)
+    r = np.sqrt(sq)
+    e = np.exp(-_SQRT5 * r)
+    kf = var * (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
+    try:
+        chol = cholesky(kf + (noise + JITTER) * np.eye(n))
+    except LinAlgError:
+        return 1e10, np.zeros_like(theta)
+    alpha = cho_solve(chol, y)
+    nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * np.log(2.0 * np.pi)
+    inv, _ = dpotri(chol, lower=1)  # K^-1, lower triangle only
+    inv = np.tril(inv) + np.tril(inv, -1).T
+    w = inv - np.outer(alpha, alpha)  # dNLL = tr(W dK) / 2
+    m = w * (var * (5.0 / 3.0) * (1.0 + _SQRT5 * r) * e)  # dK/dlog l_i = that * diff_i^2/l_i^2
+    g_ls = (a * a).T @ m.sum(1) - (a * (m @ a)).sum(0)
+    grad = np.concatenate([g_ls, [0.5 * (w * kf).sum(), 0.5 * np.trace(w) * noise]])
+    mu = np.concatenate([np.full(d, _PRIOR_LS[0]), [_PRIOR_VAR[0], _PRIOR_NOISE[0]]])
+    sd = np.concatenate([np.full(d, _PRIOR_LS[1]), [_PRIOR_VAR[1], _PRIOR_NOISE[1]]])
+    z = (theta - mu) / sd
+    return float(nll + 0.5 * (z * z).sum()), grad + z / sd
+
+
+def fit_hyperparameters(
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_restarts: int = 2,
+    init: Hyperparameters | None = None,
+    max_iter: int = 100,
+) -> Hyperparameters:
+    """Hyperparameters maximising the log marginal likelihood (+ weak priors).
+
+    L-BFGS-B on the log parameters from `init` (or the prior mean) and `n_restarts`
+    starts drawn from the priors; the best optimum wins.
+    """
+    from scipy.optimize import minimize  # slow to import; only needed here
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    d = x.shape[1]
+    bounds = [_LOG_LS] * d + [_LOG_VAR, _LOG_NOISE]
+    lo, hi = np.array(bounds).T
+    starts = [(init or Hyperparameters.default(d)).to_log()]
+    for _ in range(n_restarts):
+        z = rng.standard_normal(d + 2)
+        mu = np.concatenate([np.full(d, _PRIOR_LS[0]), [_PRIOR_VAR[0], _PRIOR_NOISE[0]]])
+        sd = np.concatenate([np.full(d, _PRIOR_LS[1]), [_PRIOR_VAR[1], _PRIOR_NOISE[1]]])
+        starts.append(mu + 0.5 * sd * z)
+    best_theta, best_value = starts[0], np.inf
+    with single_threaded():
+        for theta0 in starts:
+            res = minimize(
+                neg_log_posterior,
+                np.clip(theta0, lo, hi),
+                args=(x, y),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": max_iter},
+            )
+            if np.isfinite(res.fun) and res.fun < best_value:
+                best_theta, best_value = res.x, res.fun
+    return Hyperparameters.from_log(np.clip(best_theta, lo, hi))

@@ -1,0 +1,85 @@
+"""Asynchronous Hyperband: ASHA brackets with different grace periods (Li et al., 2020)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.asha import ASHA
+from core.schedulers.rungs import RungSystem, bracket_probabilities
+from core.schedulers.searcher import Searcher
+from core.space import Space
+
+
+class Hyperband(ASHA):
+    """Each new trial joins a bracket drawn with the Hyperband bracket distribution.
+
+    Bracket b (0 = most aggressive) is an ASHA rung system whose grace period is the b-th
+    rung level; its probability is proportional to the number of configurations that
+    synchronous Hyperband starts in it. `brackets` caps how many brackets are used
+    (1 = ASHA). `type` as in ASHA: "promotion" pauses at rungs and resumes the best.
+
+    Example:
+        >>> Hyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
+        ...           eta=3, rng=np.random.default_rng(0))
+    """
+
+    name = "hyperband"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        type: str = "promotion",
+        eta: float = 3,
+        grace_period: int | None = None,
+        max_resource: int | None = None,
+        brackets: int | None = None,
+        searcher: Searcher | None = None,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        if brackets is not None and (
+            isinstance(brackets, bool) or int(brackets) != brackets or brackets < 1
+        ):
+            raise ValueError(f"{self.name}: brackets must be a positive integer, got {brackets!r}")
+        self.n_brackets = brackets
+        super().__init__(
+            space=space,
+            metric=metric,
+            mode=mode,
+            fidelities=fidelities,
+            rng=rng,
+            type=type,
+            eta=eta,
+            grace_period=grace_period,
+            max_resource=max_resource,
+            searcher=searcher,
+            candidates=candidates,
+        )
+
+    def _brackets(self) -> list[RungSystem]:
+        s_max = len(self.rung_levels)  # rung levels plus max_resource: s_max + 1 levels
+        n = s_max + 1 if self.n_brackets is None else min(self.n_brackets, s_max + 1)
+        self.bracket_probs = bracket_probabilities(s_max, self.eta)[:n]
+        self.bracket_probs = self.bracket_probs / self.bracket_probs.sum()
+        # a stream of its own (spawned, the parent's state untouched): for one seed, every
+        # Hyperband variant draws the same brackets whatever its searcher consumes
+        self._bracket_rng = self.rng.spawn(1)[0]
+        return [RungSystem(self.rung_levels[b:], self.eta) for b in range(n)]
+
+    def _choose_bracket(self) -> int:
+        if len(self.brackets) == 1:
+            return 0
+        return int(self._bracket_rng.choice(len(self.brackets), p=self.bracket_probs))
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        meta["args"]["brackets"] = self.n_brackets
+        meta["args"]["bracket_probabilities"] = [round(float(p), 6) for p in self.bracket_probs]
+        return meta

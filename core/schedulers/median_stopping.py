@@ -1,0 +1,125 @@
+"""Median stopping rule (Golovin et al., 2017) around any scheduler."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.base import Scheduler, check_mode
+from core.schedulers.rungs import to_loss
+from core.space import Space
+from core.trial import Decision, Report, Suggestion, Trial
+
+
+class MedianStopping(Scheduler):
+    """Runs the scheduler named `scheduler` (built with the same context and
+    `scheduler_args`) and also stops a trial at fidelity f >= `grace_period` when its best
+    value so far is worse than the median of the running averages that at least
+    `min_samples` other trials had at f.
+
+    Example:
+        >>> MedianStopping(space=space, metric="loss", mode="min", objectives={"loss": "min"},
+        ...                fidelities=list(range(1, 82)), rng=np.random.default_rng(0),
+        ...                scheduler="random")
+    """
+
+    name = "median_stopping"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        objectives: dict[str, str],
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        scheduler: str = "random",
+        scheduler_args: dict[str, Any] | None = None,
+        grace_period: int | None = None,
+        min_samples: int = 3,
+    ) -> None:
+        from core.schedulers import make_scheduler  # the registry imports this module lazily
+
+        if scheduler == self.name:
+            raise ValueError("median_stopping: scheduler must name another scheduler, e.g. random")
+        if isinstance(min_samples, bool) or int(min_samples) != min_samples or min_samples < 1:
+            raise ValueError(f"median_stopping: min_samples must be >= 1, got {min_samples!r}")
+        self.metric = metric
+        self.mode = check_mode(mode)
+        self.scheduler_name = scheduler
+        self.scheduler_args = dict(scheduler_args or {})
+        self.grace_period = min(fidelities) if grace_period is None else int(grace_period)
+        self.min_samples = int(min_samples)
+        context = {
+            "space": space,
+            "metric": metric,
+            "mode": mode,
+            "objectives": objectives,
+            "fidelities": fidelities,
+            "rng": rng,
+            "candidates": candidates,
+        }
+        self.inner = make_scheduler(scheduler, context, **self.scheduler_args)
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._averages: dict[int, list[float]] = {}  # fidelity -> sorted running averages
+        self._sum: dict[int, float] = {}
+        self._count: dict[int, int] = {}
+        self._best: dict[int, float] = {}
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        return self.inner.suggest(trial_id)
+
+    def on_start(self, trial: Trial) -> None:
+        self.inner.on_start(trial)
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        decision = self.inner.on_report(trial, report)
+        value = report.metrics.get(self.metric)
+        if value is None:
+            return decision
+        t, loss = trial.trial_id, to_loss(value, self._sign)
+        self._sum[t] = self._sum.get(t, 0.0) + loss
+        self._count[t] = self._count.get(t, 0) + 1
+        self._best[t] = min(self._best.get(t, loss), loss)
+        others = self._averages.setdefault(report.fidelity, [])
+        stop = (
+            decision == Decision.CONTINUE
+            and not report.last
+            and report.fidelity >= self.grace_period
+            and below_median(self._best[t], others, self.min_samples)
+        )
+        bisect.insort(others, self._sum[t] / self._count[t])
+        return Decision.STOP if stop else decision
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        self.inner.on_complete(trial, report)
+
+    def on_error(self, trial: Trial) -> None:
+        self.inner.on_error(trial)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "args": {
+                "scheduler": self.scheduler_name,
+                "scheduler_args": self.scheduler_args,
+                "grace_period": self.grace_period,
+                "min_samples": self.min_samples,
+            },
+            "inner": self.inner.metadata(),
+        }
+
+
+def below_median(best: float, others: list[float], min_samples: int) -> bool:
+    """The median rule on losses: True if `best` is worse than the median of the sorted
+    running averages `others`, given at least `min_samples` of them."""
+    n = len(others)
+    if n < min_samples:
+        return False
+    median = others[n // 2] if n % 2 else 0.5 * (others[n // 2 - 1] + others[n // 2])
+    return best > median

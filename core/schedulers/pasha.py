@@ -1,0 +1,104 @@
+"""PASHA: ASHA with a progressively growing maximum resource (Bohdal et al., 2022)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.asha import ASHA
+from core.schedulers.rungs import RungSystem
+from core.schedulers.searcher import Searcher
+from core.space import Space
+
+
+class PASHA(ASHA):
+    """ASHA (promotion) that first trains no further than its second rung, and opens the
+    next rung only when the rankings at the two highest open rungs disagree.
+
+    Two trials disagree when one is better than the other by more than `epsilon` at one
+    rung and worse by more than `epsilon` at the other (the paper's soft ranking, with a
+    fixed epsilon). Trials at the top open rung pause there until the top grows.
+
+    Example:
+        >>> PASHA(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
+        ...       eta=3, rng=np.random.default_rng(0))
+    """
+
+    name = "pasha"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        eta: float = 3,
+        grace_period: int | None = None,
+        max_resource: int | None = None,
+        epsilon: float = 0.0,
+        searcher: Searcher | None = None,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        if not epsilon >= 0:
+            raise ValueError(f"pasha: epsilon must be >= 0, got {epsilon!r}")
+        super().__init__(
+            space=space,
+            metric=metric,
+            mode=mode,
+            fidelities=fidelities,
+            rng=rng,
+            type="promotion",
+            eta=eta,
+            grace_period=grace_period,
+            max_resource=max_resource,
+            searcher=searcher,
+            candidates=candidates,
+        )
+        self.epsilon = epsilon
+        self.n_open = min(1, len(self.rung_levels))  # rungs that promote; the next one is the top
+
+    def _n_open(self, bracket: RungSystem) -> int:
+        return self.n_open
+
+    def _on_rung(self, bracket: RungSystem, level: int) -> None:
+        top = self.n_open
+        if top >= len(bracket.levels) or bracket.levels.index(level) not in (top - 1, top):
+            return
+        lower, upper = (
+            dict((t, x) for x, t in bracket.rungs[bracket.levels[i]]) for i in (top - 1, top)
+        )
+        if rankings_disagree(lower, upper, self.epsilon):
+            self.n_open = grow(self.n_open, len(bracket.levels))
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        meta["args"]["epsilon"] = self.epsilon
+        meta["args"]["max_resource_reached"] = (
+            self.rung_levels[self.n_open]
+            if self.n_open < len(self.rung_levels)
+            else self.max_resource
+        )
+        return meta
+
+
+def rankings_disagree(lower: dict[int, float], upper: dict[int, float], epsilon: float) -> bool:
+    """True if two trials present at both rungs are ordered differently by their losses
+    at `lower` and at `upper` (differences within `epsilon` count as ties)."""
+    ids = [t for t in upper if t in lower]
+    if len(ids) < 2:
+        return False
+    lo = np.array([lower[t] for t in ids])
+    up = np.array([upper[t] for t in ids])
+    d_lo = lo[:, None] - lo[None, :]
+    d_up = up[:, None] - up[None, :]
+    return bool(np.any((d_up < -epsilon) & (d_lo > epsilon)))
+
+
+def grow(n_open: int, n_levels: int) -> int:
+    """PASHA's growth: one more rung may promote, up to all rung levels (then the maximum
+    resource is the benchmark's)."""
+    return min(n_open + 1, n_levels)

@@ -1,0 +1,189 @@
+"""PBT: population based training (Jaderberg et al., 2017), asynchronous."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.base import Scheduler, check_mode
+from core.schedulers.dehb import finite_configs
+from core.schedulers.random import RandomSearcher
+from core.schedulers.rungs import to_loss
+from core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt, Space, Uniform
+from core.trial import Decision, Report, Start, Suggestion, Trial
+
+_NUMERIC = (Uniform, LogUniform, RandInt, LogRandInt)
+
+
+class PBT(Scheduler):
+    """At every `perturbation_interval` of fidelity, a trial is ranked among the last
+    `population_size` trials that reached the same fidelity. One in the bottom
+    `quantile_fraction` is stopped (exploit) and replaced by a new trial that starts from
+    the checkpoint of a random top-quantile trial, on that trial's config perturbed by
+    `explore` (explore); the interval defaults to max_resource // 9 (at least 1). When no
+    replacement is queued, a free worker starts a random
+    config. On a table (`candidates`) or a small finite space, perturbed configs snap to
+    the nearest configuration.
+
+    Example:
+        >>> PBT(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
+        ...     rng=np.random.default_rng(0), perturbation_interval=9)
+    """
+
+    name = "pbt"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        population_size: int = 8,
+        perturbation_interval: int | None = None,
+        quantile_fraction: float = 0.25,
+        resample_probability: float = 0.25,
+        max_resource: int | None = None,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        fidelities = sorted(int(f) for f in fidelities)
+        if not fidelities:
+            raise ValueError("pbt: the benchmark has no fidelities")
+        top = fidelities[-1] if max_resource is None else int(max_resource)
+        if perturbation_interval is None:
+            perturbation_interval = max(1, top // 9)
+        for arg, v in [
+            ("population_size", population_size),
+            ("perturbation_interval", perturbation_interval),
+        ]:
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"pbt: {arg} must be a positive integer, got {v!r}")
+        if not 0 < quantile_fraction <= 0.5:
+            raise ValueError(
+                f"pbt: quantile_fraction must be in (0, 0.5], got {quantile_fraction!r}"
+            )
+        if not 0 <= resample_probability <= 1:
+            raise ValueError(
+                f"pbt: resample_probability must be in [0, 1], got {resample_probability!r}"
+            )
+        if population_size < math.ceil(1 / quantile_fraction):
+            raise ValueError(
+                f"pbt: population_size {population_size} is too small to hold quantiles of "
+                f"{quantile_fraction}; use at least {math.ceil(1 / quantile_fraction)}"
+            )
+        self.space = space
+        self.metric = metric
+        self.mode = check_mode(mode)
+        self.rng = rng
+        self.population_size = int(population_size)
+        self.perturbation_interval = int(perturbation_interval)
+        self.quantile_fraction = quantile_fraction
+        self.resample_probability = resample_probability
+        self.max_resource = top
+        self.searcher = RandomSearcher(space, rng=rng, candidates=candidates, allow_duplicates=True)
+        self._finite = finite_configs(space, candidates)
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._configs: dict[int, dict[str, Any]] = {}
+        self._scores: dict[int, dict[int, float]] = {}  # fidelity -> trial id -> loss
+        self._queue: list[Start] = []
+        self.n_exploits = 0
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        if self._queue:
+            return self._queue.pop(0)
+        config = self.searcher.suggest()
+        return None if config is None else Start(config)
+
+    def on_start(self, trial: Trial) -> None:
+        self._configs[trial.trial_id] = trial.config
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        value = report.metrics.get(self.metric)
+        if value is None:
+            raise ValueError(
+                f"pbt: report of trial {trial.trial_id} lacks metric {self.metric!r} "
+                f"(has {sorted(report.metrics)})"
+            )
+        if report.last:
+            return Decision.CONTINUE
+        if report.fidelity >= self.max_resource:
+            return Decision.STOP
+        if report.fidelity % self.perturbation_interval:
+            return Decision.CONTINUE
+        scores = self._scores.setdefault(report.fidelity, {})
+        scores[trial.trial_id] = to_loss(value, self._sign)
+        population = dict(list(scores.items())[-self.population_size :])
+        bottom, top = quantiles(population, self.quantile_fraction)
+        if trial.trial_id not in bottom:
+            return Decision.CONTINUE
+        source = top[int(self.rng.integers(len(top)))]
+        config = explore(self._configs[source], self.space, self.rng, self.resample_probability)
+        if self._finite is not None:
+            config = self._nearest(config)
+        self._queue.append(Start(config, checkpoint_of=source))
+        self.n_exploits += 1
+        return Decision.STOP
+
+    def on_error(self, trial: Trial) -> None:
+        for scores in self._scores.values():
+            scores.pop(trial.trial_id, None)  # a failed trial has no checkpoint to copy
+        self._queue = [s for s in self._queue if s.checkpoint_of != trial.trial_id]
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "args": {
+                "population_size": self.population_size,
+                "perturbation_interval": self.perturbation_interval,
+                "quantile_fraction": self.quantile_fraction,
+                "resample_probability": self.resample_probability,
+                "max_resource": self.max_resource,
+            },
+        }
+
+    def _nearest(self, config: dict[str, Any]) -> dict[str, Any]:
+        x = self.space.encode(config)
+        encoded = self._finite.encoded()
+        return self._finite.config(int(np.argmin(((encoded - x) ** 2).sum(axis=1))))
+
+
+def quantiles(scores: dict[int, float], fraction: float) -> tuple[list[int], list[int]]:
+    """(bottom, top): the trials of the worst and of the best floor(fraction * n) losses,
+    ties by trial id; both empty while n < 1 / fraction."""
+    n = len(scores)
+    if n < math.ceil(1 / fraction):
+        return [], []
+    k = max(1, int(fraction * n))
+    ranked = sorted(scores, key=lambda t: (scores[t], t))
+    return ranked[-k:], ranked[:k]
+
+
+def explore(
+    config: dict[str, Any], space: Space, rng: np.random.Generator, resample_probability: float
+) -> dict[str, Any]:
+    """PBT's explore step: each hyperparameter is redrawn from its domain with probability
+    `resample_probability`; otherwise a number is multiplied by 0.8 or 1.2 (clipped to its
+    bounds, rounded if integer), an ordinal moves one step, a category is kept."""
+    out = dict(config)
+    for name, domain in space.tunable.items():
+        if rng.uniform() < resample_probability:
+            out[name] = domain.sample(rng, 1)[0]
+        else:
+            out[name] = perturb(config[name], domain, rng)
+    return out
+
+
+def perturb(value: Any, domain: Domain, rng: np.random.Generator) -> Any:
+    """One hyperparameter's perturbation (see `explore`)."""
+    if isinstance(domain, _NUMERIC):
+        x = min(max(value * (0.8 if rng.uniform() < 0.5 else 1.2), domain.low), domain.high)
+        return int(round(x)) if domain.integer else float(x)
+    if isinstance(domain, Ordinal):
+        n = len(domain.categories)
+        i = min(max(domain.index(value) + (1 if rng.uniform() < 0.5 else -1), 0), n - 1)
+        return domain.categories[i]
+    return value

@@ -1,0 +1,188 @@
+"""Random scalarization (ParEGO-style, Knowles 2006; Paria et al., 2019) on top of any
+single-objective searcher."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.base import Scheduler
+from core.schedulers.moasha import select_objectives
+from core.schedulers.pareto import normalize, to_min
+from core.schedulers.random import RandomSearcher
+from core.schedulers.searcher import Searcher
+from core.space import Space
+from core.trial import Decision, Report, Start, Suggestion, Trial
+
+SEARCHERS: dict[str, str] = {
+    "random": "core.schedulers.random:RandomSearcher",
+    "tpe": "core.schedulers.tpe:TPESearcher",
+    "bo": "core.schedulers.bo:GPSearcher",
+}
+SCALARIZED = "scalarized"  # the metric name the inner searcher sees (mode "min")
+
+
+class RandomScalarization(Scheduler):
+    """Each suggestion draws weights w ~ Dirichlet(1, ..., 1) and asks a single-objective
+    searcher, fitted afresh on the augmented Chebyshev scalarization
+    s = max_i w_i z_i + rho * sum_i w_i z_i of the finished trials' objectives z, each
+    normalized to [0, 1] over the trials seen so far (all "lower is better"). Over many
+    suggestions the weights sweep the Pareto front. Trials run to their maximum fidelity.
+    The first `n_initial` configurations are random.
+
+    `searcher` is a name in SEARCHERS; the searcher gets space, rng, candidates,
+    metric="scalarized" and mode="min" where its constructor takes them, plus
+    `searcher_params`.
+
+    Example:
+        >>> RandomScalarization(space=space, objectives={"f1": "min", "f2": "min"},
+        ...                     rng=np.random.default_rng(0), searcher="tpe")
+    """
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        objectives: Mapping[str, str],
+        rng: np.random.Generator,
+        metrics: Sequence[str] | None = None,
+        searcher: str = "tpe",
+        searcher_params: Mapping[str, Any] | None = None,
+        n_initial: int = 5,
+        rho: float = 0.05,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        self.objectives = select_objectives("random_scalarization", objectives, metrics)
+        self.metric, self.mode = next(iter(self.objectives.items()))
+        self.metrics = metrics
+        if searcher not in SEARCHERS:
+            raise ValueError(
+                f"random_scalarization: unknown searcher {searcher!r}; "
+                f"available: {', '.join(SEARCHERS)}"
+            )
+        if isinstance(n_initial, bool) or not int(n_initial) >= 1:
+            raise ValueError(f"random_scalarization: n_initial must be >= 1, got {n_initial!r}")
+        if not rho >= 0:
+            raise ValueError(f"random_scalarization: rho must be >= 0, got {rho!r}")
+        self.searcher = searcher
+        self.searcher_params = dict(searcher_params or {})
+        self.n_initial = int(n_initial)
+        self.rho = float(rho)
+        self.space = space
+        self.rng = rng
+        self.candidates = list(candidates) if candidates is not None else None
+        self._random = RandomSearcher(space, rng=rng, candidates=self.candidates)
+        self._finite = self.candidates is not None or space.size() is not None
+        self._seen: set[tuple] = set()
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._done: dict[int, tuple[dict[str, Any], int, np.ndarray]] = {}
+        module, _, cls = SEARCHERS[searcher].partition(":")
+        try:
+            self._searcher_cls = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(
+                f"random_scalarization: searcher {searcher!r} ({SEARCHERS[searcher]}) "
+                f"cannot be imported ({e}); pick another searcher"
+            ) from None
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        config = None
+        if len(self._done) >= self.n_initial:
+            inner = self._fit(self.rng.dirichlet(np.ones(len(self.objectives))))
+            for _ in range(8):
+                proposal = inner.suggest()
+                if proposal is None or not self._finite:
+                    config = proposal
+                    break
+                if self.space.key(proposal) not in self._seen:
+                    config = proposal
+                    break
+        if config is None:
+            config = self._random_unseen()
+        if config is None:
+            return None
+        if self._finite:
+            self._seen.add(self.space.key(config))
+        return Start(config)
+
+    def on_start(self, trial: Trial) -> None:
+        self._pending[trial.trial_id] = trial.config
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        if report.last:
+            point = to_min([report.metrics], self.objectives)[0]
+            self._done[trial.trial_id] = (trial.config, report.fidelity, point)
+        return Decision.CONTINUE
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        self._pending.pop(trial.trial_id, None)
+
+    def on_error(self, trial: Trial) -> None:
+        self._pending.pop(trial.trial_id, None)
+
+    def _fit(self, weights: np.ndarray) -> Searcher:
+        """A fresh searcher that has seen every finished trial's scalarized value."""
+        inner = make_searcher(
+            self._searcher_cls,
+            {
+                "space": self.space,
+                "rng": self.rng,
+                "candidates": self.candidates,
+                "metric": SCALARIZED,
+                "mode": "min",
+            },
+            self.searcher_params,
+        )
+        ids = list(self._done)
+        values = scalarize(normalize(np.vstack([self._done[i][2] for i in ids])), weights, self.rho)
+        for trial_id, value in zip(ids, values.tolist(), strict=True):
+            config, fidelity, _ = self._done[trial_id]
+            inner.on_start(trial_id, config)
+            if np.isfinite(value):
+                inner.on_report(trial_id, fidelity, value)
+            inner.on_end(trial_id)
+        for trial_id, config in self._pending.items():
+            inner.on_start(trial_id, config)
+        return inner
+
+    def _random_unseen(self) -> dict[str, Any] | None:
+        for _ in range(64):
+            config = self._random.suggest()
+            if config is None or not self._finite or self.space.key(config) not in self._seen:
+                return config
+        return None
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": "random_scalarization",
+            "args": {
+                "objectives": self.objectives,
+                "searcher": self.searcher,
+                "searcher_params": self.searcher_params,
+                "n_initial": self.n_initial,
+                "rho": self.rho,
+            },
+        }
+
+
+def scalarize(z: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> np.ndarray:
+    """Augmented Chebyshev scalarization of the rows of `z` (n, m), lower is better:
+    max_i w_i z_i + rho * sum_i w_i z_i. A row with a missing (+inf) value gets +inf."""
+    wz = np.asarray(z, dtype=float) * np.asarray(weights, dtype=float)
+    return wz.max(axis=1) + rho * wz.sum(axis=1)
+
+
+def make_searcher(cls: type, context: Mapping[str, Any], params: Mapping[str, Any]) -> Searcher:
+    """`cls` built from the `context` entries its constructor names, plus `params`."""
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        valid = sorted(set(accepted) - set(context) - {"self"})
+        raise ValueError(
+            f"searcher {cls.__name__} has no parameter {unknown[0]!r}; its parameters: {valid}"
+        )
+    return cls(**{k: v for k, v in context.items() if k in accepted}, **params)

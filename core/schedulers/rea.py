@@ -1,0 +1,206 @@
+"""Regularized evolution (Real et al., 2019): tournament selection, ageing population."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.base import check_mode
+from core.schedulers.fifo import FIFOScheduler
+from core.schedulers.grid import FiniteConfigs
+from core.schedulers.searcher import Searcher
+from core.space import Categorical, Space
+
+
+class REASearcher(Searcher):
+    """Regularized evolution: the first `population_size` configurations are random;
+    then each is a mutation (one hyperparameter changed) of the best of `sample_size`
+    members drawn from the population, which holds the `population_size` most recently
+    finished trials (the oldest dies, not the worst).
+
+    On a finite space or a table no configuration is suggested twice; a mutation that
+    lands outside the table or on a used configuration is moved to the nearest unused
+    row of the table.
+
+    Example:
+        >>> s = REASearcher(space, mode="min", rng=np.random.default_rng(0))
+        >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3); s.on_end(0)
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        population_size: int = 100,
+        sample_size: int = 10,
+        mutation_scale: float | None = None,
+        max_enumerate: int = 100_000,
+    ) -> None:
+        check_mode(mode)
+        for name, v in [("population_size", population_size), ("sample_size", sample_size)]:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"rea: {name} must be a positive integer, got {v!r}")
+        if sample_size > population_size:
+            raise ValueError(
+                f"rea: sample_size={sample_size} exceeds population_size={population_size}"
+            )
+        self.space, self.mode, self.rng = space, mode, rng
+        if mutation_scale is not None and not mutation_scale > 0:
+            raise ValueError(f"rea: mutation_scale must be > 0 or null, got {mutation_scale!r}")
+        self.population_size, self.sample_size = population_size, sample_size
+        self.mutation_scale = mutation_scale
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._finite: FiniteConfigs | None = None
+        if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
+            self._finite = FiniteConfigs(space, candidates=candidates)
+        self._check_seen = space.is_finite and self._finite is None
+        self._seen: set[tuple] = set()
+        self._mutable = [
+            n for n, d in space.tunable.items() if not (d.is_finite and len(d.values()) < 2)
+        ]
+        self.population: deque[tuple[dict[str, Any], float]] = deque(maxlen=population_size)
+        self._config_of: dict[int, dict[str, Any]] = {}
+        self._last: dict[int, tuple[int, float]] = {}  # trial -> (fidelity, sign * value)
+
+    def suggest(self) -> dict[str, Any] | None:
+        if self._finite is not None and self._finite.n_available == 0:
+            return None
+        config = None
+        if len(self.population) >= self.population_size and self._mutable:
+            config = self._mutate(self._tournament())
+        if config is None:
+            config = self._random()
+        if config is not None:
+            self._mark_used(config)
+        return config
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        self._mark_used(config)
+        self._config_of.setdefault(trial_id, dict(config))
+
+    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+        y = self._sign * float(value) if value is not None else np.nan
+        if trial_id in self._last and fidelity < self._last[trial_id][0]:
+            return
+        self._last[trial_id] = (int(fidelity), np.inf if np.isnan(y) else y)
+
+    def on_end(self, trial_id: int) -> None:
+        if trial_id in self._last and trial_id in self._config_of:
+            self.population.append((self._config_of[trial_id], self._last[trial_id][1]))
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": "rea",
+            "mutation_scale": self.mutation_scale,
+            "population_size": self.population_size,
+            "sample_size": self.sample_size,
+        }
+
+    def _tournament(self) -> dict[str, Any]:
+        idx = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
+        return self.population[min(idx.tolist(), key=lambda i: (self.population[i][1], i))][0]
+
+    def _mutate(self, parent: dict[str, Any]) -> dict[str, Any] | None:
+        child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
+        for _ in range(20):
+            if self._is_new(child):
+                return child
+            child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
+        if self._finite is not None:  # project onto the nearest unused row of the table
+            avail = self._finite.available()
+            if not len(avail):
+                return None
+            table = self._finite.encoded()
+            d = ((table[avail] - self.space.encode(child)) ** 2).sum(1)
+            return self._finite.config(int(avail[int(np.argmin(d))]))
+        return None
+
+    def _is_new(self, config: dict[str, Any]) -> bool:
+        if self._finite is not None:
+            row = self._finite.row(config)
+            return row is not None and not self._finite.is_used(row)
+        return not self._check_seen or self.space.key(config) not in self._seen
+
+    def _random(self) -> dict[str, Any] | None:
+        if self._finite is not None:
+            rows = self._finite.draw(self.rng, 1)
+            return self._finite.config(int(rows[0])) if len(rows) else None
+        for _ in range(100):
+            config = self.space.sample(self.rng)
+            if self._is_new(config):
+                return config
+        return None
+
+    def _mark_used(self, config: dict[str, Any]) -> None:
+        if self._finite is not None:
+            row = self._finite.row(config)
+            if row is not None:
+                self._finite.mark_used(row)
+        elif self._check_seen:
+            self._seen.add(self.space.key(config))
+
+
+def mutate(
+    config: dict[str, Any],
+    space: Space,
+    names: Sequence[str],
+    rng: np.random.Generator,
+    scale: float | None = None,
+) -> dict[str, Any]:
+    """`config` with one hyperparameter of `names` changed: a categorical one to another
+    category; a numeric one by a Gaussian step of sd `scale` on its [0,1] scale (log for
+    log domains), or redrawn from the whole domain when `scale` is None."""
+    name = names[int(rng.integers(len(names)))]
+    domain = space[name]
+    child = dict(config)
+    if isinstance(domain, Categorical):
+        values = [v for v in domain.values() if v != config[name]]
+        child[name] = values[int(rng.integers(len(values)))]
+        return child
+    for _ in range(10):  # an interval: redraw until the value changes
+        if scale is None:
+            child[name] = domain.sample(rng, 1)[0]
+        else:
+            u = domain.encode(config[name])[0] + scale * rng.standard_normal()
+            child[name] = domain.decode([min(max(u, 0.0), 1.0)])
+        if child[name] != config[name]:
+            break
+    return child
+
+
+class RegularizedEvolution(FIFOScheduler):
+    """Regularized evolution (`rea`): every trial runs to the maximum fidelity.
+
+    Example:
+        >>> RegularizedEvolution(space=space, metric="loss", mode="min",
+        ...                      rng=np.random.default_rng(0))
+    """
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        population_size: int = 100,
+        sample_size: int = 10,
+        mutation_scale: float | None = None,
+    ) -> None:
+        self.args = {
+            "population_size": population_size,
+            "sample_size": sample_size,
+            "mutation_scale": mutation_scale,
+        }
+        searcher = REASearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
+        super().__init__(searcher=searcher, metric=metric, mode=mode)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": "rea", "args": self.args}

@@ -1,0 +1,258 @@
+"""Synchronous Hyperband and successive halving: a rung waits for all of its trials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.base import Scheduler, check_mode
+from core.schedulers.random import RandomSearcher
+from core.schedulers.rungs import bracket_sizes, rung_complete, rung_levels, to_loss, top_trials
+from core.schedulers.searcher import Searcher
+from core.space import Space
+from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
+
+
+class SyncHyperband(Scheduler):
+    """Hyperband as published (Li et al., 2018): brackets s = s_max..0 in turn, each a run
+    of successive halving with the sizes of `bracket_sizes`.
+
+    Every trial of a rung trains to the rung's level and pauses; once all have reported
+    (or failed), the top floor(n_i / eta) are resumed from their checkpoints for the next
+    rung. While a rung waits, `suggest` returns None, unless fewer than
+    `parallel_brackets` brackets are in flight: then the next bracket begins (each rung
+    still waits for all of its trials; 1 = strictly one bracket at a time). `brackets`
+    caps the brackets cycled through (1 = successive halving). When the searcher has
+    nothing left, paused trials are resumed best first and run to max_resource.
+
+    Example:
+        >>> SyncHyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
+        ...               eta=3, rng=np.random.default_rng(0))
+    """
+
+    name = "sync_hyperband"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        eta: float = 3,
+        grace_period: int | None = None,
+        max_resource: int | None = None,
+        brackets: int | None = None,
+        parallel_brackets: int = 1,
+        searcher: Searcher | None = None,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        name = self.name
+        if (isinstance(parallel_brackets, bool) or int(parallel_brackets) != parallel_brackets
+                or parallel_brackets < 1):
+            raise ValueError(
+                f"{name}: parallel_brackets must be a positive integer, got {parallel_brackets!r}"
+            )
+        self.parallel_brackets = int(parallel_brackets)
+        if not eta > 1:
+            raise ValueError(f"{name}: eta must be > 1, got {eta!r}")
+        if brackets is not None and (
+            isinstance(brackets, bool) or int(brackets) != brackets or brackets < 1
+        ):
+            raise ValueError(f"{name}: brackets must be a positive integer, got {brackets!r}")
+        fidelities = sorted(int(f) for f in fidelities)
+        if not fidelities:
+            raise ValueError(f"{name}: the benchmark has no fidelities")
+        self.metric = metric
+        self.mode = check_mode(mode)
+        self.eta = eta
+        self.grace_period = fidelities[0] if grace_period is None else int(grace_period)
+        self.max_resource = fidelities[-1] if max_resource is None else int(max_resource)
+        if not fidelities[0] <= self.grace_period <= self.max_resource:
+            raise ValueError(
+                f"{name}: need min fidelity {fidelities[0]} <= grace_period {self.grace_period} "
+                f"<= max_resource {self.max_resource}"
+            )
+        self.n_brackets = brackets
+        self.levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
+        self.levels.append(self.max_resource)
+        s_max = len(self.levels) - 1
+        sizes = bracket_sizes(s_max, eta)
+        self.schedule = sizes if brackets is None else sizes[: int(brackets)]
+        self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._n_started_brackets = 0
+        self._bracket_of: dict[int, _Bracket] = {}
+        self._active = [self._next_bracket()]
+        self._paused: dict[int, tuple[int, float]] = {}  # trial id -> (level, loss)
+        self._free: set[int] = set()  # resumed after the searcher ran dry
+        self._failed: set[int] = set()
+        self._exhausted = False
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        while not self._exhausted:
+            job = None
+            for b in self._active:
+                job = self._job(b, trial_id)
+                if job is not None or self._exhausted:
+                    break
+            if job is not None:
+                return job
+            self._active = [b for b in self._active if not b.done]
+            if self._exhausted:
+                break
+            if len(self._active) >= self.parallel_brackets:
+                return None  # every bracket in flight waits for a rung
+            self._active.append(self._next_bracket())
+        if not self._paused:
+            return None
+        leftover = min(self._paused, key=lambda t: (-self._paused[t][0], self._paused[t][1], t))
+        del self._paused[leftover]
+        self._free.add(leftover)
+        return Resume(leftover)
+
+    def _job(self, b: _Bracket, trial_id: int) -> Suggestion | None:
+        """The bracket's next trial to start or resume; None while its rung waits or once
+        it is done (b.done)."""
+        while True:
+            if b.rung == 0 and len(b.members) < b.sizes[0]:
+                config = self.searcher.suggest()
+                if config is None:
+                    self._exhausted = True
+                    return None
+                b.members.append(trial_id)
+                self._bracket_of[trial_id] = b
+                return Start(config)
+            if b.queue:
+                resumed = b.queue.pop(0)
+                del self._paused[resumed]
+                return Resume(resumed)
+            if not rung_complete(b.members, b.reported, self._failed):
+                return None
+            if b.rung + 1 == len(b.sizes):
+                b.done = True
+                return None
+            b.queue = top_trials(b.reported, b.sizes[b.rung + 1])
+            b.members, b.reported = list(b.queue), {}
+            b.rung += 1
+
+    def on_start(self, trial: Trial) -> None:
+        self.searcher.on_start(trial.trial_id, trial.config)
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        value = report.metrics.get(self.metric)
+        if value is None:
+            raise ValueError(
+                f"{self.name}: report of trial {trial.trial_id} lacks metric {self.metric!r} "
+                f"(has {sorted(report.metrics)})"
+            )
+        self.searcher.on_report(trial.trial_id, report.fidelity, value)
+        if report.last:
+            self._record(trial.trial_id, report.fidelity, value)
+            return Decision.CONTINUE
+        if report.fidelity >= self.max_resource:
+            self._record(trial.trial_id, report.fidelity, value)
+            return Decision.STOP
+        if trial.trial_id in self._free or not self._record(trial.trial_id, report.fidelity, value):
+            return Decision.CONTINUE
+        self._paused[trial.trial_id] = (report.fidelity, to_loss(value, self._sign))
+        return Decision.PAUSE
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        self.searcher.on_end(trial.trial_id)
+
+    def on_error(self, trial: Trial) -> None:
+        self._failed.add(trial.trial_id)
+        self._paused.pop(trial.trial_id, None)
+        self.searcher.on_end(trial.trial_id)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "args": {
+                "eta": self.eta,
+                "grace_period": self.grace_period,
+                "max_resource": self.max_resource,
+                "brackets": self.n_brackets,
+                "parallel_brackets": self.parallel_brackets,
+                "levels": self.levels,
+                "bracket_sizes": self.schedule,
+            },
+            "searcher": self.searcher.metadata(),
+        }
+
+    def _record(self, trial_id: int, fidelity: int, value: float) -> bool:
+        """Record a report at the current rung's level; True if the trial is a member."""
+        b = self._bracket_of.get(trial_id)
+        if b is None or trial_id in self._free or fidelity != b.level():
+            return False
+        if trial_id not in b.members:
+            return False
+        b.reported[trial_id] = to_loss(value, self._sign)
+        return True
+
+    def _next_bracket(self) -> _Bracket:
+        sizes = self.schedule[self._n_started_brackets % len(self.schedule)]
+        self._n_started_brackets += 1
+        return _Bracket(sizes, self.levels[len(self.levels) - len(sizes) :])
+
+
+class SyncSuccessiveHalving(SyncHyperband):
+    """Synchronous successive halving: the most aggressive Hyperband bracket, repeated.
+
+    Example:
+        >>> SyncSuccessiveHalving(space=space, metric="loss", mode="min",
+        ...                       fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
+    """
+
+    name = "sync_sh"
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        fidelities: Sequence[int],
+        rng: np.random.Generator,
+        eta: float = 3,
+        grace_period: int | None = None,
+        max_resource: int | None = None,
+        parallel_brackets: int = 1,
+        searcher: Searcher | None = None,
+        candidates: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            space=space,
+            metric=metric,
+            mode=mode,
+            fidelities=fidelities,
+            rng=rng,
+            eta=eta,
+            grace_period=grace_period,
+            max_resource=max_resource,
+            brackets=1,
+            parallel_brackets=parallel_brackets,
+            searcher=searcher,
+            candidates=candidates,
+        )
+
+
+class _Bracket:
+    """One run of successive halving: rung sizes and levels, the current rung's members,
+    the values they reported and the promoted trials still to resume."""
+
+    def __init__(self, sizes: list[int], levels: list[int]) -> None:
+        self.sizes = [max(1, n) for n in sizes]
+        self.levels = levels
+        self.rung = 0
+        self.members: list[int] = []
+        self.reported: dict[int, float] = {}
+        self.queue: list[int] = []
+        self.done = False
+
+    def level(self) -> int:
+        return self.levels[self.rung]

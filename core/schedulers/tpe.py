@@ -1,0 +1,367 @@
+"""TPE with multivariate kernel density estimates, as in BOHB (Falkner et al., 2018).
+
+The TPESearcher plugs into any scheduler: FIFO (`tpe`) or Hyperband (BOHB), where it
+fits its densities on the highest fidelity that has enough observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.schedulers.base import check_mode
+from core.schedulers.fifo import FIFOScheduler
+from core.schedulers.gp import single_threaded
+from core.schedulers.grid import FiniteConfigs
+from core.schedulers.searcher import Searcher
+from core.space import Categorical, Ordinal, Space
+
+
+class TPESearcher(Searcher):
+    """Multivariate-KDE TPE: sample from the density l(x) of good configurations and
+    keep the sample maximising l(x) / g(x), g being the density of the others.
+
+    The densities are fitted on the highest fidelity with at least `min_points`
+    observations (default: number of hyperparameters + 2); the best `gamma` fraction is
+    "good". A `random_fraction` of suggestions (and all before a model exists) are
+    random. On a finite space or a table (`candidates`), configurations already
+    evaluated or pending are never suggested again.
+
+    Example:
+        >>> s = TPESearcher(space, mode="min", rng=np.random.default_rng(0))
+        >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3)
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        min_points: int | None = None,
+        gamma: float = 0.15,
+        n_samples: int = 64,
+        random_fraction: float = 1 / 3,
+        bandwidth_factor: float = 3.0,
+        min_bandwidth: float = 1e-3,
+        max_enumerate: int = 100_000,
+    ) -> None:
+        check_mode(mode)
+        if not 0 < gamma < 1:
+            raise ValueError(f"TPESearcher: gamma must be in (0, 1), got {gamma!r}")
+        if not 0 <= random_fraction <= 1:
+            raise ValueError(
+                f"TPESearcher: random_fraction must be in [0, 1], got {random_fraction!r}"
+            )
+        if min_points is not None and (not isinstance(min_points, int) or min_points < 2):
+            raise ValueError(f"TPESearcher: min_points must be an integer >= 2, got {min_points!r}")
+        self.space, self.mode, self.rng = space, mode, rng
+        self.args = {
+            "min_points": min_points,
+            "gamma": gamma,
+            "n_samples": n_samples,
+            "random_fraction": random_fraction,
+            "bandwidth_factor": bandwidth_factor,
+            "min_bandwidth": min_bandwidth,
+        }
+        self.gamma, self.n_samples, self.random_fraction = gamma, n_samples, random_fraction
+        self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
+        self._cols = Columns(space)
+        self.min_points = min_points if min_points is not None else len(self._cols.domains) + 2
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._finite: FiniteConfigs | None = None
+        if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
+            self._finite = FiniteConfigs(space, candidates=candidates)
+        self._check_seen = space.is_finite and self._finite is None
+        self._seen: set[tuple] = set()
+        self._col_of: dict[int, np.ndarray] = {}  # trial id -> column encoding
+        self._obs: dict[int, _Table] = {}  # fidelity -> (column encoding, sign * value) rows
+        self._fids: list[int] = []  # fidelities with observations, descending
+        self._cols_cache: np.ndarray | None = None
+        self._row_of_cols: dict[bytes, int] = {}  # column encoding -> row of the finite set
+        self._model: tuple[tuple[int, int], _KDE, _KDE] | None = None
+
+    # --- protocol ---------------------------------------------------------------------
+    def suggest(self) -> dict[str, Any] | None:
+        if self._finite is not None and self._finite.n_available == 0:
+            return None
+        fidelity = self._model_fidelity()
+        use_model = fidelity is not None and self.rng.random() >= self.random_fraction
+        config = None
+        if use_model:
+            with single_threaded():
+                config = self._from_model(fidelity)
+        if config is None:
+            config = self._random()
+        if config is not None:
+            self._mark_used(config)
+        return config
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        self._mark_used(config)
+        if trial_id not in self._col_of:
+            self._col_of[trial_id] = self._cols.encode(config)
+
+    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+        if trial_id not in self._col_of:
+            raise ValueError(
+                f"TPESearcher: report for trial {trial_id}, which was never started "
+                "(call on_start(trial_id, config) first)"
+            )
+        fidelity = int(fidelity)
+        y = self._sign * float(value) if value is not None else np.nan
+        if fidelity not in self._obs:
+            self._obs[fidelity] = _Table(len(self._cols.names))
+            self._fids = sorted(self._obs, reverse=True)
+        self._obs[fidelity].put(trial_id, self._col_of[trial_id], y)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": "tpe", **self.args}
+
+    # --- internals --------------------------------------------------------------------
+    def _model_fidelity(self) -> int | None:
+        for fidelity in self._fids:
+            if len(self._obs[fidelity]) >= self.min_points:
+                return fidelity
+        return None
+
+    def _densities(self, fidelity: int) -> tuple[_KDE, _KDE]:
+        table = self._obs[fidelity]
+        key = (fidelity, table.version)
+        if self._model is None or self._model[0] != key:
+            x, y = table.x[: table.n], table.y[: table.n].copy()
+            finite = np.isfinite(y)
+            y[~finite] = y[finite].max() if finite.any() else 0.0  # NaN: as bad as the worst
+            good, bad = split_good_bad(y, self.gamma)
+            self._model = (
+                key,
+                _KDE(x[good], self._cols, self.min_bandwidth),
+                _KDE(x[bad], self._cols, self.min_bandwidth),
+            )
+        return self._model[1], self._model[2]
+
+    def _from_model(self, fidelity: int) -> dict[str, Any] | None:
+        good, bad = self._densities(fidelity)
+        x = good.sample(self.rng, self.n_samples, self.bandwidth_factor)
+        if self._finite is None:
+            score = good.logpdf(x) - bad.logpdf(x)
+            for i in np.argsort(-score, kind="stable"):
+                config = self._cols.decode(x[i])
+                if not self._check_seen or self.space.key(config) not in self._seen:
+                    return config
+            return None
+        table = self._table_cols()
+        rows = [self._row_of_cols.get(xi.tobytes()) for xi in x]
+        rows = [r for r in rows if r is not None and not self._finite.is_used(r)]
+        rows = np.unique(
+            np.concatenate(
+                [np.asarray(rows, dtype=np.int64), self._finite.draw(self.rng, self.n_samples)]
+            )
+        )
+        if not len(rows):
+            return None
+        xr = table[rows]
+        score = good.logpdf(xr) - bad.logpdf(xr)
+        return self._finite.config(int(rows[int(np.argmax(score))]))
+
+    def _table_cols(self) -> np.ndarray:
+        """Column encodings of every row of the finite set (built once)."""
+        if self._cols_cache is None:
+            finite = self._finite
+            self._cols_cache = np.array(
+                [self._cols.encode(finite.config(r)) for r in range(len(finite))]
+            )
+            self._row_of_cols = {x.tobytes(): r for r, x in enumerate(self._cols_cache)}
+        return self._cols_cache
+
+    def _random(self) -> dict[str, Any] | None:
+        if self._finite is not None:
+            rows = self._finite.draw(self.rng, 1)
+            return self._finite.config(int(rows[0])) if len(rows) else None
+        for _ in range(100):
+            config = self.space.sample(self.rng)
+            if not self._check_seen or self.space.key(config) not in self._seen:
+                return config
+        return None
+
+    def _mark_used(self, config: dict[str, Any]) -> None:
+        if self._finite is not None:
+            row = self._finite.row(config)
+            if row is not None:
+                self._finite.mark_used(row)
+        elif self._check_seen:
+            self._seen.add(self.space.key(config))
+
+
+class _Table:
+    """Observations at one fidelity: growing arrays, one row per trial (O(1) updates)."""
+
+    def __init__(self, d: int) -> None:
+        self.x, self.y = np.empty((16, d)), np.empty(16)
+        self.n, self.version = 0, 0
+        self.row: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def put(self, trial_id: int, x: np.ndarray, y: float) -> None:
+        self.version += 1
+        i = self.row.get(trial_id)
+        if i is None:
+            if self.n == len(self.y):
+                self.x = np.vstack([self.x, np.empty_like(self.x)])
+                self.y = np.concatenate([self.y, np.empty_like(self.y)])
+            i = self.row[trial_id] = self.n
+            self.n += 1
+            self.x[i] = x
+        self.y[i] = y
+
+
+def split_good_bad(y: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the best ceil(gamma * n) values (at least 1) and of the rest (at
+    least 1: with a single observation, it is in both)."""
+    order = np.argsort(y, kind="stable")
+    n_good = min(max(int(np.ceil(gamma * len(y))), 1), len(y))
+    good, bad = order[:n_good], order[n_good:]
+    return good, (bad if len(bad) else good)
+
+
+class Columns:
+    """One column per hyperparameter: numeric and ordinal values in [0,1] (on their
+    scale, snapped to the valid grid), categorical ones as the category index.
+
+    Example:
+        >>> Columns(space).encode({"x": 0.3, "opt": "adam"})
+    """
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.domains = list(space.tunable.values())
+        self.names = list(space.tunable)
+        self.is_cat = np.array(
+            [isinstance(d, Categorical) and not isinstance(d, Ordinal) for d in self.domains]
+        )
+        self.n_cats = np.array(
+            [len(d.categories) if c else 0 for d, c in zip(self.domains, self.is_cat, strict=True)]
+        )
+
+        cat = np.flatnonzero(self.is_cat)
+        self._cat_cols = cat
+        self._offsets = np.concatenate([[0], np.cumsum(self.n_cats[cat])[:-1]]).astype(int)
+        self._n_onehot = int(self.n_cats[cat].sum())
+
+    def onehot(self, x: np.ndarray) -> np.ndarray:
+        """One-hot encoding of the categorical columns of the rows of x."""
+        out = np.zeros((len(x), self._n_onehot))
+        if self._n_onehot:
+            idx = x[:, self._cat_cols].astype(int) + self._offsets
+            np.put_along_axis(out, idx, 1.0, axis=1)
+        return out
+
+    def encode(self, config: dict[str, Any]) -> np.ndarray:
+        return np.array(
+            [
+                float(d.index(config[n])) if c else d.encode(config[n])[0]
+                for n, d, c in zip(self.names, self.domains, self.is_cat, strict=True)
+            ]
+        )
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        out = dict(self.space.constants)
+        for n, d, c, v in zip(self.names, self.domains, self.is_cat, x, strict=True):
+            out[n] = d.categories[int(v)] if c else d.decode([v])
+        return {k: out[k] for k in self.space}
+
+
+class _KDE:
+    """Product-kernel density: Gaussian on numeric columns (Scott's bandwidth, floored
+    at 1/min(100, n+1) as in Optuna's TPE), Aitchison-Aitken on categorical ones."""
+
+    def __init__(self, data: np.ndarray, cols: Columns, min_bandwidth: float) -> None:
+        self.data, self.cols = data, cols
+        n = len(data)
+        floor = max(min_bandwidth, 1.0 / min(100, n + 1))
+        scott = 1.06 * data.std(0) * n ** (-0.2)
+        self.bw = np.clip(scott, floor, 1.0)
+        c = np.maximum(cols.n_cats, 2)
+        self.lam = np.where(cols.is_cat, np.minimum(self.bw, (c - 1) / c), 0.0)
+        # precomputed for logpdf: Gaussian part as a matrix product, categorical lookups
+        self._num, self._cat = ~cols.is_cat, np.flatnonzero(cols.is_cat)
+        self._b = data[:, self._num] / self.bw[self._num]
+        self._const = -0.5 * (self._b * self._b).sum(1) - np.log(self.bw[self._num]).sum()
+        # Aitchison-Aitken: log(1 - lam) if the category matches, else log(lam / (c - 1)),
+        # summed over categorical columns as one product of one-hot matrices
+        lam, c = self.lam[self._cat], c[self._cat]
+        same, other = np.log1p(-lam), np.log(lam / (c - 1))
+        self._const = self._const + other.sum()
+        self._h = cols.onehot(data) * np.repeat(same - other, cols.n_cats[self._cat])
+
+    def logpdf(self, q: np.ndarray) -> np.ndarray:
+        """Log density (up to a constant shared by all KDEs) at the rows of q."""
+        num, cat = self._num, self._cat
+        a = q[:, num] / self.bw[num]
+        total = (a @ self._b.T) - 0.5 * (a * a).sum(1)[:, None] + self._const  # m x n
+        if len(cat):
+            total += self.cols.onehot(q) @ self._h.T
+        top = total.max(1, keepdims=True)
+        return top[:, 0] + np.log(np.exp(total - top).mean(1))
+
+    def sample(self, rng: np.random.Generator, m: int, factor: float) -> np.ndarray:
+        """m draws: a random data point, perturbed by a kernel `factor` times wider."""
+        base = self.data[rng.integers(0, len(self.data), size=m)]
+        cat = self.cols.is_cat
+        bw = self.bw * factor
+        out = base + bw * rng.standard_normal(base.shape)
+        for _ in range(10):  # truncate to [0, 1] by redrawing what fell outside
+            bad = ~cat & ((out < 0) | (out > 1))
+            if not bad.any():
+                break
+            out = np.where(bad, base + bw * rng.standard_normal(base.shape), out)
+        out = np.where(cat, base, np.clip(out, 0.0, 1.0))
+        flip = cat & (rng.random(out.shape) < self.lam)
+        new = np.floor(rng.random(out.shape) * np.maximum(self.cols.n_cats, 1))
+        out = np.where(flip, new, out)
+        for j, d in enumerate(self.cols.domains):  # snap integers and ordinals to their grid
+            if not cat[j] and d.is_finite:
+                out[:, j] = [d.encode(d.decode([v]))[0] for v in out[:, j]]
+        return out
+
+
+class TPE(FIFOScheduler):
+    """TPE / multivariate-KDE search (`tpe`): every trial runs to the maximum fidelity.
+
+    Example:
+        >>> TPE(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
+    """
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        metric: str,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None = None,
+        min_points: int | None = None,
+        gamma: float = 0.15,
+        n_samples: int = 64,
+        random_fraction: float = 1 / 3,
+        bandwidth_factor: float = 3.0,
+        min_bandwidth: float = 1e-3,
+    ) -> None:
+        self.args = {
+            "min_points": min_points,
+            "gamma": gamma,
+            "n_samples": n_samples,
+            "random_fraction": random_fraction,
+            "bandwidth_factor": bandwidth_factor,
+            "min_bandwidth": min_bandwidth,
+        }
+        searcher = TPESearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
+        super().__init__(searcher=searcher, metric=metric, mode=mode)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": "tpe", "args": self.args}

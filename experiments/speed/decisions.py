@@ -1,0 +1,190 @@
+"""Scheduler decision time: ms per `suggest` and per `on_report` at 100, 500, 1,000 observations.
+
+    python experiments/speed/decisions.py                      # bo tpe mobster bohb dehb
+    python experiments/speed/decisions.py --benchmarks branin --max-fidelity 27 \\
+        --schedulers bo tpe mobster bohb dehb
+    python experiments/speed/decisions.py --full-run 500       # + bo on nasbench201, 4 workers
+
+Each scheduler runs in the simulator (4 workers) behind a timing proxy; the number of
+observations is the number of trials that have reported at least once. The calls made
+while that count is in [n, n + window) are timed, so each figure is a mean over real
+decisions at that data size: wall-clock ms and CPU ms of this process (the CPU figure
+is the one to trust on a shared, loaded machine).
+Targets (issue 5): GP-based methods < 50 ms per suggestion at 1,000 observations, TPE/KDE
+< 5 ms. `--full-run N` also times a whole run of `bo` on NAS-Bench-201 cifar10 with 4
+workers and N trials, results written, as `experiments/run.py` does it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blackboxes import repository
+from blackboxes.synthetic import BraninCurves
+from core.backends.simulated import SimulatedBackend
+from core.results import ResultsWriter
+from core.schedulers import make_scheduler
+from core.schedulers.base import Scheduler
+from core.stopping import StoppingCriterion
+from core.trial import Decision, Report, Suggestion, Trial
+from core.tuner import Tuner
+
+
+class Timed(Scheduler):
+    """Forwards every call to `inner`, timing suggest/on_report per observation count."""
+
+    def __init__(self, inner: Scheduler, stop_at: int) -> None:
+        self.inner, self.stop_at = inner, stop_at
+        self.metric, self.mode = inner.metric, inner.mode
+        self.n_obs = 0
+        self._reported: set[int] = set()
+        self.suggest_s: list[tuple[int, float, float]] = []  # (n_obs, wall s, cpu s)
+        self.report_s: list[tuple[int, float, float]] = []
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        if self.n_obs >= self.stop_at:
+            return None
+        t, c = time.perf_counter(), time.process_time()
+        out = self.inner.suggest(trial_id)
+        self.suggest_s.append((self.n_obs, time.perf_counter() - t, time.process_time() - c))
+        return out
+
+    def on_start(self, trial: Trial) -> None:
+        self.inner.on_start(trial)
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        t, c = time.perf_counter(), time.process_time()
+        out = self.inner.on_report(trial, report)
+        self.report_s.append((self.n_obs, time.perf_counter() - t, time.process_time() - c))
+        if report.trial_id not in self._reported:
+            self._reported.add(report.trial_id)
+            self.n_obs += 1
+        return out
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        self.inner.on_complete(trial, report)
+
+    def on_error(self, trial: Trial) -> None:
+        self.inner.on_error(trial)
+
+
+def benchmark(name: str, max_fidelity: int) -> Any:
+    if name == "branin":
+        return BraninCurves(max_fidelity=max_fidelity)
+    return repository.load("nasbench201", "cifar10")
+
+
+def context(bb: Any, rng: np.random.Generator) -> dict[str, Any]:
+    metric, mode = next(iter(bb.objectives.items()))
+    return {
+        "space": bb.space,
+        "metric": metric,
+        "mode": mode,
+        "objectives": dict(bb.objectives),
+        "fidelities": bb.fidelities,
+        "rng": rng,
+        "candidates": None,
+    }
+
+
+def measure(name: str, bb: Any, sizes: list[int], window: int, seed: int = 0) -> dict:
+    """{n: {"suggest": (wall ms mean, wall ms max, cpu ms mean), "report": (...)}}."""
+    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    timed = Timed(make_scheduler(name, context(bb, rng_s)), stop_at=max(sizes) + window)
+    tuner = Tuner(
+        scheduler=timed,
+        backend=SimulatedBackend(bb, rng=rng_b),
+        stop=StoppingCriterion(max_trials=100 * (max(sizes) + window)),
+        n_workers=4,
+        progress=False,
+    )
+    tuner.run()
+    out = {}
+    for n in sizes:
+        out[n] = {}
+        for what, calls in (("suggest", timed.suggest_s), ("report", timed.report_s)):
+            sel = np.array([(w, c) for k, w, c in calls if n <= k < n + window]).reshape(-1, 2)
+            out[n][what] = (
+                (1e3 * sel[:, 0].mean(), 1e3 * sel[:, 0].max(), 1e3 * sel[:, 1].mean())
+                if len(sel)
+                else (np.nan,) * 3
+            )
+    return out
+
+
+def full_run(n_trials: int, scheduler: str = "bo", seed: int = 0) -> tuple[float, float]:
+    """Real seconds for `n_trials` of `scheduler` on nasbench201 cifar10 with 4 workers,
+    and the virtual seconds they cover."""
+    bb = repository.load("nasbench201", "cifar10")
+    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    with tempfile.TemporaryDirectory() as tmp:
+        tuner = Tuner(
+            scheduler=make_scheduler(scheduler, context(bb, rng_s)),
+            backend=SimulatedBackend(bb, rng=rng_b),
+            stop=StoppingCriterion(max_trials=n_trials),
+            n_workers=4,
+            results=ResultsWriter(
+                Path(tmp),
+                fidelity=bb.fidelity_name,
+                metrics=list(bb.objectives),
+                hyperparameters=list(bb.space),
+            ),
+            progress=False,
+        )
+        start = time.perf_counter()
+        summary = tuner.run()
+        return time.perf_counter() - start, summary.time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--schedulers", nargs="+", default=["bo", "tpe", "mobster", "bohb", "dehb"])
+    parser.add_argument(
+        "--benchmarks",
+        nargs="+",
+        default=["branin", "nasbench201"],
+        choices=["branin", "nasbench201"],
+    )
+    parser.add_argument("--observations", nargs="+", type=int, default=[100, 500, 1000])
+    parser.add_argument("--window", type=int, default=20)
+    parser.add_argument(
+        "--max-fidelity", type=int, default=2, help="epochs of the Branin curves (at least 2)"
+    )
+    parser.add_argument(
+        "--full-run",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time bo on nasbench201 cifar10 for N trials",
+    )
+    args = parser.parse_args()
+    print(
+        f"{'scheduler':<11}{'benchmark':<12}{'obs':>5} | {'suggest ms':>10}{'max':>8}"
+        f"{'cpu ms':>8} | {'report ms':>9}{'max':>7}{'cpu ms':>8}"
+    )
+    for bench in args.benchmarks:
+        bb = benchmark(bench, args.max_fidelity)
+        for name in args.schedulers:
+            for n, t in measure(name, bb, args.observations, args.window).items():
+                (s, s_max, s_cpu), (r, r_max, r_cpu) = t["suggest"], t["report"]
+                print(
+                    f"{name:<11}{bench:<12}{n:>5} | {s:>10.2f}{s_max:>8.1f}{s_cpu:>8.2f}"
+                    f" | {r:>9.3f}{r_max:>7.2f}{r_cpu:>8.3f}",
+                    flush=True,
+                )
+    if args.full_run:
+        real, virtual = full_run(args.full_run)
+        print(
+            f"bo on nasbench201 cifar10, 4 workers, {args.full_run} trials: {real:.1f} s "
+            f"real for {virtual / 3600:.1f} h virtual"
+        )
+
+
+if __name__ == "__main__":
+    main()

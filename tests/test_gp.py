@@ -1,0 +1,105 @@
+"""The GP model: closed-form posterior, marginal-likelihood fit, Cholesky updates."""
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from core.schedulers.gp import (
+    GP,
+    Hyperparameters,
+    fit_hyperparameters,
+    matern52,
+    neg_log_posterior,
+)
+
+
+def test_matern52_matches_its_formula():
+    # r = 0.5 / 1 (lengthscale 1): k = (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)
+    hp = Hyperparameters(lengthscales=np.array([1.0]), variance=2.0, noise=1e-6)
+    k = matern52(np.array([[0.0]]), np.array([[0.5], [0.0]]), hp)
+    r = 0.5
+    expected = 2.0 * (1 + np.sqrt(5) * r + 5 / 3 * r**2) * np.exp(-np.sqrt(5) * r)
+    assert k[0, 0] == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(2 * 0.82864, rel=1e-4)  # by hand: 2.5347 * e^-1.1180
+    assert k[0, 1] == pytest.approx(2.0)
+
+
+def test_posterior_of_one_observation_is_the_textbook_formula():
+    hp = Hyperparameters(lengthscales=np.array([0.3]), variance=1.5, noise=0.1)
+    x, y = np.array([[0.2]]), np.array([1.0])
+    gp = GP(x, y, hp)
+    xs = np.array([[0.2], [0.5], [3.0]])
+    mean, var = gp.predict(xs)
+    k = matern52(xs, x, hp)[:, 0]
+    denom = 1.5 + 0.1 + 1e-8
+    np.testing.assert_allclose(mean, k * 1.0 / denom, rtol=1e-10)
+    np.testing.assert_allclose(var, 1.5 - k**2 / denom, rtol=1e-10)
+    # far from the data the prior comes back: mean 0, variance 1.5
+    assert abs(mean[2]) < 1e-6 and var[2] == pytest.approx(1.5, rel=1e-6)
+
+
+def test_posterior_interpolates_a_sine_with_small_noise():
+    x = np.linspace(0, 1, 12)[:, None]
+    y = np.sin(6 * x[:, 0])
+    gp = GP(x, y, Hyperparameters(lengthscales=np.array([0.3]), variance=1.0, noise=1e-6))
+    mean, var = gp.predict(x)
+    np.testing.assert_allclose(mean, y, atol=1e-4)
+    assert var.max() < 1e-4
+    mid = (x[:-1] + x[1:]) / 2  # between the points: close to the function, less sure
+    m_mid, v_mid = gp.predict(mid)
+    np.testing.assert_allclose(m_mid, np.sin(6 * mid[:, 0]), atol=0.02)
+    assert v_mid.min() > var.max()
+
+
+def test_gradient_of_the_objective_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(25, 3))
+    y = np.sin(5 * x[:, 0]) + x[:, 1]
+    y = (y - y.mean()) / y.std()
+    theta = np.log([0.3, 0.7, 2.0, 1.2, 1e-2])
+    value, grad = neg_log_posterior(theta, x, y)
+    numeric = approx_fprime(theta, lambda t: neg_log_posterior(t, x, y)[0], 1e-6)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("true_ls", [0.05, 0.5])
+def test_marginal_likelihood_recovers_the_lengthscale_order_of_magnitude(true_ls):
+    rng = np.random.default_rng(1)
+    x = np.sort(rng.uniform(size=80))[:, None]
+    hp = Hyperparameters(lengthscales=np.array([true_ls]), variance=1.0, noise=1e-4)
+    k = matern52(x, x, hp) + 1e-4 * np.eye(len(x))
+    f = np.linalg.cholesky(k) @ rng.standard_normal(len(x))
+    fitted = fit_hyperparameters(x, (f - f.mean()) / f.std(), rng).lengthscales[0]
+    assert true_ls / 3 < fitted < true_ls * 3, fitted
+
+
+def test_irrelevant_input_gets_a_long_lengthscale():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(size=(60, 2))
+    y = np.sin(8 * x[:, 0])  # the second input plays no role
+    hp = fit_hyperparameters(x, (y - y.mean()) / y.std(), rng)
+    assert hp.lengthscales[1] > 5 * hp.lengthscales[0]
+
+
+def test_cholesky_update_equals_refit():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(40, 4))
+    y = rng.standard_normal(40)
+    hp = Hyperparameters(lengthscales=np.array([0.3, 0.5, 1.0, 2.0]), variance=1.3, noise=1e-3)
+    grown = GP(x[:20], y[:20], hp).extend(x[20:23], y[20:23]).extend(x[23:], y[23:])
+    full = GP(x, y, hp)
+    np.testing.assert_allclose(grown.chol, full.chol, atol=1e-9)
+    np.testing.assert_allclose(grown.alpha, full.alpha, rtol=1e-6, atol=1e-8)
+    xs = rng.uniform(size=(30, 4))
+    for a, b in zip(grown.predict(xs), full.predict(xs), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_new_targets_reuse_the_factor():
+    rng = np.random.default_rng(4)
+    x, y, y2 = rng.uniform(size=(15, 2)), rng.standard_normal(15), rng.standard_normal(15)
+    hp = Hyperparameters.default(2)
+    a = GP(x, y, hp).with_targets(y2)
+    b = GP(x, y2, hp)
+    xs = rng.uniform(size=(5, 2))
+    np.testing.assert_allclose(a.predict(xs)[0], b.predict(xs)[0], rtol=1e-10)

@@ -1,0 +1,117 @@
+"""TPE / multivariate KDE: the density, the split, the fidelity it fits on, behaviour."""
+
+import numpy as np
+import pytest
+
+from core.schedulers.random import RandomSearcher
+from core.schedulers.tpe import _KDE, Columns, TPESearcher, split_good_bad
+from core.space import Space, choice, randint, uniform
+from tests.test_bo import BRANIN, BRANIN_MIN, f_branin, run
+
+MIXED = Space(
+    {"x": uniform(0, 1), "c": choice(["a", "b", "c"]), "n": randint(1, 5), "d": choice([1, 2])}
+)
+
+
+def test_kde_log_density_matches_the_product_kernel_formula():
+    cols = Columns(MIXED)
+    rng = np.random.default_rng(0)
+    data = np.array([cols.encode(c) for c in MIXED.sample(rng, 12)])
+    kde = _KDE(data, cols, 1e-3)
+    q = np.array([cols.encode(c) for c in MIXED.sample(rng, 6)])
+    expected = []
+    for point in q:
+        terms = []
+        for x in data:
+            t = 0.0
+            for j in range(4):
+                if cols.is_cat[j]:
+                    c, lam = cols.n_cats[j], kde.lam[j]
+                    t += np.log(1 - lam) if point[j] == x[j] else np.log(lam / (c - 1))
+                else:
+                    t += -0.5 * ((point[j] - x[j]) / kde.bw[j]) ** 2 - np.log(kde.bw[j])
+            terms.append(t)
+        expected.append(np.log(np.mean(np.exp(terms))))
+    np.testing.assert_allclose(kde.logpdf(q), expected, rtol=1e-10)
+
+
+def test_kde_samples_stay_in_the_encoding():
+    cols = Columns(MIXED)
+    rng = np.random.default_rng(1)
+    data = np.array([cols.encode(c) for c in MIXED.sample(rng, 5)])
+    x = _KDE(data, cols, 1e-3).sample(rng, 200, factor=3.0)
+    for row in x:
+        MIXED.validate(cols.decode(row))
+        np.testing.assert_array_equal(cols.encode(cols.decode(row)), row)
+
+
+def test_split_good_bad():
+    y = np.array([5.0, 1.0, 3.0, 2.0, 4.0, 0.0, 9.0, 7.0, 8.0, 6.0])
+    good, bad = split_good_bad(y, 0.15)  # ceil(1.5) = 2 best
+    assert sorted(good.tolist()) == [1, 5]
+    assert sorted(bad.tolist()) == [0, 2, 3, 4, 6, 7, 8, 9]
+    good, bad = split_good_bad(np.array([3.0]), 0.15)
+    assert good.tolist() == bad.tolist() == [0]
+
+
+def test_model_uses_the_highest_fidelity_with_enough_points():
+    s = TPESearcher(BRANIN, mode="min", rng=np.random.default_rng(0))  # min_points = 2 + 2
+    for trial in range(6):
+        config = s.suggest()
+        s.on_start(trial, config)
+        s.on_report(trial, 1, f_branin(config))
+        if trial < 3:
+            s.on_report(trial, 9, f_branin(config))
+    assert s._model_fidelity() == 1  # 3 < 4 points at fidelity 9
+    config = s.suggest()
+    s.on_start(6, config)
+    s.on_report(6, 9, f_branin(config))
+    assert s._model_fidelity() == 9
+
+
+def test_good_density_concentrates_where_values_are_low():
+    """With every other suggestion from the model, TPE draws much nearer the optimum
+    region of a 1-d parabola than uniform sampling would."""
+    space = Space({"x": uniform(0, 1)})
+    s = TPESearcher(space, mode="min", rng=np.random.default_rng(2), random_fraction=0.0)
+    values = run(s, lambda c: (c["x"] - 0.8) ** 2, 60)
+    late = np.sqrt(values[30:])  # |x - 0.8| of the last 30 suggestions
+    assert np.median(late) < 0.05  # uniform on [0, 1]: median distance about 0.3
+
+
+def test_finite_table_no_repeats_then_none():
+    space = Space({"a": choice(list(range(5))), "b": choice(list(range(4)))})
+    rng = np.random.default_rng(0)
+    table = [{"a": int(k // 4), "b": int(k % 4)} for k in sorted(rng.choice(20, 13, replace=False))]
+    s = TPESearcher(space, mode="max", rng=np.random.default_rng(1), candidates=table)
+    seen = []
+    run(s, lambda c: seen.append(space.key(c)) or c["a"] - c["b"], 100, n_workers=3)
+    assert len(seen) == 13 == len(set(seen))
+    assert set(seen) == {space.key(c) for c in table}
+    assert s.suggest() is None
+
+
+def test_nan_does_not_break_it():
+    s = TPESearcher(BRANIN, mode="min", rng=np.random.default_rng(3))
+    values = run(s, lambda c: np.nan if c["x2"] > 10 else f_branin(c), 30, n_workers=2)
+    assert np.isnan(values).any()
+    BRANIN.validate(s.suggest())
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="gamma"):
+        TPESearcher(BRANIN, mode="min", rng=np.random.default_rng(0), gamma=1.5)
+    with pytest.raises(ValueError, match="mode"):
+        TPESearcher(BRANIN, mode="minimize", rng=np.random.default_rng(0))
+
+
+def test_tpe_beats_random_search_on_branin():
+    """Sanity check: median regret after 60 evaluations over 5 seeds. Measured: TPE's
+    median about 0.1, random search's about 1 (these seeds); asserting a factor 3."""
+    tpe, rs = [], []
+    for seed in range(5):
+        t = TPESearcher(BRANIN, mode="min", rng=np.random.default_rng(seed))
+        r = RandomSearcher(BRANIN, rng=np.random.default_rng(seed))
+        tpe.append(min(run(t, f_branin, 60, n_workers=2)) - BRANIN_MIN)
+        rs.append(min(run(r, f_branin, 60, n_workers=2)) - BRANIN_MIN)
+    assert np.median(tpe) < np.median(rs) / 3, (tpe, rs)
