@@ -1,8 +1,31 @@
-"""What training code calls to report metrics: `reporter(epoch=3, val_accuracy=0.91)`."""
+"""What training code calls to report metrics: `reporter(epoch=3, val_accuracy=0.91)`.
+
+The line protocol between a training process and a real backend: each report is one
+line on stdout, the prefix `[simtune] ` followed by a JSON object of numbers,
+
+    [simtune] {"epoch": 3, "val_accuracy": 0.91}
+
+Every other line of output is left alone. `run_script(train)` turns a script's
+command line (`--name value` pairs and `--checkpoint-dir DIR`) into the call
+`train(config, reporter, checkpoint_dir)`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+PREFIX = "[simtune] "
+CHECKPOINT_ENV = "SIMTUNE_CHECKPOINT_DIR"
+CHECKPOINT_ARG = "--checkpoint-dir"
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 
 
 class Reporter:
@@ -19,3 +42,139 @@ class Reporter:
 
     def __call__(self, **metrics: Any) -> None:
         raise NotImplementedError
+
+
+class StdoutReporter(Reporter):
+    """Writes each report as one protocol line to `stream` (stdout), flushed at once.
+
+    Example:
+        >>> StdoutReporter()(epoch=1, loss=0.5)
+        [simtune] {"epoch": 1, "loss": 0.5}
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def __call__(self, **metrics: Any) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(format_report(metrics) + "\n")
+        stream.flush()
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """One protocol line (without newline); ValueError names a value that is not a number."""
+    if not metrics:
+        raise ValueError("a report needs at least one metric, e.g. reporter(epoch=1, loss=0.3)")
+    out: dict[str, float | int] = {}
+    for name, value in metrics.items():
+        if hasattr(value, "item") and callable(value.item):  # numpy scalars
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"report value {name}={value!r} is not a number; report numbers only"
+            )
+        out[name] = value
+    return PREFIX + json.dumps(out)
+
+
+def parse_report(line: str) -> dict[str, float | int] | None:
+    """The metrics of a protocol line, None for any other line.
+
+    ValueError (saying what is wrong) when the line has the prefix but no valid report.
+    """
+    line = line.rstrip("\r\n")
+    if not line.startswith(PREFIX):
+        return None
+    body = line[len(PREFIX) :]
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"report is not valid JSON ({e.msg}): {body[:200]!r}") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"report is not a JSON object of metrics: {body[:200]!r}")
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"report value {name}={value!r} is not a number")
+    return data
+
+
+def parse_value(text: str) -> int | float | bool | str:
+    """A command-line value as int or float when it looks like a number, bool for True/False."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if text in ("True", "False"):
+        return text == "True"
+    return text
+
+
+def format_value(value: Any) -> str:
+    """The command-line form of a config value; `parse_value` gives it back."""
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return str(value)
+
+
+def config_to_argv(config: dict[str, Any]) -> list[str]:
+    """`--name value` pairs, one argv item each (never joined into a shell string)."""
+    argv: list[str] = []
+    for name, value in config.items():
+        argv += [f"--{name}", format_value(value)]
+    return argv
+
+
+def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], str | None]:
+    """Config and checkpoint dir from `--name value` pairs; ValueError names a bad item."""
+    config: dict[str, Any] = {}
+    checkpoint_dir = None
+    if len(argv) % 2:
+        raise ValueError(
+            f"arguments must come in '--name value' pairs; got {len(argv)} items: {list(argv)!r}"
+        )
+    for i in range(0, len(argv), 2):
+        key, value = argv[i], argv[i + 1]
+        if not key.startswith("--") or len(key) == 2:
+            raise ValueError(f"argument {i + 1} is {key!r}; expected '--name' before each value")
+        if key == CHECKPOINT_ARG:
+            checkpoint_dir = value
+        else:
+            config[key[2:]] = parse_value(value)
+    return config, checkpoint_dir
+
+
+def call_train(
+    train: Callable[..., Any],
+    config: dict[str, Any],
+    reporter: Reporter,
+    checkpoint_dir: str | None,
+) -> Any:
+    """`train(config, reporter[, checkpoint_dir])`: the checkpoint dir only if `train` takes it."""
+    params = inspect.signature(train).parameters
+    takes = "checkpoint_dir" in params or any(
+        p.kind == p.VAR_KEYWORD for p in params.values()
+    )
+    if takes:
+        return train(config, reporter, checkpoint_dir=checkpoint_dir)
+    return train(config, reporter)
+
+
+def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> Any:
+    """Entry point of a training script: parse argv, build the stdout reporter, call `train`.
+
+    The checkpoint directory comes from `--checkpoint-dir` or $SIMTUNE_CHECKPOINT_DIR.
+
+    Example:
+        >>> if __name__ == "__main__":
+        ...     run_script(train)   # python train.py --lr 0.1 --checkpoint-dir ckpt
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        config, checkpoint_dir = parse_args(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    checkpoint_dir = checkpoint_dir or os.environ.get(CHECKPOINT_ENV) or None
+    if checkpoint_dir:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+    return call_train(train, config, StdoutReporter(), checkpoint_dir)

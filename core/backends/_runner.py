@@ -1,0 +1,30 @@
+"""Runs one PythonBackend trial: `python -m core.backends._runner TRIAL_DIR FUNCTION_PKL
+--checkpoint-dir DIR`; the config comes from TRIAL_DIR/config.json."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+from core.report import CHECKPOINT_ARG, StdoutReporter, call_train
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 4 or argv[2] != CHECKPOINT_ARG:
+        print(
+            "usage: python -m core.backends._runner TRIAL_DIR FUNCTION_PKL "
+            f"{CHECKPOINT_ARG} DIR",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    trial_dir, function_pkl, checkpoint_dir = Path(argv[0]), Path(argv[1]), argv[3]
+    config = json.loads((trial_dir / "config.json").read_text())
+    fn = pickle.loads(function_pkl.read_bytes())  # written by cloudpickle
+    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    call_train(fn, config, StdoutReporter(), checkpoint_dir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,364 @@
+"""Trials as subprocesses on this machine: one process (group) and one directory per trial.
+
+A trial directory holds config.json, stdout.txt, stderr.txt (both capped) and
+checkpoints/. The script gets its config as `--name value` argv pairs plus
+`--checkpoint-dir DIR` (also $SIMTUNE_CHECKPOINT_DIR) and reports with the line
+protocol of core.report. Pause stops the process tree and keeps the checkpoint;
+resume starts the script again on the same checkpoint directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from core.backends._process import ProcEvent, TrialProcess, install_signal_handlers, launch
+from core.backends.base import Backend
+from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, config_to_argv
+from core.trial import Event, Failure, Report, Trial
+
+
+class LocalBackend(Backend):
+    """Runs each trial as `command --name value ... --checkpoint-dir DIR` in its own session.
+
+    - `command`: a Python script path (run with this interpreter) or an argv list.
+    - `fidelity`: the report key that counts the resource (e.g. "epoch"); every report
+      must have it. `max_fidelity`: a report reaching it is the trial's last (known at
+      once); without it, each report is held until the next one or the process's exit
+      so that the last one can be marked.
+    - `hang_timeout`: seconds without a report after which a trial counts as hung.
+    - `grace_period`: seconds between SIGTERM and SIGKILL.
+    - `max_output_bytes`: stdout + stderr a trial may write before it fails.
+    - `gpus_per_trial`: GPUs given to each trial through CUDA_VISIBLE_DEVICES when
+      `nvidia-smi` lists GPUs; trials run on the CPU otherwise.
+
+    Example:
+        >>> backend = LocalBackend("train.py", fidelity="epoch", max_fidelity=20)
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        command: str | list[str],
+        *,
+        fidelity: str = "epoch",
+        max_fidelity: int | None = None,
+        root: str | Path | None = None,
+        hang_timeout: float | None = None,
+        grace_period: float = 5.0,
+        max_output_bytes: int = 10_000_000,
+        gpus_per_trial: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        if isinstance(command, str):
+            script = Path(command).expanduser().resolve()
+            if not script.is_file():
+                raise FileNotFoundError(f"training script {command!r} not found ({script})")
+            command = [sys.executable, str(script)]
+        if not command:
+            raise ValueError("command must name a script or be a non-empty argv list")
+        for name, value in (("grace_period", grace_period), ("hang_timeout", hang_timeout)):
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
+        self.command = list(command)
+        self.fidelity = fidelity
+        self.max_fidelity = max_fidelity
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="simtune-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.hang_timeout = hang_timeout
+        self.grace_period = grace_period
+        self.max_output_bytes = max_output_bytes
+        self.gpus_per_trial = gpus_per_trial
+        self.extra_env = dict(env or {})
+        self._t0 = time.monotonic()
+        self._events: queue.Queue[ProcEvent] = queue.Queue()
+        self._procs: dict[int, TrialProcess] = {}  # trial id -> its current process
+        self._pending: deque[ProcEvent] = deque()  # taken from the queue, not yet handled
+        self._held: dict[int, Report] = {}  # trial id -> report waiting to learn if it is last
+        self._gpus = _detect_gpus()
+        self._gpu_of: dict[int, list[int]] = {}
+        install_signal_handlers()
+
+    # -- clock ---------------------------------------------------------------------------
+    def time(self) -> float:
+        return time.monotonic() - self._t0
+
+    def trial_dir(self, trial_id: int) -> Path:
+        return self.root / f"trial_{trial_id}"
+
+    def checkpoint_dir(self, trial_id: int) -> Path:
+        return self.trial_dir(trial_id) / "checkpoints"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, trial: Trial) -> None:
+        tdir = self.trial_dir(trial.trial_id)
+        ckpt = self.checkpoint_dir(trial.trial_id)
+        if tdir.exists():  # left by an earlier run in the same directory: a new trial starts fresh
+            shutil.rmtree(tdir)
+        ckpt.mkdir(parents=True)
+        if trial.checkpoint_of is not None:
+            source = self.checkpoint_dir(trial.checkpoint_of)
+            if not source.is_dir():
+                raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
+            shutil.copytree(source, ckpt, dirs_exist_ok=True)
+        (tdir / "config.json").write_text(json.dumps(trial.config, default=str) + "\n")
+        self._launch(trial)
+
+    def resume(self, trial: Trial) -> None:
+        old = self._procs.get(trial.trial_id)
+        if old is None or not old.halted:
+            raise ValueError(f"trial {trial.trial_id} is not paused, cannot resume it")
+        old.kill_now(self.grace_period)  # the checkpoint is complete once the old process ended
+        self._launch(trial)
+
+    def _argv(self, trial: Trial) -> list[str]:
+        ckpt = str(self.checkpoint_dir(trial.trial_id))
+        return [*self.command, *config_to_argv(trial.config), CHECKPOINT_ARG, ckpt]
+
+    def _env(self, trial: Trial) -> dict[str, str]:
+        env = {**os.environ, **self.extra_env}
+        env["PYTHONUNBUFFERED"] = "1"
+        env[CHECKPOINT_ENV] = str(self.checkpoint_dir(trial.trial_id))
+        env["SIMTUNE_TRIAL_ID"] = str(trial.trial_id)
+        cwd = os.getcwd()  # the tuner's modules stay importable from the trial directory
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH")) if p)
+        if self._gpus:
+            busy = {g: 0 for g in self._gpus}
+            for gpus in self._gpu_of.values():
+                for g in gpus:
+                    busy[g] = busy.get(g, 0) + 1
+            chosen = pick_gpus(self._gpus, busy, self.gpus_per_trial)
+            self._gpu_of[trial.trial_id] = chosen
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in chosen)
+        return env
+
+    def _launch(self, trial: Trial) -> None:
+        tdir = self.trial_dir(trial.trial_id)
+        self._held.pop(trial.trial_id, None)
+        self._procs[trial.trial_id] = launch(
+            trial.trial_id,
+            self._argv(trial),
+            cwd=tdir,
+            env=self._env(trial),
+            events=self._events,
+            max_output_bytes=self.max_output_bytes,
+        )
+
+    def _halt(self, trial_id: int) -> TrialProcess:
+        proc = self._procs.get(trial_id)
+        if proc is None:
+            raise ValueError(f"trial {trial_id} is not running")
+        # already halted: it ended while its last events were in flight (no-op)
+        proc.halted = True
+        self._held.pop(trial_id, None)
+        self._gpu_of.pop(trial_id, None)
+        return proc
+
+    def pause(self, trial_id: int) -> None:
+        self._halt(trial_id).terminate(self.grace_period)
+
+    def stop(self, trial_id: int) -> None:
+        self._halt(trial_id).terminate(self.grace_period)
+
+    def close(self) -> None:
+        procs = list(self._procs.values())
+        running = [p for p in procs if not p.ended.is_set()]
+        for proc in running:
+            proc.halted = True
+            proc.terminate(self.grace_period)
+        for proc in running:
+            proc.kill_now(self.grace_period)
+        for proc in procs:  # leftovers of a group whose leader is gone (grandchildren)
+            proc.kill_group()
+
+    # -- events ----------------------------------------------------------------------------
+    def next_events(self, until: float | None = None) -> list[Event]:
+        """The events that arrived, in arrival order, at most one per trial per batch.
+
+        One per trial so that a decision on a report (stop, pause) is taken before the
+        trial's later reports are looked at: those then become stale and vanish.
+        """
+        events: list[Event] = []
+        seen: set[int] = set()
+        while True:
+            if self._pending:
+                item = self._pending.popleft()
+            elif events:
+                try:
+                    item = self._events.get_nowait()
+                except queue.Empty:
+                    return events
+            else:
+                if not any(not p.halted for p in self._procs.values()):
+                    return []
+                timeout = self._wait_time(until)
+                try:
+                    item = self._events.get(timeout=timeout) if timeout > 0 else None
+                except queue.Empty:
+                    item = None
+                if item is None:
+                    events += self._check_hangs()
+                    if events or (until is not None and self.time() >= until):
+                        return events
+                    continue
+            if item.proc.trial_id in seen:
+                self._pending.appendleft(item)
+                return events
+            new = self._handle(item)
+            if new:
+                seen.add(item.proc.trial_id)
+                events += new
+
+    def _wait_time(self, until: float | None) -> float:
+        now = time.monotonic()
+        deadline = float("inf") if until is None else self._t0 + until
+        if self.hang_timeout is not None:
+            for proc in self._procs.values():
+                if not proc.halted:
+                    deadline = min(deadline, proc.last_seen + self.hang_timeout)
+        return max(0.0, min(deadline - now, 3600.0))
+
+    def _check_hangs(self) -> list[Event]:
+        if self.hang_timeout is None:
+            return []
+        now, out = time.monotonic(), []
+        for proc in list(self._procs.values()):
+            if not proc.halted and now - proc.last_seen >= self.hang_timeout:
+                what = "first report" if proc.n_reports == 0 else "report"
+                why = f"hung: no {what} for {self.hang_timeout:g} s (hang_timeout)"
+                out.append(self._fail(proc, now, why, grace=0))
+        return out
+
+    def _handle(self, ev: ProcEvent) -> list[Event]:
+        proc = ev.proc
+        if proc.halted or self._procs.get(proc.trial_id) is not proc:
+            return []  # stale: the trial was paused, stopped or failed before
+        t = ev.time - self._t0
+        tid = proc.trial_id
+        if ev.kind == "report":
+            metrics = ev.payload
+            if self.fidelity not in metrics:
+                return [
+                    self._fail(
+                        proc,
+                        ev.time,
+                        f"report {proc.n_reports + 1} lacks the fidelity {self.fidelity!r}: "
+                        f"{metrics}; report it, e.g. reporter({self.fidelity}=1, ...)",
+                        grace=0,
+                    )
+                ]
+            proc.n_reports += 1
+            proc.last_seen = ev.time
+            fid = int(metrics[self.fidelity])
+            values = {k: v for k, v in metrics.items() if k != self.fidelity}
+            report = Report(tid, t, fid, values)
+            proc.last_report = report
+            if self.max_fidelity is not None:
+                if fid >= self.max_fidelity:
+                    report.last = True
+                    proc.halted = True  # done: its exit is no longer news
+                    proc.finish(self.grace_period)
+                return [report]
+            previous = self._held.pop(tid, None)
+            self._held[tid] = report
+            return [previous] if previous is not None else []
+        if ev.kind == "malformed":
+            line_no, why = ev.payload
+            return [self._fail(proc, ev.time, f"malformed report on stdout line {line_no}: {why}")]
+        if ev.kind == "overflow":
+            return [self._fail(proc, ev.time, f"wrote more than {ev.payload:,} bytes of output")]
+        # exit
+        code = ev.payload
+        held = self._held.pop(tid, None)
+        if code == 0:
+            proc.halted = True
+            if held is not None:  # the held report was the last one
+                held.last = True
+                return [held]
+            last = proc.last_report
+            if last is not None:  # ended below max_fidelity: repeat its last report as final
+                return [Report(tid, t, last.fidelity, last.metrics, last=True)]
+            return [self._fail(proc, ev.time, "exited with code 0 without any report")]
+        if held is not None:  # first the report it made, then (unless stopped) the failure
+            self._pending.appendleft(ev)
+            return [held]
+        why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return [self._fail(proc, ev.time, why)]
+
+    def _fail(self, proc: TrialProcess, now: float, why: str, grace: float = 0.0) -> Failure:
+        proc.halted = True
+        self._held.pop(proc.trial_id, None)
+        self._gpu_of.pop(proc.trial_id, None)
+        proc.terminate(grace)
+        if why.startswith(("hung", "malformed", "wrote")):
+            proc.ended.wait(2.0)  # let stderr reach its tail before it is quoted
+        tail = proc.stderr_tail()
+        reason = f"trial {proc.trial_id}: {why}"
+        if tail:
+            reason += f"\n--- last lines of {self.trial_dir(proc.trial_id) / 'stderr.txt'} ---\n"
+            reason += tail
+        return Failure(proc.trial_id, now - self._t0, reason)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "command": self.command,
+            "root": str(self.root),
+            "fidelity": self.fidelity,
+            "max_fidelity": self.max_fidelity,
+            "hang_timeout": self.hang_timeout,
+            "grace_period": self.grace_period,
+            "max_output_bytes": self.max_output_bytes,
+            "gpus": self._gpus,
+            "gpus_per_trial": self.gpus_per_trial,
+        }
+
+
+# -- GPU rotation (pure functions) -----------------------------------------------------------
+def parse_nvidia_smi(text: str) -> list[int]:
+    """GPU indices from `nvidia-smi --query-gpu=index --format=csv,noheader` output.
+
+    Also accepts the `nvidia-smi -L` listing ("GPU 0: Tesla T4 (UUID: ...)").
+    """
+    out: list[int] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("GPU "):
+            line = line[4:].split(":", 1)[0]
+        head = line.split(",", 1)[0].strip()
+        if head.isdigit():
+            out.append(int(head))
+    return out
+
+
+def pick_gpus(gpus: list[int], busy: dict[int, int], n: int) -> list[int]:
+    """The `n` least-busy GPUs (fewest trials on them; lower index first on ties)."""
+    if n > len(gpus):
+        raise ValueError(f"gpus_per_trial={n} but this machine has {len(gpus)} GPU(s)")
+    return sorted(sorted(gpus, key=lambda g: (busy.get(g, 0), g))[:n])
+
+
+def _detect_gpus() -> list[int]:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        res = subprocess.run(
+            [exe, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_nvidia_smi(res.stdout) if res.returncode == 0 else []

@@ -1,0 +1,109 @@
+"""Trials as Python functions `f(config, reporter[, checkpoint_dir])`, each in its own process.
+
+The function is pickled with cloudpickle (by value when defined in `__main__`, so a
+training function and its tuner can live in one file) and run by
+`python -m core.backends._runner TRIAL_DIR FUNCTION_PKL` through the LocalBackend
+machinery: same trial directories, reports, pause/resume, failures and cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.backends.local import LocalBackend
+from core.report import CHECKPOINT_ARG
+from core.trial import Trial
+
+FUNCTION_FILE = "function.pkl"
+
+
+def load_function(spec: str, base: str | Path | None = None) -> Callable[..., Any]:
+    """The function named by "path/to/file.py:name" (relative paths against `base`).
+
+    The file's directory chain up to `base` is imported as a package path when `base`
+    is given (so the function pickles by reference); otherwise by value.
+
+    Example:
+        >>> train = load_function("experiments/training/mlp_sklearn.py:train", base=".")
+    """
+    import importlib
+    import importlib.util
+
+    path_text, sep, name = spec.rpartition(":")
+    if not sep or not path_text.endswith(".py") or not name.isidentifier():
+        raise ValueError(
+            f"training {spec!r} must look like 'path/to/script.py:function_name'"
+        )
+    path = Path(path_text).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ValueError(f"training script {path_text!r} not found ({path})")
+    module = None
+    if base is not None and path.is_relative_to(Path(base).resolve()):
+        root = str(Path(base).resolve())
+        dotted = ".".join(path.relative_to(root).with_suffix("").parts)
+        if root not in sys.path:
+            sys.path.append(root)
+        module = importlib.import_module(dotted)
+    else:
+        import cloudpickle
+
+        mod_name = f"_simtune_training_{path.stem}"
+        loader = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(loader)  # type: ignore[arg-type]
+        sys.modules[mod_name] = module
+        loader.loader.exec_module(module)  # type: ignore[union-attr]
+        cloudpickle.register_pickle_by_value(module)
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ValueError(f"training script {path_text} has no function {name!r}")
+    return fn
+
+
+class PythonBackend(LocalBackend):
+    """Runs `fn(config, reporter[, checkpoint_dir])` in a fresh Python process per trial.
+
+    Takes the keyword arguments of LocalBackend (fidelity, max_fidelity, hang_timeout, ...).
+    The config reaches `fn` as the exact dict the scheduler suggested (JSON round trip).
+
+    Example:
+        >>> def train(config, reporter, checkpoint_dir=None):
+        ...     for epoch in range(1, 11):
+        ...         reporter(epoch=epoch, loss=config["lr"] / epoch)
+        >>> backend = PythonBackend(train, fidelity="epoch", max_fidelity=10)
+    """
+
+    name = "python"
+
+    def __init__(self, fn: Callable[..., Any], **kwargs: Any) -> None:
+        import cloudpickle
+
+        if not callable(fn):
+            raise TypeError(f"PythonBackend needs a callable training function, got {fn!r}")
+        super().__init__([sys.executable, "-m", "core.backends._runner"], **kwargs)
+        self.fn = fn
+        self.function_path = Path(self.root) / FUNCTION_FILE
+        self.function_path.write_bytes(cloudpickle.dumps(fn))
+
+    def _argv(self, trial: Trial) -> list[str]:
+        tdir = str(self.trial_dir(trial.trial_id))
+        ckpt = str(self.checkpoint_dir(trial.trial_id))
+        return [*self.command, tdir, str(self.function_path), CHECKPOINT_ARG, ckpt]
+
+    def _env(self, trial: Trial) -> dict[str, str]:
+        env = super()._env(trial)
+        # whatever module defines `fn` and is importable here is importable in the trial
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*paths, env["PYTHONPATH"]]))
+        return env
+
+    def metadata(self) -> dict[str, Any]:
+        fn = self.fn
+        name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        return {**super().metadata(), "name": self.name, "function": name}
