@@ -25,7 +25,7 @@ RUN_COLUMNS = [
     "benchmark", "task", "scheduler", "scheduler_args", "seed", "run_dir",
     "metric", "mode", "optimum", "complete",
 ]
-REPORT_COLUMNS = ["trial_id", "time", "value", "best_so_far", "regret"]
+REPORT_COLUMNS = ["trial_id", "time", "trials", "value", "best_so_far", "regret"]
 
 
 class AnalysisError(Exception):
@@ -131,9 +131,10 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
 def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
     """One run as a DataFrame: one row per report, RUN_COLUMNS + REPORT_COLUMNS.
 
-    ``value`` is the metric at that report, ``best_so_far`` its running best in
-    time order, ``regret`` the distance of best_so_far to the known optimum
-    (NaN if unknown). A header-only results.csv gives zero rows.
+    ``trials`` counts the trials that have reported so far, ``value`` is the metric
+    at that report, ``best_so_far`` its running best in time order, ``regret`` the
+    distance of best_so_far to the known optimum (NaN if unknown). A header-only
+    results.csv gives zero rows.
     """
     info = run_info(read_metadata(run_dir), run_dir, metric)
     path = Path(run_dir) / RESULTS_FILE
@@ -152,6 +153,7 @@ def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
     df = pd.DataFrame({
         "trial_id": raw["trial_id"].to_numpy(),
         "time": raw["time"].to_numpy(dtype=float),
+        "trials": (~raw["trial_id"].duplicated()).cumsum().to_numpy(dtype=float),
         "value": values,
         "best_so_far": best,
         "regret": regret(best, info["optimum"], info["mode"]),
@@ -175,7 +177,19 @@ def concat_runs(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=RUN_COLUMNS + REPORT_COLUMNS)
     df = pd.concat(frames, ignore_index=True)
-    for col in ("optimum", "time", "value", "best_so_far", "regret"):
+    for col in ("optimum", "time", "trials", "value", "best_so_far", "regret"):
         df[col] = df[col].astype(float)
     df["complete"] = df["complete"].astype(bool)
     return df
+
+
+def check_metrics(df: pd.DataFrame) -> None:
+    """Raise AnalysisError if runs of one (benchmark, task) analyse different metrics."""
+    n = df.groupby(["benchmark", "task"])["metric"].nunique()
+    bad = n[n > 1]
+    if len(bad):
+        benchmark, task = bad.index[0]
+        metrics = sorted(df.loc[(df.benchmark == benchmark) & (df.task == task), "metric"].unique())
+        raise AnalysisError(
+            f"runs of {benchmark}/{task} use different metrics {metrics}; choose one with --metric"
+        )

@@ -1,4 +1,4 @@
-"""Tests for analysis/: run discovery, best-so-far, resampling, summaries and the CLI."""
+"""analysis/: run discovery, loading, curves on a common grid, and the CLI on synthetic runs."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from analysis.curves import fraction_grid, run_curves
 from analysis.load import AnalysisError, best_so_far, find_runs, load_runs, regret
-from analysis.plot_results import main, quantiles, resample, summarize, time_grid
+from analysis.plot_results import main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPTIMUM = 95.0
@@ -89,33 +89,6 @@ def test_best_so_far_max_and_min() -> None:
         best_so_far(np.array([1.0]), "maximize")
 
 
-def test_resample_is_a_step_function() -> None:
-    times = np.array([1.0, 3.0, 3.0, 6.0])
-    values = np.array([10.0, 8.0, 7.0, 5.0])
-    grid = np.array([0.0, 0.999, 1.0, 2.0, 3.0, 5.9, 6.0, 100.0])
-    got = resample(times, values, grid)
-    np.testing.assert_array_equal(got, [np.nan, np.nan, 10.0, 10.0, 7.0, 7.0, 5.0, 5.0])
-    assert np.isnan(resample(np.array([]), np.array([]), grid)).all()
-
-
-def test_time_grid_log_only_beyond_two_decades() -> None:
-    grid, is_log = time_grid(1.0, 1000.0, 4)
-    assert is_log
-    np.testing.assert_allclose(grid, [1.0, 10.0, 100.0, 1000.0])
-    assert not time_grid(1.0, 50.0)[1]
-    assert not time_grid(0.0, 1e5)[1]
-
-
-def test_quantiles_count_unreported_runs_as_worst() -> None:
-    curves = np.array([[1.0, 1.0], [2.0, np.nan], [np.nan, np.nan]])  # 3 runs x 2 times
-    q25, q50, q75 = quantiles(curves, [0.25, 0.5, 0.75], lower_is_better=True)
-    np.testing.assert_array_equal(q50, [2.0, np.nan])
-    np.testing.assert_array_equal(q25, [1.5, np.nan])
-    assert np.isnan(q75).all()
-    q50_max = quantiles(-curves, [0.5], lower_is_better=False)[0]  # mode max, mirrored
-    np.testing.assert_array_equal(q50_max, [-2.0, np.nan])
-
-
 def test_load_runs_regret_uses_optimum(runs_root: Path) -> None:
     df = load_runs([runs_root])
     assert df["run_dir"].nunique() == len(RUNS) - 1  # header-only run has no rows
@@ -129,57 +102,114 @@ def test_load_runs_regret_uses_optimum(runs_root: Path) -> None:
     np.testing.assert_array_equal(regret(np.array([3.0, 2.0]), 1.0, "min"), [2.0, 1.0])
 
 
-def test_summarize_final_values(runs_root: Path) -> None:
-    table = summarize(load_runs([runs_root])).set_index("scheduler")
-    # asha finals 90, 92, 88; random finals 75, 85, 80 and 91 (incomplete run)
-    assert table.loc["asha", "n_runs"] == 3
-    assert table.loc["asha", "best_median"] == 90.0
-    assert table.loc["asha", "regret_median"] == 5.0
-    assert table.loc["random", "n_runs"] == 4
-    assert table.loc["random", "n_incomplete"] == 1
-    assert table.loc["random", "best_median"] == 82.5
-    assert table.loc["random", "regret_median"] == 12.5
-    assert table.loc["random", "best_q25"] == pd.Series([75.0, 85, 80, 91]).quantile(0.25)
+    assert df.loc[df.run_dir == run0.run_dir.iloc[0], "trials"].tolist() == [1.0, 2.0, 3.0]
+    incomplete = df[~df["complete"]]
+    assert incomplete["run_dir"].nunique() == 1 and incomplete["seed"].tolist() == [3]
+
+
+def test_trials_count_distinct_trials_in_time_order(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", "asha", 0, True, [(1.0, 50.0)])
+    (run / "results.csv").write_text(
+        "trial_id,time,epoch,val_accuracy\n0,1.0,1,50\n1,2.0,1,60\n0,3.0,3,70\n2,4.0,1,40\n"
+        "1,5.0,3,80\n")
+    df = load_runs([tmp_path])
+    assert df["trials"].tolist() == [1.0, 2.0, 2.0, 3.0, 3.0]
+    assert df["best_so_far"].tolist() == [50.0, 60.0, 70.0, 70.0, 80.0]
+
+
+def complete_runs(runs_root: Path):
+    df = load_runs([runs_root])
+    return df[df["complete"]]
+
+
+def test_run_curves_normalized_regret_hand_computed(runs_root: Path) -> None:
+    # complete runs: budget = last report = 20 s; optimum 95 (metadata); reference = the
+    # worst first report = 50 (random seed 2); normalized regret = (95 - best) / 45
+    curves, tasks = run_curves(complete_runs(runs_root), "time", np.array([0.25, 1.0]))
+    info = tasks.iloc[0]
+    assert (info.budget, info.optimum, info.reference) == (20.0, 95.0, 50.0)
+    assert info.optimum_source == "metadata optimum" and info.n_runs == 6
+    at = curves.set_index(["scheduler", "seed", "fraction"])["norm_regret"]
+    assert at[("asha", 1, 1.0)] == pytest.approx(3 / 45)  # best 92
+    assert at[("random", 0, 0.25)] == pytest.approx(35 / 45)  # at 5 s best 60
+    assert at[("random", 2, 0.25)] == pytest.approx(1.0)  # at 5 s best 50 = reference
+    assert at[("random", 2, 1.0)] == pytest.approx(15 / 45)
+    assert ((curves.norm_regret >= 0) & (curves.norm_regret <= 1)).all()
+    x = curves.set_index(["scheduler", "seed", "fraction"])["x"]
+    assert x[("asha", 0, 0.25)] == 5.0
+
+
+def test_run_curves_without_optimum_use_best_found(runs_root: Path) -> None:
+    df = complete_runs(runs_root).assign(optimum=np.nan)
+    curves, tasks = run_curves(df, "trials", np.array([1.0]))
+    assert tasks.iloc[0].optimum == 92.0 and tasks.iloc[0].optimum_source == "best value found"
+    assert tasks.iloc[0].budget == 3.0  # most trials of a run
+    assert curves.norm_regret.min() == 0.0
+
+
+def test_fraction_grid_log_for_time_linear_for_trials(runs_root: Path) -> None:
+    df = complete_runs(runs_root)
+    grid, is_log = fraction_grid(df, "time", 10)
+    assert not is_log and grid[-1] == 1.0 and len(grid) == 10  # first report at 5% of 20 s
+    df = df.assign(time=df["time"] ** 3)  # first report now at 1/8000 of the budget
+    grid, is_log = fraction_grid(df, "time", 10)
+    assert is_log and grid[0] == pytest.approx(1 / 8000) and grid[-1] == pytest.approx(1.0)
+    assert not fraction_grid(df, "trials", 10)[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "analysis/plot_results.py", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_end_to_end(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli(str(runs_root), "--out", str(out), "--agg", "median",
+                   "--budget-fractions", "1.0", "0.25")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("tasks.png", "summary.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / name).with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+    md = (out / "regret_table.md").read_text()
+    # medians of (95 - best) / 45: asha at 5 s and 20 s: bests 90, 92, 88 -> 5/45;
+    # random at 5 s: 60, 85, 50 -> 35/45; at 20 s: 75, 85, 80 -> 15/45
+    assert "| scheduler | 25% budget | 100% budget |" in md
+    assert "| asha | **0.111** [" in md and "| random | 0.778 [" in md
+    assert "0.333 [" in md and "than random" in md  # random is the default baseline
+    assert md in proc.stdout
+    assert r"\begin{tabular}{lcc}" in (out / "regret_table.tex").read_text()
+    assert "1 of 8 runs are incomplete (complete=false) and left out" in proc.stderr
+    assert "1 of 8 runs have no reports" in proc.stderr
 
 
 def test_different_metrics_need_metric_flag(tmp_path: Path, capsys) -> None:
     write_run(tmp_path / "a", "asha", 0, True, [(1.0, 80.0)], metric="val_accuracy")
     write_run(tmp_path / "b", "asha", 1, True, [(1.0, 70.0)], metric="val_loss")
-    out = tmp_path / "fig.png"
+    out = tmp_path / "out"
     assert main([str(tmp_path), "--out", str(out)]) == 2
-    assert "different metrics" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "runs of nasbench201/cifar10 use different metrics ['val_accuracy', 'val_loss']" in err
+    assert "--metric" in err
     assert main([str(tmp_path), "--out", str(out), "--metric", "val_loss"]) == 0
-    assert "val_loss" in capsys.readouterr().out
-    assert out.stat().st_size > 0
+    assert (out / "regret_table.md").is_file()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "analysis/plot_results.py", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
-
-
-def test_cli_end_to_end(runs_root: Path, tmp_path: Path) -> None:
-    png = tmp_path / "out" / "fig.png"
-    proc = run_cli(str(runs_root), "--out", str(png))
-    assert proc.returncode == 0, proc.stderr
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.stat().st_size > 1000
-    assert "asha" in proc.stdout and "random" in proc.stdout
-    assert "82.5" in proc.stdout  # random's median final best
-    assert str(png) in proc.stdout
-    assert "1 of 8 runs are incomplete" in proc.stderr
-    assert "1 of 8 runs have no reports" in proc.stderr
-
-
-@pytest.mark.parametrize("kind", ["missing", "empty"])
-def test_cli_errors_are_one_line(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(("kind", "message"), [
+    ("missing", "does not exist"),
+    ("empty", "no runs found below"),
+    ("baseline", "--baseline 'bohb' has no runs; schedulers: asha, random"),
+    ("fractions", "--budget-fractions must lie in (0, 1], got [0.5, 2.0]"),
+])
+def test_cli_errors_are_one_line(runs_root: Path, tmp_path: Path, kind: str,
+                                 message: str, capsys) -> None:
     target = tmp_path / "nope"
     if kind == "empty":
         target.mkdir()
-    proc = run_cli(str(target), "--out", str(tmp_path / "x.png"))
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert ("does not exist" if kind == "missing" else "no runs found") in lines[0]
-    assert not (tmp_path / "x.png").exists()
+    extra = {"baseline": ["--baseline", "bohb"], "fractions": ["--budget-fractions", "0.5", "2"]}
+    if kind in extra:
+        target = runs_root
+    assert main([str(target), "--out", str(tmp_path / "out"), *extra.get(kind, [])]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("plot_results.py: error: ")
+    assert all(line.startswith("note: ") for line in lines[:-1])
+    assert not (tmp_path / "out" / "regret_table.md").exists()

@@ -1,0 +1,186 @@
+"""Sweep bookkeeping from run directories: completion, failures, progress (runs done / total).
+
+experiments/run.py asks ``complete_run`` before a run (a rerun of a sweep skips finished
+runs) and writes ``failed.txt`` through ``record_failure`` when a run of a sweep fails;
+the Hydra callback ``SweepProgress`` (conf/config.yaml, hydra.callbacks) counts finished
+runs in ``<sweep dir>/progress.json`` and logs "run k/N done". It lives in this installed
+package, not in experiments/, because every launcher (joblib, submitit, Ray) unpickles it
+in the worker process.
+
+Example:
+    >>> complete_run("multirun/s/seed=0", {"seed": 0})  # doctest: +SKIP
+    False
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("simtune.sweep")
+
+METADATA_FILE = "metadata.json"
+FAILED_FILE = "failed.txt"
+PROGRESS_FILE = "progress.json"
+COMPLETE, SKIPPED, FAILED = "complete", "skipped", "failed"
+IGNORED_KEYS = ("progress",)  # config keys that do not change a run's results
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as metadata.json stores it (JSON round trip), without IGNORED_KEYS."""
+    out = json.loads(json.dumps(config, default=str))
+    for key in IGNORED_KEYS:
+        out.pop(key, None)
+    return out
+
+
+def complete_run(out_dir: str | Path, config: dict[str, Any]) -> bool:
+    """True if ``out_dir`` holds a complete run (metadata "complete": true) of ``config``.
+
+    A complete run of a different config is not skipped (it is overwritten, with a warning).
+    """
+    path = Path(out_dir) / METADATA_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    if not isinstance(meta, dict) or meta.get("complete") is not True:
+        return False
+    differs = config_difference(comparable(meta.get("config") or {}), comparable(config))
+    if differs:
+        log.warning("%s holds a complete run of a different config (%s differs); running again",
+                    out_dir, differs)
+        return False
+    return True
+
+
+def config_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+    """Dotted key of the first difference between two configs, None if equal.
+
+    >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
+    'a.b'
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = config_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if old == new else prefix.rstrip(".") or "config"
+
+
+def record_failure(out_dir: str | Path, error: BaseException) -> str:
+    """Write ``failed.txt`` in ``out_dir`` with one line naming the error; returns the line."""
+    line = " ".join(f"{type(error).__name__}: {error}".split())
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / FAILED_FILE).write_text(line + "\n", encoding="utf-8")
+    return line
+
+
+def clear_failure(out_dir: str | Path) -> None:
+    """Remove a failed.txt left by an earlier attempt of this run."""
+    (Path(out_dir) / FAILED_FILE).unlink(missing_ok=True)
+
+
+def sweep_size(task_overrides: list[str]) -> int | None:
+    """Number of runs of a basic-sweeper sweep (product of the sweep lengths).
+
+    None if a sweep cannot be enumerated (e.g. an interval for an optimizing sweeper).
+    >>> sweep_size(["scheduler=random,asha", "seed=range(3)", "n_workers=2"])
+    6
+    """
+    sizes = []
+    for override in OverridesParser.create().parse_overrides(list(task_overrides)):
+        if override.is_sweep_override():
+            try:
+                sizes.append(len(list(override.sweep_string_iterator())))
+            except Exception:  # noqa: BLE001 - any non-enumerable sweep
+                return None
+    return math.prod(sizes)
+
+
+@contextmanager
+def _locked(sweep_dir: Path):
+    """Exclusive lock on the sweep's progress file (parallel runs update it)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / (PROGRESS_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield sweep_dir / PROGRESS_FILE
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def start_progress(sweep_dir: str | Path, total: int | None) -> None:
+    """Reset the sweep's counters: 0 of ``total`` runs done."""
+    with _locked(Path(sweep_dir)) as path:
+        counts = {"total": total, "done": 0, COMPLETE: 0, SKIPPED: 0, FAILED: 0}
+        path.write_text(json.dumps(counts) + "\n", encoding="utf-8")
+
+
+def read_progress(sweep_dir: str | Path) -> dict[str, Any]:
+    """The sweep's counters (all zero if none were written)."""
+    try:
+        return json.loads((Path(sweep_dir) / PROGRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {"total": None, "done": 0, COMPLETE: 0, SKIPPED: 0, FAILED: 0}
+
+
+def bump_progress(sweep_dir: str | Path, outcome: str) -> dict[str, Any]:
+    """Count one finished run with ``outcome`` (complete|skipped|failed); returns the counts."""
+    with _locked(Path(sweep_dir)) as path:
+        counts = read_progress(sweep_dir)
+        counts["done"] += 1
+        counts[outcome] = counts.get(outcome, 0) + 1
+        path.write_text(json.dumps(counts) + "\n", encoding="utf-8")
+    return counts
+
+
+class SweepProgress(Callback):
+    """Logs "run k/N done" after each run of a multirun and a summary at the end.
+
+    A sweep with failed runs exits with status 1 once all runs are done.
+
+    Example (conf/config.yaml):
+        hydra: {callbacks: {progress: {_target_: analysis.sweep.SweepProgress}}}
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        total = sweep_size(list(config.hydra.overrides.task))
+        start_progress(config.hydra.sweep.dir, total)
+        log.info("sweep of %s runs in %s", total or "?", config.hydra.sweep.dir)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        from hydra.types import RunMode
+
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        outcome = job_return.return_value if job_return.status == JobStatus.COMPLETED else FAILED
+        if outcome not in (COMPLETE, SKIPPED, FAILED):
+            outcome = COMPLETE
+        counts = bump_progress(config.hydra.sweep.dir, outcome)
+        log.info("run %d/%s done (%s): %s", counts["done"], counts["total"] or "?", outcome,
+                 config.hydra.job.override_dirname or config.hydra.job.num)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        c = read_progress(sweep_dir)
+        log.info("sweep done: %d runs, %d complete, %d skipped (already complete), %d failed",
+                 c["done"], c[COMPLETE], c[SKIPPED], c[FAILED])
+        if c[FAILED]:
+            failed = sorted(str(p) for p in sweep_dir.rglob(FAILED_FILE))
+            print(f"error: {c[FAILED]} of {c['done']} runs failed; reasons in "
+                  f"{', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''}",
+                  file=sys.stderr)
+            sys.exit(1)

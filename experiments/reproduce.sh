@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Reproduce the scheduler comparison in docs/results/: every registered scheduler on the
+# offline tables (NAS-Bench-201 x 3, FCNet x 4, HPOBench-MLP x 8, mlp_sklearn x 3), 10 seeds
+# each, in parallel with Hydra's joblib launcher (one run per core), then the analysis.
+#
+#   bash experiments/reproduce.sh            # from the repository root
+#
+# Knobs (environment variables):
+#   SEEDS=10                       seeds per (scheduler, task): seed=range(0,SEEDS)
+#   SCHEDULERS=asha,random         default: every single-objective scheduler registered in
+#                                  core.schedulers.SCHEDULERS (its constructor takes metric)
+#   FAMILIES="nasbench201 fcnet"   default: nasbench201 fcnet hpobench_mlp mlp_sklearn
+#                                  (families not in the benchmark registry are left out)
+#   FIRST_TASK_ONLY=1              only the first task of each family (a quick slice)
+#   OUT=multirun/reproduce         sweep directory; rerunning resumes (complete runs skip)
+#   RESULTS=docs/results           where the analysis writes figures and tables
+#   N_JOBS=-1                      parallel runs (-1: one per core)
+#   PYTHON=python
+# Exit status: 0 if every run completed, 1 if some failed (their failed.txt names why;
+# the analysis still runs on the others).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python}
+SEEDS=${SEEDS:-10}
+OUT=${OUT:-multirun/reproduce}
+RESULTS=${RESULTS:-docs/results}
+N_JOBS=${N_JOBS:--1}
+FAMILIES=${FAMILIES:-nasbench201 fcnet hpobench_mlp mlp_sklearn}
+# the single-objective schedulers of the registry (those taking `metric`), read at run time
+SCHEDULERS=${SCHEDULERS:-$("$PYTHON" -c '
+import inspect
+from core.schedulers import SCHEDULERS, scheduler_class
+print(",".join(n for n in SCHEDULERS
+               if "metric" in inspect.signature(scheduler_class(n).__init__).parameters))
+')}
+
+status=0
+start_all=$(date +%s)
+mkdir -p "$OUT"
+for family in $FAMILIES; do
+    tasks=$("$PYTHON" -c '
+import sys
+from blackboxes.repository import BENCHMARKS
+b = BENCHMARKS.get(sys.argv[1])
+print(",".join(b.tasks[:1] if sys.argv[2] == "1" else b.tasks) if b else "")
+' "$family" "${FIRST_TASK_ONLY:-0}")
+    if [ -z "$tasks" ]; then
+        echo "reproduce: benchmark $family is not registered; left out" >&2
+        continue
+    fi
+    echo "reproduce: $family tasks=$tasks schedulers=$SCHEDULERS seeds=0..$((SEEDS - 1))" >&2
+    start=$(date +%s)
+    "$PYTHON" experiments/run.py -m hydra/launcher=joblib "hydra.launcher.n_jobs=$N_JOBS" \
+        "hydra.sweep.dir=$OUT/$family" "benchmark=$family" "benchmark.task=$tasks" \
+        "scheduler=$SCHEDULERS" "seed=range(0,$SEEDS)" progress=false || status=1
+    echo "$family $(($(date +%s) - start)) s" | tee -a "$OUT/timings.txt" >&2
+done
+echo "all $(($(date +%s) - start_all)) s" | tee -a "$OUT/timings.txt" >&2
+
+"$PYTHON" analysis/plot_results.py "$OUT" --out "$RESULTS" --baseline random \
+    --x time --agg iqm --budget-fractions 0.25 0.5 1.0
+exit $status

@@ -1,0 +1,137 @@
+"""analysis.aggregate and analysis.tables: IQM, bootstrap CI, regret scaling, ranks, tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.aggregate import (
+    aggregate,
+    average_rank,
+    bootstrap_ci,
+    centre,
+    iqm,
+    normalized_regret,
+    ranks,
+    resample,
+)
+from analysis.tables import BETTER, WORSE, paired_test, regret_table, to_latex, to_markdown
+
+
+def test_iqm_hand_computed() -> None:
+    # n=8: drop 2 at each end -> mean(2, 3, 4, 5); the outlier 100 has no effect
+    assert iqm(np.array([6.0, 0.0, 100.0, 1.0, 5.0, 2.0, 3.0, 4.0])) == pytest.approx(3.5)
+    # n=5: floor(5/4) = 1 cut at each end -> mean(2, 3, 4)
+    assert iqm(np.array([50.0, 1.0, 2.0, 3.0, 4.0])) == pytest.approx(3.0)
+    # n=3: nothing cut -> the mean
+    assert iqm(np.array([1.0, 2.0, 9.0])) == pytest.approx(4.0)
+    # columns are independent: runs on axis 0
+    x = np.array([[1.0, 10.0], [2.0, 40.0], [3.0, 20.0], [4.0, 30.0]])
+    np.testing.assert_allclose(iqm(x), [2.5, 25.0])
+
+
+def test_bootstrap_ci_two_point_sample() -> None:
+    # resample means of [0, 1] are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4, so the
+    # 2.5% and 97.5% quantiles of 4,000 resamples are 0 and 1
+    x = np.array([[0.0], [1.0]])
+    lo, hi = bootstrap_ci(x, np.mean, np.random.default_rng(0), n_boot=4000)
+    assert (lo[0], hi[0]) == (0.0, 1.0)
+    # an 40% interval lies strictly inside: the middle 40% of the resamples is all 0.5
+    lo, hi = bootstrap_ci(x, np.mean, np.random.default_rng(0), n_boot=4000, level=0.4)
+    assert (lo[0], hi[0]) == (0.5, 0.5)
+
+
+def test_bootstrap_ci_constant_seeded_and_bounded() -> None:
+    const = np.full((7, 3), 2.5)
+    lo, hi = bootstrap_ci(const, iqm, np.random.default_rng(1))
+    np.testing.assert_array_equal(lo, 2.5)
+    np.testing.assert_array_equal(hi, 2.5)
+    x = np.random.default_rng(3).normal(size=(12, 4))
+    a = bootstrap_ci(x, iqm, np.random.default_rng(5))
+    b = bootstrap_ci(x, iqm, np.random.default_rng(5))
+    c = bootstrap_ci(x, iqm, np.random.default_rng(6))
+    np.testing.assert_array_equal(a, b)  # same seed, same interval
+    assert not np.array_equal(a, c)
+    assert (a[0] <= iqm(x)).all() and (iqm(x) <= a[1]).all()
+    assert (a[0] >= x.min(axis=0)).all() and (a[1] <= x.max(axis=0)).all()
+
+
+def test_aggregate_mean_sem_and_median_quartiles() -> None:
+    x = np.array([[1.0], [2.0], [3.0], [4.0]])
+    mid, lo, hi = aggregate(x, "mean", np.random.default_rng(0))
+    sem = np.std([1, 2, 3, 4], ddof=1) / 2  # 0.6455
+    np.testing.assert_allclose([mid[0], lo[0], hi[0]], [2.5, 2.5 - sem, 2.5 + sem])
+    mid, lo, hi = aggregate(np.array([[5.0], [1.0], [3.0], [2.0], [4.0]]), "median",
+                            np.random.default_rng(0))
+    assert (mid[0], lo[0], hi[0]) == (3.0, 2.0, 4.0)
+    assert centre(x, "iqm")[0] == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="unknown aggregation 'mode'; choose one of iqm"):
+        aggregate(x, "mode", np.random.default_rng(0))
+
+
+def test_normalized_regret_values_and_bounds() -> None:
+    got = normalized_regret(np.array([np.nan, 50.0, 75.0, 95.0, 99.0]), 95.0, 55.0, "max")
+    np.testing.assert_allclose(got, [1.0, 1.0, 0.5, 0.0, 0.0])  # clipped at both ends
+    got = normalized_regret(np.array([3.0, 2.0, 1.0]), 1.0, 3.0, "min")
+    np.testing.assert_allclose(got, [1.0, 0.5, 0.0])
+    best = np.random.default_rng(0).normal(size=1000) * 10
+    best[::7] = np.nan
+    got = normalized_regret(best, -5.0, 5.0, "min")
+    assert ((got >= 0) & (got <= 1)).all()
+    assert (got[::7] == 1.0).all()
+    # reference equal to the optimum: every reported value is optimal
+    np.testing.assert_array_equal(normalized_regret(np.array([np.nan, 1.0]), 1.0, 1.0, "min"),
+                                  [1.0, 0.0])
+
+
+def test_ranks_average_ties_and_absent_scheduler() -> None:
+    got = ranks(np.array([[0.1, 0.5], [0.3, np.nan], [0.1, 0.2]]))
+    np.testing.assert_array_equal(got[:, 0], [1.5, 3.0, 1.5])
+    assert got[0, 1] == 2.0 and np.isnan(got[1, 1]) and got[2, 1] == 1.0
+    # 3 schedulers x 2 tasks x 1 grid point: task ranks (1, 2.5, 2.5) and (3, 1, 2)
+    scores = np.array([[[0.0], [0.9]], [[0.4], [0.1]], [[0.4], [0.5]]])
+    np.testing.assert_allclose(average_rank(scores)[:, 0], [2.0, 1.75, 2.25])
+
+
+def test_resample_step_function() -> None:
+    times = np.array([1.0, 3.0, 3.0, 6.0])
+    got = resample(times, np.array([10.0, 8.0, 7.0, 5.0]), np.array([0.5, 1.0, 3.0, 5.9, 9.0]))
+    np.testing.assert_array_equal(got, [np.nan, 10.0, 7.0, 7.0, 5.0])
+
+
+def _keyed(values: list[float]) -> pd.Series:
+    idx = pd.MultiIndex.from_tuples([("b", "t", s) for s in range(len(values))],
+                                    names=["benchmark", "task", "seed"])
+    return pd.Series(values, index=idx)
+
+
+def test_paired_wilcoxon_markers() -> None:
+    base = _keyed([0.5 + 0.01 * i for i in range(10)])
+    better = _keyed([0.1 + 0.02 * i for i in range(10)])
+    p, marker = paired_test(better, base)
+    assert p == pytest.approx(2 / 2**10)  # exact test: all 10 differences negative
+    assert marker == BETTER
+    assert paired_test(base, better)[1] == WORSE
+    assert paired_test(base, base) == (1.0, "")
+    # three pairs can never reach p < 0.05 (smallest exact two-sided p is 0.25)
+    assert paired_test(_keyed([0.1, 0.2, 0.3]), _keyed([0.5, 0.6, 0.7])) == (0.25, "")
+
+
+def test_regret_table_markdown_and_latex() -> None:
+    rows = []
+    for sched, offset in (("random", 0.5), ("my_bo", 0.1)):
+        for seed in range(10):
+            for frac in (0.5, 1.0):
+                rows.append({"benchmark": "b", "task": "t", "scheduler": sched, "seed": seed,
+                             "fraction": frac, "norm_regret": offset + 0.01 * seed})
+    table = regret_table(pd.DataFrame(rows), "mean", "random", np.random.default_rng(0))
+    row = table[(table.scheduler == "my_bo") & (table.fraction == 1.0)].iloc[0]
+    assert row.value == pytest.approx(0.145) and row.marker == BETTER and row.n_runs == 10
+    md = to_markdown(table, "note")
+    assert "| scheduler | 50% budget | 100% budget |" in md
+    assert f"| my_bo | **0.145**{BETTER} [" in md
+    assert "| random | 0.545 [" in md
+    tex = to_latex(table, "x < 1 at 50%")
+    assert r"my\_bo & \textbf{0.145}$^{*}$" in tex
+    assert r"\caption{x $<$ 1 at 50\%}" in tex
