@@ -72,11 +72,13 @@ class Tuner:
         try:
             reason = self._loop(bar)
         finally:
-            for trial_id in sorted(self._running):
-                self.backend.stop(trial_id)
-                self.trials[trial_id].status = Status.STOPPED
-            self._running.clear()
-            self.backend.close()
+            try:
+                for trial_id in sorted(self._running):
+                    self.backend.stop(trial_id)
+                    self.trials[trial_id].status = Status.STOPPED
+            finally:
+                self._running.clear()
+                self.backend.close()  # no trial keeps running, whatever happened above
             if bar is not None:
                 bar.close()
             summary = self._summary(reason)
@@ -203,6 +205,8 @@ class Tuner:
 
     def _on_failure(self, failure: Failure) -> None:
         trial = self.trials[failure.trial_id]
+        if trial.trial_id not in self._running:
+            return  # the trial was stopped or paused already: its failure changes nothing
         trial.status = Status.FAILED
         self._running.discard(trial.trial_id)
         self._n_failed += 1

@@ -9,6 +9,11 @@ import pytest
 
 DATA_ENV = "SIMTUNE_DATA"
 
+# Small matrices on a shared 2-core machine: BLAS threads only add contention, here and in
+# the subprocesses the tests start (runs, sweeps, trials).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):

@@ -68,7 +68,7 @@ def test_same_seed_byte_identical_results(tmp_path):
     [
         ("scheduler=bogus", "Could not find 'scheduler/bogus'"),
         ("benchmark=bogus", "Could not find 'benchmark/bogus'"),
-        ("benchmark.task=mnist", "has no task 'mnist'; tasks: cifar10, cifar100, imagenet16-120"),
+        ("benchmark.task=mnist", "has no task 'mnist'; tasks: digits, breast_cancer, wine"),
         ("+scheduler.etta=2", "scheduler 'asha' has no parameter 'etta'"),
         ("stop.max_wallclock=-5", "stop.max_wallclock must be a positive number"),
     ],
