@@ -313,6 +313,10 @@ def test_launcher_packs_the_project_and_starts_one_job(aws, tmp_path):
     assert {"experiments/run.py", "core/tuner.py", "pyproject.toml", "simtune_launch.py",
             "simtune_launch/run.yaml"} <= names
     assert not any("__pycache__" in n or n.startswith(".git/") for n in names)
+    # only the project's fixed top level: never a virtual environment (e.g. CI's .venv-ci)
+    tops = {n.split("/")[0] for n in names}
+    assert tops <= {"pyproject.toml", "README.md", "core", "blackboxes", "experiments", "conf",
+                    "analysis", "simtune_launch.py", "simtune_launch"}
     packed = json.loads(tar.extractfile("simtune_launch/run.yaml").read())
     assert packed == {k: v for k, v in cfg.items() if k != "launcher"}
 

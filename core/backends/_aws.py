@@ -74,20 +74,24 @@ def with_retries(
     raise AssertionError("unreachable")
 
 
-def pack_directory(root: Path, extra: dict[str, bytes] | None = None) -> bytes:
-    """A gzipped tar of the project files under `root` (no caches, runs or VCS data)."""
+def pack_directory(
+    root: Path, extra: dict[str, bytes] | None = None, only: set[str] | None = None
+) -> bytes:
+    """A gzipped tar of the files under `root` (no caches, runs, virtual environments or
+    VCS data; only the top-level entries named in `only`, if given), plus `extra` files."""
     skip = {".git", "__pycache__", "outputs", "multirun", ".pytest_cache", ".ruff_cache",
-            ".venv", "venv", "node_modules", ".mypy_cache"}
+            "venv", "node_modules", ".mypy_cache"}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
             parts = Path(info.name).parts
-            if any(p in skip or p.endswith(".egg-info") for p in parts):
+            if any(p in skip or p.endswith(".egg-info") or p.startswith(".venv") for p in parts):
                 return None
             return info
 
         for child in sorted(root.iterdir()):
-            tar.add(child, arcname=child.name, filter=keep)
+            if only is None or child.name in only:
+                tar.add(child, arcname=child.name, filter=keep)
         for name, data in (extra or {}).items():
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), 0

@@ -17,6 +17,9 @@ from typing import Any
 from core.backends._aws import aws_session, job_name, pack_directory, with_retries
 from core.backends.sagemaker import CHECKPOINT_LOCAL
 
+# the project's fixed top level: what the job needs, never a virtual env or run outputs
+PROJECT_PARTS = {"pyproject.toml", "README.md", "core", "blackboxes", "experiments", "conf",
+                 "analysis"}
 CONFIG_DIR = "simtune_launch"
 CONFIG_NAME = "run"
 ENTRY = "simtune_launch.py"
@@ -41,7 +44,7 @@ def pack_project(root: str | Path, run_config: dict[str, Any]) -> bytes:
         f"{CONFIG_DIR}/{CONFIG_NAME}.yaml": json.dumps(config, indent=2).encode(),  # JSON is YAML
         ENTRY: ENTRY_SOURCE.encode(),
     }
-    return pack_directory(Path(root), extra)
+    return pack_directory(Path(root), extra, only=PROJECT_PARTS)
 
 
 def launch_tuning_job(
