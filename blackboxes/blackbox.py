@@ -31,7 +31,8 @@ class Blackbox:
     Attributes every blackbox sets: `name`, `task`, `space`, `objectives`
     (objective name -> "min"|"max"), `fidelity_name`, `fidelities` (sorted ints),
     `seeds` (seed labels), `source` (where the data came from) and `optimum`
-    (objective -> best value at the maximum fidelity, or None if unknown).
+    (objective -> best value any report can show: over every config, seed and fidelity,
+    so regret of a best-so-far curve is never negative; None if unknown).
     """
 
     name: str
@@ -141,14 +142,8 @@ class TabularBlackbox(Blackbox):
         self._n_fid = np.isfinite(first).sum(axis=2)  # fidelities present per (config, seed)
         self._seed_index = {s: i for i, s in enumerate(self.seeds)}
         self._fid_index = {f: i for i, f in enumerate(self.fidelities)}
-        self.optimum = {
-            n: float(
-                np.nanmin(self._arrays[n][:, :, -1])
-                if m == "min"
-                else np.nanmax(self._arrays[n][:, :, -1])
-            )
-            for n, m in self.objectives.items()
-        }
+        best = {"min": np.nanmin, "max": np.nanmax}
+        self.optimum = {n: float(best[m](self._arrays[n])) for n, m in self.objectives.items()}
 
     def __len__(self) -> int:
         return len(self._configs)

@@ -90,7 +90,7 @@ def describe(bb: Blackbox) -> str:
     lines = [bb.describe(), "", "space:"]
     width = max(map(len, bb.space), default=0)
     lines += [f"  {hp:<{width}}  {domain!r}" for hp, domain in bb.space.items()]
-    lines += ["", "objectives (best value at the last fidelity, over configs and seeds):"]
+    lines += ["", "objectives (best value anywhere in the table: any config, seed, fidelity):"]
     optimum = bb.optimum or {}
     for name, mode in bb.objectives.items():
         best = optimum.get(name)

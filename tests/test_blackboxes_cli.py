@@ -72,7 +72,7 @@ def test_convert_raw_then_info_has_learning_curves(tmp_path: Path, cache: Path, 
     assert cli.main(["info", "fcnet", "--task", "parkinsons_telemonitoring"]) == 0
     out = capsys.readouterr().out
     assert "fidelity: epoch 1..100 (100 values)" in out and "train_loss (min)" in out
-    best = min(v["valid_loss"][:, -1].min() for v in entries.values())
+    best = min(v["valid_loss"].min() for v in entries.values())  # any seed, any epoch
     assert f"val_loss (min): best {best:.6g}" in out
     config = json.loads(next(iter(entries)))
     bb = repository.load("fcnet", "parkinsons_telemonitoring")
