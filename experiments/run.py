@@ -1,6 +1,6 @@
 """Run one HPO experiment from a Hydra config; the only place that wires config -> objects.
 
-python experiments/run.py                                  # ASHA on NAS-Bench-201 cifar10
+python experiments/run.py                                  # ASHA on mlp_sklearn digits
 python experiments/run.py -m scheduler=random,asha seed=0,1,2
 """
 
