@@ -16,7 +16,7 @@ from scipy.special import ndtr
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters, single_threaded
-from core.schedulers.grid import FiniteConfigs
+from core.schedulers.grid import FiniteConfigs, UsedConfigs
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Ordinal, Space, _Interval
 
@@ -94,8 +94,7 @@ class GPSearcher(Searcher):
         self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
         if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
             self._finite = FiniteConfigs(space, candidates=candidates)
-        self._seen: set[tuple] = set()  # used configs on spaces too big to enumerate
-        self._check_seen = space.is_finite and self._finite is None
+        self._used = UsedConfigs(space, self._finite)
         if fidelities:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
@@ -127,16 +126,16 @@ class GPSearcher(Searcher):
             return None
         self._n_suggested += 1
         if self._n_suggested <= self.n_init or len(self._rows_y) < 2:
-            config = self._random()
+            config = self._used.random(self.rng)
         else:
             with single_threaded():
                 config = self._bayes()
         if config is not None:
-            self._mark_used(config)
+            self._used.mark(config)
         return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
-        self._mark_used(config)
+        self._used.mark(config)
         if trial_id not in self._x_of:
             self._x_of[trial_id] = self.space.encode(config)
         if trial_id not in self._top_fid:
@@ -180,24 +179,6 @@ class GPSearcher(Searcher):
     # --- internals --------------------------------------------------------------------
     def _scale_fidelity(self, fidelity: float) -> float:
         return float(np.clip((np.log(fidelity) - self._f_lo) / self._f_span, 0.0, 1.0))
-
-    def _mark_used(self, config: dict[str, Any]) -> None:
-        if self._finite is not None:
-            row = self._finite.row(config)
-            if row is not None:
-                self._finite.mark_used(row)
-        elif self._check_seen:
-            self._seen.add(self.space.key(config))
-
-    def _random(self) -> dict[str, Any] | None:
-        if self._finite is not None:
-            rows = self._finite.draw(self.rng, 1)
-            return self._finite.config(int(rows[0])) if len(rows) else None
-        for _ in range(100):
-            config = self.space.sample(self.rng)
-            if not self._check_seen or self.space.key(config) not in self._seen:
-                return config
-        return None
 
     def _targets(self, rows: list[int]) -> np.ndarray:
         y = np.asarray([self._rows_y[i] for i in rows], dtype=float)
@@ -280,8 +261,8 @@ class GPSearcher(Searcher):
             return None if row is None else self._finite.config(row)
         x = self._maximize_continuous(score)
         config = self.space.decode(x)
-        if self._check_seen and self.space.key(config) in self._seen:
-            return self._random()
+        if not self._used.is_new(config):
+            return self._used.random(self.rng)
         return config
 
     def _maximize_finite(self, score: _Acquisition) -> int | None:

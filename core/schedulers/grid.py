@@ -255,3 +255,44 @@ def _affine_bijection(n: int, rng: np.random.Generator) -> tuple[int, int]:
         a = int(rng.integers(1, n))
         if math.gcd(a, n) == 1:
             return a, int(rng.integers(0, n))
+
+
+class UsedConfigs:
+    """Which configurations a searcher has used: rows of `finite` when it has one, else
+    keys of a finite space too big to enumerate (on infinite spaces nothing repeats).
+
+    Example:
+        >>> used = UsedConfigs(space, FiniteConfigs(space))
+        >>> used.mark(config); used.is_new(config)
+        False
+    """
+
+    def __init__(self, space: Space, finite: FiniteConfigs | None) -> None:
+        self.space, self.finite = space, finite
+        self._seen: set[tuple] = set()
+        self._check_seen = space.is_finite and finite is None
+
+    def is_new(self, config: dict[str, Any]) -> bool:
+        if self.finite is not None:
+            row = self.finite.row(config)
+            return row is not None and not self.finite.is_used(row)
+        return not self._check_seen or self.space.key(config) not in self._seen
+
+    def mark(self, config: dict[str, Any]) -> None:
+        if self.finite is not None:
+            row = self.finite.row(config)
+            if row is not None:
+                self.finite.mark_used(row)
+        elif self._check_seen:
+            self._seen.add(self.space.key(config))
+
+    def random(self, rng: np.random.Generator) -> dict[str, Any] | None:
+        """An unused configuration drawn uniformly, or None if none is found."""
+        if self.finite is not None:
+            rows = self.finite.draw(rng, 1)
+            return self.finite.config(int(rows[0])) if len(rows) else None
+        for _ in range(100):
+            config = self.space.sample(rng)
+            if self.is_new(config):
+                return config
+        return None

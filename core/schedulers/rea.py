@@ -10,7 +10,7 @@ import numpy as np
 
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.grid import FiniteConfigs
+from core.schedulers.grid import FiniteConfigs, UsedConfigs
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Space
 
@@ -59,8 +59,7 @@ class REASearcher(Searcher):
         self._finite: FiniteConfigs | None = None
         if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
             self._finite = FiniteConfigs(space, candidates=candidates)
-        self._check_seen = space.is_finite and self._finite is None
-        self._seen: set[tuple] = set()
+        self._used = UsedConfigs(space, self._finite)
         self._mutable = [
             n for n, d in space.tunable.items() if not (d.is_finite and len(d.values()) < 2)
         ]
@@ -75,13 +74,13 @@ class REASearcher(Searcher):
         if len(self.population) >= self.population_size and self._mutable:
             config = self._mutate(self._tournament())
         if config is None:
-            config = self._random()
+            config = self._used.random(self.rng)
         if config is not None:
-            self._mark_used(config)
+            self._used.mark(config)
         return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
-        self._mark_used(config)
+        self._used.mark(config)
         self._config_of.setdefault(trial_id, dict(config))
 
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
@@ -109,7 +108,7 @@ class REASearcher(Searcher):
     def _mutate(self, parent: dict[str, Any]) -> dict[str, Any] | None:
         child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
         for _ in range(20):
-            if self._is_new(child):
+            if self._used.is_new(child):
                 return child
             child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
         if self._finite is not None:  # project onto the nearest unused row of the table
@@ -120,30 +119,6 @@ class REASearcher(Searcher):
             d = ((table[avail] - self.space.encode(child)) ** 2).sum(1)
             return self._finite.config(int(avail[int(np.argmin(d))]))
         return None
-
-    def _is_new(self, config: dict[str, Any]) -> bool:
-        if self._finite is not None:
-            row = self._finite.row(config)
-            return row is not None and not self._finite.is_used(row)
-        return not self._check_seen or self.space.key(config) not in self._seen
-
-    def _random(self) -> dict[str, Any] | None:
-        if self._finite is not None:
-            rows = self._finite.draw(self.rng, 1)
-            return self._finite.config(int(rows[0])) if len(rows) else None
-        for _ in range(100):
-            config = self.space.sample(self.rng)
-            if self._is_new(config):
-                return config
-        return None
-
-    def _mark_used(self, config: dict[str, Any]) -> None:
-        if self._finite is not None:
-            row = self._finite.row(config)
-            if row is not None:
-                self._finite.mark_used(row)
-        elif self._check_seen:
-            self._seen.add(self.space.key(config))
 
 
 def mutate(

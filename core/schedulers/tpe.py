@@ -14,7 +14,7 @@ import numpy as np
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import single_threaded
-from core.schedulers.grid import FiniteConfigs
+from core.schedulers.grid import FiniteConfigs, UsedConfigs
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Ordinal, Space
 
@@ -75,8 +75,7 @@ class TPESearcher(Searcher):
         self._finite: FiniteConfigs | None = None
         if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
             self._finite = FiniteConfigs(space, candidates=candidates)
-        self._check_seen = space.is_finite and self._finite is None
-        self._seen: set[tuple] = set()
+        self._used = UsedConfigs(space, self._finite)
         self._col_of: dict[int, np.ndarray] = {}  # trial id -> column encoding
         self._obs: dict[int, _Table] = {}  # fidelity -> (column encoding, sign * value) rows
         self._fids: list[int] = []  # fidelities with observations, descending
@@ -95,13 +94,13 @@ class TPESearcher(Searcher):
             with single_threaded():
                 config = self._from_model(fidelity)
         if config is None:
-            config = self._random()
+            config = self._used.random(self.rng)
         if config is not None:
-            self._mark_used(config)
+            self._used.mark(config)
         return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
-        self._mark_used(config)
+        self._used.mark(config)
         if trial_id not in self._col_of:
             self._col_of[trial_id] = self._cols.encode(config)
 
@@ -150,7 +149,7 @@ class TPESearcher(Searcher):
             score = good.logpdf(x) - bad.logpdf(x)
             for i in np.argsort(-score, kind="stable"):
                 config = self._cols.decode(x[i])
-                if not self._check_seen or self.space.key(config) not in self._seen:
+                if self._used.is_new(config):
                     return config
             return None
         table = self._table_cols()
@@ -176,24 +175,6 @@ class TPESearcher(Searcher):
             )
             self._row_of_cols = {x.tobytes(): r for r, x in enumerate(self._cols_cache)}
         return self._cols_cache
-
-    def _random(self) -> dict[str, Any] | None:
-        if self._finite is not None:
-            rows = self._finite.draw(self.rng, 1)
-            return self._finite.config(int(rows[0])) if len(rows) else None
-        for _ in range(100):
-            config = self.space.sample(self.rng)
-            if not self._check_seen or self.space.key(config) not in self._seen:
-                return config
-        return None
-
-    def _mark_used(self, config: dict[str, Any]) -> None:
-        if self._finite is not None:
-            row = self._finite.row(config)
-            if row is not None:
-                self._finite.mark_used(row)
-        elif self._check_seen:
-            self._seen.add(self.space.key(config))
 
 
 class _Table:
