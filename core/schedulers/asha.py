@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode
+from core.schedulers.base import Scheduler, check_mode, metric_value
 from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import RungSystem, rung_levels, to_loss
+from core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
 from core.schedulers.searcher import Searcher
 from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
@@ -58,24 +58,15 @@ class ASHA(Scheduler):
         name = self.name
         if type not in TYPES:
             raise ValueError(f"{name}: type must be one of {TYPES}, got {type!r}")
-        if not eta > 1:
-            raise ValueError(f"{name}: eta must be > 1, got {eta!r}")
-        fidelities = sorted(int(f) for f in fidelities)
-        if not fidelities:
-            raise ValueError(f"{name}: the benchmark has no fidelities")
+        fidelities, self.grace_period, self.max_resource = check_rung_args(
+            name, fidelities, eta, grace_period, max_resource
+        )
         self.space = space
         self.metric = metric
         self.mode = check_mode(mode)
         self.rng = rng
         self.type = type
         self.eta = eta
-        self.grace_period = fidelities[0] if grace_period is None else int(grace_period)
-        self.max_resource = fidelities[-1] if max_resource is None else int(max_resource)
-        if not fidelities[0] <= self.grace_period <= self.max_resource:
-            raise ValueError(
-                f"{name}: need min fidelity {fidelities[0]} <= grace_period {self.grace_period} "
-                f"<= max_resource {self.max_resource}"
-            )
         self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
         self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
         self._sign = 1.0 if mode == "min" else -1.0
@@ -129,12 +120,7 @@ class ASHA(Scheduler):
         self.searcher.on_start(trial.trial_id, trial.config)
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
-        value = report.metrics.get(self.metric)
-        if value is None:
-            raise ValueError(
-                f"{self.name}: report of trial {trial.trial_id} lacks metric {self.metric!r} "
-                f"(has {sorted(report.metrics)})"
-            )
+        value = metric_value(self.name, self.metric, trial, report)
         self.searcher.on_report(trial.trial_id, report.fidelity, value)
         if report.last:
             return Decision.CONTINUE  # nothing left to decide

@@ -50,3 +50,14 @@ def check_mode(mode: str) -> str:
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     return mode
+
+
+def metric_value(scheduler: str, metric: str, trial: Trial, report: Report) -> float:
+    """The value of `metric` in `report`; a ValueError naming what the report has if absent."""
+    value = report.metrics.get(metric)
+    if value is None:
+        raise ValueError(
+            f"{scheduler}: report of trial {trial.trial_id} lacks metric {metric!r} "
+            f"(has {sorted(report.metrics)})"
+        )
+    return value

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from core.domains import Domain, _Interval
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.searcher import Searcher
-from core.space import Domain, Space, _Interval
+from core.space import Space
 
 _PERMUTE_MAX = 1 << 22  # above this many grid points, a seeded affine bijection orders them
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.asha import ASHA
-from core.schedulers.rungs import RungSystem, bracket_probabilities
+from core.schedulers.rungs import RungSystem, bracket_probabilities, check_count
 from core.schedulers.searcher import Searcher
 from core.space import Space
 
@@ -44,11 +44,7 @@ class Hyperband(ASHA):
         searcher: Searcher | None = None,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
-        if brackets is not None and (
-            isinstance(brackets, bool) or int(brackets) != brackets or brackets < 1
-        ):
-            raise ValueError(f"{self.name}: brackets must be a positive integer, got {brackets!r}")
-        self.n_brackets = brackets
+        self.n_brackets = check_count(self.name, "brackets", brackets, optional=True)
         super().__init__(
             space=space,
             metric=metric,

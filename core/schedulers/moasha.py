@@ -10,7 +10,7 @@ import numpy as np
 from core.schedulers.base import Scheduler, check_mode
 from core.schedulers.pareto import crowding_distance, nondominated_sort, to_min
 from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import n_promotable, rung_levels
+from core.schedulers.rungs import check_rung_args, n_promotable, rung_levels
 from core.schedulers.searcher import Searcher
 from core.space import Space
 from core.trial import Decision, Report, Start, Suggestion, Trial
@@ -46,19 +46,10 @@ class MOASHA(Scheduler):
         self.objectives = select_objectives("moasha", objectives, metrics)
         self.metrics = metrics
         self.metric, self.mode = next(iter(self.objectives.items()))
-        if not eta > 1:
-            raise ValueError(f"moasha: eta must be > 1, got {eta!r}")
-        fids = sorted(int(f) for f in fidelities)
-        if not fids:
-            raise ValueError("moasha: the benchmark has no fidelities")
+        fids, self.grace_period, self.max_resource = check_rung_args(
+            "moasha", fidelities, eta, grace_period, max_resource
+        )
         self.eta = eta
-        self.grace_period = fids[0] if grace_period is None else int(grace_period)
-        self.max_resource = fids[-1] if max_resource is None else int(max_resource)
-        if not fids[0] <= self.grace_period <= self.max_resource:
-            raise ValueError(
-                f"moasha: need min fidelity {fids[0]} <= grace_period {self.grace_period} "
-                f"<= max_resource {self.max_resource}"
-            )
         self.rung_levels = rung_levels(fids, self.grace_period, eta, self.max_resource)
         self._rungs: dict[int, _Rung] = {r: _Rung() for r in self.rung_levels}
         self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.schedulers.asha import ASHA
 from core.schedulers.bo import GPSearcher
-from core.schedulers.rungs import rung_levels
+from core.schedulers.rungs import check_rung_args, rung_levels
 from core.space import Space
 
 
@@ -43,12 +43,8 @@ class MOBSTER(ASHA):
         max_observations: int = 400,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
-        fids = sorted(int(f) for f in fidelities)
-        if not fids:
-            raise ValueError("mobster: the benchmark has no fidelities")
-        top = fids[-1] if max_resource is None else int(max_resource)
-        grace = fids[0] if grace_period is None else int(grace_period)
-        levels = rung_levels(fids, grace, eta, top) + [top] if eta > 1 else [top]
+        fids, grace, top = check_rung_args(self.name, fidelities, eta, grace_period, max_resource)
+        levels = rung_levels(fids, grace, eta, top) + [top]
         searcher = GPSearcher(
             space,
             mode=mode,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode
+from core.schedulers.base import Scheduler, check_mode, metric_value
 from core.schedulers.dehb import finite_configs
 from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import to_loss
@@ -102,12 +102,7 @@ class PBT(Scheduler):
         self._configs[trial.trial_id] = trial.config
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
-        value = report.metrics.get(self.metric)
-        if value is None:
-            raise ValueError(
-                f"pbt: report of trial {trial.trial_id} lacks metric {self.metric!r} "
-                f"(has {sorted(report.metrics)})"
-            )
+        value = metric_value("pbt", self.metric, trial, report)
         if report.last:
             return Decision.CONTINUE
         if report.fidelity >= self.max_resource:

@@ -57,6 +57,41 @@ class RungSystem:
         return None
 
 
+def check_rung_args(
+    name: str,
+    fidelities: Sequence[int],
+    eta: float,
+    grace_period: int | None,
+    max_resource: int | None,
+) -> tuple[list[int], int, int]:
+    """The sorted fidelities, grace period and maximum resource of a successive-halving
+    scheduler called `name` (None: the smallest / largest fidelity); a ValueError naming
+    the scheduler and the bad argument otherwise."""
+    if not eta > 1:
+        raise ValueError(f"{name}: eta must be > 1, got {eta!r}")
+    fids = sorted(int(f) for f in fidelities)
+    if not fids:
+        raise ValueError(f"{name}: the benchmark has no fidelities")
+    grace = fids[0] if grace_period is None else int(grace_period)
+    top = fids[-1] if max_resource is None else int(max_resource)
+    if not fids[0] <= grace <= top:
+        raise ValueError(
+            f"{name}: need min fidelity {fids[0]} <= grace_period {grace} <= max_resource {top}"
+        )
+    return fids, grace, top
+
+
+def check_count(name: str, arg: str, value: int | None, optional: bool = False) -> int | None:
+    """`value` as a positive int (None passes if `optional`); a ValueError naming the
+    scheduler and the argument otherwise."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value \
+            or value < 1:
+        raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def to_loss(value: float, sign: float) -> float:
     """The metric as a loss (lower is better); NaN ranks last."""
     return sign * value if value == value else math.inf

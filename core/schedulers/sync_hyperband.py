@@ -7,9 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode
+from core.schedulers.base import Scheduler, check_mode, metric_value
 from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import bracket_sizes, rung_complete, rung_levels, to_loss, top_trials
+from core.schedulers.rungs import (
+    bracket_sizes,
+    check_count,
+    check_rung_args,
+    rung_complete,
+    rung_levels,
+    to_loss,
+    top_trials,
+)
 from core.schedulers.searcher import Searcher
 from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
@@ -51,37 +59,20 @@ class SyncHyperband(Scheduler):
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         name = self.name
-        if (isinstance(parallel_brackets, bool) or int(parallel_brackets) != parallel_brackets
-                or parallel_brackets < 1):
-            raise ValueError(
-                f"{name}: parallel_brackets must be a positive integer, got {parallel_brackets!r}"
-            )
-        self.parallel_brackets = int(parallel_brackets)
-        if not eta > 1:
-            raise ValueError(f"{name}: eta must be > 1, got {eta!r}")
-        if brackets is not None and (
-            isinstance(brackets, bool) or int(brackets) != brackets or brackets < 1
-        ):
-            raise ValueError(f"{name}: brackets must be a positive integer, got {brackets!r}")
-        fidelities = sorted(int(f) for f in fidelities)
-        if not fidelities:
-            raise ValueError(f"{name}: the benchmark has no fidelities")
+        self.parallel_brackets = check_count(name, "parallel_brackets", parallel_brackets)
+        brackets = check_count(name, "brackets", brackets, optional=True)
+        fidelities, self.grace_period, self.max_resource = check_rung_args(
+            name, fidelities, eta, grace_period, max_resource
+        )
         self.metric = metric
         self.mode = check_mode(mode)
         self.eta = eta
-        self.grace_period = fidelities[0] if grace_period is None else int(grace_period)
-        self.max_resource = fidelities[-1] if max_resource is None else int(max_resource)
-        if not fidelities[0] <= self.grace_period <= self.max_resource:
-            raise ValueError(
-                f"{name}: need min fidelity {fidelities[0]} <= grace_period {self.grace_period} "
-                f"<= max_resource {self.max_resource}"
-            )
         self.n_brackets = brackets
         self.levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
         self.levels.append(self.max_resource)
         s_max = len(self.levels) - 1
         sizes = bracket_sizes(s_max, eta)
-        self.schedule = sizes if brackets is None else sizes[: int(brackets)]
+        self.schedule = sizes if brackets is None else sizes[:brackets]
         self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
         self._sign = 1.0 if mode == "min" else -1.0
         self._n_started_brackets = 0
@@ -143,12 +134,7 @@ class SyncHyperband(Scheduler):
         self.searcher.on_start(trial.trial_id, trial.config)
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
-        value = report.metrics.get(self.metric)
-        if value is None:
-            raise ValueError(
-                f"{self.name}: report of trial {trial.trial_id} lacks metric {self.metric!r} "
-                f"(has {sorted(report.metrics)})"
-            )
+        value = metric_value(self.name, self.metric, trial, report)
         self.searcher.on_report(trial.trial_id, report.fidelity, value)
         if report.last:
             self._record(trial.trial_id, report.fidelity, value)
