@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -249,3 +250,23 @@ def load(
         raise
     log.info("loaded %s", blackbox.describe())
     return blackbox
+
+
+def load_shared(name: str, task: str | None = None, raw_dir: str | Path | None = None) -> Blackbox:
+    """`load`, but a table read from the cache is kept for the next call in this process
+    (a sweep's worker runs many runs of one task in a row). The key holds the cached
+    files with their mtimes and the SIMTUNE_* environment, so a rebuilt table is read
+    again. Callers must treat the blackbox as read-only."""
+    _, task = benchmark(name, task)
+    cached = cached_files(name, task)
+    if not cached:  # generated, shipped or about to be converted: nothing to key on
+        return load(name, task, raw_dir)
+    files = tuple((str(p), p.stat().st_mtime_ns) for p in cached)
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SIMTUNE_")))
+    raw = None if raw_dir is None else str(raw_dir)
+    return _load_kept(name, task, raw, (files, env))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_kept(name: str, task: str, raw_dir: str | None, key: tuple) -> Blackbox:
+    return load(name, task, raw_dir)

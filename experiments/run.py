@@ -7,9 +7,7 @@ python experiments/run.py -m scheduler=random,asha seed=0,1,2
 from __future__ import annotations
 
 import logging
-import platform
 import sys
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from blackboxes.blackbox import Blackbox, TabularBlackbox
 from blackboxes.surrogate import with_surrogate
 from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
+from core.provenance import versions
 from core.results import ResultsWriter
 from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
@@ -46,17 +45,6 @@ _PACKAGES = (
 )
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on."""
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def objective(blackbox: Blackbox, metric: str | None) -> tuple[str, str]:
     """The metric to optimize and its mode; errors list the benchmark's objectives."""
     metric = metric or next(iter(blackbox.objectives))
@@ -73,7 +61,7 @@ def load_benchmark(cfg: DictConfig) -> Blackbox:
     bench = cfg.benchmark
     task = bench.get("task")  # str(): Hydra reads an OpenML id such as 3945 as an int
     task = None if task is None else str(task)
-    blackbox = repository.load(bench.name, task, bench.get("raw_dir"))
+    blackbox = repository.load_shared(bench.name, task, bench.get("raw_dir"))
     return with_surrogate(blackbox, bench.get("surrogate"))
 
 
@@ -164,7 +152,7 @@ def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
             "backend": backend.metadata(),
             "stop": stop.to_dict(),
             "space": blackbox.space.to_dict(),
-            "versions": versions(),
+            "versions": versions(_PACKAGES),
             "config": OmegaConf.to_container(cfg, resolve=True),
         },
     )
