@@ -3,8 +3,9 @@
 The budget of a task is the largest x (virtual/real seconds or number of trials)
 any of its runs reached; fraction f of it is x = f * budget. Per task, normalized
 regret is 0 at the best value (the table's optimum from metadata.json, or the best
-value any run found if the optimum is unknown) and 1 at the reference: the worst
-first-reported value across the task's runs. A run without a report yet scores 1.
+value any run found if the optimum is unknown) and 1 at the reference: the worst (or
+the median) first-reported value across the task's runs; values beyond it are clipped
+to 1. A run without a report yet scores 1.
 
 Example:
     >>> grid, is_log = fraction_grid(df, "time")  # doctest: +SKIP
@@ -49,12 +50,22 @@ def fraction_grid(df: pd.DataFrame, x: str, n: int = 100) -> tuple[np.ndarray, b
     return np.linspace(1.0 / n, 1.0, n), False
 
 
+REFERENCES = ("worst", "median")
+
+
 def run_curves(
-    df: pd.DataFrame, x: str, fractions: np.ndarray
+    df: pd.DataFrame, x: str, fractions: np.ndarray, reference: str = "worst"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(curves, tasks): one row per run and fraction (CURVE_COLUMNS); one row per task
     with its metric, mode, budget, optimum (and where it came from) and reference.
+
+    `reference` is the value that scores normalized regret 1: the worst or the median
+    first-reported value across the task's runs (the median is what a typical first,
+    usually random, configuration reaches: robust to a few diverged ones).
     """
+    if reference not in REFERENCES:
+        raise AnalysisError(f"--reference must be one of {', '.join(REFERENCES)}, "
+                            f"got {reference!r}")
     col = _x_column(x)
     fractions = np.asarray(fractions, dtype=float)
     curves, tasks = [], []
@@ -69,11 +80,12 @@ def run_curves(
         else:
             optimum, source = float(sign * np.nanmin(sign * sub["value"])), "best value found"
         firsts = [r["value"].dropna().iloc[0] for _, r in runs if r["value"].notna().any()]
-        reference = float(sign * np.max(sign * np.array(firsts)))
+        ref = (float(sign * np.max(sign * np.array(firsts))) if reference == "worst"
+               else float(np.median(firsts)))
         tasks.append({
             "benchmark": benchmark, "task": task, "metric": sub["metric"].iloc[0], "mode": mode,
             "budget": budget, "optimum": optimum, "optimum_source": source,
-            "reference": reference, "n_runs": len(runs),
+            "reference": ref, "n_runs": len(runs),
         })
         grid = fractions * budget
         for run_dir, run in runs:
@@ -84,7 +96,7 @@ def run_curves(
                 "seed": run["seed"].iloc[0], "run_dir": run_dir, "fraction": fractions,
                 "x": grid, "best_so_far": best,
                 "regret": resample(xs, run["regret"].to_numpy(), grid),
-                "norm_regret": normalized_regret(best, optimum, reference, mode),
+                "norm_regret": normalized_regret(best, optimum, ref, mode),
             }))
     if not curves:
         raise AnalysisError("no reports to analyse")

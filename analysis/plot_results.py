@@ -3,7 +3,7 @@
 Usage (from the repository root):
     python analysis/plot_results.py multirun/my-sweep [DIR ...] --out docs/results \\
         [--baseline random] [--metric NAME] [--x {time,trials}] [--agg {iqm,mean,median}] \\
-        [--budget-fractions 0.25 0.5 1.0] [--include-incomplete]
+        [--budget-fractions 0.25 0.5 1.0] [--reference {worst,median}] [--include-incomplete]
 
 Writes to --out: tasks.png/.pdf (one panel per task), summary.png/.pdf (normalized
 regret pooled over tasks, average rank over time), regret_table.md and .tex (regret at
@@ -28,8 +28,8 @@ if __package__ in (None, ""):  # run as `python analysis/plot_results.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.aggregate import AGGREGATIONS  # noqa: E402
-from analysis.curves import X_LABELS, fraction_grid, run_curves  # noqa: E402
-from analysis.figures import plot_summary, plot_tasks, scheduler_colors  # noqa: E402
+from analysis.curves import REFERENCES, X_LABELS, fraction_grid, run_curves  # noqa: E402
+from analysis.figures import plot_summary, plot_tasks, scheduler_styles  # noqa: E402
 from analysis.load import (  # noqa: E402
     METADATA_FILE,
     RESULTS_FILE,
@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         metavar="F", help="table columns, fractions of each task's budget")
     parser.add_argument("--include-incomplete", action="store_true",
                         help="also use runs whose metadata says complete=false")
+    parser.add_argument("--reference", choices=REFERENCES, default="worst",
+                        help="value of normalized regret 1 per task: the worst or the median "
+                             "first-reported value of its runs (default: %(default)s)")
     parser.add_argument("--n-grid", type=int, default=100, help="points per curve")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     return parser.parse_args(argv)
@@ -112,18 +115,18 @@ def run(args: argparse.Namespace) -> list[Path]:
         raise AnalysisError(f"--baseline {baseline!r} has no runs; schedulers: "
                             f"{', '.join(schedulers)}")
     grid, is_log = fraction_grid(df, args.x, args.n_grid)
-    curves, tasks = run_curves(df, args.x, grid)
-    at, _ = run_curves(df, args.x, np.array(fractions))
+    curves, tasks = run_curves(df, args.x, grid, args.reference)
+    at, _ = run_curves(df, args.x, np.array(fractions), args.reference)
     rng = np.random.default_rng(args.seed)
-    colors = scheduler_colors(schedulers)
+    styles = scheduler_styles(schedulers)
     out = Path(args.out)
-    written = plot_tasks(curves, tasks, args.x, is_log, args.agg, colors, rng, out / "tasks")
-    written += plot_summary(curves, args.x, is_log, args.agg, colors, rng, out / "summary")
+    written = plot_tasks(curves, tasks, args.x, is_log, args.agg, styles, rng, out / "tasks")
+    written += plot_summary(curves, args.x, is_log, args.agg, styles, rng, out / "summary")
     table = regret_table(at, args.agg, baseline, rng)
     sources = set(tasks["optimum_source"])
     best = "the table's optimum" if sources == {"metadata optimum"} else (
         "the table's optimum where known, else the best value any run found")
-    text = caption(args.agg, baseline, X_LABELS[args.x], best)
+    text = caption(args.agg, baseline, X_LABELS[args.x], best, args.reference)
     markdown = to_markdown(table, text)
     for name, content in (("regret_table.md", markdown), ("regret_table.tex",
                                                           to_latex(table, text))):

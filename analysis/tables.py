@@ -63,10 +63,13 @@ def regret_table(
     return pd.DataFrame(rows)
 
 
-def caption(agg: str, baseline: str, x_label: str, optimum_note: str) -> str:
+def caption(
+    agg: str, baseline: str, x_label: str, optimum_note: str, reference: str = "worst"
+) -> str:
     """One paragraph that says what the numbers in the table are."""
     return (
-        f"Normalized regret (0 = {optimum_note}, 1 = worst first-reported value of the task) "
+        f"Normalized regret (0 = {optimum_note}, 1 = {reference} first-reported value of the "
+        "task, clipped at 1) "
         f"at fractions of the budget ({x_label}), pooled over tasks and seeds: {AGG_LABELS[agg]}. "
         f"{BETTER} / {WORSE}: significantly lower / higher than {baseline} (two-sided Wilcoxon "
         f"signed-rank test, runs paired on task and seed, p < {ALPHA}). Bold: best per column."

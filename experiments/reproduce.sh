@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the scheduler comparison in docs/results/: every registered scheduler on the
 # offline tables (NAS-Bench-201 x 3, FCNet x 4, HPOBench-MLP x 8, mlp_sklearn x 3), 10 seeds
-# each, in parallel with Hydra's joblib launcher (one run per core), then the analysis.
+# each, in parallel with Hydra's joblib launcher (one run per core), then the analysis
+# (normalized regret between the table's optimum and the median first-reported value).
 #
 #   bash experiments/reproduce.sh            # from the repository root
 #
@@ -13,7 +14,8 @@
 #                                  (families not in the benchmark registry are left out)
 #   FIRST_TASK_ONLY=1              only the first task of each family (a quick slice)
 #   OUT=multirun/reproduce         sweep directory; rerunning resumes (complete runs skip)
-#   RESULTS=docs/results           where the analysis writes figures and tables
+#   RESULTS=docs/results           where the analysis writes figures and tables (all tasks
+#                                  pooled; each family in RESULTS/<family>/)
 #   N_JOBS=-1                      parallel runs (-1: one per core)
 #   PYTHON=python
 # Exit status: 0 if every run completed, 1 if some failed (their failed.txt names why;
@@ -58,6 +60,15 @@ print(",".join(b.tasks[:1] if sys.argv[2] == "1" else b.tasks) if b else "")
 done
 echo "all $(($(date +%s) - start_all)) s" | tee -a "$OUT/timings.txt" >&2
 
-"$PYTHON" analysis/plot_results.py "$OUT" --out "$RESULTS" --baseline random \
-    --x time --agg iqm --budget-fractions 0.25 0.5 1.0
+# all tasks pooled, then each family on its own (which methods win where)
+analyse() {
+    "$PYTHON" analysis/plot_results.py "$1" --out "$2" --baseline random --x time --agg iqm \
+        --reference median --budget-fractions 0.25 0.5 1.0
+}
+analyse "$OUT" "$RESULTS"
+for family in $FAMILIES; do
+    if [ -d "$OUT/$family" ]; then
+        analyse "$OUT/$family" "$RESULTS/$family" > /dev/null
+    fi
+done
 exit $status

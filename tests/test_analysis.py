@@ -122,6 +122,21 @@ def complete_runs(runs_root: Path):
     return df[df["complete"]]
 
 
+def test_run_curves_median_reference_hand_computed(runs_root: Path) -> None:
+    # first reports of the complete runs: 80, 70, 88, 60, 85, 50 -> median 75; normalized
+    # regret = (95 - best) / 20, clipped to 1 for runs worse than the median first report
+    curves, tasks = run_curves(complete_runs(runs_root), "time", np.array([0.25, 1.0]),
+                               reference="median")
+    assert tasks.iloc[0].reference == 75.0
+    at = curves.set_index(["scheduler", "seed", "fraction"])["norm_regret"]
+    assert at[("asha", 1, 1.0)] == pytest.approx(3 / 20)  # best 92
+    assert at[("asha", 0, 0.25)] == pytest.approx(5 / 20)  # at 5 s best 90
+    assert at[("random", 0, 0.25)] == 1.0  # best 60 < the median first report: clipped
+    assert at[("random", 2, 1.0)] == pytest.approx(15 / 20)
+    with pytest.raises(AnalysisError, match="--reference must be one of worst, median"):
+        run_curves(complete_runs(runs_root), "time", np.array([1.0]), reference="best")
+
+
 def test_run_curves_normalized_regret_hand_computed(runs_root: Path) -> None:
     # complete runs: budget = last report = 20 s; optimum 95 (metadata); reference = the
     # worst first report = 50 (random seed 2); normalized regret = (95 - best) / 45
@@ -180,6 +195,16 @@ def test_cli_end_to_end(runs_root: Path, tmp_path: Path) -> None:
     assert r"\begin{tabular}{lcc}" in (out / "regret_table.tex").read_text()
     assert "1 of 8 runs are incomplete (complete=false) and left out" in proc.stderr
     assert "1 of 8 runs have no reports" in proc.stderr
+
+
+def test_cli_median_reference(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main([str(runs_root), "--out", str(out), "--reference", "median", "--agg", "median",
+                 "--budget-fractions", "1.0"]) == 0
+    md = (out / "regret_table.md").read_text()
+    # at 20 s, (95 - best) / 20: asha bests 90, 92, 88 -> median 0.25; random 75, 85, 80 -> 0.75
+    assert "| asha | **0.250** [" in md and "| random | 0.750 [" in md
+    assert "1 = median first-reported value of the task, clipped at 1" in md
 
 
 def test_different_metrics_need_metric_flag(tmp_path: Path, capsys) -> None:
