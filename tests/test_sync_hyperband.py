@@ -95,5 +95,7 @@ def test_parallel_brackets_fill_idle_workers_but_each_rung_still_waits():
         assert _report(sh, t, 1, 0.1 * t) == Decision.PAUSE
     assert [sh.suggest(18) for _ in range(3)] == [Resume(0), Resume(1), Resume(2)]
     assert sh.suggest(18) is None  # bracket 2's rung 1 is still incomplete
-    with pytest.raises(ValueError, match="parallel_brackets must be a positive integer"):
-        _sh(parallel_brackets=0)
+    for bad in (0, 1.5, float("nan"), float("inf"), "2", True):
+        with pytest.raises(ValueError, match="parallel_brackets must be a positive integer"):
+            _sh(parallel_brackets=bad)
+    assert _sh(parallel_brackets=2.0).parallel_brackets == 2

@@ -86,8 +86,8 @@ def check_count(name: str, arg: str, value: int | None, optional: bool = False) 
     scheduler and the argument otherwise."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value \
-            or value < 1:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not float(value).is_integer() or value < 1):  # also rejects nan and inf
         raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
     return int(value)
 
