@@ -52,7 +52,7 @@ def _save(fig, path: Path) -> list[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     out = [path.with_suffix(".png"), path.with_suffix(".pdf")]
     fig.savefig(out[0], dpi=150)
-    fig.savefig(out[1])
+    fig.savefig(out[1], metadata={"CreationDate": None})  # same runs, same bytes
     return out
 
 

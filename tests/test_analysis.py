@@ -205,6 +205,11 @@ def test_cli_median_reference(runs_root: Path, tmp_path: Path) -> None:
     # at 20 s, (95 - best) / 20: asha bests 90, 92, 88 -> median 0.25; random 75, 85, 80 -> 0.75
     assert "| asha | **0.250** [" in md and "| random | 0.750 [" in md
     assert "1 = median first-reported value of the task, clipped at 1" in md
+    again = tmp_path / "again"
+    assert main([str(runs_root), "--out", str(again), "--reference", "median", "--agg",
+                 "median", "--budget-fractions", "1.0"]) == 0
+    for name in ("summary.pdf", "tasks.pdf", "summary.png", "regret_table.md"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
 def test_different_metrics_need_metric_flag(tmp_path: Path, capsys) -> None:
