@@ -11,15 +11,17 @@
 #   SCHEDULERS=asha,random         default: every single-objective scheduler registered in
 #                                  core.schedulers.SCHEDULERS (its constructor takes metric)
 #   FAMILIES="nasbench201 fcnet"   default: nasbench201 fcnet hpobench_mlp mlp_sklearn
-#                                  (families not in the benchmark registry are left out)
-#   FIRST_TASK_ONLY=1              only the first task of each family (a quick slice)
+#                                  (families not registered, or whose data is missing, are
+#                                  left out with the reason)
+#   MAX_TASKS=4                    only the first 4 tasks of each family (0: all, default)
+#   FIRST_TASK_ONLY=1              MAX_TASKS=1: a quick slice
 #   OUT=multirun/reproduce         sweep directory; rerunning resumes (complete runs skip)
 #   RESULTS=docs/results           where the analysis writes figures and tables (all tasks
-#                                  pooled; each family in RESULTS/<family>/)
+#                                  pooled; with several families each in RESULTS/<family>/)
 #   N_JOBS=-1                      parallel runs (-1: one per core)
 #   PYTHON=python
 # Exit status: 0 if every run completed, 1 if some failed (their failed.txt names why;
-# the analysis still runs on the others).
+# the analysis still runs on the others) or a family was left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,7 @@ SEEDS=${SEEDS:-10}
 OUT=${OUT:-multirun/reproduce}
 RESULTS=${RESULTS:-docs/results}
 N_JOBS=${N_JOBS:--1}
+MAX_TASKS=${MAX_TASKS:-$([ "${FIRST_TASK_ONLY:-0}" = 1 ] && echo 1 || echo 0)}
 FAMILIES=${FAMILIES:-nasbench201 fcnet hpobench_mlp mlp_sklearn}
 # the single-objective schedulers of the registry (those taking `metric`), read at run time
 SCHEDULERS=${SCHEDULERS:-$("$PYTHON" -c '
@@ -38,19 +41,29 @@ print(",".join(n for n in SCHEDULERS
 ')}
 
 status=0
+swept=""
 start_all=$(date +%s)
 mkdir -p "$OUT"
 for family in $FAMILIES; do
+    # the family's first MAX_TASKS tasks; nothing (and the reason on stderr) if the family
+    # is not registered or its data is missing
     tasks=$("$PYTHON" -c '
 import sys
-from blackboxes.repository import BENCHMARKS
-b = BENCHMARKS.get(sys.argv[1])
-print(",".join(b.tasks[:1] if sys.argv[2] == "1" else b.tasks) if b else "")
-' "$family" "${FIRST_TASK_ONLY:-0}")
+from blackboxes.repository import BENCHMARKS, status
+family, limit = sys.argv[1], int(sys.argv[2])
+b = BENCHMARKS.get(family)
+if b is None:
+    sys.exit(f"reproduce: benchmark {family} is not registered; left out")
+where = status(family, b.tasks[0])
+if where.startswith("needs") or "needed" in where:
+    sys.exit(f"reproduce: {family} left out: {where}")
+print(",".join(b.tasks[:limit] if limit > 0 else b.tasks))
+' "$family" "$MAX_TASKS") || true
     if [ -z "$tasks" ]; then
-        echo "reproduce: benchmark $family is not registered; left out" >&2
+        status=1
         continue
     fi
+    swept="$swept $family"
     echo "reproduce: $family tasks=$tasks schedulers=$SCHEDULERS seeds=0..$((SEEDS - 1))" >&2
     start=$(date +%s)
     "$PYTHON" experiments/run.py -m hydra/launcher=joblib "hydra.launcher.n_jobs=$N_JOBS" \
@@ -66,9 +79,9 @@ analyse() {
         --reference median --budget-fractions 0.25 0.5 1.0
 }
 analyse "$OUT" "$RESULTS"
-for family in $FAMILIES; do
-    if [ -d "$OUT/$family" ]; then
+if [ "$(echo $swept | wc -w)" -gt 1 ]; then
+    for family in $swept; do
         analyse "$OUT/$family" "$RESULTS/$family" > /dev/null
-    fi
-done
+    done
+fi
 exit $status
