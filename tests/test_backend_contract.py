@@ -416,6 +416,7 @@ def test_same_decisions_on_simulated_and_real_backends(kind, tmp_path):
 
 TUNER = textwrap.dedent(
     """
+    import signal
     import sys
     from core.backends.local import LocalBackend
     from core.backends.python import PythonBackend, load_function
@@ -430,6 +431,9 @@ TUNER = textwrap.dedent(
             if trial_id < 2:
                 return Start({"kind": "spawn", "epochs": 1000, "sleep": 0.1})
 
+    # Ctrl-C as in an interactive shell, even if this test runs where SIGINT is ignored
+    # (a disposition every child inherits, e.g. from a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     kind, script, root = sys.argv[1:]
     if kind == "python":
         backend = PythonBackend(load_function(script + ":toy_train"), root=root,
@@ -462,7 +466,23 @@ def test_no_orphans_when_the_tuner_process_is_interrupted(kind, tmp_path, sig):
         time.sleep(0.05)
     pids = [int(f.read_text()) for f in files]
     assert all(alive(p) for p in pids)
+    ignored = _ignored_signals(proc.pid)
     proc.send_signal(sig)  # Ctrl-C (or a kill) reaches the tuner only, not its trials
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the tuner ignored signal {sig} for 30 s (ignored: {ignored}); "
+                    f"its stderr: {err[-2000:]}")
     assert proc.returncode != 0
     assert all(wait_dead(p, 3.0) for p in pids), [p for p in pids if alive(p)]
+
+
+def _ignored_signals(pid: int) -> str:
+    """The SigIgn mask of a process (Linux), to tell an ignored signal from a hang."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return next((line.split()[1] for line in lines if line.startswith("SigIgn")), "unknown")
