@@ -61,3 +61,14 @@ def metric_value(scheduler: str, metric: str, trial: Trial, report: Report) -> f
             f"(has {sorted(report.metrics)})"
         )
     return value
+
+
+def check_count(name: str, arg: str, value: int | None, optional: bool = False) -> int | None:
+    """`value` as a positive int (None passes if `optional`); a ValueError naming the
+    scheduler and the argument otherwise (a float with an integral value is accepted)."""
+    if value is None and optional:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not float(value).is_integer() or value < 1):  # also rejects nan and inf
+        raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+    return int(value)

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.asha import ASHA
-from core.schedulers.rungs import RungSystem, bracket_probabilities, check_count
+from core.schedulers.base import check_count
+from core.schedulers.rungs import RungSystem, bracket_probabilities
 from core.schedulers.searcher import Searcher
 from core.space import Space
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode, metric_value
+from core.schedulers.base import Scheduler, check_count, check_mode, metric_value
 from core.schedulers.dehb import finite_configs
 from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import to_loss
@@ -56,12 +56,8 @@ class PBT(Scheduler):
         top = fidelities[-1] if max_resource is None else int(max_resource)
         if perturbation_interval is None:
             perturbation_interval = max(1, top // 9)
-        for arg, v in [
-            ("population_size", population_size),
-            ("perturbation_interval", perturbation_interval),
-        ]:
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"pbt: {arg} must be a positive integer, got {v!r}")
+        population_size = check_count("pbt", "population_size", population_size)
+        perturbation_interval = check_count("pbt", "perturbation_interval", perturbation_interval)
         if not 0 < quantile_fraction <= 0.5:
             raise ValueError(
                 f"pbt: quantile_fraction must be in (0, 0.5], got {quantile_fraction!r}"

@@ -81,17 +81,6 @@ def check_rung_args(
     return fids, grace, top
 
 
-def check_count(name: str, arg: str, value: int | None, optional: bool = False) -> int | None:
-    """`value` as a positive int (None passes if `optional`); a ValueError naming the
-    scheduler and the argument otherwise."""
-    if value is None and optional:
-        return None
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not float(value).is_integer() or value < 1):  # also rejects nan and inf
-        raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def to_loss(value: float, sign: float) -> float:
     """The metric as a loss (lower is better); NaN ranks last."""
     return sign * value if value == value else math.inf

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode, metric_value
+from core.schedulers.base import Scheduler, check_count, check_mode, metric_value
 from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import (
     bracket_sizes,
-    check_count,
     check_rung_args,
     rung_complete,
     rung_levels,
