@@ -223,6 +223,13 @@ def status(name: str, task: str) -> str:
     return bench.status(task) if bench.status else "unknown until loaded"
 
 
+def available(name: str, task: str) -> bool:
+    """Whether `status` says the data of `name`/`task` is at hand (cached, shipped,
+    generated, in a raw folder or an installed package), not still to be fetched."""
+    where = status(name, task)
+    return not (where.startswith(("needs", "missing", "error")) or " needed:" in where)
+
+
 def cached_files(name: str, task: str) -> list[Path]:
     """The converted tables of `name`/`task` in the cache (`<task>.h5`, `<task>.<source>.h5`)."""
     folder = cache_dir() / name

@@ -49,14 +49,13 @@ for family in $FAMILIES; do
     # is not registered or its data is missing
     tasks=$("$PYTHON" -c '
 import sys
-from blackboxes.repository import BENCHMARKS, status
+from blackboxes.repository import BENCHMARKS, available, status
 family, limit = sys.argv[1], int(sys.argv[2])
 b = BENCHMARKS.get(family)
 if b is None:
     sys.exit(f"reproduce: benchmark {family} is not registered; left out")
-where = status(family, b.tasks[0])
-if where.startswith("needs") or "needed" in where:
-    sys.exit(f"reproduce: {family} left out: {where}")
+if not available(family, b.tasks[0]):
+    sys.exit(f"reproduce: {family} left out: {status(family, b.tasks[0])}")
 print(",".join(b.tasks[:limit] if limit > 0 else b.tasks))
 ' "$family" "$MAX_TASKS") || true
     if [ -z "$tasks" ]; then

