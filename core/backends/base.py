@@ -15,6 +15,11 @@ class Backend:
     """
 
     name: str = "backend"
+    # True if the same seed gives the same events (the simulator): an interrupted run is
+    # then resumed by running it again from the start and checking every row against the
+    # recorded ones; otherwise the recorded rows are fed back and the trials that were
+    # running are taken over with `recover` and continued with `resume`.
+    deterministic: bool = False
 
     def time(self) -> float:
         """Seconds since the backend started, on its own clock."""
@@ -35,6 +40,17 @@ class Backend:
     def stop(self, trial_id: int) -> None:
         """Stop `trial_id` for good; its later reports never appear; frees its worker now."""
         raise NotImplementedError
+
+    def recover(self, trial: Trial) -> None:
+        """Take over `trial` of an interrupted earlier process of this run, as paused.
+
+        Whatever that process left of the trial (its checkpoint) stays in place, so that
+        `resume(trial)` continues from it (or starts from scratch if nothing was left).
+        A trial id that was used for a different configuration raises ValueError.
+        """
+        raise NotImplementedError(
+            f"backend {self.name} cannot take over the trials of an interrupted run"
+        )
 
     def next_events(self, until: float | None = None) -> list[Event]:
         """Wait for the next events, at most until time `until`.

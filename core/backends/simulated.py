@@ -52,6 +52,7 @@ class SimulatedBackend(Backend):
     """
 
     name = "simulated"
+    deterministic = True
 
     def __init__(
         self, blackbox: CurveSource, *, rng: np.random.Generator, charge_decision_time: bool = False
