@@ -1,16 +1,27 @@
-"""Append-only results store: results.csv (one row per report) and metadata.json."""
+"""Append-only results store: results.csv (one row per report) and metadata.json.
+
+The rows are the run's event log. A run resumed in the same directory (core.rundir
+decides whether it may) replays: every row the resumed run produces while it catches
+up is checked against the recorded one, byte for byte, and only rows past the
+recorded ones are appended.
+"""
 
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-RESULTS = "results.csv"
-METADATA = "metadata.json"
+from core import rundir
+from core.rundir import METADATA, RESULTS  # noqa: F401 - the file names, for readers
+from core.trial import Event, Failure, Report, Status
+
+
+class ReplayMismatch(ValueError):
+    """A resumed run does not reproduce the rows its directory recorded."""
 
 
 class ResultsWriter:
@@ -18,11 +29,18 @@ class ResultsWriter:
 
     Columns: trial_id, time, <fidelity>, <metrics...>, decision, status, config_<hp>...
     A crash loses nothing already written: every row is handed to the OS at once.
+    `config` identifies the run: a directory holding an incomplete run of the same
+    config resumes it (unless resume=False, which moves it to superseded/), one of
+    another config is refused, a complete one of the same config is refused too
+    (there is nothing left to do).
 
     Example:
         >>> w = ResultsWriter("out", fidelity="epoch", metrics=["loss"], hyperparameters=["lr"])
         >>> w.write(0, 1.5, 1, {"loss": 0.3}, "continue", "running", {"lr": 0.1})
     """
+
+    _recorded: list[str] = []  # rows of an interrupted run, to be replayed (read-only)
+    _replayed = 0  # how many of them the resumed run has reproduced
 
     def __init__(
         self,
@@ -32,9 +50,11 @@ class ResultsWriter:
         metrics: Sequence[str],
         hyperparameters: Sequence[str],
         metadata: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        resume: bool = True,
     ) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.fidelity = fidelity
         self.metrics = list(metrics)
         self.hyperparameters = list(hyperparameters)
         reserved = {"trial_id", "time", "decision", "status", fidelity}
@@ -52,13 +72,68 @@ class ResultsWriter:
             "status",
             *(f"config_{h}" for h in self.hyperparameters),
         ]
+        state = rundir.inspect(self.directory, config)
+        if state.kind != "new" and resume:
+            why = rundir.refusal(self.directory, state)
+            if why is None and state.kind == "complete":
+                why = f"{self.directory} holds a complete run of this configuration already"
+            if why:
+                raise ValueError(why)
         self.metadata: dict[str, Any] = {**(metadata or {}), "complete": False}
+        if config is not None:
+            self.metadata["config"] = rundir.comparable(config)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if state.kind != "new" and not resume:
+            rundir.set_aside(self.directory)
+            state = rundir.RunState("new")
+        recorded = rundir.read_rows(self.directory, self.columns) if state.kind != "new" else []
+        if state.kind != "new":
+            self.metadata["resumed"] = int(state.metadata.get("resumed", 0)) + 1
+        self._recorded = recorded
+        self._replayed = 0  # rows of _recorded checked so far
         self.n_rows = 0
-        self._write_metadata()
-        self._file = open(self.directory / RESULTS, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        rundir.write_metadata(self.directory, self.metadata)
+        fresh = state.kind == "new" or not (self.directory / RESULTS).exists()
+        self._file = open(  # noqa: SIM115
+            self.directory / RESULTS, "w" if fresh else "a", newline="", encoding="utf-8"
+        )
         self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow(self.columns)
-        self._file.flush()
+        if fresh:
+            self._csv.writerow(self.columns)
+            self._file.flush()
+        self._buffer = io.StringIO()
+        self._check = csv.writer(self._buffer, lineterminator="")
+
+    @property
+    def n_recorded(self) -> int:
+        """Rows the directory held when the run was resumed (0 for a new run)."""
+        return len(self._recorded)
+
+    @property
+    def replaying(self) -> bool:
+        """True while recorded rows are still being checked instead of written."""
+        return self._replayed < len(self._recorded)
+
+    def row(
+        self,
+        trial_id: int,
+        time: float,
+        fidelity: int | None,
+        metrics: dict[str, Any],
+        decision: str,
+        status: str,
+        config: dict[str, Any],
+    ) -> list[Any]:
+        get = metrics.get
+        return [
+            trial_id,
+            time,
+            fidelity,
+            *[get(m) for m in self.metrics],
+            decision,
+            status,
+            *[config.get(h) for h in self.hyperparameters],
+        ]
 
     def write(
         self,
@@ -70,34 +145,84 @@ class ResultsWriter:
         status: str,
         config: dict[str, Any],
     ) -> None:
-        """Append one row (missing metrics stay empty)."""
-        get = metrics.get
-        self._csv.writerow(
-            [
-                trial_id,
-                time,
-                fidelity,
-                *[get(m) for m in self.metrics],
-                decision,
-                status,
-                *[config.get(h) for h in self.hyperparameters],
-            ]
-        )
-        self._file.flush()
+        """Append one row (missing metrics stay empty); while replaying, check it instead."""
+        row = self.row(trial_id, time, fidelity, metrics, decision, status, config)
+        if self._replayed < len(self._recorded):
+            self._verify(row)
+        else:
+            self._csv.writerow(row)
+            self._file.flush()
         self.n_rows += 1
 
-    def close(self, **final: Any) -> None:
-        """Flush, close, and mark the run complete in metadata.json with `final` facts."""
+    def _verify(self, row: list[Any]) -> None:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._check.writerow(row)
+        line, expected = self._buffer.getvalue(), self._recorded[self._replayed]
+        if line != expected:
+            raise ReplayMismatch(
+                f"cannot resume {self.directory}: row {self._replayed + 1} of {RESULTS} was "
+                f"{expected[:160]!r}, the resumed run gives {line[:160]!r}: the code or the "
+                "data changed since it was written; rerun with resume=false (moves the old "
+                f"run to {self.directory / rundir.SUPERSEDED}/) or use a new directory"
+            )
+        self._replayed += 1
+
+    def recorded_events(self) -> list[Event]:
+        """The events behind the recorded rows, in order (what a replay feeds back)."""
+        events: list[Event] = []
+        n_metrics = len(self.metrics)
+        for values in csv.reader(self._recorded):
+            trial_id, time, status = int(values[0]), float(values[1]), values[4 + n_metrics]
+            if status == Status.FAILED.value:
+                events.append(Failure(trial_id, time, "failed before the run was interrupted"))
+                continue
+            cells = zip(self.metrics, values[3 : 3 + n_metrics], strict=True)
+            metrics = {m: _number(v) for m, v in cells if v != ""}
+            last = status == Status.COMPLETED.value
+            events.append(Report(trial_id, time, int(values[2]), metrics, last))
+        return events
+
+    def update(self, **facts: Any) -> None:
+        """Add `facts` to metadata.json now."""
+        self.metadata.update(facts)
+        rundir.write_metadata(self.directory, self.metadata)
+
+    def close(self, *, complete: bool = False, **final: Any) -> None:
+        """Flush and close; record `final` facts and whether the run is complete.
+
+        A run that ended before it replayed all of its recorded rows did not reproduce
+        them: ReplayMismatch (the rows stay as they were).
+        """
         if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+        left = len(self._recorded) - self._replayed
+        reason = str(final.get("end_reason", ""))
+        interrupted = reason.startswith(("interrupted", "crashed"))
+        if left and not interrupted:
+            complete = False
+            final["end_reason"] = f"{reason}; replay ended with {left} recorded rows left"
         self.metadata.update(final)
-        self.metadata["complete"] = True
-        self._write_metadata()
+        self.metadata["complete"] = bool(complete)
+        rundir.write_metadata(self.directory, self.metadata)
+        if left and not interrupted:
+            raise ReplayMismatch(
+                f"cannot resume {self.directory}: the resumed run ended "
+                f"({reason}) with {left} of its {len(self._recorded)} "
+                "recorded rows not reproduced: the code or the data changed since; rerun "
+                "with resume=false or use a new directory"
+            )
 
-    def _write_metadata(self) -> None:
-        path = self.directory / METADATA
-        tmp = path.with_name(METADATA + ".partial")
-        tmp.write_text(json.dumps(self.metadata, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(path)
+
+def _number(text: str) -> Any:
+    """A CSV cell as the value that wrote it: int, float, or the text itself."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 
@@ -27,8 +28,19 @@ class StoppingCriterion:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value is not None and (isinstance(value, bool) or not value > 0):
-                raise ValueError(f"stop.{name} must be a positive number or null, got {value!r}")
+            if value is None:
+                continue
+            count = name != "max_wallclock"
+            what = "a positive integer" if count else "a positive number of seconds"
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < math.inf
+                or (count and not float(value).is_integer())
+            ):
+                raise ValueError(f"stop.{name} must be {what} or null, got {value!r}")
+            if count:
+                object.__setattr__(self, name, int(value))
         if (
             self.max_wallclock is None
             and self.max_trials is None

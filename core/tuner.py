@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
+from collections import deque
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
@@ -12,9 +13,17 @@ from core.backends.base import Backend
 from core.results import ResultsWriter
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
-from core.trial import Decision, Failure, Report, Resume, Start, Status, Trial
+from core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
 
 log = logging.getLogger("simtune.tuner")
+
+# the ends of a complete run: its budget, or nothing left to run
+FINISHED = frozenset({
+    "budget reached",
+    "trial budget reached",
+    "nothing left to run",
+    "the scheduler has no more trials to suggest",
+})
 
 
 @dataclass
@@ -28,6 +37,12 @@ class TuningSummary:
     time: float  # on the backend's clock
     best: float | None  # best value of the scheduler's metric seen in any report
     reason: str  # why the run ended
+    first_failure: str | None = None  # reason of the first failed trial
+
+    @property
+    def complete(self) -> bool:
+        """True if the run ended by its budget or had nothing left to run."""
+        return self.reason in FINISHED
 
 
 class Tuner:
@@ -64,13 +79,36 @@ class Tuner:
         self._n_failed = 0
         self._n_reports = 0
         self._best: float | None = None
+        self._first_failure: str | None = None
 
     def run(self) -> TuningSummary:
-        """Run until the stopping criterion holds or nothing is left to do."""
+        """Run until the stopping criterion holds or nothing is left to do.
+
+        A results writer holding the rows of an interrupted run makes this a resume: on
+        a deterministic backend the run is redone and every row checked against the
+        recorded one; on a real backend the recorded events are fed back first
+        (core.backends.replay), then the trials left running continue from their
+        checkpoints.
+        """
+        results = self.results
+        if results is not None and results.replaying and not self.backend.deterministic:
+            from core.backends.replay import ReplayBackend
+
+            self.backend = ReplayBackend(self.backend, results.recorded_events())
         bar = self._progress_bar()
         reason = "interrupted"
         try:
             reason = self._loop(bar)
+        except KeyboardInterrupt:
+            reason = "interrupted (SIGINT)"
+            raise
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0
+            reason = f"interrupted (signal {code - 128})" if code > 128 else "interrupted"
+            raise
+        except BaseException as e:
+            reason = "crashed: " + " ".join(f"{type(e).__name__}: {e}".split())[:500]
+            raise
         finally:
             try:
                 for trial_id in sorted(self._running):
@@ -81,14 +119,17 @@ class Tuner:
                 self.backend.close()  # no trial keeps running, whatever happened above
             if bar is not None:
                 bar.close()
+            if self._n_failed and self._n_failed == len(self.trials) and reason in FINISHED:
+                reason = f"all {self._n_failed} trials failed"
             summary = self._summary(reason)
-            if self.results is not None:
-                self.results.close(
+            if results is not None:
+                results.close(
                     end_reason=reason,
                     n_trials=summary.n_started,
+                    n_failed=summary.n_failed,
                     n_reports=summary.n_reports,
                     end_time=summary.time,
-                    complete=reason != "interrupted",
+                    complete=summary.complete,
                 )
         log.info(
             "run ended (%s): %d trials, %d reports, %.1f s on the backend's clock, best %s",
@@ -101,29 +142,32 @@ class Tuner:
         return summary
 
     def _loop(self, bar: tqdm | None) -> str:
-        stop, backend = self.stop, self.backend
+        stop = self.stop
         deadline = stop.max_wallclock
+        pending: deque[Event] = deque()  # one event at a time: a replay sees the same steps
         while True:
             idle_reason = self._fill_workers()
+            backend = self.backend
             if stop.done(backend.time(), self._n_finished):
                 return "budget reached"
             if not self._running:
                 return idle_reason or "nothing left to run"
-            events = backend.next_events(until=deadline)
-            if bar is not None:
-                self._update_bar(bar)
-            if not events:
+            if not pending:
+                pending.extend(backend.next_events(until=deadline))
+                if bar is not None:
+                    self._update_bar(bar)
+            if not pending:
                 if deadline is not None and backend.time() >= deadline:
                     return "budget reached"
                 raise RuntimeError(
                     f"backend {backend.name} returned no event while trials "
                     f"{sorted(self._running)} are running"
                 )
-            for event in events:
-                if isinstance(event, Report):
-                    self._on_report(event)
-                elif isinstance(event, Failure):
-                    self._on_failure(event)
+            event = pending.popleft()
+            if isinstance(event, Report):
+                self._on_report(event)
+            elif isinstance(event, Failure):
+                self._on_failure(event)
             if stop.max_failures is not None and self._n_failed >= stop.max_failures:
                 return f"{self._n_failed} trials failed (stop.max_failures={stop.max_failures})"
 
@@ -168,6 +212,15 @@ class Tuner:
         trial = self.trials[report.trial_id]
         if trial.trial_id not in self._running:
             return  # a report that crossed a stop/pause in flight (real backends)
+        if report.metrics.get(self.scheduler.metric) is None:  # fails this trial, not the run
+            if not report.last:
+                self.backend.stop(trial.trial_id)
+            has = ", ".join(sorted(report.metrics)) or "nothing"
+            self._on_failure(Failure(trial.trial_id, report.time, (
+                f"trial {trial.trial_id}: report at {report.fidelity} lacks the metric "
+                f"{self.scheduler.metric!r} (it has {has}); report it, e.g. "
+                f"reporter({self.scheduler.metric}=...)")))
+            return
         trial.fidelity = report.fidelity
         t = _time.perf_counter()
         decision = self.scheduler.on_report(trial, report)
@@ -211,6 +264,8 @@ class Tuner:
         self._running.discard(trial.trial_id)
         self._n_failed += 1
         self._n_finished += 1
+        if self._first_failure is None:
+            self._first_failure = failure.reason
         log.warning("trial %d failed: %s", trial.trial_id, failure.reason)
         self.scheduler.on_error(trial)
         if self.results is not None:
@@ -259,4 +314,5 @@ class Tuner:
             time=self.backend.time(),
             best=self._best,
             reason=reason,
+            first_failure=self._first_failure,
         )

@@ -6,6 +6,7 @@ python experiments/run.py -m scheduler=random,asha seed=0,1,2
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -21,10 +22,13 @@ from analysis import sweep
 from blackboxes import repository
 from blackboxes.blackbox import Blackbox, TabularBlackbox
 from blackboxes.surrogate import with_surrogate
+from core import rundir
+from core.backends._process import install_signal_handlers
 from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.provenance import versions
 from core.results import ResultsWriter
+from core.rundir import TRIALS
 from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner, TuningSummary
@@ -65,6 +69,16 @@ def load_benchmark(cfg: DictConfig) -> Blackbox:
     return with_surrogate(blackbox, bench.get("surrogate"))
 
 
+def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given: set) -> None:
+    """Unknown constructor parameters of `cls` get one line listing the valid ones."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"} - given
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(
+            f"{kind} {name!r} has no parameter {unknown[0]!r}; its parameters: {sorted(accepted)}"
+        )
+
+
 def make_backend(
     cfg: DictConfig, blackbox: Blackbox, rng: np.random.Generator, out_dir: Path | None = None
 ) -> Backend:
@@ -72,13 +86,14 @@ def make_backend(
 
     Real backends train `cfg.benchmark.training` ("path/script.py:function") for real;
     the space, objectives and fidelities still come from the benchmark. Their trial
-    directories go to `out_dir`/trials.
+    directories go to `out_dir`/trials. Building a backend writes nothing.
     """
     params: dict[str, Any] = OmegaConf.to_container(cfg.backend, resolve=True)  # type: ignore[assignment]
     name = params.pop("name")
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
     if name == "simulated":
+        _check_params("backend", name, SimulatedBackend, params, {"blackbox", "rng"})
         return SimulatedBackend(blackbox, rng=rng, **params)
     training = cfg.benchmark.get("training")
     if not training:
@@ -88,10 +103,12 @@ def make_backend(
             "(e.g. benchmark=mlp_sklearn) or set +benchmark.training=..."
         )
     common = {"fidelity": blackbox.fidelity_name, "max_fidelity": max(blackbox.fidelities)}
-    root = (out_dir or Path.cwd()) / "trials"
+    root = (out_dir or Path.cwd()) / TRIALS
     if name == "sagemaker":
         from core.backends.sagemaker import SageMakerBackend
 
+        _check_params("backend", name, SageMakerBackend, params, {"entry_point", "source_dir",
+                                                                 *common})
         script = str(training).rpartition(":")[0]
         return SageMakerBackend(entry_point=script, source_dir=str(ROOT), **common, **params)
     from core.backends.python import load_function
@@ -100,16 +117,38 @@ def make_backend(
     if name == "python":
         from core.backends.python import PythonBackend
 
+        _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
         return PythonBackend(fn, root=root, **common, **params)
     from core.backends.local import LocalBackend
 
+    _check_params("backend", name, LocalBackend, params, {"command", "root", *common})
     script = str(ROOT / str(training).rpartition(":")[0])
     return LocalBackend(script, root=root, **common, **params)
 
 
+def check_run_keys(cfg: DictConfig) -> None:
+    """The top-level keys of one run: seed, n_workers, resume, progress."""
+    seed, n_workers = cfg.get("seed"), cfg.get("n_workers")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer (e.g. seed=0), got {seed!r}")
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(
+            f"n_workers must be a positive integer (e.g. n_workers=4), got {n_workers!r}"
+        )
+    for key in ("resume", "progress"):
+        if not isinstance(cfg.get(key), bool):
+            raise ValueError(f"{key} must be true or false, got {cfg.get(key)!r}")
+
+
 def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
-    """Build benchmark, scheduler, backend and Tuner from `cfg`; write results to `out_dir`."""
+    """Build benchmark, scheduler, backend and Tuner from `cfg`; write results to `out_dir`.
+
+    Everything is built and checked before the run directory is touched; a directory
+    holding an incomplete run of the same config is resumed (core.results, core.rundir).
+    """
+    check_run_keys(cfg)
     blackbox = load_benchmark(cfg)
+    stop = StoppingCriterion(**OmegaConf.to_container(cfg.stop, resolve=True))  # type: ignore[arg-type]
     metric, mode = objective(blackbox, cfg.benchmark.get("metric"))
     seeds = np.random.SeedSequence(cfg.seed).spawn(2)
     scheduler_rng, backend_rng = (np.random.default_rng(s) for s in seeds)
@@ -130,12 +169,28 @@ def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
     }
     scheduler = make_scheduler(name, context, **params)
     backend = make_backend(cfg, blackbox, backend_rng, out_dir)
-    stop = StoppingCriterion(**OmegaConf.to_container(cfg.stop, resolve=True))  # type: ignore[arg-type]
-    results = ResultsWriter(
+    tuner = Tuner(
+        scheduler=scheduler,
+        backend=backend,
+        stop=stop,
+        n_workers=cfg.n_workers,
+        progress=cfg.progress,
+    )
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    resuming = cfg.resume and rundir.inspect(out_dir, config).kind == "incomplete"
+    if resuming and backend.metadata().get("charge_decision_time"):
+        raise ValueError(
+            f"{out_dir} holds an interrupted run with backend.charge_decision_time=true, "
+            "whose results depend on the host's speed: it cannot be replayed; rerun with "
+            "resume=false (moves it aside) or use a new directory"
+        )
+    tuner.results = ResultsWriter(
         out_dir,
         fidelity=blackbox.fidelity_name,
         metrics=list(blackbox.objectives),
         hyperparameters=list(blackbox.space),
+        config=config,
+        resume=cfg.resume,
         metadata={
             "scheduler": {"name": name, "args": params, "details": scheduler.metadata()},
             "benchmark": blackbox.name,
@@ -153,17 +208,11 @@ def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
             "stop": stop.to_dict(),
             "space": blackbox.space.to_dict(),
             "versions": versions(_PACKAGES),
-            "config": OmegaConf.to_container(cfg, resolve=True),
         },
     )
-    tuner = Tuner(
-        scheduler=scheduler,
-        backend=backend,
-        stop=stop,
-        n_workers=cfg.n_workers,
-        results=results,
-        progress=cfg.progress,
-    )
+    if tuner.results.replaying:
+        log.info("resuming the interrupted run in %s: replaying its %d recorded rows",
+                 out_dir, tuner.results.n_recorded)
     summary = tuner.run()
     log.info("results in %s", out_dir / "results.csv")
     return summary
@@ -192,29 +241,51 @@ def launch_remote(cfg: DictConfig) -> bool:
 def main(cfg: DictConfig) -> str:
     """One run; returns complete|skipped|failed (failed only in a sweep, see analysis.sweep).
 
-    A complete run of the same config in the output dir is skipped, so a rerun of a
-    sweep resumes. In a sweep a failing run writes failed.txt and the others go on;
-    a single run exits 2 with a one-line message on bad input.
+    A complete run of the same config in the output dir is skipped, an incomplete one
+    resumed, one of another config refused (resume=false moves it aside). In a sweep a
+    failing run writes failed.txt and the others go on; a single run exits 2 with a
+    one-line message on bad input, and 1 if every trial failed.
     """
+    install_signal_handlers()  # SIGTERM/SIGHUP end the run through its cleanup
     if launch_remote(cfg):
         return sweep.COMPLETE
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    if sweep.complete_run(out_dir, OmegaConf.to_container(cfg, resolve=True)):  # type: ignore[arg-type]
-        log.info("skipped: %s already holds a complete run of this config", out_dir)
-        return sweep.SKIPPED
-    sweep.clear_failure(out_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     try:
-        run(cfg, out_dir)
+        state = rundir.inspect(out_dir, config)
+        if state.kind == "complete" and state.difference is None:
+            log.info("skipped: %s already holds a complete run of this config", out_dir)
+            return sweep.SKIPPED
+        if cfg.get("resume", True) is not False and rundir.refusal(out_dir, state):
+            raise ValueError(rundir.refusal(out_dir, state))
+        if multirun:
+            sweep.clear_failure(out_dir)
+        summary = run(cfg, out_dir)
+    except KeyboardInterrupt:
+        if multirun:
+            raise
+        print(f"interrupted: {out_dir} holds an incomplete run; rerun the same command to "
+              "resume it", file=sys.stderr)
+        sys.exit(130)
     except Exception as e:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if multirun:
             log.exception("run failed (recorded in %s): %s", out_dir / sweep.FAILED_FILE,
                           sweep.record_failure(out_dir, e))
             return sweep.FAILED
         if not isinstance(e, ValueError):
             raise
-        log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(2)
+    if not summary.complete:
+        line = f"run incomplete: {summary.reason}"
+        if summary.first_failure:
+            line += f"; first failure: {summary.first_failure.splitlines()[0]}"
+        if multirun:
+            sweep.record_failure(out_dir, RuntimeError(line))
+            return sweep.FAILED
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(1)
     return sweep.COMPLETE
 
 

@@ -1,0 +1,181 @@
+"""The run directory: what it holds, whether that run is complete, and whether it may resume.
+
+One run directory holds one run: results.csv (the rows, which are also the run's event
+log) and metadata.json (what the run is, and `complete`). This module is the one place
+that reads a directory's state and decides: a new run starts, a complete run of the same
+configuration is left alone, an incomplete one resumes, and a run of another
+configuration is refused (or set aside, with resume=false). Nothing here writes before
+the caller has validated the whole configuration.
+
+Example:
+    >>> inspect("outputs/run1", {"seed": 0}).kind  # doctest: +SKIP
+    'new'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = "results.csv"
+METADATA = "metadata.json"
+SUPERSEDED = "superseded"  # where resume=false moves an earlier run of the directory
+TRIALS = "trials"  # trial directories of the real backends
+IGNORED_KEYS = ("progress", "resume")  # config keys that do not change a run's results
+
+
+@dataclass
+class RunState:
+    """What a directory holds: kind is "new", "complete" or "incomplete".
+
+    `difference` names the first config key that differs from the config asked for
+    ("key: old -> new"), None if the stored run is of the same configuration.
+    """
+
+    kind: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    difference: str | None = None
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` as metadata.json stores it (JSON round trip), without IGNORED_KEYS."""
+    out = json.loads(json.dumps(config, default=str))
+    for key in IGNORED_KEYS:
+        out.pop(key, None)
+    return out
+
+
+def config_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+    """Dotted key of the first difference between two configs, None if equal.
+
+    >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
+    'a.b'
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = config_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if old == new else prefix.rstrip(".") or "config"
+
+
+def _at(config: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(config, dict) or key not in config:
+            return None
+        config = config[key]
+    return config
+
+
+def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunState:
+    """The state of `directory` for a run of `config` (None: any config matches)."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"run directory {directory} is a file; name a directory")
+    path = directory / METADATA
+    if not path.exists():
+        if (directory / RESULTS).exists():
+            raise ValueError(
+                f"{directory} holds {RESULTS} without {METADATA}: not a run simtune can "
+                "resume; move it away or use another directory"
+            )
+        return RunState("new")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(
+            f"{path} is unreadable ({type(e).__name__}); move the directory away or use "
+            "another one"
+        ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} holds no run's metadata; use another directory")
+    kind = "complete" if meta.get("complete") is True else "incomplete"
+    difference = None
+    if config is not None:
+        old, new = comparable(meta.get("config") or {}), comparable(config)
+        key = config_difference(old, new)
+        if key is not None:
+            difference = f"{key}: {_at(old, key)!r} -> {_at(new, key)!r}"
+    return RunState(kind, meta, difference)
+
+
+def complete_run(directory: str | Path, config: dict[str, Any]) -> bool:
+    """True if `directory` holds a complete run of `config` (a rerun has nothing to do)."""
+    try:
+        state = inspect(directory, config)
+    except ValueError:
+        return False
+    return state.kind == "complete" and state.difference is None
+
+
+def refusal(directory: str | Path, state: RunState) -> str | None:
+    """Why a run of another configuration may not go on in `directory`, None if it may."""
+    if state.kind == "new" or state.difference is None:
+        return None
+    what = "a complete" if state.kind == "complete" else "an incomplete"
+    return (
+        f"{directory} holds {what} run of another configuration ({state.difference}); "
+        "use a new output directory (hydra.run.dir=...), or resume=false to move that run "
+        f"into {Path(directory) / SUPERSEDED}/ and start afresh"
+    )
+
+
+def set_aside(directory: str | Path) -> Path:
+    """Move the run in `directory` (results, metadata, trial dirs) to superseded/<n>/."""
+    directory = Path(directory)
+    n = 0
+    while (directory / SUPERSEDED / str(n)).exists():
+        n += 1
+    target = directory / SUPERSEDED / str(n)
+    target.mkdir(parents=True)
+    for name in (RESULTS, METADATA, TRIALS):
+        if (directory / name).exists():
+            shutil.move(str(directory / name), str(target / name))
+    return target
+
+
+def read_rows(directory: str | Path, header: list[str]) -> list[str]:
+    """The complete rows of `directory`/results.csv (lines without their newline).
+
+    A partial last line (the process died while writing it) is cut off the file. A
+    header that differs from `header` means another configuration: ValueError.
+    """
+    path = Path(directory) / RESULTS
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):  # a partial last line: drop it, so the next row starts a line
+        with open(path, "r+b") as f:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+        data = data[:end]
+    try:
+        lines = data.decode("utf-8").split("\n")[:-1]
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"{path} is not a results file (not UTF-8); use another directory"
+        ) from None
+    if not lines:
+        return []
+    expected = ",".join(header)
+    if lines[0] != expected:
+        raise ValueError(
+            f"{path} has columns {lines[0][:200]!r}, this run writes {expected[:200]!r}; "
+            "use another directory"
+        )
+    return lines[1:]
+
+
+def write_metadata(directory: str | Path, metadata: dict[str, Any]) -> None:
+    """Replace metadata.json atomically (a crash leaves the old or the new one, whole)."""
+    path = Path(directory) / METADATA
+    tmp = path.with_name(METADATA + ".partial")
+    tmp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
