@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import logging.handlers
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +142,46 @@ def check_run_keys(cfg: DictConfig) -> None:
             raise ValueError(f"{key} must be true or false, got {cfg.get(key)!r}")
 
 
-def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
+class DeferredLogFile:
+    """Holds log records back from the run's log file until the configuration is valid.
+
+    Bad input then leaves the run directory as it was, log file included.
+    """
+
+    def __init__(self) -> None:
+        root = logging.getLogger()
+        self.files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+        self.held = logging.handlers.BufferingHandler(100_000)
+        for handler in self.files:
+            root.removeHandler(handler)
+        root.addHandler(self.held)
+
+    def release(self) -> None:
+        """Write the held records, and from now on every record, to the log file."""
+        root = logging.getLogger()
+        root.removeHandler(self.held)
+        for handler in self.files:
+            root.addHandler(handler)
+            for record in self.held.buffer:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+        self.held.buffer.clear()
+        self.files = []
+
+    def drop(self) -> None:
+        """Forget the held records (nothing of this invocation reaches the log file)."""
+        logging.getLogger().removeHandler(self.held)
+        self.held.buffer.clear()
+
+
+def run(
+    cfg: DictConfig, out_dir: Path, validated: Callable[[], None] = lambda: None
+) -> TuningSummary:
     """Build benchmark, scheduler, backend and Tuner from `cfg`; write results to `out_dir`.
 
     Everything is built and checked before the run directory is touched; a directory
-    holding an incomplete run of the same config is resumed (core.results, core.rundir).
+    holding an incomplete run of the same config is resumed (core.results, core.rundir);
+    `validated` is called once the directory is open.
     """
     check_run_keys(cfg)
     blackbox = load_benchmark(cfg)
@@ -210,6 +247,7 @@ def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
             "versions": versions(_PACKAGES),
         },
     )
+    validated()
     if tuner.results.replaying:
         log.info("resuming the interrupted run in %s: replaying its %d recorded rows",
                  out_dir, tuner.results.n_recorded)
@@ -247,6 +285,7 @@ def main(cfg: DictConfig) -> str:
     one-line message on bad input, and 1 if every trial failed.
     """
     install_signal_handlers()  # SIGTERM/SIGHUP end the run through its cleanup
+    log_file = DeferredLogFile()
     if launch_remote(cfg):
         return sweep.COMPLETE
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -255,13 +294,14 @@ def main(cfg: DictConfig) -> str:
     try:
         state = rundir.inspect(out_dir, config)
         if state.kind == "complete" and state.difference is None:
+            log_file.drop()
             log.info("skipped: %s already holds a complete run of this config", out_dir)
             return sweep.SKIPPED
         if cfg.get("resume", True) is not False and rundir.refusal(out_dir, state):
             raise ValueError(rundir.refusal(out_dir, state))
         if multirun:
             sweep.clear_failure(out_dir)
-        summary = run(cfg, out_dir)
+        summary = run(cfg, out_dir, validated=log_file.release)
     except KeyboardInterrupt:
         if multirun:
             raise
@@ -270,6 +310,7 @@ def main(cfg: DictConfig) -> str:
         sys.exit(130)
     except Exception as e:
         if multirun:
+            log_file.release()
             log.exception("run failed (recorded in %s): %s", out_dir / sweep.FAILED_FILE,
                           sweep.record_failure(out_dir, e))
             return sweep.FAILED

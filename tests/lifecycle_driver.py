@@ -1,0 +1,70 @@
+"""One simulated run of a scheduler on the shipped mlp_sklearn digits curves, as a process.
+
+python -m tests.lifecycle_driver OUT SCHEDULER [SLEEP]: results into OUT (resuming an
+interrupted run there). SLEEP seconds per report (not charged to the virtual clock, so
+the results do not change) keep the run alive long enough to be killed mid-way.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from blackboxes import repository
+from core.backends._process import install_signal_handlers
+from core.backends.simulated import SimulatedBackend
+from core.results import ResultsWriter
+from core.schedulers import make_scheduler
+from core.stopping import StoppingCriterion
+from core.tuner import Tuner
+
+SEED = 7
+N_WORKERS = 3
+STOP = {"max_trials": 14}
+
+
+def run(out: Path, scheduler: str, sleep: float = 0.0) -> None:
+    blackbox = repository.load_shared("mlp_sklearn", "digits")
+    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(SEED).spawn(2))
+    metric, mode = next(iter(blackbox.objectives.items()))
+    context = {
+        "space": blackbox.space,
+        "metric": metric,
+        "mode": mode,
+        "objectives": dict(blackbox.objectives),
+        "fidelities": blackbox.fidelities,
+        "rng": rng_s,
+        "candidates": None,
+    }
+    sched = make_scheduler(scheduler, context)
+    if sleep:
+        on_report = sched.on_report
+
+        def slow(trial, report):
+            time.sleep(sleep)
+            return on_report(trial, report)
+
+        sched.on_report = slow  # type: ignore[method-assign]
+    writer = ResultsWriter(
+        out,
+        fidelity=blackbox.fidelity_name,
+        metrics=list(blackbox.objectives),
+        hyperparameters=list(blackbox.space),
+        config={"scheduler": scheduler, "seed": SEED, "stop": STOP, "n_workers": N_WORKERS},
+    )
+    Tuner(
+        scheduler=sched,
+        backend=SimulatedBackend(blackbox, rng=rng_b),
+        stop=StoppingCriterion(**STOP),
+        n_workers=N_WORKERS,
+        results=writer,
+        progress=False,
+    ).run()
+
+
+if __name__ == "__main__":
+    install_signal_handlers()
+    run(Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)

@@ -1,0 +1,261 @@
+"""The run lifecycle: interrupted runs are incomplete, resume by replay, and lose nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.results import ReplayMismatch, ResultsWriter
+from core.schedulers import SCHEDULERS
+from tests import lifecycle_driver
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(path: Path) -> int:
+    try:
+        return max(path.read_bytes().count(b"\n") - 1, 0)
+    except OSError:
+        return 0
+
+
+def _spawn(out: Path, scheduler: str, sleep: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.lifecycle_driver", str(out), scheduler, str(sleep)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        # a test runner in the background may ignore SIGINT; the user's shell does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _interrupt_at(out: Path, scheduler: str, rows: int, sig: int) -> bool:
+    """Run until results.csv has `rows` rows, then send `sig`; False if it ended first."""
+    proc = _spawn(out, scheduler, sleep=0.002)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and _rows(out / "results.csv") < rows:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{scheduler}: no {rows} rows after 120 s")
+        time.sleep(0.002)
+    if proc.poll() is not None:
+        assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+        return False
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, f"{scheduler}: the run ignored signal {sig}"
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["complete"] is False, f"{scheduler}: interrupted run marked complete"
+    if sig != signal.SIGKILL:
+        assert meta["end_reason"].startswith("interrupted"), meta["end_reason"]
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+def test_interrupted_and_resumed_run_is_byte_identical(scheduler, tmp_path):
+    reference = tmp_path / "reference"
+    lifecycle_driver.run(reference, scheduler)
+    expected = (reference / "results.csv").read_bytes()
+    total = expected.count(b"\n") - 1
+    assert total > 10
+    # several random points, by three signals, the later ones possibly during the replay
+    points = sorted(np.random.default_rng(sorted(SCHEDULERS).index(scheduler))
+                    .choice(np.arange(1, total), size=3, replace=False))
+    out = tmp_path / "interrupted"
+    before, interrupted = b"", 0
+    for rows, sig in zip(points, (signal.SIGKILL, signal.SIGINT, signal.SIGTERM), strict=True):
+        if not _interrupt_at(out, scheduler, int(rows), sig):
+            break
+        interrupted += 1
+        now = (out / "results.csv").read_bytes()
+        complete_lines = now[: now.rfind(b"\n") + 1]
+        assert complete_lines.startswith(before[: before.rfind(b"\n") + 1])  # nothing lost
+        assert expected.startswith(complete_lines)
+        before = now
+    assert interrupted >= 2  # the last point may come too close to the end to be hit
+    proc = _spawn(out, scheduler, sleep=0.0)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert (out / "results.csv").read_bytes() == expected
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["complete"] is True and meta["resumed"] >= 1
+
+
+def _writer(out: Path, **kw) -> ResultsWriter:
+    return ResultsWriter(out, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                         config={"seed": 0}, **kw)
+
+
+def test_a_partial_last_line_is_dropped_and_rows_are_checked(tmp_path):
+    w = _writer(tmp_path)
+    w.write(0, 1.5, 1, {"loss": 0.25}, "continue", "running", {"lr": 0.1})
+    w.write(1, 2.0, 1, {"loss": 3}, "stop", "stopped", {"lr": 0.2})
+    w._file.write("0,2.5,2,0.1")  # the process died while writing this row
+    w._file.flush()
+    w = _writer(tmp_path)
+    text = (tmp_path / "results.csv").read_text()
+    assert text.endswith("stopped,0.2\n")  # the partial line is gone
+    assert w.replaying and w.n_recorded == 2
+    events = w.recorded_events()
+    assert [(e.trial_id, e.time, e.fidelity, e.metrics) for e in events] == [
+        (0, 1.5, 1, {"loss": 0.25}), (1, 2.0, 1, {"loss": 3})]
+    w.write(0, 1.5, 1, {"loss": 0.25}, "continue", "running", {"lr": 0.1})
+    with pytest.raises(ReplayMismatch, match="row 2 of results.csv was"):
+        w.write(1, 2.0, 1, {"loss": 3.5}, "stop", "stopped", {"lr": 0.2})
+    assert (tmp_path / "results.csv").read_text() == text  # checked, not rewritten
+
+
+def test_a_run_ending_before_its_recorded_rows_is_not_complete(tmp_path):
+    w = _writer(tmp_path)
+    for i in range(3):
+        w.write(i, float(i), 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
+    w._file.close()  # killed: metadata still says complete=false
+    w = _writer(tmp_path)
+    w.write(0, 0.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
+    with pytest.raises(ReplayMismatch, match="2 of its 3 recorded rows"):
+        w.close(complete=True, end_reason="budget reached")
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["complete"] is False
+    assert _rows(tmp_path / "results.csv") == 3
+
+
+def test_another_config_is_refused_and_resume_false_sets_it_aside(tmp_path):
+    w = _writer(tmp_path)
+    w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
+    w.close(complete=True, end_reason="budget reached")
+    before = (tmp_path / "results.csv").read_bytes()
+    with pytest.raises(ValueError, match="holds a complete run of this configuration"):
+        _writer(tmp_path)
+    with pytest.raises(ValueError, match=r"another configuration \(seed: 0 -> 1\)"):
+        ResultsWriter(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                      config={"seed": 1})
+    assert (tmp_path / "results.csv").read_bytes() == before
+    w = ResultsWriter(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                      config={"seed": 1}, resume=False)
+    assert (tmp_path / "superseded" / "0" / "results.csv").read_bytes() == before
+    assert _rows(tmp_path / "results.csv") == 0
+
+
+def test_a_crash_in_the_loop_leaves_the_run_incomplete(tmp_path):
+    from core.schedulers.random import RandomSearch
+
+    class Crashes(RandomSearch):
+        def on_report(self, trial, report):
+            if trial.trial_id == 3:
+                raise RuntimeError("boom")
+            return super().on_report(trial, report)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        lifecycle_driver_run_with(tmp_path, Crashes)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["complete"] is False
+    assert meta["end_reason"] == "crashed: RuntimeError: boom"
+    with open(tmp_path / "results.csv") as f:
+        assert len(list(csv.reader(f))) > 1  # what was reported before the crash is there
+
+
+def lifecycle_driver_run_with(out: Path, cls) -> None:
+    from blackboxes import repository
+    from core.backends.simulated import SimulatedBackend
+    from core.stopping import StoppingCriterion
+    from core.tuner import Tuner
+
+    bb = repository.load_shared("mlp_sklearn", "digits")
+    sched = cls(space=bb.space, metric="val_accuracy", mode="max",
+                rng=np.random.default_rng(0))
+    writer = ResultsWriter(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
+                           hyperparameters=list(bb.space))
+    Tuner(scheduler=sched, backend=SimulatedBackend(bb, rng=np.random.default_rng(1)),
+          stop=StoppingCriterion(max_trials=10), n_workers=2, results=writer,
+          progress=False).run()
+
+
+# -- through run.py, as a user types it ----------------------------------------------------------
+RUN = [sys.executable, str(ROOT / "experiments" / "run.py")]
+
+
+def _run_py(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SIMTUNE_CACHE": str(cwd / "cache")}
+    return subprocess.run([*RUN, *args, "progress=false"], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env=env, **kw)
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_run_py_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    args = ["scheduler=tpe", "benchmark=nasbench201", "stop.max_trials=400",
+            "stop.max_wallclock=null"]
+    ref = _run_py([*args, f"hydra.run.dir={tmp_path / 'ref'}"], tmp_path)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    out = tmp_path / "run"
+    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([*RUN, *args, f"hydra.run.dir={out}", "progress=false"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while _rows(out / "results.csv") < 100 and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["complete"] is False and meta["end_reason"] == "interrupted (SIGINT)"
+    again = _run_py([*args, f"hydra.run.dir={out}"], tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming the interrupted run" in again.stdout + again.stderr
+    assert (out / "results.csv").read_bytes() == (tmp_path / "ref" / "results.csv").read_bytes()
+    assert json.loads((out / "metadata.json").read_text())["complete"] is True
+    # a complete run is skipped, and bad input against it changes nothing
+    before = _snapshot(out)
+    skip = _run_py([*args, f"hydra.run.dir={out}"], tmp_path)
+    assert skip.returncode == 0 and "skipped" in skip.stdout + skip.stderr
+    for bad in ("n_workers=0", "n_workers=-1", "n_workers=abc", "n_workers=1.5",
+                "n_workers=true", "seed=abc", "seed=1.5", "seed=-1"):
+        proc = _run_py([*args, bad, f"hydra.run.dir={out}"], tmp_path)
+        assert proc.returncode == 2, (bad, proc.stderr[-500:])
+        assert "Traceback" not in proc.stderr
+        assert _snapshot(out) == before, bad
+    other = _run_py([*args, "seed=5", f"hydra.run.dir={out}"], tmp_path)
+    assert other.returncode == 2
+    assert "another configuration (seed: 0 -> 5)" in other.stderr
+    assert _snapshot(out) == before
+
+
+FAILING = """
+import sys
+def train(config, reporter, checkpoint_dir=None):
+    raise RuntimeError("this training always fails")
+if __name__ == "__main__":
+    sys.exit("this training always fails")
+"""
+
+
+@pytest.mark.slow
+def test_a_run_whose_every_trial_fails_exits_non_zero(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text(FAILING)
+    out = tmp_path / "run"
+    proc = _run_py(["backend=local", "benchmark=mlp_sklearn", "scheduler=random",
+                    f"benchmark.training={script}:train", "stop.max_trials=3", "n_workers=1",
+                    "stop.max_wallclock=null", f"hydra.run.dir={out}"], tmp_path)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: run incomplete: all 3 trials failed; first failure: trial 0")
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["complete"] is False and meta["end_reason"] == "all 3 trials failed"
