@@ -145,3 +145,136 @@ def test_run_py_trains_for_real_with_the_simulated_schema(tmp_path, backend):
     config = {"x1": row["config_x1"], "x2": row["config_x2"]}
     assert row["loss"] == pytest.approx(bb.evaluate(config, fidelity=int(row["epoch"]))["loss"])
     assert (out / "trials" / "trial_0" / "config.json").exists()
+
+
+# -- taking over the trials of an interrupted run ---------------------------------------------
+EPOCHS = textwrap.dedent(
+    """
+    import os, pathlib, time
+    from core.report import run_script
+
+    def train(config, reporter, checkpoint_dir):
+        ckpt = pathlib.Path(checkpoint_dir) / "epoch.txt"
+        done = int(ckpt.read_text()) if ckpt.exists() else 0
+        (pathlib.Path(checkpoint_dir) / "pid").write_text(str(os.getpid()))
+        for epoch in range(done + 1, config["epochs"] + 1):
+            time.sleep(0.05)
+            ckpt.write_text(str(epoch))
+            reporter(epoch=epoch, loss=config["x"] / epoch, resumed_from=done)
+            if epoch == int(os.environ.get("TOY_HANG_AFTER", "0")):
+                time.sleep(600)  # still training when its tuner is killed
+
+    if __name__ == "__main__":
+        run_script(train)
+    """
+)
+
+INTERRUPTED_TUNER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from core.backends.local import LocalBackend
+    from core.trial import Trial
+
+    backend = LocalBackend(sys.argv[1], root=sys.argv[2], max_fidelity=5,
+                           env={"TOY_HANG_AFTER": "2"})
+    backend.start(Trial(0, {"epochs": 5, "x": 2.0}))
+    while True:
+        if any(ev.fidelity >= 2 for ev in backend.next_events(until=60)):
+            os.kill(os.getpid(), signal.SIGKILL)  # interrupted: no cleanup runs
+    """
+)
+
+
+def _collect(backend, n, until=60):
+    events = []
+    while len(events) < n:
+        new = backend.next_events(until=until)
+        assert new, f"no more events after {events}"
+        events += new
+    return events
+
+
+def test_recover_then_resume_continues_from_the_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    script, tuner, root = tmp_path / "epochs.py", tmp_path / "tuner.py", tmp_path / "trials"
+    script.write_text(EPOCHS)
+    tuner.write_text(INTERRUPTED_TUNER)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.run([sys.executable, str(tuner), str(script), str(root)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    ckpt = root / "trial_0" / "checkpoints"
+    try:  # what the interrupted tuner's trial is left with (it hangs after epoch 2)
+        os.killpg(int((ckpt / "pid").read_text()), signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    assert (ckpt / "epoch.txt").read_text() == "2"
+
+    backend = LocalBackend(str(script), root=root, max_fidelity=5)
+    trial = Trial(0, {"x": 2.0, "epochs": 5})  # the same config, keys in another order
+    backend.recover(trial)
+    assert (ckpt / "epoch.txt").read_text() == "2"  # nothing was deleted
+    backend.resume(trial)
+    events = _collect(backend, 3)
+    backend.close()
+    assert [e.fidelity for e in events] == [3, 4, 5]
+    assert all(e.metrics["resumed_from"] == 2 for e in events) and events[-1].last
+    assert events[0].metrics["loss"] == pytest.approx(2.0 / 3)
+
+
+def test_recover_of_a_trial_that_left_nothing_starts_from_scratch(tmp_path):
+    script = tmp_path / "epochs.py"
+    script.write_text(EPOCHS)
+    backend = LocalBackend(str(script), root=tmp_path / "trials", max_fidelity=3)
+    trial = Trial(4, {"epochs": 3, "x": 1.0})
+    backend.recover(trial)
+    backend.resume(trial)
+    events = _collect(backend, 3)
+    backend.close()
+    assert [e.fidelity for e in events] == [1, 2, 3]
+    assert json.loads((backend.trial_dir(4) / "config.json").read_text()) == trial.config
+
+
+def leftover(tmp_path, config: str, epoch: int, max_fidelity: int):
+    """A LocalBackend on a root where an interrupted run left trial 0 at `epoch`."""
+    script = tmp_path / "epochs.py"
+    script.write_text(EPOCHS)
+    root = tmp_path / "trials"
+    (root / "trial_0" / "checkpoints").mkdir(parents=True)
+    (root / "trial_0" / "config.json").write_text(config)
+    (root / "trial_0" / "checkpoints" / "epoch.txt").write_text(str(epoch))
+    return LocalBackend(str(script), root=root, max_fidelity=max_fidelity), root
+
+
+def test_a_trial_id_used_for_another_config_is_refused(tmp_path):
+    backend, root = leftover(tmp_path, '{"epochs": 5, "x": 2.0}\n', 2, 5)
+    for call in (backend.recover, backend.start):
+        with pytest.raises(ValueError, match="trial_0 holds another configuration"):
+            call(Trial(0, {"epochs": 5, "x": 3.0}))
+    assert (root / "trial_0" / "config.json").read_text() == '{"epochs": 5, "x": 2.0}\n'
+    assert (root / "trial_0" / "checkpoints" / "epoch.txt").read_text() == "2"
+    with pytest.raises(ValueError, match="trial 0 is not paused"):
+        backend.resume(Trial(0, {"epochs": 5, "x": 3.0}))
+
+
+def test_start_keeps_the_checkpoint_of_the_same_config(tmp_path):
+    backend, _ = leftover(tmp_path, '{"epochs": 4, "x": 2.0}\n', 3, 4)
+    backend.start(Trial(0, {"epochs": 4, "x": 2.0}))
+    events = _collect(backend, 1)
+    backend.close()
+    assert [(e.fidelity, e.metrics["resumed_from"]) for e in events] == [(4, 3)]
+
+
+def test_constructors_write_nothing(tmp_path):
+    from core.backends.python import PythonBackend
+
+    script = tmp_path / "epochs.py"
+    script.write_text(EPOCHS)
+    LocalBackend(str(script), root=tmp_path / "a" / "trials")
+    PythonBackend(json.dumps, root=tmp_path / "b" / "trials")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epochs.py"]

@@ -5,6 +5,10 @@ checkpoints/. The script gets its config as `--name value` argv pairs plus
 `--checkpoint-dir DIR` (also $SIMTUNE_CHECKPOINT_DIR) and reports with the line
 protocol of core.report. Pause stops the process tree and keeps the checkpoint;
 resume starts the script again on the same checkpoint directory.
+
+Nothing is written before the first start or recover. A trial directory left by an
+interrupted run is kept (start and recover continue on its checkpoint) when its
+config.json holds the same configuration, and refused with ValueError otherwise.
 """
 
 from __future__ import annotations
@@ -73,8 +77,8 @@ class LocalBackend(Backend):
         self.command = list(command)
         self.fidelity = fidelity
         self.max_fidelity = max_fidelity
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="simtune-"))
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._root = Path(root) if root is not None else None  # created at the first start
+        self._root_ready = False
         self.hang_timeout = hang_timeout
         self.grace_period = grace_period
         self.max_output_bytes = max_output_bytes
@@ -87,11 +91,19 @@ class LocalBackend(Backend):
         self._held: dict[int, Report] = {}  # trial id -> report waiting to learn if it is last
         self._gpus = _detect_gpus()
         self._gpu_of: dict[int, list[int]] = {}
+        self._recovered: set[int] = set()  # taken over from an interrupted process, paused
         install_signal_handlers()
 
     # -- clock ---------------------------------------------------------------------------
     def time(self) -> float:
         return time.monotonic() - self._t0
+
+    @property
+    def root(self) -> Path:
+        """The directory of the trial directories (a fresh temporary one if none was given)."""
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="simtune-"))
+        return self._root
 
     def trial_dir(self, trial_id: int) -> Path:
         return self.root / f"trial_{trial_id}"
@@ -99,27 +111,74 @@ class LocalBackend(Backend):
     def checkpoint_dir(self, trial_id: int) -> Path:
         return self.trial_dir(trial_id) / "checkpoints"
 
+    def _prepare_root(self) -> None:
+        """Create the root directory; nothing is written before the first start or recover."""
+        if not self._root_ready:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._root_ready = True
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, trial: Trial) -> None:
-        tdir = self.trial_dir(trial.trial_id)
-        ckpt = self.checkpoint_dir(trial.trial_id)
-        if tdir.exists():  # left by an earlier run in the same directory: a new trial starts fresh
-            shutil.rmtree(tdir)
-        ckpt.mkdir(parents=True)
-        if trial.checkpoint_of is not None:
-            source = self.checkpoint_dir(trial.checkpoint_of)
-            if not source.is_dir():
-                raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
-            shutil.copytree(source, ckpt, dirs_exist_ok=True)
-        (tdir / "config.json").write_text(json.dumps(trial.config, default=str) + "\n")
+        """Start `trial`; a directory left by an interrupted run with its config is kept.
+
+        A trial directory holding another configuration raises ValueError (nothing is
+        deleted): its trial id was used for a different configuration.
+        """
+        self._take_dir(trial)
+        self._recovered.discard(trial.trial_id)
         self._launch(trial)
 
+    def recover(self, trial: Trial) -> None:
+        """Take over `trial` of an interrupted process of this run as paused (see Backend).
+
+        Its directory and checkpoint stay as they are; `resume(trial)` runs the script on
+        that checkpoint directory (an empty one if the trial left nothing).
+        """
+        if trial.trial_id in self._procs and not self._procs[trial.trial_id].ended.is_set():
+            raise ValueError(f"trial {trial.trial_id} is running, cannot recover it")
+        self._take_dir(trial)
+        self._procs.pop(trial.trial_id, None)
+        self._recovered.add(trial.trial_id)
+
     def resume(self, trial: Trial) -> None:
+        if trial.trial_id in self._recovered:
+            self._recovered.discard(trial.trial_id)
+            self._launch(trial)
+            return
         old = self._procs.get(trial.trial_id)
         if old is None or not old.halted:
             raise ValueError(f"trial {trial.trial_id} is not paused, cannot resume it")
         old.kill_now(self.grace_period)  # the checkpoint is complete once the old process ended
         self._launch(trial)
+
+    def _take_dir(self, trial: Trial) -> None:
+        """Make the trial directory hold `trial` (config.json, checkpoints/), keeping what
+        an earlier process of the same trial left there."""
+        self._prepare_root()
+        tdir = self.trial_dir(trial.trial_id)
+        ckpt = self.checkpoint_dir(trial.trial_id)
+        config_file = tdir / "config.json"
+        wanted = config_text(trial.config)
+        if config_file.exists():
+            found = config_file.read_text()
+            if _canonical(found) != _canonical(wanted):
+                raise ValueError(
+                    f"trial directory {tdir} holds another configuration ({found.strip()}) "
+                    f"than trial {trial.trial_id} ({wanted.strip()}); use a new run "
+                    "directory or remove that one to start afresh"
+                )
+        else:
+            tdir.mkdir(parents=True, exist_ok=True)
+            tmp = tdir / "config.json.tmp"
+            tmp.write_text(wanted)
+            tmp.replace(config_file)
+        fresh = not ckpt.is_dir() or not any(ckpt.iterdir())
+        ckpt.mkdir(exist_ok=True)
+        if trial.checkpoint_of is not None and fresh:
+            source = self.checkpoint_dir(trial.checkpoint_of)
+            if not source.is_dir():
+                raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
+            shutil.copytree(source, ckpt, dirs_exist_ok=True)
 
     def _argv(self, trial: Trial) -> list[str]:
         ckpt = str(self.checkpoint_dir(trial.trial_id))
@@ -154,9 +213,11 @@ class LocalBackend(Backend):
             max_output_bytes=self.max_output_bytes,
         )
 
-    def _halt(self, trial_id: int) -> TrialProcess:
+    def _halt(self, trial_id: int) -> TrialProcess | None:
         proc = self._procs.get(trial_id)
         if proc is None:
+            if trial_id in self._recovered:  # recovered as paused: nothing runs
+                return None
             raise ValueError(f"trial {trial_id} is not running")
         # already halted: it ended while its last events were in flight (no-op)
         proc.halted = True
@@ -165,10 +226,15 @@ class LocalBackend(Backend):
         return proc
 
     def pause(self, trial_id: int) -> None:
-        self._halt(trial_id).terminate(self.grace_period)
+        proc = self._halt(trial_id)
+        if proc is not None:
+            proc.terminate(self.grace_period)
 
     def stop(self, trial_id: int) -> None:
-        self._halt(trial_id).terminate(self.grace_period)
+        proc = self._halt(trial_id)
+        self._recovered.discard(trial_id)
+        if proc is not None:
+            proc.terminate(self.grace_period)
 
     def close(self) -> None:
         procs = list(self._procs.values())
@@ -322,6 +388,19 @@ class LocalBackend(Backend):
             "gpus": self._gpus,
             "gpus_per_trial": self.gpus_per_trial,
         }
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """The config.json text of a trial (values JSON-normalised, in the config's order)."""
+    return json.dumps(config, default=str) + "\n"
+
+
+def _canonical(text: str) -> str:
+    """Config JSON text with sorted keys: two configs are the same iff these are equal."""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except json.JSONDecodeError:
+        return text
 
 
 # -- GPU rotation (pure functions) -----------------------------------------------------------
