@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
 import pytest
 
 from core.backends.local import LocalBackend, parse_nvidia_smi, pick_gpus
-from core.trial import Trial
+from core.trial import Failure, Trial
 
 QUERY = "0\n1\n2\n3\n"  # nvidia-smi --query-gpu=index --format=csv,noheader
 LISTING = textwrap.dedent(
@@ -37,25 +38,110 @@ def test_pick_gpus_takes_the_least_busy():
         pick_gpus(gpus, {}, 5)
 
 
-def test_trials_rotate_over_gpus(tmp_path, monkeypatch):
-    monkeypatch.setattr("core.backends.local._detect_gpus", lambda: [0, 1, 2])
-    script = tmp_path / "env.py"
-    script.write_text(
-        "import os\nfrom core.report import run_script\n"
-        "def train(config, reporter):\n"
-        "    reporter(epoch=1, gpu=float(os.environ['CUDA_VISIBLE_DEVICES']))\n"
-        "if __name__ == '__main__':\n    run_script(train)\n"
-    )
-    backend = LocalBackend(str(script), root=tmp_path / "t", max_fidelity=1)
-    for i in range(4):
-        backend.start(Trial(i, {"i": i}))
-    gpus = {}
-    while len(gpus) < 4:
-        for ev in backend.next_events(until=30):
-            gpus[ev.trial_id] = ev.metrics["gpu"]
+GPU_SCRIPT = textwrap.dedent(
+    """
+    import os, pathlib, time
+    from core.report import run_script
+
+    def train(config, reporter):
+        gate = pathlib.Path(config["gate"])  # trials with a gate run until it exists
+        while config["gate"] and not gate.exists():
+            time.sleep(0.02)
+        reporter(epoch=1, gpu=float(os.environ["CUDA_VISIBLE_DEVICES"]))
+
+    if __name__ == "__main__":
+        run_script(train)
+    """
+)
+
+
+@pytest.fixture
+def fake_gpus(tmp_path, monkeypatch):
+    """A fake `nvidia-smi` on PATH listing GPUs 0-3; CUDA_VISIBLE_DEVICES unset."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "nvidia-smi"
+    rows = "".join(f"{i}, GPU-{i}{i}{i}{i}-aaaa\n" for i in range(4))
+    exe.write_text(f"#!/bin/sh\nprintf '{rows}'\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    script = tmp_path / "gpu.py"
+    script.write_text(GPU_SCRIPT)
+    return script
+
+
+def _start(backend, trial_id, gate=""):
+    backend.start(Trial(trial_id, {"gate": gate}))
+
+
+def _wait_for(backend, trial_ids):
+    seen = {}
+    while not set(trial_ids) <= set(seen):
+        for ev in backend.next_events(until=60):
+            seen[ev.trial_id] = ev
+    return seen
+
+
+@pytest.mark.parametrize("max_fidelity", [1, None])  # completion by the last report or the exit
+def test_a_completed_trial_gives_its_gpu_back(fake_gpus, tmp_path, max_fidelity):
+    backend = LocalBackend(str(fake_gpus), root=tmp_path / "t", max_fidelity=max_fidelity)
+    gate = tmp_path / "gate"
+    for i in range(3):  # trials 0-2 hold GPUs 0-2 until the gate opens
+        _start(backend, i, str(gate))
+    _start(backend, 3)  # takes GPU 3 and completes
+    assert _wait_for(backend, [3])[3].metrics["gpu"] == 3.0
+    _start(backend, 4)  # GPU 3 is free again: the least busy (not GPU 0, shared)
+    _start(backend, 5, str(gate))  # every GPU busy once: shares GPU 0
+    assert _wait_for(backend, [4])[4].metrics["gpu"] == 3.0
+    gate.touch()
+    seen = _wait_for(backend, [0, 1, 2, 5])
     backend.close()
-    # three GPUs busy with trials 0-2 when trial 3 starts: it shares the lowest-indexed one
-    assert gpus == {0: 0.0, 1: 1.0, 2: 2.0, 3: 0.0}
+    assert {i: seen[i].metrics["gpu"] for i in (0, 1, 2, 5)} == {0: 0.0, 1: 1.0, 2: 2.0, 5: 0.0}
+    assert backend.metadata()["gpus"] == [0, 1, 2, 3]
+
+
+def test_stopped_paused_and_failed_trials_give_their_gpus_back(fake_gpus, tmp_path):
+    backend = LocalBackend(str(fake_gpus), root=tmp_path / "t", max_fidelity=1)
+    gate = str(tmp_path / "never")
+    for i in range(4):
+        _start(backend, i, gate)
+    backend.stop(1)
+    backend.pause(2)
+    _start(backend, 4)
+    _start(backend, 5)
+    got = {i: ev.metrics["gpu"] for i, ev in _wait_for(backend, [4, 5]).items()}
+    backend.start(Trial(6, {}))  # no "gate": KeyError, the trial fails
+    assert isinstance(_wait_for(backend, [6])[6], Failure)
+    _start(backend, 7)  # GPUs 1 and 2 are free (4 and 5 completed): the failure freed none
+    got[7] = _wait_for(backend, [7])[7].metrics["gpu"]
+    backend.close()
+    assert got == {4: 1.0, 5: 2.0, 7: 1.0}
+
+
+def test_cuda_visible_devices_restricts_the_pool(fake_gpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    backend = LocalBackend(str(fake_gpus), root=tmp_path / "t", max_fidelity=1)
+    gate = str(tmp_path / "never")
+    _start(backend, 0, gate)
+    _start(backend, 1, gate)
+    _start(backend, 2)  # both busy once: the first of the pool, GPU 3
+    got = _wait_for(backend, [2])[2].metrics["gpu"]
+    backend.close()
+    assert (got, backend.metadata()["gpus"]) == (3.0, [3, 1])
+    with pytest.raises(ValueError, match=r"gpus_per_trial=3 but 2 GPU\(s\) are available"):
+        LocalBackend(str(fake_gpus), gpus_per_trial=3)
+
+
+def test_visible_pool_reads_cuda_visible_devices_as_cuda_does():
+    from core.backends._gpus import visible_pool
+
+    table = [(0, "GPU-aa"), (1, "GPU-bb"), (2, "GPU-cc")]
+    assert visible_pool(table, None) == [0, 1, 2]
+    assert visible_pool(table, "2,0") == [2, 0]
+    assert visible_pool(table, "GPU-bb,0") == ["GPU-bb", 0]
+    assert visible_pool(table, "1,7,2") == [1]  # CUDA stops at the first unknown device
+    assert visible_pool(table, "") == [] and visible_pool(table, "-1") == []
 
 
 def test_checkpoint_of_copies_the_source_checkpoint(tmp_path):

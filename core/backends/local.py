@@ -17,7 +17,6 @@ import json
 import os
 import queue
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,10 +24,14 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
 from core.backends._process import ProcEvent, TrialProcess, install_signal_handlers, launch
 from core.backends.base import Backend
 from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
+
+__all__ = ["LocalBackend", "parse_nvidia_smi", "pick_gpus"]
+CUDA_ENV = "CUDA_VISIBLE_DEVICES"
 
 
 class LocalBackend(Backend):
@@ -43,7 +46,9 @@ class LocalBackend(Backend):
     - `grace_period`: seconds between SIGTERM and SIGKILL.
     - `max_output_bytes`: stdout + stderr a trial may write before it fails.
     - `gpus_per_trial`: GPUs given to each trial through CUDA_VISIBLE_DEVICES when
-      `nvidia-smi` lists GPUs; trials run on the CPU otherwise.
+      `nvidia-smi` lists GPUs (only those an existing CUDA_VISIBLE_DEVICES leaves): the
+      least-busy ones, given back when the trial completes, stops, pauses or fails.
+      Trials run on the CPU otherwise.
 
     Example:
         >>> backend = LocalBackend("train.py", fidelity="epoch", max_fidelity=20)
@@ -89,8 +94,16 @@ class LocalBackend(Backend):
         self._procs: dict[int, TrialProcess] = {}  # trial id -> its current process
         self._pending: deque[ProcEvent] = deque()  # taken from the queue, not yet handled
         self._held: dict[int, Report] = {}  # trial id -> report waiting to learn if it is last
-        self._gpus = _detect_gpus()
-        self._gpu_of: dict[int, list[int]] = {}
+        if type(gpus_per_trial) is not int or gpus_per_trial < 0:
+            raise ValueError(
+                f"gpus_per_trial must be a non-negative integer, got {gpus_per_trial!r}"
+            )
+        self._gpus = GpuPool(detect_gpus({**os.environ, **self.extra_env}.get(CUDA_ENV)))
+        if self._gpus.gpus and gpus_per_trial > len(self._gpus.gpus):
+            raise ValueError(
+                f"gpus_per_trial={gpus_per_trial!r} but {len(self._gpus.gpus)} GPU(s) are "
+                f"available ({self._gpus.gpus}); ask for at most that many"
+            )
         self._recovered: set[int] = set()  # taken over from an interrupted process, paused
         install_signal_handlers()
 
@@ -191,14 +204,9 @@ class LocalBackend(Backend):
         env["SIMTUNE_TRIAL_ID"] = str(trial.trial_id)
         cwd = os.getcwd()  # the tuner's modules stay importable from the trial directory
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH")) if p)
-        if self._gpus:
-            busy = {g: 0 for g in self._gpus}
-            for gpus in self._gpu_of.values():
-                for g in gpus:
-                    busy[g] = busy.get(g, 0) + 1
-            chosen = pick_gpus(self._gpus, busy, self.gpus_per_trial)
-            self._gpu_of[trial.trial_id] = chosen
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in chosen)
+        if self._gpus.gpus:
+            chosen = self._gpus.acquire(trial.trial_id, self.gpus_per_trial)
+            env[CUDA_ENV] = ",".join(str(g) for g in chosen)
         return env
 
     def _launch(self, trial: Trial) -> None:
@@ -222,7 +230,7 @@ class LocalBackend(Backend):
         # already halted: it ended while its last events were in flight (no-op)
         proc.halted = True
         self._held.pop(trial_id, None)
-        self._gpu_of.pop(trial_id, None)
+        self._gpus.release(trial_id)
         return proc
 
     def pause(self, trial_id: int) -> None:
@@ -333,6 +341,7 @@ class LocalBackend(Backend):
                 if fid >= self.max_fidelity:
                     report.last = True
                     proc.halted = True  # done: its exit is no longer news
+                    self._gpus.release(tid)
                     proc.finish(self.grace_period)
                 return [report]
             previous = self._held.pop(tid, None)
@@ -348,6 +357,7 @@ class LocalBackend(Backend):
         held = self._held.pop(tid, None)
         if code == 0:
             proc.halted = True
+            self._gpus.release(tid)
             if held is not None:  # the held report was the last one
                 held.last = True
                 return [held]
@@ -364,7 +374,7 @@ class LocalBackend(Backend):
     def _fail(self, proc: TrialProcess, now: float, why: str, grace: float = 0.0) -> Failure:
         proc.halted = True
         self._held.pop(proc.trial_id, None)
-        self._gpu_of.pop(proc.trial_id, None)
+        self._gpus.release(proc.trial_id)
         proc.terminate(grace)
         if why.startswith(("hung", "malformed", "wrote")):
             proc.ended.wait(2.0)  # let stderr reach its tail before it is quoted
@@ -385,7 +395,7 @@ class LocalBackend(Backend):
             "hang_timeout": self.hang_timeout,
             "grace_period": self.grace_period,
             "max_output_bytes": self.max_output_bytes,
-            "gpus": self._gpus,
+            "gpus": self._gpus.gpus,
             "gpus_per_trial": self.gpus_per_trial,
         }
 
@@ -401,43 +411,3 @@ def _canonical(text: str) -> str:
         return json.dumps(json.loads(text), sort_keys=True)
     except json.JSONDecodeError:
         return text
-
-
-# -- GPU rotation (pure functions) -----------------------------------------------------------
-def parse_nvidia_smi(text: str) -> list[int]:
-    """GPU indices from `nvidia-smi --query-gpu=index --format=csv,noheader` output.
-
-    Also accepts the `nvidia-smi -L` listing ("GPU 0: Tesla T4 (UUID: ...)").
-    """
-    out: list[int] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("GPU "):
-            line = line[4:].split(":", 1)[0]
-        head = line.split(",", 1)[0].strip()
-        if head.isdigit():
-            out.append(int(head))
-    return out
-
-
-def pick_gpus(gpus: list[int], busy: dict[int, int], n: int) -> list[int]:
-    """The `n` least-busy GPUs (fewest trials on them; lower index first on ties)."""
-    if n > len(gpus):
-        raise ValueError(f"gpus_per_trial={n} but this machine has {len(gpus)} GPU(s)")
-    return sorted(sorted(gpus, key=lambda g: (busy.get(g, 0), g))[:n])
-
-
-def _detect_gpus() -> list[int]:
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    try:
-        res = subprocess.run(
-            [exe, "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return parse_nvidia_smi(res.stdout) if res.returncode == 0 else []
