@@ -364,3 +364,39 @@ def test_constructors_write_nothing(tmp_path):
     LocalBackend(str(script), root=tmp_path / "a" / "trials")
     PythonBackend(json.dumps, root=tmp_path / "b" / "trials")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epochs.py"]
+
+
+ARGPARSE_SCRIPT = textwrap.dedent(
+    """
+    import argparse, json, os, sys
+    from core.report import run_script
+
+    def train(config, reporter):
+        exact = config == json.loads(os.environ["EXPECTED"])
+        reporter(epoch=1, exact=float(exact))
+
+    if __name__ == "__main__" and sys.argv[1] == "own":  # parses argv itself, as before
+        p = argparse.ArgumentParser()
+        for name in ("--id", "--cat", "--lr", "--checkpoint-dir"):
+            p.add_argument(name)
+        a = p.parse_args(sys.argv[2:])
+        ok = (a.id, a.cat, a.lr) == ("007", "1", "0.1") and os.path.isdir(a.checkpoint_dir)
+        print("[simtune]", json.dumps({"epoch": 1, "exact": float(ok)}))
+    elif __name__ == "__main__":
+        run_script(train, sys.argv[2:])
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["run_script", "own"])
+def test_config_values_keep_their_types(tmp_path, mode):
+    script = tmp_path / "types.py"
+    script.write_text(ARGPARSE_SCRIPT)
+    config = {"id": "007", "cat": "1", "lr": 0.1}
+    command = [sys.executable, str(script), mode]
+    backend = LocalBackend(command, root=tmp_path / "t", max_fidelity=1,
+                           env={"EXPECTED": json.dumps(config)})
+    backend.start(Trial(0, config))
+    events = _collect(backend, 1)
+    backend.close()
+    assert events[0].metrics == {"exact": 1.0}, (backend.trial_dir(0) / "stderr.txt").read_text()

@@ -2,7 +2,8 @@
 
 A trial directory holds config.json, stdout.txt, stderr.txt (both capped) and
 checkpoints/. The script gets its config as `--name value` argv pairs plus
-`--checkpoint-dir DIR` (also $SIMTUNE_CHECKPOINT_DIR) and reports with the line
+`--checkpoint-dir DIR` (also $SIMTUNE_CHECKPOINT_DIR), the same config as JSON in
+$SIMTUNE_CONFIG (run_script takes its exact types from it), and reports with the line
 protocol of core.report. Pause stops the process tree and keeps the checkpoint;
 resume starts the script again on the same checkpoint directory.
 
@@ -27,7 +28,7 @@ from typing import Any
 from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
 from core.backends._process import ProcEvent, TrialProcess, install_signal_handlers, launch
 from core.backends.base import Backend
-from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, config_to_argv
+from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
 
 __all__ = ["LocalBackend", "parse_nvidia_smi", "pick_gpus"]
@@ -201,6 +202,7 @@ class LocalBackend(Backend):
         env = {**os.environ, **self.extra_env}
         env["PYTHONUNBUFFERED"] = "1"
         env[CHECKPOINT_ENV] = str(self.checkpoint_dir(trial.trial_id))
+        env[CONFIG_ENV] = config_text(trial.config).strip()  # the pairs' exact types
         env["SIMTUNE_TRIAL_ID"] = str(trial.trial_id)
         cwd = os.getcwd()  # the tuner's modules stay importable from the trial directory
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH")) if p)
