@@ -6,8 +6,10 @@ line on stdout, the prefix `[simtune] ` followed by a JSON object of numbers,
     [simtune] {"epoch": 3, "val_accuracy": 0.91}
 
 Every other line of output is left alone. `run_script(train)` turns a script's
-command line (`--name value` pairs and `--checkpoint-dir DIR`) into the call
-`train(config, reporter, checkpoint_dir)`.
+command line (`--name value` pairs or one `--config-json JSON` argument, and
+`--checkpoint-dir DIR`) into the call `train(config, reporter, checkpoint_dir)`.
+The local backend sends pairs and the same config as JSON in $SIMTUNE_CONFIG, which
+gives the pairs their exact types ("007" stays a string) when both agree.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, TextIO
 PREFIX = "[simtune] "
 CHECKPOINT_ENV = "SIMTUNE_CHECKPOINT_DIR"
 CHECKPOINT_ARG = "--checkpoint-dir"
+CONFIG_ARG = "--config-json"  # one argument holding the whole config as a JSON object
+CONFIG_ENV = "SIMTUNE_CONFIG"  # the config as JSON, beside the `--name value` pairs
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 
@@ -124,8 +128,16 @@ def config_to_argv(config: dict[str, Any]) -> list[str]:
     return argv
 
 
-def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], str | None]:
-    """Config and checkpoint dir from `--name value` pairs; ValueError names a bad item."""
+def parse_args(
+    argv: Sequence[str], typed: str | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """Config and checkpoint dir from `--name value` pairs and/or `--config-json JSON`.
+
+    Values of pairs are guessed by `parse_value`, unless `typed` (the JSON text of
+    $SIMTUNE_CONFIG) holds exactly the same pairs: then they keep its types. ValueError
+    names a bad item.
+    """
+    raw: dict[str, str] = {}
     config: dict[str, Any] = {}
     checkpoint_dir = None
     if len(argv) % 2:
@@ -138,9 +150,30 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], str | None]:
             raise ValueError(f"argument {i + 1} is {key!r}; expected '--name' before each value")
         if key == CHECKPOINT_ARG:
             checkpoint_dir = value
+        elif key == CONFIG_ARG:
+            config.update(_json_config(value, CONFIG_ARG))
         else:
-            config[key[2:]] = parse_value(value)
+            raw[key[2:]] = value
+    both = sorted(set(raw) & set(config))
+    if both:
+        raise ValueError(f"{both[0]!r} is given both in {CONFIG_ARG} and as --{both[0]}")
+    exact = _json_config(typed, CONFIG_ENV) if typed else None
+    if exact is not None and (
+        set(exact) != set(raw) or any(format_value(exact[k]) != v for k, v in raw.items())
+    ):
+        exact = None  # describes another config (e.g. inherited by a nested script)
+    config.update(exact if exact is not None else {k: parse_value(v) for k, v in raw.items()})
     return config, checkpoint_dir
+
+
+def _json_config(text: str, where: str) -> dict[str, Any]:
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} is not valid JSON ({e.msg}): {text[:200]!r}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{where} must be a JSON object of name: value, got {text[:200]!r}")
+    return config
 
 
 def call_train(
@@ -162,15 +195,18 @@ def call_train(
 def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> Any:
     """Entry point of a training script: parse argv, build the stdout reporter, call `train`.
 
-    The checkpoint directory comes from `--checkpoint-dir` or $SIMTUNE_CHECKPOINT_DIR.
+    The config comes from `--name value` pairs (typed by $SIMTUNE_CONFIG when it holds
+    the same pairs) or from one `--config-json JSON` argument; the checkpoint directory
+    from `--checkpoint-dir` or $SIMTUNE_CHECKPOINT_DIR.
 
     Example:
         >>> if __name__ == "__main__":
         ...     run_script(train)   # python train.py --lr 0.1 --checkpoint-dir ckpt
+        ...     # or: python train.py --config-json '{"lr": 0.1, "id": "007"}'
     """
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        config, checkpoint_dir = parse_args(args)
+        config, checkpoint_dir = parse_args(args, os.environ.get(CONFIG_ENV))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -56,3 +56,35 @@ def test_function_defined_in_main_runs_in_trial_processes(tmp_path):
     for _, epochs in df.groupby("trial_id")["epoch"]:
         assert list(epochs) == list(range(1, len(epochs) + 1))
     assert "completed" in set(df["status"]) and "stop" in set(df["decision"])
+
+
+def count_epochs(config, reporter, checkpoint_dir):
+    """Checkpoints the epoch it reached; reports the epoch it started from."""
+    from pathlib import Path
+
+    ckpt = Path(checkpoint_dir) / "epoch.txt"
+    done = int(ckpt.read_text()) if ckpt.exists() else 0
+    for epoch in range(done + 1, config["epochs"] + 1):
+        ckpt.write_text(str(epoch))
+        reporter(epoch=epoch, resumed_from=done)
+
+
+def test_recover_continues_a_function_from_its_checkpoint(tmp_path):
+    from core.backends.python import FUNCTION_FILE, PythonBackend
+    from core.trial import Trial
+
+    root = tmp_path / "trials"
+    backend = PythonBackend(count_epochs, root=root, max_fidelity=4)
+    assert not root.exists()  # nothing on disk before the first start or recover
+    (root / "trial_1" / "checkpoints").mkdir(parents=True)  # left by an interrupted run
+    (root / "trial_1" / "config.json").write_text('{"epochs": 4}\n')
+    (root / "trial_1" / "checkpoints" / "epoch.txt").write_text("2")
+    trial = Trial(1, {"epochs": 4})
+    backend.recover(trial)
+    assert (root / FUNCTION_FILE).is_file()
+    backend.resume(trial)
+    events = []
+    while len(events) < 2:
+        events += backend.next_events(until=60)
+    backend.close()
+    assert [(e.fidelity, e.metrics["resumed_from"]) for e in events] == [(3, 2), (4, 2)]

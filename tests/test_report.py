@@ -117,3 +117,51 @@ def test_run_script_bad_argv_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: arguments must come in '--name value' pairs; got 1 items: ['--lr']"]
+
+
+TYPED = {"id": "007", "cat": "1", "lr": 0.1, "flag": True, "n": 3, "none": None}
+
+
+def test_pairs_take_their_types_from_the_json_of_the_same_config():
+    argv = config_to_argv(TYPED)
+    guessed, _ = parse_args(argv)
+    assert guessed["id"] == 7 and guessed["cat"] == 1  # what the pairs alone can say
+    exact, _ = parse_args(argv, json.dumps(TYPED))
+    assert exact == TYPED and [type(v) for v in exact.values()] == [
+        type(v) for v in TYPED.values()]
+    # JSON of another config (inherited by a nested script): the pairs alone count
+    other = {**TYPED, "id": "008"}
+    assert parse_args(argv, json.dumps(other))[0] == guessed
+    assert parse_args(argv[:-2], json.dumps(TYPED))[0]["id"] == 7
+
+
+def test_config_json_argument():
+    config, ckpt = parse_args(["--config-json", json.dumps(TYPED), "--checkpoint-dir", "c"])
+    assert (config, ckpt) == (TYPED, "c")
+    config, _ = parse_args(["--config-json", '{"a": "1"}', "--b", "2"])
+    assert config == {"a": "1", "b": 2}
+    with pytest.raises(ValueError, match="'a' is given both in --config-json and as --a"):
+        parse_args(["--config-json", '{"a": 1}', "--a", "2"])
+    with pytest.raises(ValueError, match="--config-json is not valid JSON"):
+        parse_args(["--config-json", "{a: 1}"])
+    with pytest.raises(ValueError, match="--config-json must be a JSON object"):
+        parse_args(["--config-json", "[1]"])
+
+
+def test_run_script_reads_the_json_argument_and_the_typed_environment(tmp_path):
+    import os
+
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "SIMTUNE_CONFIG": json.dumps({"lr": 1, "id": "007"})}
+    runs = {
+        "json": ([sys.executable, str(script), "--config-json", '{"lr": 0.5, "id": "007"}'],
+                 {k: v for k, v in env.items() if k != "SIMTUNE_CONFIG"}),
+        "typed pairs": ([sys.executable, str(script), "--lr", "1", "--id", "007"], env),
+    }
+    seen = {}
+    for name, (argv, run_env) in runs.items():
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=run_env)
+        assert proc.returncode == 0, proc.stderr
+        seen[name] = json.loads(proc.stderr)["config"]
+    assert seen == {"json": {"lr": 0.5, "id": "007"}, "typed pairs": {"lr": 1, "id": "007"}}

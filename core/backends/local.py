@@ -2,9 +2,14 @@
 
 A trial directory holds config.json, stdout.txt, stderr.txt (both capped) and
 checkpoints/. The script gets its config as `--name value` argv pairs plus
-`--checkpoint-dir DIR` (also $SIMTUNE_CHECKPOINT_DIR) and reports with the line
+`--checkpoint-dir DIR` (also $SIMTUNE_CHECKPOINT_DIR), the same config as JSON in
+$SIMTUNE_CONFIG (run_script takes its exact types from it), and reports with the line
 protocol of core.report. Pause stops the process tree and keeps the checkpoint;
 resume starts the script again on the same checkpoint directory.
+
+Nothing is written before the first start or recover. A trial directory left by an
+interrupted run is kept (start and recover continue on its checkpoint) when its
+config.json holds the same configuration, and refused with ValueError otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import json
 import os
 import queue
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,10 +25,14 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
 from core.backends._process import ProcEvent, TrialProcess, install_signal_handlers, launch
 from core.backends.base import Backend
-from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, config_to_argv
+from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
+
+__all__ = ["LocalBackend", "parse_nvidia_smi", "pick_gpus"]
+CUDA_ENV = "CUDA_VISIBLE_DEVICES"
 
 
 class LocalBackend(Backend):
@@ -39,7 +47,9 @@ class LocalBackend(Backend):
     - `grace_period`: seconds between SIGTERM and SIGKILL.
     - `max_output_bytes`: stdout + stderr a trial may write before it fails.
     - `gpus_per_trial`: GPUs given to each trial through CUDA_VISIBLE_DEVICES when
-      `nvidia-smi` lists GPUs; trials run on the CPU otherwise.
+      `nvidia-smi` lists GPUs (only those an existing CUDA_VISIBLE_DEVICES leaves): the
+      least-busy ones, given back when the trial completes, stops, pauses or fails.
+      Trials run on the CPU otherwise.
 
     Example:
         >>> backend = LocalBackend("train.py", fidelity="epoch", max_fidelity=20)
@@ -73,8 +83,8 @@ class LocalBackend(Backend):
         self.command = list(command)
         self.fidelity = fidelity
         self.max_fidelity = max_fidelity
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="simtune-"))
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._root = Path(root) if root is not None else None  # created at the first start
+        self._root_ready = False
         self.hang_timeout = hang_timeout
         self.grace_period = grace_period
         self.max_output_bytes = max_output_bytes
@@ -85,13 +95,29 @@ class LocalBackend(Backend):
         self._procs: dict[int, TrialProcess] = {}  # trial id -> its current process
         self._pending: deque[ProcEvent] = deque()  # taken from the queue, not yet handled
         self._held: dict[int, Report] = {}  # trial id -> report waiting to learn if it is last
-        self._gpus = _detect_gpus()
-        self._gpu_of: dict[int, list[int]] = {}
+        if type(gpus_per_trial) is not int or gpus_per_trial < 0:
+            raise ValueError(
+                f"gpus_per_trial must be a non-negative integer, got {gpus_per_trial!r}"
+            )
+        self._gpus = GpuPool(detect_gpus({**os.environ, **self.extra_env}.get(CUDA_ENV)))
+        if self._gpus.gpus and gpus_per_trial > len(self._gpus.gpus):
+            raise ValueError(
+                f"gpus_per_trial={gpus_per_trial!r} but {len(self._gpus.gpus)} GPU(s) are "
+                f"available ({self._gpus.gpus}); ask for at most that many"
+            )
+        self._recovered: set[int] = set()  # taken over from an interrupted process, paused
         install_signal_handlers()
 
     # -- clock ---------------------------------------------------------------------------
     def time(self) -> float:
         return time.monotonic() - self._t0
+
+    @property
+    def root(self) -> Path:
+        """The directory of the trial directories (a fresh temporary one if none was given)."""
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="simtune-"))
+        return self._root
 
     def trial_dir(self, trial_id: int) -> Path:
         return self.root / f"trial_{trial_id}"
@@ -99,27 +125,74 @@ class LocalBackend(Backend):
     def checkpoint_dir(self, trial_id: int) -> Path:
         return self.trial_dir(trial_id) / "checkpoints"
 
+    def _prepare_root(self) -> None:
+        """Create the root directory; nothing is written before the first start or recover."""
+        if not self._root_ready:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._root_ready = True
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, trial: Trial) -> None:
-        tdir = self.trial_dir(trial.trial_id)
-        ckpt = self.checkpoint_dir(trial.trial_id)
-        if tdir.exists():  # left by an earlier run in the same directory: a new trial starts fresh
-            shutil.rmtree(tdir)
-        ckpt.mkdir(parents=True)
-        if trial.checkpoint_of is not None:
-            source = self.checkpoint_dir(trial.checkpoint_of)
-            if not source.is_dir():
-                raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
-            shutil.copytree(source, ckpt, dirs_exist_ok=True)
-        (tdir / "config.json").write_text(json.dumps(trial.config, default=str) + "\n")
+        """Start `trial`; a directory left by an interrupted run with its config is kept.
+
+        A trial directory holding another configuration raises ValueError (nothing is
+        deleted): its trial id was used for a different configuration.
+        """
+        self._take_dir(trial)
+        self._recovered.discard(trial.trial_id)
         self._launch(trial)
 
+    def recover(self, trial: Trial) -> None:
+        """Take over `trial` of an interrupted process of this run as paused (see Backend).
+
+        Its directory and checkpoint stay as they are; `resume(trial)` runs the script on
+        that checkpoint directory (an empty one if the trial left nothing).
+        """
+        if trial.trial_id in self._procs and not self._procs[trial.trial_id].ended.is_set():
+            raise ValueError(f"trial {trial.trial_id} is running, cannot recover it")
+        self._take_dir(trial)
+        self._procs.pop(trial.trial_id, None)
+        self._recovered.add(trial.trial_id)
+
     def resume(self, trial: Trial) -> None:
+        if trial.trial_id in self._recovered:
+            self._recovered.discard(trial.trial_id)
+            self._launch(trial)
+            return
         old = self._procs.get(trial.trial_id)
         if old is None or not old.halted:
             raise ValueError(f"trial {trial.trial_id} is not paused, cannot resume it")
         old.kill_now(self.grace_period)  # the checkpoint is complete once the old process ended
         self._launch(trial)
+
+    def _take_dir(self, trial: Trial) -> None:
+        """Make the trial directory hold `trial` (config.json, checkpoints/), keeping what
+        an earlier process of the same trial left there."""
+        self._prepare_root()
+        tdir = self.trial_dir(trial.trial_id)
+        ckpt = self.checkpoint_dir(trial.trial_id)
+        config_file = tdir / "config.json"
+        wanted = config_text(trial.config)
+        if config_file.exists():
+            found = config_file.read_text()
+            if _canonical(found) != _canonical(wanted):
+                raise ValueError(
+                    f"trial directory {tdir} holds another configuration ({found.strip()}) "
+                    f"than trial {trial.trial_id} ({wanted.strip()}); use a new run "
+                    "directory or remove that one to start afresh"
+                )
+        else:
+            tdir.mkdir(parents=True, exist_ok=True)
+            tmp = tdir / "config.json.tmp"
+            tmp.write_text(wanted)
+            tmp.replace(config_file)
+        fresh = not ckpt.is_dir() or not any(ckpt.iterdir())
+        ckpt.mkdir(exist_ok=True)
+        if trial.checkpoint_of is not None and fresh:
+            source = self.checkpoint_dir(trial.checkpoint_of)
+            if not source.is_dir():
+                raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
+            shutil.copytree(source, ckpt, dirs_exist_ok=True)
 
     def _argv(self, trial: Trial) -> list[str]:
         ckpt = str(self.checkpoint_dir(trial.trial_id))
@@ -129,17 +202,13 @@ class LocalBackend(Backend):
         env = {**os.environ, **self.extra_env}
         env["PYTHONUNBUFFERED"] = "1"
         env[CHECKPOINT_ENV] = str(self.checkpoint_dir(trial.trial_id))
+        env[CONFIG_ENV] = config_text(trial.config).strip()  # the pairs' exact types
         env["SIMTUNE_TRIAL_ID"] = str(trial.trial_id)
         cwd = os.getcwd()  # the tuner's modules stay importable from the trial directory
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH")) if p)
-        if self._gpus:
-            busy = {g: 0 for g in self._gpus}
-            for gpus in self._gpu_of.values():
-                for g in gpus:
-                    busy[g] = busy.get(g, 0) + 1
-            chosen = pick_gpus(self._gpus, busy, self.gpus_per_trial)
-            self._gpu_of[trial.trial_id] = chosen
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in chosen)
+        if self._gpus.gpus:
+            chosen = self._gpus.acquire(trial.trial_id, self.gpus_per_trial)
+            env[CUDA_ENV] = ",".join(str(g) for g in chosen)
         return env
 
     def _launch(self, trial: Trial) -> None:
@@ -154,21 +223,28 @@ class LocalBackend(Backend):
             max_output_bytes=self.max_output_bytes,
         )
 
-    def _halt(self, trial_id: int) -> TrialProcess:
+    def _halt(self, trial_id: int) -> TrialProcess | None:
         proc = self._procs.get(trial_id)
         if proc is None:
+            if trial_id in self._recovered:  # recovered as paused: nothing runs
+                return None
             raise ValueError(f"trial {trial_id} is not running")
         # already halted: it ended while its last events were in flight (no-op)
         proc.halted = True
         self._held.pop(trial_id, None)
-        self._gpu_of.pop(trial_id, None)
+        self._gpus.release(trial_id)
         return proc
 
     def pause(self, trial_id: int) -> None:
-        self._halt(trial_id).terminate(self.grace_period)
+        proc = self._halt(trial_id)
+        if proc is not None:
+            proc.terminate(self.grace_period)
 
     def stop(self, trial_id: int) -> None:
-        self._halt(trial_id).terminate(self.grace_period)
+        proc = self._halt(trial_id)
+        self._recovered.discard(trial_id)
+        if proc is not None:
+            proc.terminate(self.grace_period)
 
     def close(self) -> None:
         procs = list(self._procs.values())
@@ -267,6 +343,7 @@ class LocalBackend(Backend):
                 if fid >= self.max_fidelity:
                     report.last = True
                     proc.halted = True  # done: its exit is no longer news
+                    self._gpus.release(tid)
                     proc.finish(self.grace_period)
                 return [report]
             previous = self._held.pop(tid, None)
@@ -282,6 +359,7 @@ class LocalBackend(Backend):
         held = self._held.pop(tid, None)
         if code == 0:
             proc.halted = True
+            self._gpus.release(tid)
             if held is not None:  # the held report was the last one
                 held.last = True
                 return [held]
@@ -298,7 +376,7 @@ class LocalBackend(Backend):
     def _fail(self, proc: TrialProcess, now: float, why: str, grace: float = 0.0) -> Failure:
         proc.halted = True
         self._held.pop(proc.trial_id, None)
-        self._gpu_of.pop(proc.trial_id, None)
+        self._gpus.release(proc.trial_id)
         proc.terminate(grace)
         if why.startswith(("hung", "malformed", "wrote")):
             proc.ended.wait(2.0)  # let stderr reach its tail before it is quoted
@@ -319,46 +397,19 @@ class LocalBackend(Backend):
             "hang_timeout": self.hang_timeout,
             "grace_period": self.grace_period,
             "max_output_bytes": self.max_output_bytes,
-            "gpus": self._gpus,
+            "gpus": self._gpus.gpus,
             "gpus_per_trial": self.gpus_per_trial,
         }
 
 
-# -- GPU rotation (pure functions) -----------------------------------------------------------
-def parse_nvidia_smi(text: str) -> list[int]:
-    """GPU indices from `nvidia-smi --query-gpu=index --format=csv,noheader` output.
-
-    Also accepts the `nvidia-smi -L` listing ("GPU 0: Tesla T4 (UUID: ...)").
-    """
-    out: list[int] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("GPU "):
-            line = line[4:].split(":", 1)[0]
-        head = line.split(",", 1)[0].strip()
-        if head.isdigit():
-            out.append(int(head))
-    return out
+def config_text(config: dict[str, Any]) -> str:
+    """The config.json text of a trial (values JSON-normalised, in the config's order)."""
+    return json.dumps(config, default=str) + "\n"
 
 
-def pick_gpus(gpus: list[int], busy: dict[int, int], n: int) -> list[int]:
-    """The `n` least-busy GPUs (fewest trials on them; lower index first on ties)."""
-    if n > len(gpus):
-        raise ValueError(f"gpus_per_trial={n} but this machine has {len(gpus)} GPU(s)")
-    return sorted(sorted(gpus, key=lambda g: (busy.get(g, 0), g))[:n])
-
-
-def _detect_gpus() -> list[int]:
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
+def _canonical(text: str) -> str:
+    """Config JSON text with sorted keys: two configs are the same iff these are equal."""
     try:
-        res = subprocess.run(
-            [exe, "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return parse_nvidia_smi(res.stdout) if res.returncode == 0 else []
+        return json.dumps(json.loads(text), sort_keys=True)
+    except json.JSONDecodeError:
+        return text

@@ -88,8 +88,17 @@ class PythonBackend(LocalBackend):
             raise TypeError(f"PythonBackend needs a callable training function, got {fn!r}")
         super().__init__([sys.executable, "-m", "core.backends._runner"], **kwargs)
         self.fn = fn
-        self.function_path = Path(self.root) / FUNCTION_FILE
-        self.function_path.write_bytes(cloudpickle.dumps(fn))
+        self._pickled = cloudpickle.dumps(fn)  # fails here, before anything is written
+
+    @property
+    def function_path(self) -> Path:
+        return self.root / FUNCTION_FILE
+
+    def _prepare_root(self) -> None:
+        if not self._root_ready:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.function_path.write_bytes(self._pickled)
+            super()._prepare_root()
 
     def _argv(self, trial: Trial) -> list[str]:
         tdir = str(self.trial_dir(trial.trial_id))
