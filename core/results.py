@@ -175,7 +175,9 @@ class ResultsWriter:
         for values in csv.reader(self._recorded):
             trial_id, time, status = int(values[0]), float(values[1]), values[4 + n_metrics]
             if status == Status.FAILED.value:
-                events.append(Failure(trial_id, time, "failed before the run was interrupted"))
+                events.append(Failure(trial_id, time, (
+                    f"trial {trial_id} failed before the run was resumed (its reason is in "
+                    "the run's log and its trial directory)")))
                 continue
             cells = zip(self.metrics, values[3 : 3 + n_metrics], strict=True)
             metrics = {m: _number(v) for m, v in cells if v != ""}

@@ -73,7 +73,15 @@ def load_benchmark(cfg: DictConfig) -> Blackbox:
 
 def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given: set) -> None:
     """Unknown constructor parameters of `cls` get one line listing the valid ones."""
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"} - given
+    accepted: set[str] = set()
+    for klass in cls.__mro__:  # a constructor taking **kwargs passes them to its base's
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break
+    accepted -= {"self", *given}
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ValueError(

@@ -259,3 +259,89 @@ def test_a_run_whose_every_trial_fails_exits_non_zero(tmp_path):
     assert last.startswith("error: run incomplete: all 3 trials failed; first failure: trial 0")
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["complete"] is False and meta["end_reason"] == "all 3 trials failed"
+
+
+# -- real backends: the tuner killed with SIGKILL, then the same command again ----------------
+SLOW_TRAINING = """
+import time
+from pathlib import Path
+
+from core.report import run_script
+
+
+def train(config, reporter, checkpoint_dir=None):
+    ckpt = Path(checkpoint_dir) / "epoch.txt"
+    done = int(ckpt.read_text()) if ckpt.exists() else 0
+    with open(Path(checkpoint_dir) / "starts.txt", "a") as f:
+        f.write(f"{done + 1}\\n")  # the epoch each launch of this trial starts at
+    score = config["learning_rate_init"] * 100 + config["n_layers"]
+    for epoch in range(done + 1, 51):
+        time.sleep(0.04)
+        ckpt.write_text(str(epoch))  # checkpoint first, then report
+        reporter(epoch=epoch, val_accuracy=score * epoch / 50, val_logloss=1.0 / epoch,
+                 test_accuracy=0.5)
+
+
+if __name__ == "__main__":
+    run_script(train)
+"""
+
+
+def _alive_trials(trials: Path) -> list[int]:
+    """Pids of processes whose working directory is a trial directory of this run."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(Path(os.readlink(proc / "cwd"))).startswith(str(trials)):
+                    out.append(int(proc.name))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["python", "local"])
+def test_real_run_killed_then_rerun_continues_from_checkpoints(backend, tmp_path):
+    script = tmp_path / "slow_train.py"
+    script.write_text(SLOW_TRAINING)
+    out = tmp_path / "run"
+    args = [f"backend={backend}", "benchmark=mlp_sklearn", "scheduler=asha",
+            f"benchmark.training={script}:train", "stop.max_trials=8", "n_workers=2",
+            "stop.max_wallclock=null", f"hydra.run.dir={out}", "progress=false"]
+    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*RUN, *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _rows(out / "results.csv") < 40 and proc.poll() is None:
+        assert time.monotonic() < deadline, "no 40 rows in 120 s"
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.kill()
+    proc.wait()
+    before = (out / "results.csv").read_bytes()
+    assert json.loads((out / "metadata.json").read_text())["complete"] is False
+    time.sleep(2)
+    assert _alive_trials(out / "trials") == []  # no trial outlives its tuner
+    again = _run_py(args[:-1], tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = (out / "results.csv").read_bytes()
+    assert after.startswith(before[: before.rfind(b"\n") + 1])  # nothing written is lost
+    assert json.loads((out / "metadata.json").read_text())["complete"] is True
+    import pandas as pd
+
+    rows = pd.read_csv(out / "results.csv")
+    n_before = before[: before.rfind(b"\n") + 1].count(b"\n") - 1
+    for trial_id, trial in rows.groupby("trial_id"):
+        configs = trial.filter(like="config_").drop_duplicates()
+        assert len(configs) == 1, f"trial {trial_id} has two configurations"
+        assert trial["epoch"].is_monotonic_increasing and trial["epoch"].is_unique
+        assert trial["status"].iloc[:-1].eq("running").all()  # one end per trial
+        starts = (out / "trials" / f"trial_{trial_id}" / "checkpoints" / "starts.txt")
+        launches = [int(x) for x in starts.read_text().split()]
+        pre = trial[trial.index < n_before]
+        if len(pre) and pre["status"].iloc[-1] != "running":
+            assert trial.index.max() < n_before, f"trial {trial_id} ran again after it ended"
+        if len(pre) and pre["status"].iloc[-1] == "running" and len(trial) > len(pre):
+            # it continued from its checkpoint, not from the first epoch
+            assert len(launches) >= 2 and launches[-1] > 1, (trial_id, launches)
