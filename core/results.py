@@ -174,6 +174,8 @@ class ResultsWriter:
         n_metrics = len(self.metrics)
         for values in csv.reader(self._recorded):
             trial_id, time, status = int(values[0]), float(values[1]), values[4 + n_metrics]
+            if status == Status.STOPPED.value and values[3 + n_metrics] == "":
+                continue  # the run's end stopped it: no event, the end is replayed too
             if status == Status.FAILED.value:
                 events.append(Failure(trial_id, time, (
                     f"trial {trial_id} failed before the run was resumed (its reason is in "

@@ -25,7 +25,8 @@ RESULTS = "results.csv"
 METADATA = "metadata.json"
 SUPERSEDED = "superseded"  # where resume=false moves an earlier run of the directory
 TRIALS = "trials"  # trial directories of the real backends
-IGNORED_KEYS = ("progress", "resume")  # config keys that do not change a run's results
+# config keys that do not change a run's results
+IGNORED_KEYS = ("progress", "resume", "status_every")
 
 
 @dataclass

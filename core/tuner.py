@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time as _time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from core.backends.base import Backend
+from core.callbacks import Callback
 from core.results import ResultsWriter
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
@@ -17,10 +20,12 @@ from core.trial import Decision, Event, Failure, Report, Resume, Start, Status, 
 
 log = logging.getLogger("simtune.tuner")
 
-# the ends of a complete run: its budget, or nothing left to run
+# the ends of a complete run: its budget, its target, or nothing left to run
 FINISHED = frozenset({
     "budget reached",
     "trial budget reached",
+    "cost budget reached",
+    "metric target reached",
     "nothing left to run",
     "the scheduler has no more trials to suggest",
 })
@@ -38,6 +43,9 @@ class TuningSummary:
     best: float | None  # best value of the scheduler's metric seen in any report
     reason: str  # why the run ended
     first_failure: str | None = None  # reason of the first failed trial
+    best_trial: int | None = None  # the trial that reported `best`
+    best_config: dict[str, Any] | None = None  # its configuration
+    cost: float = 0.0  # total trial cost (stop.max_cost's measure)
 
     @property
     def complete(self) -> bool:
@@ -48,7 +56,8 @@ class TuningSummary:
 class Tuner:
     """Asks the scheduler for a trial whenever a worker is free and feeds results back.
 
-    The same loop serves every backend; the backend owns the clock.
+    The same loop serves every backend; the backend owns the clock. `callbacks`
+    (core.callbacks.Callback) watch the run; the results writer records it.
 
     Example:
         >>> Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=20),
@@ -64,6 +73,7 @@ class Tuner:
         n_workers: int = 1,
         results: ResultsWriter | None = None,
         progress: bool = True,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -73,13 +83,25 @@ class Tuner:
         self.n_workers = n_workers
         self.results = results
         self.progress = progress
+        self.callbacks = list(callbacks)
         self.trials: dict[int, Trial] = {}
         self._running: set[int] = set()
         self._n_finished = 0
         self._n_failed = 0
         self._n_reports = 0
         self._best: float | None = None
+        self._best_trial: int | None = None
         self._first_failure: str | None = None
+        self._cost: dict[int, float] = {}  # trial id -> its cost so far
+        self._cost_total = 0.0
+
+    @property
+    def n_running(self) -> int:
+        return len(self._running)
+
+    @property
+    def n_reports(self) -> int:
+        return self._n_reports
 
     def run(self) -> TuningSummary:
         """Run until the stopping criterion holds or nothing is left to do.
@@ -98,6 +120,8 @@ class Tuner:
         bar = self._progress_bar()
         reason = "interrupted"
         try:
+            for callback in self.callbacks:
+                callback.on_run_start(self)
             reason = self._loop(bar)
         except KeyboardInterrupt:
             reason = "interrupted (SIGINT)"
@@ -111,9 +135,14 @@ class Tuner:
             raise
         finally:
             try:
+                ended = not reason.startswith(("interrupted", "crashed"))
                 for trial_id in sorted(self._running):
                     self.backend.stop(trial_id)
-                    self.trials[trial_id].status = Status.STOPPED
+                    trial = self.trials[trial_id]
+                    trial.status = Status.STOPPED
+                    if ended:  # the run is over: say so in the trial's last row
+                        self._write(trial, self.backend.time(), trial.fidelity, {}, "")
+                        self._ended(trial)
             finally:
                 self._running.clear()
                 self.backend.close()  # no trial keeps running, whatever happened above
@@ -122,6 +151,8 @@ class Tuner:
             if self._n_failed and self._n_failed == len(self.trials) and reason in FINISHED:
                 reason = f"all {self._n_failed} trials failed"
             summary = self._summary(reason)
+            for callback in self.callbacks:
+                callback.on_run_end(summary)
             if results is not None:
                 results.close(
                     end_reason=reason,
@@ -170,6 +201,10 @@ class Tuner:
                 self._on_failure(event)
             if stop.max_failures is not None and self._n_failed >= stop.max_failures:
                 return f"{self._n_failed} trials failed (stop.max_failures={stop.max_failures})"
+            if stop.max_cost is not None and self._cost_total >= stop.max_cost:
+                return "cost budget reached"
+            if self._best is not None and stop.target_reached(self._best, self.scheduler.mode):
+                return "metric target reached"
 
     def _fill_workers(self) -> str | None:
         """Start or resume trials while a worker is free; say why it stopped short, if it did."""
@@ -205,7 +240,10 @@ class Tuner:
                     f"scheduler returned {suggestion!r}; expected Start, Resume or None"
                 )
             self._running.add(trial.trial_id)
+            trial.extra["running_since"] = self.backend.time()
             self.scheduler.on_start(trial)
+            for callback in self.callbacks:
+                callback.on_trial_start(trial)
         return None
 
     def _on_report(self, report: Report) -> None:
@@ -222,6 +260,7 @@ class Tuner:
                 f"reporter({self.scheduler.metric}=...)")))
             return
         trial.fidelity = report.fidelity
+        self._add_cost(trial, report)
         t = _time.perf_counter()
         decision = self.scheduler.on_report(trial, report)
         if report.last:
@@ -240,21 +279,16 @@ class Tuner:
             self._running.discard(trial.trial_id)
         self.backend.charge(_time.perf_counter() - t)
         self._n_reports += 1
-        value = report.metrics.get(self.scheduler.metric)
-        if value is not None and value == value:  # not NaN
+        value = report.metrics[self.scheduler.metric]
+        if value == value:  # not NaN
             best = self._best
             if best is None or (value < best if self.scheduler.mode == "min" else value > best):
-                self._best = value
-        if self.results is not None:
-            self.results.write(
-                trial.trial_id,
-                report.time,
-                report.fidelity,
-                report.metrics,
-                decision.value,
-                trial.status.value,
-                trial.config,
-            )
+                self._best, self._best_trial = value, trial.trial_id
+        self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
+        for callback in self.callbacks:
+            callback.on_report(trial, report, decision)
+        if trial.status in (Status.COMPLETED, Status.STOPPED):
+            self._ended(trial)
 
     def _on_failure(self, failure: Failure) -> None:
         trial = self.trials[failure.trial_id]
@@ -268,16 +302,33 @@ class Tuner:
             self._first_failure = failure.reason
         log.warning("trial %d failed: %s", trial.trial_id, failure.reason)
         self.scheduler.on_error(trial)
+        self._write(trial, failure.time, trial.fidelity, {}, "")
+        self._ended(trial)
+
+    def _write(self, trial: Trial, time: float, fidelity: int | None,
+               metrics: dict[str, Any], decision: str) -> None:
         if self.results is not None:
-            self.results.write(
-                trial.trial_id,
-                failure.time,
-                trial.fidelity,
-                {},
-                "",
-                Status.FAILED.value,
-                trial.config,
-            )
+            self.results.write(trial.trial_id, time, fidelity, metrics, decision,
+                               trial.status.value, trial.config)
+
+    def _ended(self, trial: Trial) -> None:
+        for callback in self.callbacks:
+            callback.on_trial_end(trial)
+
+    def _add_cost(self, trial: Trial, report: Report) -> None:
+        """A trial's cost: its reported `stop.cost_attribute` (cumulative), else the
+        seconds it has run on a worker (on the backend's clock)."""
+        attribute = self.stop.cost_attribute
+        if attribute is not None:
+            value = report.metrics.get(attribute)
+            cost = float(value) if isinstance(value, (int, float)) else self._cost.get(
+                trial.trial_id, 0.0)
+        else:
+            since = trial.extra.get("running_since", report.time)
+            trial.extra["running_since"] = report.time
+            cost = self._cost.get(trial.trial_id, 0.0) + max(report.time - since, 0.0)
+        self._cost_total += cost - self._cost.get(trial.trial_id, 0.0)
+        self._cost[trial.trial_id] = cost
 
     def _progress_bar(self) -> tqdm | None:
         if not self.progress:
@@ -315,4 +366,7 @@ class Tuner:
             best=self._best,
             reason=reason,
             first_failure=self._first_failure,
+            best_trial=self._best_trial,
+            best_config=None if self._best_trial is None else self.trials[self._best_trial].config,
+            cost=self._cost_total,
         )

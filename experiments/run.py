@@ -28,6 +28,8 @@ from core import rundir
 from core.backends._process import install_signal_handlers
 from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
+from core.callbacks import StatusLine
+from core.custom import Problem, problem_from_config
 from core.provenance import versions
 from core.results import ResultsWriter
 from core.rundir import TRIALS
@@ -51,7 +53,7 @@ _PACKAGES = (
 )
 
 
-def objective(blackbox: Blackbox, metric: str | None) -> tuple[str, str]:
+def objective(blackbox: Blackbox | Problem, metric: str | None) -> tuple[str, str]:
     """The metric to optimize and its mode; errors list the benchmark's objectives."""
     metric = metric or next(iter(blackbox.objectives))
     if metric not in blackbox.objectives:
@@ -62,9 +64,15 @@ def objective(blackbox: Blackbox, metric: str | None) -> tuple[str, str]:
     return metric, blackbox.objectives[metric]
 
 
-def load_benchmark(cfg: DictConfig) -> Blackbox:
-    """The benchmark of `cfg.benchmark`: its space, objectives and fidelities (and data)."""
+def load_benchmark(cfg: DictConfig) -> Blackbox | Problem:
+    """The benchmark of `cfg.benchmark`: its space, objectives and fidelities (and data).
+
+    benchmark=custom is the user's own problem (core.custom), with no table behind it.
+    """
     bench = cfg.benchmark
+    if bench.get("name") == "custom":
+        entries: dict[str, Any] = OmegaConf.to_container(bench, resolve=True)  # type: ignore[assignment]
+        return problem_from_config(entries, base=ROOT)
     task = bench.get("task")  # str(): Hydra reads an OpenML id such as 3945 as an int
     task = None if task is None else str(task)
     blackbox = repository.load_shared(bench.name, task, bench.get("raw_dir"))
@@ -90,7 +98,10 @@ def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given
 
 
 def make_backend(
-    cfg: DictConfig, blackbox: Blackbox, rng: np.random.Generator, out_dir: Path | None = None
+    cfg: DictConfig,
+    blackbox: Blackbox | Problem,
+    rng: np.random.Generator,
+    out_dir: Path | None = None,
 ) -> Backend:
     """The backend of `cfg.backend`; unknown names get an error listing the valid ones.
 
@@ -103,6 +114,11 @@ def make_backend(
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
     if name == "simulated":
+        if isinstance(blackbox, Problem):
+            raise ValueError(
+                "benchmark=custom has no table to simulate: train it for real with "
+                "backend=local, backend=python or backend=sagemaker"
+            )
         _check_params("backend", name, SimulatedBackend, params, {"blackbox", "rng"})
         return SimulatedBackend(blackbox, rng=rng, **params)
     training = cfg.benchmark.get("training")
@@ -114,26 +130,41 @@ def make_backend(
         )
     common = {"fidelity": blackbox.fidelity_name, "max_fidelity": max(blackbox.fidelities)}
     root = (out_dir or Path.cwd()) / TRIALS
+    script, function = training_path(str(training))
     if name == "sagemaker":
         from core.backends.sagemaker import SageMakerBackend
 
         _check_params("backend", name, SageMakerBackend, params, {"entry_point", "source_dir",
                                                                  *common})
-        script = str(training).rpartition(":")[0]
-        return SageMakerBackend(entry_point=script, source_dir=str(ROOT), **common, **params)
-    from core.backends.python import load_function
-
-    fn = load_function(str(training), base=ROOT)  # also checks that the script exists
+        source = ROOT if script.is_relative_to(ROOT) else script.parent
+        return SageMakerBackend(entry_point=str(script.relative_to(source)),
+                                source_dir=str(source), **common, **params)
     if name == "python":
-        from core.backends.python import PythonBackend
+        from core.backends.python import PythonBackend, load_function
 
         _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
+        fn = load_function(f"{script}:{function}", base=ROOT)
         return PythonBackend(fn, root=root, **common, **params)
     from core.backends.local import LocalBackend
 
     _check_params("backend", name, LocalBackend, params, {"command", "root", *common})
-    script = str(ROOT / str(training).rpartition(":")[0])
-    return LocalBackend(script, root=root, **common, **params)
+    return LocalBackend(str(script), root=root, **common, **params)  # runs it, never imports
+
+
+def training_path(spec: str) -> tuple[Path, str]:
+    """The script and function of "path/train.py:function" (relative: to the working
+    directory, then to the simtune checkout); one line if either is wrong."""
+    path_text, sep, function = spec.rpartition(":")
+    if not sep or not path_text.endswith(".py") or not function.isidentifier():
+        raise ValueError(
+            f"benchmark.training={spec!r} must look like 'path/to/train.py:function_name'"
+        )
+    path = Path(path_text).expanduser()
+    if not path.is_absolute():
+        path = path.resolve() if path.exists() else ROOT / path
+    if not path.is_file():
+        raise ValueError(f"benchmark.training: no script {path_text!r} (looked for {path})")
+    return path.resolve(), function
 
 
 def check_run_keys(cfg: DictConfig) -> None:
@@ -148,6 +179,12 @@ def check_run_keys(cfg: DictConfig) -> None:
     for key in ("resume", "progress"):
         if not isinstance(cfg.get(key), bool):
             raise ValueError(f"{key} must be true or false, got {cfg.get(key)!r}")
+    every = cfg.get("status_every")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, (int, float))
+                              or not 0 < every < float("inf")):
+        raise ValueError(
+            f"status_every must be a positive number of seconds or null, got {every!r}"
+        )
 
 
 class DeferredLogFile:
@@ -220,6 +257,7 @@ def run(
         stop=stop,
         n_workers=cfg.n_workers,
         progress=cfg.progress,
+        callbacks=[StatusLine(every=cfg.status_every)] if cfg.get("status_every") else [],
     )
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     resuming = cfg.resume and rundir.inspect(out_dir, config).kind == "incomplete"
