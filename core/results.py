@@ -230,3 +230,49 @@ def _number(text: str) -> Any:
         return float(text)
     except ValueError:
         return text
+
+
+def run_metadata(
+    *,
+    scheduler: Any,
+    scheduler_name: str,
+    scheduler_args: dict[str, Any],
+    benchmark: Any,
+    metric: str,
+    mode: str,
+    seed: int,
+    n_workers: int,
+    backend: Any,
+    stop: Any,
+    packages: Sequence[str] = ("simtune", "numpy", "scipy", "pandas"),
+) -> dict[str, Any]:
+    """The metadata.json of a run, as experiments/run.py writes it and analysis reads it.
+
+    `benchmark` is a blackbox or a core.custom.Problem (space, objectives, fidelities).
+
+    Example:
+        >>> run_metadata(scheduler=sched, scheduler_name="asha", scheduler_args={},
+        ...              benchmark=problem, metric="loss", mode="min", seed=0,
+        ...              n_workers=2, backend=backend, stop=stop)  # doctest: +SKIP
+    """
+    from core.provenance import versions
+
+    return {
+        "scheduler": {"name": scheduler_name, "args": scheduler_args,
+                      "details": scheduler.metadata()},
+        "benchmark": benchmark.name,
+        "task": benchmark.task,
+        "source": benchmark.source,
+        "metric": metric,
+        "mode": mode,
+        "objectives": dict(benchmark.objectives),
+        "fidelity_name": benchmark.fidelity_name,
+        "fidelities": list(benchmark.fidelities),
+        "optimum": benchmark.optimum,
+        "seed": seed,
+        "n_workers": n_workers,
+        "backend": backend.metadata(),
+        "stop": stop.to_dict(),
+        "space": benchmark.space.to_dict(),
+        "versions": versions(tuple(packages)),
+    }

@@ -30,8 +30,7 @@ from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.custom import Problem, problem_from_config
-from core.provenance import versions
-from core.results import ResultsWriter
+from core.results import ResultsWriter, run_metadata
 from core.rundir import TRIALS
 from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
@@ -274,24 +273,11 @@ def run(
         hyperparameters=list(blackbox.space),
         config=config,
         resume=cfg.resume,
-        metadata={
-            "scheduler": {"name": name, "args": params, "details": scheduler.metadata()},
-            "benchmark": blackbox.name,
-            "task": blackbox.task,
-            "source": blackbox.source,
-            "metric": metric,
-            "mode": mode,
-            "objectives": blackbox.objectives,
-            "fidelity_name": blackbox.fidelity_name,
-            "fidelities": blackbox.fidelities,
-            "optimum": blackbox.optimum,
-            "seed": cfg.seed,
-            "n_workers": cfg.n_workers,
-            "backend": backend.metadata(),
-            "stop": stop.to_dict(),
-            "space": blackbox.space.to_dict(),
-            "versions": versions(_PACKAGES),
-        },
+        metadata=run_metadata(
+            scheduler=scheduler, scheduler_name=name, scheduler_args=params, benchmark=blackbox,
+            metric=metric, mode=mode, seed=cfg.seed, n_workers=cfg.n_workers, backend=backend,
+            stop=stop, packages=_PACKAGES,
+        ),
     )
     validated()
     if tuner.results.replaying:
