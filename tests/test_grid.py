@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from core.schedulers.grid import FiniteConfigs, GridSearcher, _affine_bijection, grid_values
+from core.schedulers.grid import GridSearcher, _affine_bijection
+from core.schedulers.pool import FiniteConfigs, grid_values
 from core.space import Space, choice, loguniform, ordinal, randint, uniform
 
 

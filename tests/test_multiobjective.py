@@ -108,6 +108,19 @@ def test_metrics_must_be_objectives(name):
         make_scheduler(name, ctx, metrics="f2")
 
 
+@pytest.mark.parametrize("name", MULTI_OBJECTIVE)
+def test_test_objectives_only_when_named(name):
+    """By default the validation objectives are optimized; a test_* one only if named."""
+    bb = zdt1_curves(max_fidelity=9)
+    objectives = {"f1": "min", "test_accuracy": "max", "f2": "min"}
+    ctx = {**context(bb, np.random.default_rng(0)), "objectives": objectives}
+    assert make_scheduler(name, ctx).objectives == {"f1": "min", "f2": "min"}
+    named = make_scheduler(name, ctx, metrics=["f1", "test_accuracy"])
+    assert named.objectives == {"f1": "min", "test_accuracy": "max"}
+    only_test = {**ctx, "objectives": {"test_a": "min", "test_b": "max"}}
+    assert make_scheduler(name, only_test).objectives == {"test_a": "min", "test_b": "max"}
+
+
 def test_moasha_respects_max_mode():
     """With f2 maximized, the trial best in f2 continues and the worst stops."""
     bb = zdt1_curves(max_fidelity=9)

@@ -158,3 +158,43 @@ def test_paused_trials_are_resumed_never_lost(name):
             paused.add(trial_id)
     assert not running, "the scheduler still had work after 2000 steps"
     assert not paused, f"trials {sorted(paused)} were paused and never resumed"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_points_to_evaluate_come_first_in_order(name):
+    """The first suggestions are the given points, in order; on a table, a point is not
+    suggested a second time."""
+    table = _partial_table()
+    rows = table.configs()
+    points = [rows[3], rows[7], rows[0]]
+    sched = make_scheduler(
+        name, context(table, np.random.default_rng(0), rows), points_to_evaluate=points
+    )
+    seen = []
+    for trial_id in range(len(rows)):
+        s = sched.suggest(trial_id)
+        if s is None or not isinstance(s, Start):
+            break
+        seen.append(s.config)
+        trial = Trial(trial_id, s.config)
+        sched.on_start(trial)
+        report = Report(trial_id, 1.0, 9, {"loss": 0.5 + trial_id / 100}, True)
+        sched.on_report(trial, report)
+        sched.on_complete(trial, report)
+    assert seen[:3] == points
+    if name != "pbt":  # PBT draws its random configurations with replacement, by design
+        keys = [table.space.key(c) for c in seen]
+        assert len(set(keys)) == len(keys), f"{name} suggested a point again"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_points_to_evaluate_are_validated(name):
+    bb = BraninCurves(max_fidelity=9)
+    ctx = context(bb, np.random.default_rng(0))
+    sched = make_scheduler(name, ctx, points_to_evaluate=[{"x1": 1.5}])
+    first = sched.suggest(0)
+    assert isinstance(first, Start) and first.config == {"x1": 1.5, "x2": 7.5}  # x2: midpoint
+    with pytest.raises(ValueError, match=r"points_to_evaluate\[1\]: hyperparameter 'x2'"):
+        make_scheduler(name, ctx, points_to_evaluate=[{"x1": 0.0}, {"x1": 0.0, "x2": 99.0}])
+    with pytest.raises(ValueError, match=r"points_to_evaluate\[0\]: unknown hyperparameter 'x3'"):
+        make_scheduler(name, ctx, points_to_evaluate=[{"x3": 1.0}])

@@ -2,15 +2,33 @@
 
 Classes are imported only when built, so `import core` stays fast. To add a scheduler,
 add one line "name": "module:Class" to SCHEDULERS and a conf/scheduler/<name>.yaml.
+
+From Python, build one by name with keywords (no context dict):
+
+    create(name, *, space, metric=None, mode="min", objectives=None, fidelities=None,
+           max_fidelity=None, seed=None, rng=None, candidates=None,
+           points_to_evaluate=None, **scheduler_args) -> Scheduler
+
+    >>> from core.schedulers import create
+    >>> asha = create("asha", space=space, metric="loss", mode="min", max_fidelity=20,
+    ...               seed=0, eta=3, points_to_evaluate=[{"lr": 0.01}])
+
+`experiments/run.py` uses `make_scheduler(name, context, **params)`, where context holds
+space, metric, mode, objectives, fidelities, rng and candidates.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from core.schedulers.base import Scheduler
+from core.schedulers.points import complete_points, with_points
+from core.space import Space
 
 SCHEDULERS: dict[str, str] = {
     "asha": "core.schedulers.asha:ASHA",
@@ -48,16 +66,83 @@ def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Schedul
     `context` holds what the benchmark knows: space, metric, mode, objectives
     (name -> mode), fidelities, rng, candidates; each scheduler takes the entries its
     constructor names. Unknown parameters get an error listing the valid ones.
+    `points_to_evaluate` (every scheduler takes it) lists configurations to suggest
+    first, in order (see core/schedulers/points.py).
     """
     cls = scheduler_class(name)
+    points = params.pop("points_to_evaluate", None)
     accepted = inspect.signature(cls.__init__).parameters
     unknown = sorted(set(params) - set(accepted) | (set(params) & set(context)))
     if unknown:
-        valid = sorted(set(accepted) - set(context) - {"self"})
+        valid = sorted({*accepted, "points_to_evaluate"} - set(context) - {"self"})
         raise ValueError(
             f"scheduler {name!r} has no parameter {unknown[0]!r}; its parameters: {valid}"
         )
-    return cls(**{k: v for k, v in context.items() if k in accepted}, **params)
+    if points is not None:
+        points = complete_points(context["space"], points, context.get("candidates"))
+    scheduler = cls(**{k: v for k, v in context.items() if k in accepted}, **params)
+    return with_points(scheduler, points or [])
 
 
-__all__ = ["SCHEDULERS", "Scheduler", "make_scheduler", "scheduler_class"]
+def create(
+    name: str,
+    *,
+    space: Space,
+    metric: str | None = None,
+    mode: str = "min",
+    objectives: Mapping[str, str] | None = None,
+    fidelities: Sequence[int] | None = None,
+    max_fidelity: int | None = None,
+    seed: int | None = None,
+    rng: np.random.Generator | None = None,
+    candidates: Sequence[dict[str, Any]] | None = None,
+    points_to_evaluate: Sequence[dict[str, Any]] | None = None,
+    **scheduler_args: Any,
+) -> Scheduler:
+    """The scheduler `name` for `space`, without assembling a context by hand.
+
+    `metric`/`mode` name the objective (default: the first of `objectives`);
+    `objectives` (name -> mode) defaults to {metric: mode}. The fidelities are
+    `fidelities`, or 1..`max_fidelity`, or [1] for a single-fidelity problem. Randomness
+    comes from `rng`, or from `seed` (default 0) exactly as experiments/run.py derives
+    the scheduler's stream, so `create(name, ..., seed=s)` decides as a run with seed=s.
+    `scheduler_args` are the scheduler's own parameters (its conf/scheduler/<name>.yaml).
+
+    Example:
+        >>> create("asha", space=space, metric="loss", mode="min", max_fidelity=20, seed=0)
+    """
+    if objectives is None:
+        if metric is None:
+            raise ValueError(f"create({name!r}): give metric (and mode) or objectives")
+        objectives = {metric: mode}
+    elif metric is None:
+        metric, mode = next(iter(objectives.items()))
+    elif metric in objectives:
+        mode = objectives[metric]
+    if fidelities is not None and max_fidelity is not None:
+        raise ValueError(f"create({name!r}): give fidelities or max_fidelity, not both")
+    if max_fidelity is not None:
+        if isinstance(max_fidelity, bool) or not isinstance(max_fidelity, int) or max_fidelity < 1:
+            raise ValueError(
+                f"create({name!r}): max_fidelity must be a positive integer, got {max_fidelity!r}"
+            )
+        fidelities = list(range(1, max_fidelity + 1))
+    if rng is not None and seed is not None:
+        raise ValueError(f"create({name!r}): give seed or rng, not both")
+    if rng is None:
+        rng = np.random.default_rng(np.random.SeedSequence(seed or 0).spawn(2)[0])
+    context = {
+        "space": space,
+        "metric": metric,
+        "mode": mode,
+        "objectives": dict(objectives),
+        "fidelities": list(fidelities) if fidelities is not None else [1],
+        "rng": rng,
+        "candidates": candidates,
+    }
+    if points_to_evaluate is not None:
+        scheduler_args["points_to_evaluate"] = points_to_evaluate
+    return make_scheduler(name, context, **scheduler_args)
+
+
+__all__ = ["SCHEDULERS", "Scheduler", "create", "make_scheduler", "scheduler_class"]

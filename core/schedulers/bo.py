@@ -17,7 +17,7 @@ from core.schedulers.base import check_mode
 from core.schedulers.coords import Coords
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters, single_threaded
-from core.schedulers.grid import FiniteConfigs, UsedConfigs
+from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Space
 
@@ -55,7 +55,8 @@ class GPSearcher(Searcher):
         max_observations: int = 400,
         max_fit_points: int = 150,
         n_restarts: int = 2,
-        max_enumerate: int = 100_000,
+        tie_lengthscales: bool = False,
+        max_repeats: int = 0,
     ) -> None:
         check_mode(mode)
         for name, v in [
@@ -84,18 +85,26 @@ class GPSearcher(Searcher):
             "max_observations": max_observations,
             "max_fit_points": max_fit_points,
             "n_restarts": n_restarts,
+            "tie_lengthscales": tie_lengthscales,
+            "max_repeats": max_repeats,
         }
+        self.max_repeats = max_repeats
+        self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
         self.n_init, self.fidelity_aware = n_init, fidelity_aware
         self.n_candidates, self.n_local, self.refit_every = n_candidates, n_local, refit_every
         self.max_observations, self.max_fit_points = max_observations, max_fit_points
         self.n_restarts = n_restarts
         self._sign = 1.0 if mode == "min" else -1.0
         self._coords = Coords(space)
-        self._finite: FiniteConfigs | None = None
+        self._groups: np.ndarray | None = None  # input column -> lengthscale
+        if tie_lengthscales:
+            self._groups = np.concatenate(
+                [np.full(w, b) for b, (_, w, _) in enumerate(self._coords.blocks)]
+                + ([[len(self._coords.blocks)]] if fidelity_aware else [])
+            ).astype(np.int64)
         self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
-        if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
-            self._finite = FiniteConfigs(space, candidates=candidates)
-        self._used = UsedConfigs(space, self._finite)
+        self._used = CandidatePool(space, candidates)
+        self._finite = self._used.finite
         if fidelities:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
@@ -123,7 +132,7 @@ class GPSearcher(Searcher):
 
     # --- protocol ---------------------------------------------------------------------
     def suggest(self) -> dict[str, Any] | None:
-        if self._finite is not None and self._finite.n_available == 0:
+        if self._used.exhausted and not self.max_repeats:
             return None
         self._n_suggested += 1
         if self._n_suggested <= self.n_init or len(self._rows_y) < 2:
@@ -133,6 +142,9 @@ class GPSearcher(Searcher):
                 config = self._bayes()
         if config is not None:
             self._used.mark(config)
+            if self._finite is not None:
+                row = self._finite.row(config)
+                self._n_evals[row] = self._n_evals.get(row, 0) + 1
         return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
@@ -215,6 +227,7 @@ class GPSearcher(Searcher):
                 init=self._hp,
                 n_restarts=self.n_restarts if full else 0,
                 max_iter=100 if full else 30,
+                groups=self._groups,
             )
             self._gp = GP(x, ys, self._hp)
             self._model_rows, self._n_at_fit = rows, n
@@ -296,6 +309,11 @@ class GPSearcher(Searcher):
                 starts[gain] = near[np.arange(len(starts)), j][gain]
                 best[gain] = v[np.arange(len(starts)), j][gain]
             rows, values = np.append(rows, starts), np.append(values, best)
+        if self.max_repeats:
+            again = [r for r, k in self._n_evals.items() if k <= self.max_repeats]
+            if again:
+                rows = np.append(rows, again)
+                values = np.append(values, score(table[np.asarray(again)]))
         return int(rows[int(np.argmax(values))])
 
     def _maximize_continuous(self, score: _Acquisition) -> np.ndarray:
@@ -364,6 +382,8 @@ class BayesianOptimization(FIFOScheduler):
         max_observations: int = 400,
         max_fit_points: int = 150,
         n_restarts: int = 2,
+        tie_lengthscales: bool = False,
+        max_repeats: int = 0,
     ) -> None:
         self.args = {
             "n_init": n_init,
@@ -373,6 +393,8 @@ class BayesianOptimization(FIFOScheduler):
             "max_observations": max_observations,
             "max_fit_points": max_fit_points,
             "n_restarts": n_restarts,
+            "tie_lengthscales": tie_lengthscales,
+            "max_repeats": max_repeats,
         }
         searcher = GPSearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
         super().__init__(searcher=searcher, metric=metric, mode=mode)

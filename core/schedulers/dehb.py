@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.grid import FiniteConfigs
 from core.schedulers.hyperband import Hyperband
+from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Space
-
-_MAX_ENUMERATED = 200_000  # finite spaces up to this size become a candidate list
 
 
 class DEHB(Hyperband):
@@ -122,10 +120,10 @@ class DESearcher(Searcher):
         self._sign = 1.0 if mode == "min" else -1.0
         self._encoded: dict[int, np.ndarray] = {}
         self._values: dict[int, dict[int, float]] = {}  # level -> trial id -> loss
-        self._pool = finite_configs(space, candidates)
+        self._pool = CandidatePool(space, candidates)
 
     def suggest(self, level: int | None = None) -> dict[str, Any] | None:
-        if self._pool is not None and self._pool.n_available == 0:
+        if self._pool.exhausted:
             return None
         population = self._population(level)
         if len(population) < 4:
@@ -133,16 +131,14 @@ class DESearcher(Searcher):
         target, r1, r2, r3 = (population[i] for i in self.rng.choice(len(population), 4, False))
         mutant = mutate(r1, r2, r3, self.mutation_factor, self.rng)
         child = crossover(target, mutant, self.crossover_prob, self.rng)
-        if self._pool is None:
-            return self.space.decode(child)
-        free = self._pool.available()
-        row = int(free[np.argmin(((self._pool.encoded()[free] - child) ** 2).sum(axis=1))])
-        self._pool.mark_used(row)
-        return self._pool.config(row)
+        config = self._pool.nearest_unused(child)
+        self._pool.mark(config)
+        return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         if trial_id not in self._encoded:
             self._encoded[trial_id] = self.space.encode(config)
+        self._pool.mark(config)
 
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
         loss = self._sign * value if value == value else np.inf
@@ -168,11 +164,11 @@ class DESearcher(Searcher):
         return []
 
     def _random(self) -> dict[str, Any]:
-        if self._pool is None:
+        if self._pool.finite is None:
             return self.space.sample(self.rng)
-        row = int(self._pool.draw(self.rng, 1)[0])
-        self._pool.mark_used(row)
-        return self._pool.config(row)
+        config = self._pool.random(self.rng)
+        self._pool.mark(config)
+        return config
 
 
 def mutate(
@@ -195,13 +191,3 @@ def crossover(
     take[rng.integers(target.size)] = True
     return np.where(take, mutant, target)
 
-
-def finite_configs(
-    space: Space, candidates: Sequence[dict[str, Any]] | None
-) -> FiniteConfigs | None:
-    """The configurations a searcher may pick: the table's, or every point of a finite
-    space of at most _MAX_ENUMERATED points; None for a continuous (or huge) space."""
-    if candidates is not None:
-        return FiniteConfigs(space, candidates=candidates)
-    size = space.size()
-    return None if size is None or size > _MAX_ENUMERATED else FiniteConfigs(space)

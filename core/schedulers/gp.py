@@ -206,9 +206,12 @@ def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
     raise LinAlgError(f"GP: kernel matrix of {n} points is not positive definite")
 
 
-def neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def neg_log_posterior(
+    theta: np.ndarray, x: np.ndarray, y: np.ndarray, prior_ls: bool = True
+) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus negative log prior of the log parameters
-    `theta` = log([lengthscales..., variance, noise]), and its gradient."""
+    `theta` = log([lengthscales..., variance, noise]), and its gradient (without the
+    lengthscales' prior if not `prior_ls`)."""
     n, d = x.shape
     ls, var, noise = np.exp(theta[:d]), np.exp(theta[d]), np.exp(theta[d + 1])
     a = x / ls
@@ -231,6 +234,8 @@ def neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[
     mu = np.concatenate([np.full(d, _PRIOR_LS[0]), [_PRIOR_VAR[0], _PRIOR_NOISE[0]]])
     sd = np.concatenate([np.full(d, _PRIOR_LS[1]), [_PRIOR_VAR[1], _PRIOR_NOISE[1]]])
     z = (theta - mu) / sd
+    if not prior_ls:
+        z[:d] = 0.0
     return float(nll + 0.5 * (z * z).sum()), grad + z / sd
 
 
@@ -242,19 +247,26 @@ def fit_hyperparameters(
     n_restarts: int = 2,
     init: Hyperparameters | None = None,
     max_iter: int = 100,
+    groups: np.ndarray | None = None,
 ) -> Hyperparameters:
     """Hyperparameters maximising the log marginal likelihood (+ weak priors).
 
     L-BFGS-B on the log parameters from `init` (or the prior mean) and `n_restarts`
-    starts drawn from the priors; the best optimum wins.
+    starts drawn from the priors; the best optimum wins. `groups` (one integer per
+    input column, 0..g-1) ties lengthscales: the columns of a group share one (e.g. the
+    one-hot columns of a categorical hyperparameter); default: one per column.
     """
     from scipy.optimize import minimize  # slow to import; only needed here
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    d = x.shape[1]
+    if groups is None:
+        groups = np.arange(x.shape[1])
+    groups = np.asarray(groups, dtype=np.int64)
+    d = int(groups.max()) + 1 if len(groups) else 0
     bounds = [_LOG_LS] * d + [_LOG_VAR, _LOG_NOISE]
     lo, hi = np.array(bounds).T
-    starts = [(init or Hyperparameters.default(d)).to_log()]
+    first = (init or Hyperparameters.default(x.shape[1])).to_log()
+    starts = [np.concatenate([_group_mean(first[:-2], groups, d), first[-2:]])]
     for _ in range(n_restarts):
         z = rng.standard_normal(d + 2)
         mu = np.concatenate([np.full(d, _PRIOR_LS[0]), [_PRIOR_VAR[0], _PRIOR_NOISE[0]]])
@@ -264,9 +276,9 @@ def fit_hyperparameters(
     with single_threaded():
         for theta0 in starts:
             res = minimize(
-                neg_log_posterior,
+                _tied_neg_log_posterior,
                 np.clip(theta0, lo, hi),
-                args=(x, y),
+                args=(x, y, groups),
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
@@ -274,4 +286,23 @@ def fit_hyperparameters(
             )
             if np.isfinite(res.fun) and res.fun < best_value:
                 best_theta, best_value = res.x, res.fun
-    return Hyperparameters.from_log(np.clip(best_theta, lo, hi))
+    theta = np.clip(best_theta, lo, hi)
+    return Hyperparameters.from_log(np.concatenate([theta[:d][groups], theta[d:]]))
+
+
+def _group_mean(values: np.ndarray, groups: np.ndarray, g: int) -> np.ndarray:
+    return np.bincount(groups, weights=values, minlength=g) / np.bincount(groups, minlength=g)
+
+
+def _tied_neg_log_posterior(
+    theta: np.ndarray, x: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """neg_log_posterior with one log lengthscale per group of columns (prior per group)."""
+    g = len(theta) - 2
+    if g == x.shape[1] and np.array_equal(groups, np.arange(g)):
+        return neg_log_posterior(theta, x, y)
+    full = np.concatenate([theta[:g][groups], theta[g:]])
+    value, grad = neg_log_posterior(full, x, y, prior_ls=False)
+    z = (theta[:g] - _PRIOR_LS[0]) / _PRIOR_LS[1]
+    g_ls = np.bincount(groups, weights=grad[: x.shape[1]], minlength=g) + z / _PRIOR_LS[1]
+    return value + 0.5 * float(z @ z), np.concatenate([g_ls, grad[-2:]])

@@ -153,11 +153,15 @@ def select_objectives(
     who: str, objectives: Mapping[str, str], metrics: Sequence[str] | None
 ) -> dict[str, str]:
     """The objectives (name -> mode) a multi-objective scheduler optimizes: `metrics`
-    among the benchmark's `objectives`, or all of them when `metrics` is None."""
+    among the benchmark's `objectives`; when `metrics` is None, the validation objectives:
+    every one whose name does not start with "test" (a test objective, such as
+    mlp_sklearn's test_accuracy, is optimized only when named), or all of them if every
+    name does."""
     if not objectives:
         raise ValueError(f"{who}: the benchmark has no objectives")
     if metrics is None:
-        chosen = dict(objectives)
+        chosen = {k: v for k, v in objectives.items() if not k.startswith("test")}
+        chosen = chosen or dict(objectives)
     else:
         if isinstance(metrics, str) or not metrics:
             raise ValueError(

@@ -88,6 +88,16 @@ class MOREA(Scheduler):
             config = self._random()
         return None if config is None else Start(config)
 
+    def on_start(self, trial: Trial) -> None:
+        """A configuration started from elsewhere (points_to_evaluate) is not suggested."""
+        key = self.space.key(trial.config)
+        if self._candidates is not None:
+            row = self._cand_row.get(key)
+            if row is not None:
+                self._cand_free[row] = False
+        elif self._size is not None:
+            self._seen.add(key)
+
     def on_report(self, trial: Trial, report: Report) -> Decision:
         if report.last:
             point = to_min([report.metrics], self.objectives)[0]

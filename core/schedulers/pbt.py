@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import Scheduler, check_count, check_mode, metric_value
-from core.schedulers.dehb import finite_configs
+from core.schedulers.pool import CandidatePool
 from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import to_loss
 from core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt, Space, Uniform
@@ -81,7 +81,7 @@ class PBT(Scheduler):
         self.resample_probability = resample_probability
         self.max_resource = top
         self.searcher = RandomSearcher(space, rng=rng, candidates=candidates, allow_duplicates=True)
-        self._finite = finite_configs(space, candidates)
+        self._pool = CandidatePool(space, candidates)
         self._sign = 1.0 if mode == "min" else -1.0
         self._configs: dict[int, dict[str, Any]] = {}
         self._scores: dict[int, dict[int, float]] = {}  # fidelity -> trial id -> loss
@@ -113,8 +113,8 @@ class PBT(Scheduler):
             return Decision.CONTINUE
         source = top[int(self.rng.integers(len(top)))]
         config = explore(self._configs[source], self.space, self.rng, self.resample_probability)
-        if self._finite is not None:
-            config = self._nearest(config)
+        if self._pool.finite is not None:
+            config = self._pool.nearest(self.space.encode(config))
         self._queue.append(Start(config, checkpoint_of=source))
         self.n_exploits += 1
         return Decision.STOP
@@ -135,11 +135,6 @@ class PBT(Scheduler):
                 "max_resource": self.max_resource,
             },
         }
-
-    def _nearest(self, config: dict[str, Any]) -> dict[str, Any]:
-        x = self.space.encode(config)
-        encoded = self._finite.encoded()
-        return self._finite.config(int(np.argmin(((encoded - x) ** 2).sum(axis=1))))
 
 
 def quantiles(scores: dict[int, float], fraction: float) -> tuple[list[int], list[int]]:

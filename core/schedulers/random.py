@@ -47,9 +47,11 @@ class RandomSearcher(Searcher):
 
     def suggest(self) -> dict[str, Any] | None:
         if self._order is not None:
-            if not self._order:
-                return None
-            return dict(self._candidates[self._order.pop()])
+            while self._order:
+                config = self._candidates[self._order.pop()]
+                if not self._seen or self.space.key(config) not in self._seen:
+                    return dict(config)
+            return None
         if self.allow_duplicates or self._size is None:
             return self._draw()
         if len(self._seen) >= self._size:
@@ -61,6 +63,11 @@ class RandomSearcher(Searcher):
                 self._seen.add(key)
                 return config
         return self._draw_unseen()
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        """A configuration started from elsewhere (points_to_evaluate) is not drawn again."""
+        if self._order is not None or (not self.allow_duplicates and self._size is not None):
+            self._seen.add(self.space.key(config))
 
     def _draw(self) -> dict[str, Any]:
         if not self._buffer:

@@ -111,6 +111,8 @@ class RandomScalarization(Scheduler):
 
     def on_start(self, trial: Trial) -> None:
         self._pending[trial.trial_id] = trial.config
+        if self._finite:
+            self._seen.add(self.space.key(trial.config))
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
         if report.last:

@@ -10,7 +10,7 @@ import numpy as np
 
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.grid import FiniteConfigs, UsedConfigs
+from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Space
 
@@ -40,7 +40,6 @@ class REASearcher(Searcher):
         population_size: int = 100,
         sample_size: int = 10,
         mutation_scale: float | None = None,
-        max_enumerate: int = 100_000,
     ) -> None:
         check_mode(mode)
         for name, v in [("population_size", population_size), ("sample_size", sample_size)]:
@@ -56,10 +55,8 @@ class REASearcher(Searcher):
         self.population_size, self.sample_size = population_size, sample_size
         self.mutation_scale = mutation_scale
         self._sign = 1.0 if mode == "min" else -1.0
-        self._finite: FiniteConfigs | None = None
-        if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
-            self._finite = FiniteConfigs(space, candidates=candidates)
-        self._used = UsedConfigs(space, self._finite)
+        self._used = CandidatePool(space, candidates)
+        self._finite = self._used.finite
         self._mutable = [
             n for n, d in space.tunable.items() if not (d.is_finite and len(d.values()) < 2)
         ]
@@ -68,7 +65,7 @@ class REASearcher(Searcher):
         self._last: dict[int, tuple[int, float]] = {}  # trial -> (fidelity, sign * value)
 
     def suggest(self) -> dict[str, Any] | None:
-        if self._finite is not None and self._finite.n_available == 0:
+        if self._used.exhausted:
             return None
         config = None
         if len(self.population) >= self.population_size and self._mutable:
@@ -112,12 +109,7 @@ class REASearcher(Searcher):
                 return child
             child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
         if self._finite is not None:  # project onto the nearest unused row of the table
-            avail = self._finite.available()
-            if not len(avail):
-                return None
-            table = self._finite.encoded()
-            d = ((table[avail] - self.space.encode(child)) ** 2).sum(1)
-            return self._finite.config(int(avail[int(np.argmin(d))]))
+            return self._used.nearest_unused(self.space.encode(child))
         return None
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import single_threaded
-from core.schedulers.grid import FiniteConfigs, UsedConfigs
+from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Ordinal, Space
 
@@ -47,7 +47,7 @@ class TPESearcher(Searcher):
         random_fraction: float = 1 / 3,
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
-        max_enumerate: int = 100_000,
+        max_repeats: int = 0,
     ) -> None:
         check_mode(mode)
         if not 0 < gamma < 1:
@@ -66,16 +66,17 @@ class TPESearcher(Searcher):
             "random_fraction": random_fraction,
             "bandwidth_factor": bandwidth_factor,
             "min_bandwidth": min_bandwidth,
+            "max_repeats": max_repeats,
         }
+        self.max_repeats = max_repeats
+        self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
         self.gamma, self.n_samples, self.random_fraction = gamma, n_samples, random_fraction
         self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
         self._cols = Columns(space)
         self.min_points = min_points if min_points is not None else len(self._cols.domains) + 2
         self._sign = 1.0 if mode == "min" else -1.0
-        self._finite: FiniteConfigs | None = None
-        if candidates is not None or (space.is_finite and space.size() <= max_enumerate):
-            self._finite = FiniteConfigs(space, candidates=candidates)
-        self._used = UsedConfigs(space, self._finite)
+        self._used = CandidatePool(space, candidates)
+        self._finite = self._used.finite
         self._col_of: dict[int, np.ndarray] = {}  # trial id -> column encoding
         self._obs: dict[int, _Table] = {}  # fidelity -> (column encoding, sign * value) rows
         self._fids: list[int] = []  # fidelities with observations, descending
@@ -85,7 +86,7 @@ class TPESearcher(Searcher):
 
     # --- protocol ---------------------------------------------------------------------
     def suggest(self) -> dict[str, Any] | None:
-        if self._finite is not None and self._finite.n_available == 0:
+        if self._used.exhausted:
             return None
         fidelity = self._model_fidelity()
         use_model = fidelity is not None and self.rng.random() >= self.random_fraction
@@ -97,6 +98,9 @@ class TPESearcher(Searcher):
             config = self._used.random(self.rng)
         if config is not None:
             self._used.mark(config)
+            if self._finite is not None:
+                row = self._finite.row(config)
+                self._n_evals[row] = self._n_evals.get(row, 0) + 1
         return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
@@ -154,7 +158,7 @@ class TPESearcher(Searcher):
             return None
         table = self._table_cols()
         rows = [self._row_of_cols.get(xi.tobytes()) for xi in x]
-        rows = [r for r in rows if r is not None and not self._finite.is_used(r)]
+        rows = [r for r in rows if r is not None and self._may_suggest(r)]
         rows = np.unique(
             np.concatenate(
                 [np.asarray(rows, dtype=np.int64), self._finite.draw(self.rng, self.n_samples)]
@@ -165,6 +169,12 @@ class TPESearcher(Searcher):
         xr = table[rows]
         score = good.logpdf(xr) - bad.logpdf(xr)
         return self._finite.config(int(rows[int(np.argmax(score))]))
+
+    def _may_suggest(self, row: int) -> bool:
+        """Unused, or used fewer than 1 + max_repeats times."""
+        return not self._finite.is_used(row) or (
+            self._n_evals.get(row, 1) <= self.max_repeats
+        )
 
     def _table_cols(self) -> np.ndarray:
         """Column encodings of every row of the finite set (built once)."""
@@ -332,6 +342,7 @@ class TPE(FIFOScheduler):
         random_fraction: float = 1 / 3,
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
+        max_repeats: int = 0,
     ) -> None:
         self.args = {
             "min_points": min_points,
@@ -340,6 +351,7 @@ class TPE(FIFOScheduler):
             "random_fraction": random_fraction,
             "bandwidth_factor": bandwidth_factor,
             "min_bandwidth": min_bandwidth,
+            "max_repeats": max_repeats,
         }
         searcher = TPESearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
         super().__init__(searcher=searcher, metric=metric, mode=mode)

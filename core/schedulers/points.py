@@ -1,0 +1,153 @@
+"""points_to_evaluate: configurations a scheduler suggests first, in order, then its own.
+
+One mechanism for every scheduler (`with_points`, called by `make_scheduler`): the
+points go in front of the scheduler's searcher (`PointsFirst`), so multi-fidelity
+schedulers treat them as any new configuration (bracket, rungs, promotions) and
+model-based searchers learn from them as from their own suggestions. The schedulers
+without a searcher (morea, random_scalarization) run every trial to the end, so for them
+the points go in front of `suggest` itself.
+
+A point may be partial: missing hyperparameters take the middle of their domain on its
+encoding scale (the geometric midpoint of a log domain, rounded on integer ones; the
+middle category, (n - 1) // 2, of a categorical or ordinal one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from core.domains import Categorical
+from core.schedulers.base import Scheduler
+from core.schedulers.searcher import Searcher
+from core.space import Space
+from core.trial import Decision, Report, Start, Suggestion, Trial
+
+
+def complete_points(
+    space: Space,
+    points: Sequence[dict[str, Any]],
+    candidates: Sequence[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Each point completed with the midpoints of the hyperparameters it lacks and
+    validated; a ValueError naming the point, the hyperparameter and the value otherwise.
+    With `candidates` (a table's configurations) each point must be one of them."""
+    if isinstance(points, dict) or not isinstance(points, Sequence):
+        raise ValueError(
+            f"points_to_evaluate must be a list of configurations (dicts), got {points!r}"
+        )
+    keys = None if candidates is None else {space.key(c) for c in candidates}
+    out = []
+    for i, point in enumerate(points):
+        if not isinstance(point, dict):
+            raise ValueError(f"points_to_evaluate[{i}] must be a dict, got {point!r}")
+        config = {name: point[name] if name in point else midpoint(space, name) for name in space}
+        unknown = [k for k in point if k not in space]
+        try:
+            space.validate({**config, **{k: point[k] for k in unknown}})
+        except ValueError as e:
+            raise ValueError(f"points_to_evaluate[{i}]: {e}") from None
+        if keys is not None and space.key(config) not in keys:
+            raise ValueError(
+                f"points_to_evaluate[{i}]: {point} is not a configuration of the table; "
+                "pick one of its rows"
+            )
+        out.append(config)
+    return out
+
+
+def midpoint(space: Space, name: str) -> Any:
+    """The value in the middle of hyperparameter `name`'s domain (on its encoding scale)."""
+    domain = space[name]
+    if name in space.constants:
+        return domain
+    if isinstance(domain, Categorical):
+        return domain.categories[(len(domain.categories) - 1) // 2]
+    return domain.decode([0.5])
+
+
+class PointsFirst(Searcher):
+    """Hands out `points` in order, then defers to `inner`; forwards every observation.
+
+    Example:
+        >>> s = PointsFirst(RandomSearcher(space, rng=rng), [{"x": 0.5}])
+        >>> s.suggest()
+        {'x': 0.5}
+    """
+
+    def __init__(self, inner: Searcher, points: Sequence[dict[str, Any]]) -> None:
+        self.inner = inner
+        self.points = [dict(p) for p in points]
+        self._next = 0
+
+    def suggest(self, **kwargs: Any) -> dict[str, Any] | None:
+        if self._next < len(self.points):
+            self._next += 1
+            return dict(self.points[self._next - 1])
+        return self.inner.suggest(**kwargs)
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        self.inner.on_start(trial_id, config)
+
+    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+        self.inner.on_report(trial_id, fidelity, value)
+
+    def on_end(self, trial_id: int) -> None:
+        self.inner.on_end(trial_id)
+
+    def metadata(self) -> dict[str, Any]:
+        return {**self.inner.metadata(), "points_to_evaluate": self.points}
+
+    def __getattr__(self, name: str) -> Any:  # e.g. GridSearcher's len, pools, args
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+
+class _PointsFirstScheduler(Scheduler):
+    """`inner` (a scheduler that runs every trial to the end), after `points`."""
+
+    def __init__(self, inner: Scheduler, points: Sequence[dict[str, Any]]) -> None:
+        self.inner, self.points = inner, [dict(p) for p in points]
+        self.metric, self.mode = inner.metric, inner.mode
+        self._next = 0
+
+    def suggest(self, trial_id: int) -> Suggestion | None:
+        if self._next < len(self.points):
+            self._next += 1
+            return Start(dict(self.points[self._next - 1]))
+        return self.inner.suggest(trial_id)
+
+    def on_start(self, trial: Trial) -> None:
+        self.inner.on_start(trial)
+
+    def on_report(self, trial: Trial, report: Report) -> Decision:
+        return self.inner.on_report(trial, report)
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        self.inner.on_complete(trial, report)
+
+    def on_error(self, trial: Trial) -> None:
+        self.inner.on_error(trial)
+
+    def metadata(self) -> dict[str, Any]:
+        return {**self.inner.metadata(), "points_to_evaluate": self.points}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def with_points(scheduler: Scheduler, points: Sequence[dict[str, Any]]) -> Scheduler:
+    """`scheduler` suggesting `points` (complete, validated) first."""
+    if not points:
+        return scheduler
+    holder = getattr(scheduler, "inner", scheduler)  # median_stopping wraps a scheduler
+    if isinstance(getattr(holder, "searcher", None), Searcher):
+        holder.searcher = PointsFirst(holder.searcher, points)
+        return scheduler
+    return _PointsFirstScheduler(scheduler, points)
