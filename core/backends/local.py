@@ -83,7 +83,8 @@ class LocalBackend(Backend):
         self.command = list(command)
         self.fidelity = fidelity
         self.max_fidelity = max_fidelity
-        self._root = Path(root) if root is not None else None  # created at the first start
+        # absolute: trials run with their own directory as working directory
+        self._root = Path(root).resolve() if root is not None else None  # made at first start
         self._root_ready = False
         self.hang_timeout = hang_timeout
         self.grace_period = grace_period
