@@ -66,8 +66,8 @@ def test_same_seed_byte_identical_results(tmp_path):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("scheduler=bogus", "Could not find 'scheduler/bogus'"),
-        ("benchmark=bogus", "Could not find 'benchmark/bogus'"),
+        ("scheduler=bogus", "error: scheduler=bogus: no such scheduler; available: asha, bo,"),
+        ("benchmark=bogus", "error: benchmark=bogus: no such benchmark; available: custom,"),
         ("benchmark.task=mnist", "has no task 'mnist'; tasks: digits, breast_cancer, wine"),
         ("+scheduler.etta=2", "scheduler 'asha' has no parameter 'etta'"),
         ("stop.max_wallclock=-5", "stop.max_wallclock must be a positive number"),
