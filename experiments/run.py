@@ -329,8 +329,6 @@ def main(cfg: DictConfig) -> str:
             log_file.drop()
             log.info("skipped: %s already holds a complete run of this config", out_dir)
             return sweep.SKIPPED
-        if cfg.get("resume", True) is not False and rundir.refusal(out_dir, state):
-            raise ValueError(rundir.refusal(out_dir, state))
         if multirun:
             sweep.clear_failure(out_dir)
         summary = run(cfg, out_dir, validated=log_file.release)
