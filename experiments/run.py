@@ -94,17 +94,15 @@ def make_backend(
 
         script = str(training).rpartition(":")[0]
         return SageMakerBackend(entry_point=script, source_dir=str(ROOT), **common, **params)
-    from core.backends.python import load_function
+    if name == "local":  # the script runs in the trials only, never in the tuner
+        from core.backends.local import LocalBackend, training_path
+
+        script = str(training_path(str(training), base=ROOT)[0])
+        return LocalBackend(script, root=root, **common, **params)
+    from core.backends.python import PythonBackend, load_function
 
     fn = load_function(str(training), base=ROOT)  # also checks that the script exists
-    if name == "python":
-        from core.backends.python import PythonBackend
-
-        return PythonBackend(fn, root=root, **common, **params)
-    from core.backends.local import LocalBackend
-
-    script = str(ROOT / str(training).rpartition(":")[0])
-    return LocalBackend(script, root=root, **common, **params)
+    return PythonBackend(fn, root=root, **common, **params)
 
 
 def run(cfg: DictConfig, out_dir: Path) -> TuningSummary:
