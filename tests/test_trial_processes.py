@@ -227,3 +227,13 @@ def test_make_backend_never_imports_the_local_training_file(tmp_path):
     with pytest.raises(ValueError, match="training script .*missing.py' not found"):
         make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
     json.dumps(backend.metadata())  # still describable without having run anything
+
+
+def test_output_that_cannot_be_stored_fails_the_trial(tmp_path):
+    backend = local(tmp_path, "reporter(epoch=1, loss=1.0)", max_fidelity=1)
+    (backend.trial_dir(0) / "stdout.txt").mkdir(parents=True)  # not a file: cannot be written
+    backend.start(Trial(0, {}))
+    events = collect(backend)
+    backend.close()
+    assert [type(e) for e in events] == [Failure]
+    assert "its output could not be stored" in events[0].reason

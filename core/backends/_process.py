@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -47,7 +48,7 @@ _REPORT_START = b"[simtune]"
 
 @dataclass
 class ProcEvent:
-    """What a reader thread saw: kind is 'report', 'malformed', 'overflow' or 'exit'."""
+    """What a reader thread saw: 'report', 'malformed', 'overflow', 'broken' or 'exit'."""
 
     proc: TrialProcess
     kind: str
@@ -145,10 +146,30 @@ class TrialProcess:
     def _read(self) -> None:
         out, err = self.popen.stdout, self.popen.stderr
         assert out is not None and err is not None
-        streams = {
-            out.fileno(): (LineSplitter(), open(self.stdout_path, "ab"), self._on_stdout),
-            err.fileno(): (LineSplitter(), open(self.stderr_path, "ab"), self._on_stderr),
-        }
+        try:
+            self._pump(out.fileno(), err.fileno())
+        except OSError as e:  # its output files cannot be written: the trial cannot be read
+            self._discard = True
+            self.events.put(ProcEvent(self, "broken", time.monotonic(), str(e)))
+            self.terminate(grace=0.0)
+        self._exited(block=True)
+        self.kill_group()  # its leader is a zombie now: the group id is still its own
+        out.close()
+        err.close()
+        code = self.popen.wait()
+        self.ended.set()
+        _LIVE.discard(self)
+        self.events.put(ProcEvent(self, "exit", time.monotonic(), code))
+
+    def _pump(self, out: int, err: int) -> None:
+        """Read both pipes until the process has exited and what it wrote is read."""
+        streams = {}
+        with open(self.stdout_path, "ab") as out_file, open(self.stderr_path, "ab") as err_file:
+            streams[out] = (LineSplitter(), out_file, self._on_stdout)
+            streams[err] = (LineSplitter(), err_file, self._on_stderr)
+            self._select(streams)
+
+    def _select(self, streams: dict[int, tuple[LineSplitter, Any, Callable]]) -> None:
         sel = selectors.DefaultSelector()
         for fd in streams:
             sel.register(fd, selectors.EVENT_READ)
@@ -174,16 +195,6 @@ class TrialProcess:
                     break  # what the process wrote is read; a child may hold the pipe
         finally:
             sel.close()
-            for _, file, _ in streams.values():
-                file.close()
-        self._exited(block=True)
-        self.kill_group()  # its leader is a zombie now: the group id is still its own
-        out.close()
-        err.close()
-        code = self.popen.wait()
-        self.ended.set()
-        _LIVE.discard(self)
-        self.events.put(ProcEvent(self, "exit", time.monotonic(), code))
 
     def _exited(self, block: bool = False) -> bool:
         """Whether the process has exited, without reaping it (its pid stays its own)."""

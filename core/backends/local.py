@@ -356,6 +356,8 @@ class LocalBackend(Backend):
             return [self._fail(proc, ev.time, f"malformed report on stdout line {line_no}: {why}")]
         if ev.kind == "overflow":
             return [self._fail(proc, ev.time, f"wrote more than {ev.payload:,} bytes of output")]
+        if ev.kind == "broken":
+            return [self._fail(proc, ev.time, f"its output could not be stored: {ev.payload}")]
         # exit
         code = ev.payload
         held = self._held.pop(tid, None)
