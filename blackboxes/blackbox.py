@@ -58,23 +58,21 @@ class Blackbox:
     ) -> dict[str, float] | dict[str, np.ndarray]:
         """Objectives and elapsed time at `fidelity` (whole curves if None).
 
-        `seed=None` averages over the seeds that exist for `config`.
+        `seed=None` averages over the seeds that exist for `config`: at each fidelity,
+        over the seeds whose curve has it (curves may differ in length). Whole curves
+        run over every fidelity that one of the seeds has, in order.
         """
         seeds = self.seeds_of(config) if seed is None else [seed]
         curves = [self.curve(config, s) for s in seeds]
-        names = [*self.objectives, TIME]
-        stacked = {
-            n: np.array([c.metrics[n] if n != TIME else c.elapsed for c in curves]) for n in names
-        }
-        values = {n: v.mean(axis=0) for n, v in stacked.items()}
-        if fidelity is None:
-            return values
-        fids = curves[0].fidelities
-        if fidelity not in fids:
+        fids = sorted(set().union(*(c.fidelities for c in curves)))
+        if fidelity is not None and fidelity not in fids:
             raise ValueError(
                 f"{self.name}/{self.task}: fidelity {fidelity!r} not available; "
-                f"{self.fidelity_name} takes values {fids[0]}..{fids[-1]}"
+                f"{self.fidelity_name} takes values {_span(fids)}"
             )
+        values = _mean_curves(curves, [*self.objectives, TIME], fids)
+        if fidelity is None:
+            return values
         i = fids.index(fidelity)
         return {n: float(v[i]) for n, v in values.items()}
 
@@ -97,6 +95,32 @@ class Blackbox:
         return (
             f"{self.name}/{self.task}: {n}, {len(self.seeds)} seeds, {fid} (source: {self.source})"
         )
+
+
+def _span(values: list[int]) -> str:
+    """`1..50` for a run of consecutive values, else the values (the first 8)."""
+    if values[-1] - values[0] + 1 == len(values):
+        return f"{values[0]}..{values[-1]}"
+    shown = ", ".join(map(str, values[:8]))
+    return shown + (f", ... ({len(values)} values)" if len(values) > 8 else "")
+
+
+def _mean_curves(curves: list[Curve], names: list[str], fids: list[int]) -> dict[str, np.ndarray]:
+    """Per fidelity of `fids`, the mean of each of `names` over the curves that have it."""
+    if all(c.fidelities == fids for c in curves):  # the common case: one stack
+        return {
+            n: np.array([c.elapsed if n == TIME else c.metrics[n] for c in curves]).mean(axis=0)
+            for n in names
+        }
+    at = {f: i for i, f in enumerate(fids)}
+    sums = {n: np.zeros(len(fids)) for n in names}
+    counts = np.zeros(len(fids))
+    for c in curves:
+        idx = np.array([at[f] for f in c.fidelities], dtype=int)
+        counts[idx] += 1
+        for n in names:
+            sums[n][idx] += c.elapsed if n == TIME else c.metrics[n]
+    return {n: v / counts for n, v in sums.items()}
 
 
 class TabularBlackbox(Blackbox):
@@ -137,9 +161,9 @@ class TabularBlackbox(Blackbox):
         self._row = {key(c): i for i, c in enumerate(self._configs)}
         if len(self._row) != ds.sizes["config"]:
             raise ValueError(f"{self.name}/{self.task}: duplicate configurations in the table")
-        first = self._arrays[next(iter(self.objectives))]
-        self._has_seed = np.isfinite(first).any(axis=2)  # (config, seed)
-        self._n_fid = np.isfinite(first).sum(axis=2)  # fidelities present per (config, seed)
+        # a fidelity exists for (config, seed) where the first objective is finite
+        self._present = np.isfinite(self._arrays[next(iter(self.objectives))])
+        self._has_seed = self._present.any(axis=2)  # (config, seed)
         self._seed_index = {s: i for i, s in enumerate(self.seeds)}
         self._fid_index = {f: i for i, f in enumerate(self.fidelities)}
         best = {"min": np.nanmin, "max": np.nanmax}
@@ -179,7 +203,7 @@ class TabularBlackbox(Blackbox):
         if seed is not None and fidelity is not None:  # fast path: one cell of the table
             row = self.row(config)
             s, f = self._seed_index.get(seed), self._fid_index.get(fidelity)
-            if s is not None and f is not None and f < self._n_fid[row, s]:
+            if s is not None and f is not None and self._present[row, s, f]:
                 return {n: float(a[row, s, f]) for n, a in self._arrays.items()}
         return super().evaluate(config, fidelity, seed)  # averages, curves, clear errors
 
@@ -195,12 +219,23 @@ class TabularBlackbox(Blackbox):
                 f"{self.name}/{self.task}: no results for seed {seed!r} of this configuration; "
                 f"it has seeds {self.seeds_of(config)}"
             )
-        n = int(self._n_fid[row, s])
+        return self.curve_at(row, s)
+
+    def curve_at(self, row: int, s: int) -> Curve:
+        """The curve of table row `row` under the seed at index `s`: every fidelity whose
+        first objective is finite (an interior gap is skipped, never a cut)."""
+        present = self._present[row, s]
         a = self._arrays
+        if present.all():
+            at: Any = slice(None)
+            fids = list(self.fidelities)
+        else:
+            at = np.flatnonzero(present)
+            fids = [self.fidelities[i] for i in at.tolist()]
         return Curve(
-            fidelities=self.fidelities[:n],
-            elapsed=a[TIME][row, s, :n].tolist(),
-            metrics={k: a[k][row, s, :n].tolist() for k in self.objectives},
+            fidelities=fids,
+            elapsed=a[TIME][row, s, at].tolist(),
+            metrics={k: a[k][row, s, at].tolist() for k in self.objectives},
         )
 
     def save(self, path: str | Path, level: int = 4) -> Path:

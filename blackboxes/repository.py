@@ -98,18 +98,6 @@ def _source(module: str, function: str) -> Callable:
     return call
 
 
-def _nasbench201_status(task: str) -> str:
-    from blackboxes.sources.simple_hpo import simple_status
-
-    folder = cache_dir() / "nasbench201"
-    if (folder / f"{task}.nats.h5").exists():
-        return "cached (NATS-Bench raw files)"
-    if os.environ.get("SIMTUNE_NATS_DIR"):
-        return "NATS-Bench raw files in $SIMTUNE_NATS_DIR (converted on first load)"
-    simple_file = {"imagenet16-120": "imagenet"}.get(task, task)
-    return simple_status("nasbench201", task, "nasbench201", simple_file)
-
-
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in [
@@ -118,7 +106,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             ("cifar10", "cifar100", "imagenet16-120"),
             _nasbench201,
             "NAS-Bench-201 cell search space (15,625 architectures), real trained networks",
-            status=_nasbench201_status,
+            status=_source("nasbench201", "status"),
             configs="15,625",
             seeds="3 (777, 888, 999)",
             fidelities="epoch 1..200 (NATS raw) | 200",

@@ -83,16 +83,8 @@ class SurrogateBlackbox(Blackbox):
             self._fitted[seed] = (rows, cKDTree(self._x[rows]))
         rows, tree = self._fitted[seed]
         _, i = tree.query(x[0])
-        return self._row(int(rows[int(i)]), s)
+        return self.table.curve_at(int(rows[int(i)]), s)
 
-    def _row(self, row: int, s: int) -> Curve:
-        n = int(self.table._n_fid[row, s])
-        a = self.table._arrays
-        return Curve(
-            fidelities=self.fidelities[:n],
-            elapsed=a[TIME][row, s, :n].tolist(),
-            metrics={k: a[k][row, s, :n].tolist() for k in self.objectives},
-        )
 
     def _regress(self, x: np.ndarray, seed: int) -> Curve:
         if seed not in self._fitted:

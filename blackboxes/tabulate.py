@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
+from blackboxes.tabulate_checkpoint import Parts, Result, read_checkpoint, start_part
 from core.provenance import machine, versions
 from core.space import Space
 
 log = logging.getLogger("simtune.blackboxes")
 
 TrainFn = Callable[..., None]
-Result = dict[str, Any]  # {"fidelity", "elapsed" (wall), "cpu", "metrics": {name: [...]}}
 CLOCKS = {"wall": ("elapsed", "cpu_time", "cpu"), "cpu": ("cpu", "wall_time", "elapsed")}
 _PACKAGES = ("simtune", "numpy", "scipy", "scikit-learn", "threadpoolctl", "xarray", "h5py")
 
@@ -156,19 +156,25 @@ def tabulate(
         "max_fidelity": max_fidelity,
         "fidelity_name": fidelity_name,
     }
-    done = _read_checkpoint(Path(checkpoint), header) if checkpoint else {}
+    done, earlier = read_checkpoint(Path(checkpoint), header) if checkpoint else ({}, Parts())
     pending = [j for j in jobs if j not in done]
     todo = pending if limit is None else pending[:limit]
     n_workers = (os.cpu_count() or 1) if workers is None else workers
     started = time.time()
     with open(checkpoint or os.devnull, "a", encoding="utf-8") as sink:
-        if checkpoint and not done:
-            sink.write(json.dumps({"header": header}) + "\n")
-        for (i, s), result in _run(train, configs, todo, max_fidelity, fidelity_name, n_workers,
-                                   progress, len(jobs), len(done)):
-            done[(i, s)] = result
-            sink.write(json.dumps({"config": i, "seed": s, **result}) + "\n")
-            sink.flush()
+        if checkpoint:
+            start_part(Path(checkpoint), sink, header, started)
+        try:
+            for (i, s), result in _run(train, configs, todo, max_fidelity, fidelity_name,
+                                       n_workers, progress, len(jobs), len(done)):
+                done[(i, s)] = result
+                sink.write(json.dumps({"config": i, "seed": s, **result, "at": time.time()}))
+                sink.write("\n")
+                sink.flush()
+        finally:  # an interrupted part still counts its time (a killed one: up to its last line)
+            ended = time.time()
+            if checkpoint:
+                sink.write(json.dumps({"part_end": ended}) + "\n")
     if len(done) < len(jobs):
         log.info("%d of %d evaluations done; rerun to continue", len(done), len(jobs))
         return None
@@ -181,9 +187,16 @@ def tabulate(
         "workers": n_workers,
         "clock": clock,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "wallclock_seconds": round(time.time() - started, 1),
+        # every part of a resumed tabulation, this one included
+        "wallclock_seconds": round(earlier.seconds + ended - started, 1),
+        "wallclock_parts": earlier.n + 1,
         **(attrs or {}),
     }
+    if earlier.untimed:
+        meta["wallclock_note"] = (
+            f"{earlier.untimed} evaluations were made by parts that recorded no time "
+            "(a checkpoint from before simtune timed its parts): not counted"
+        )
     return build(done, space, configs, header["seeds"], objectives, name, task, fidelity_name,
                  max_fidelity, meta, clock)
 
@@ -317,34 +330,6 @@ def _run(
                 raise
     finally:
         bar.close()
-
-
-def _read_checkpoint(path: Path, header: dict[str, Any]) -> dict[tuple[int, int], Result]:
-    """Finished evaluations of a previous run of the same job (a torn last line is ignored)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return {}
-    done: dict[tuple[int, int], Result] = {}
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    try:
-        first = json.loads(lines[0])["header"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(
-            f"{path} is not a tabulate checkpoint; delete it or pick another path"
-        ) from None
-    if first != json.loads(json.dumps(header)):
-        diff = [k for k in header if first.get(k) != json.loads(json.dumps(header[k]))]
-        raise ValueError(
-            f"checkpoint {path} belongs to another job (differs in {diff}); "
-            "delete it or pass another checkpoint path"
-        )
-    for line in lines[1:]:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by an interruption: that evaluation runs again
-        done[(row.pop("config"), row.pop("seed"))] = row
-    return done
 
 
 def load_space(ref: str, task: str) -> Space:

@@ -26,6 +26,7 @@ from blackboxes.blackbox import Blackbox, TabularBlackbox
 from blackboxes.surrogate import with_surrogate
 from core import rundir
 from core.backends._process import install_signal_handlers
+from core.backends._trialdir import training_path as checked_training_path
 from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
@@ -153,17 +154,12 @@ def make_backend(
 def training_path(spec: str) -> tuple[Path, str]:
     """The script and function of "path/train.py:function" (relative: to the working
     directory, then to the simtune checkout); one line if either is wrong."""
-    path_text, sep, function = spec.rpartition(":")
-    if not sep or not path_text.endswith(".py") or not function.isidentifier():
-        raise ValueError(
-            f"benchmark.training={spec!r} must look like 'path/to/train.py:function_name'"
-        )
-    path = Path(path_text).expanduser()
-    if not path.is_absolute():
-        path = path.resolve() if path.exists() else ROOT / path
-    if not path.is_file():
-        raise ValueError(f"benchmark.training: no script {path_text!r} (looked for {path})")
-    return path.resolve(), function
+    path_text = spec.rpartition(":")[0]
+    base = Path.cwd() if path_text and Path(path_text).expanduser().exists() else ROOT
+    try:
+        return checked_training_path(spec, base=base)
+    except ValueError as e:
+        raise ValueError(f"benchmark.training: {e}") from None
 
 
 def check_run_keys(cfg: DictConfig) -> None:

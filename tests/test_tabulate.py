@@ -97,8 +97,8 @@ def test_resume_after_interruption_gives_the_same_table(
     ckpt = tmp_path / "eval.jsonl"
     assert _table(checkpoint=ckpt, limit=2) is None  # interrupted after 2 of 6 evaluations
     lines = ckpt.read_text().splitlines()
-    assert len(lines) == 1 + 2
-    first = [json.loads(line) for line in lines[1:]]
+    assert len(lines) == 1 + 1 + 2 + 1  # header, part start, 2 evaluations, part end
+    first = [json.loads(line) for line in lines[2:4]]
     with open(ckpt, "a") as f:
         f.write('{"config": 1, "seed"')  # a line torn by a kill: ignored, evaluated again
     resumed = _table(checkpoint=ckpt)
@@ -109,7 +109,51 @@ def test_resume_after_interruption_gives_the_same_table(
     for row in first:
         s = SEEDS.index(row["seed"])
         assert resumed.ds[TIME].values[row["config"], s].tolist() == row["elapsed"]
-    assert len([line for line in ckpt.read_text().splitlines() if line.endswith("}")]) == 1 + 6
+    rows = [json.loads(line) for line in ckpt.read_text().splitlines() if line.endswith("}")]
+    assert len(rows) == 1 + 6 + 2 * 2  # the header, 6 evaluations, 2 parts of 2 lines
+    assert resumed.ds.attrs["wallclock_parts"] == 2
+
+
+def test_wallclock_seconds_sums_every_part(tmp_path: Path) -> None:
+    ckpt = tmp_path / "eval.jsonl"
+
+    def rewrite(edit) -> None:
+        rows = [json.loads(line) for line in ckpt.read_text().splitlines()]
+        ckpt.write_text("".join(json.dumps(r) + "\n" for r in edit(rows)))
+
+    assert _table(checkpoint=ckpt, limit=2) is None  # part 1, made 1000 s long
+    rewrite(lambda rows: [{"part": r["part"] - 1000} if "part" in r else r for r in rows])
+    assert _table(checkpoint=ckpt, limit=2) is None  # part 2, killed 50 s after its start
+
+    def killed(rows):
+        start = rows[5]["part"]
+        rows[6]["at"], rows[7]["at"] = start + 10, start + 50
+        return rows[:8]  # no part_end: a kill leaves none
+
+    rewrite(killed)
+    bb = _table(checkpoint=ckpt)  # part 3 finishes the table
+    assert bb is not None
+    spans: list[float] = []
+    for row in map(json.loads, ckpt.read_text().splitlines()[1:]):
+        if "part" in row:
+            start = row["part"]
+            spans.append(0.0)
+        spans[-1] = max(spans[-1], row.get("part_end", row.get("at", start)) - start)
+    assert len(spans) == 3 and spans[0] >= 1000 and spans[1] == 50
+    assert bb.ds.attrs["wallclock_seconds"] == pytest.approx(sum(spans), abs=0.051)
+    assert bb.ds.attrs["wallclock_parts"] == 3 and "wallclock_note" not in bb.ds.attrs
+
+
+def test_a_checkpoint_without_timed_parts_says_what_it_did_not_count(tmp_path: Path) -> None:
+    ckpt = tmp_path / "eval.jsonl"
+    assert _table(checkpoint=ckpt, limit=2) is None
+    rows = [json.loads(line) for line in ckpt.read_text().splitlines()]
+    old = [r for r in rows if "part" not in r and "part_end" not in r]  # the earlier format
+    ckpt.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "at"}) + "\n"
+                            for r in old))
+    bb = _table(checkpoint=ckpt)
+    assert bb is not None and bb.ds.attrs["wallclock_parts"] == 1
+    assert bb.ds.attrs["wallclock_note"].startswith("2 evaluations were made by parts that")
 
 
 def test_checkpoint_of_another_job_is_refused(tmp_path: Path) -> None:

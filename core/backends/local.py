@@ -14,10 +14,8 @@ config.json holds the same configuration, and refused with ValueError otherwise.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
-import shutil
 import sys
 import tempfile
 import time
@@ -27,12 +25,14 @@ from typing import Any
 
 from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
 from core.backends._process import ProcEvent, TrialProcess, install_signal_handlers, launch
+from core.backends._trialdir import config_text, take_trial_dir, training_path
 from core.backends.base import Backend
 from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
 
-__all__ = ["LocalBackend", "parse_nvidia_smi", "pick_gpus"]
+__all__ = ["LocalBackend", "parse_nvidia_smi", "pick_gpus", "training_path"]
 CUDA_ENV = "CUDA_VISIBLE_DEVICES"
+STALLED_REPORTS = 10  # reports in a row without a higher fidelity that fail a trial
 
 
 class LocalBackend(Backend):
@@ -44,6 +44,8 @@ class LocalBackend(Backend):
       once); without it, each report is held until the next one or the process's exit
       so that the last one can be marked.
     - `hang_timeout`: seconds without a report after which a trial counts as hung.
+    - `max_trial_seconds`: wall-clock seconds one run of a trial's process (from its
+      start or resume) may take before the trial fails; None: no limit.
     - `grace_period`: seconds between SIGTERM and SIGKILL.
     - `max_output_bytes`: stdout + stderr a trial may write before it fails.
     - `gpus_per_trial`: GPUs given to each trial through CUDA_VISIBLE_DEVICES when
@@ -65,6 +67,7 @@ class LocalBackend(Backend):
         max_fidelity: int | None = None,
         root: str | Path | None = None,
         hang_timeout: float | None = None,
+        max_trial_seconds: float | None = None,
         grace_period: float = 5.0,
         max_output_bytes: int = 10_000_000,
         gpus_per_trial: int = 1,
@@ -77,9 +80,17 @@ class LocalBackend(Backend):
             command = [sys.executable, str(script)]
         if not command:
             raise ValueError("command must name a script or be a non-empty argv list")
-        for name, value in (("grace_period", grace_period), ("hang_timeout", hang_timeout)):
-            if value is not None and not value >= 0:
-                raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
+        for name, value in (
+            ("grace_period", grace_period),
+            ("hang_timeout", hang_timeout),
+            ("max_trial_seconds", max_trial_seconds),
+        ):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
+            ):
+                raise ValueError(
+                    f"{name} must be a non-negative number of seconds or null, got {value!r}"
+                )
         self.command = list(command)
         self.fidelity = fidelity
         self.max_fidelity = max_fidelity
@@ -87,6 +98,7 @@ class LocalBackend(Backend):
         self._root = Path(root).resolve() if root is not None else None  # made at first start
         self._root_ready = False
         self.hang_timeout = hang_timeout
+        self.max_trial_seconds = max_trial_seconds
         self.grace_period = grace_period
         self.max_output_bytes = max_output_bytes
         self.gpus_per_trial = gpus_per_trial
@@ -167,33 +179,9 @@ class LocalBackend(Backend):
         self._launch(trial)
 
     def _take_dir(self, trial: Trial) -> None:
-        """Make the trial directory hold `trial` (config.json, checkpoints/), keeping what
-        an earlier process of the same trial left there."""
         self._prepare_root()
-        tdir = self.trial_dir(trial.trial_id)
-        ckpt = self.checkpoint_dir(trial.trial_id)
-        config_file = tdir / "config.json"
-        wanted = config_text(trial.config)
-        if config_file.exists():
-            found = config_file.read_text()
-            if _canonical(found) != _canonical(wanted):
-                raise ValueError(
-                    f"trial directory {tdir} holds another configuration ({found.strip()}) "
-                    f"than trial {trial.trial_id} ({wanted.strip()}); use a new run "
-                    "directory or remove that one to start afresh"
-                )
-        else:
-            tdir.mkdir(parents=True, exist_ok=True)
-            tmp = tdir / "config.json.tmp"
-            tmp.write_text(wanted)
-            tmp.replace(config_file)
-        fresh = not ckpt.is_dir() or not any(ckpt.iterdir())
-        ckpt.mkdir(exist_ok=True)
-        if trial.checkpoint_of is not None and fresh:
-            source = self.checkpoint_dir(trial.checkpoint_of)
-            if not source.is_dir():
-                raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
-            shutil.copytree(source, ckpt, dirs_exist_ok=True)
+        source = None if trial.checkpoint_of is None else self.checkpoint_dir(trial.checkpoint_of)
+        take_trial_dir(self.trial_dir(trial.trial_id), trial, source)
 
     def _argv(self, trial: Trial) -> list[str]:
         ckpt = str(self.checkpoint_dir(trial.trial_id))
@@ -255,8 +243,8 @@ class LocalBackend(Backend):
             proc.terminate(self.grace_period)
         for proc in running:
             proc.kill_now(self.grace_period)
-        for proc in procs:  # leftovers of a group whose leader is gone (grandchildren)
-            proc.kill_group()
+        for proc in procs:  # each process's reader killed its leftovers when it ended
+            proc.kill_group(everywhere=False)
 
     # -- events ----------------------------------------------------------------------------
     def next_events(self, until: float | None = None) -> list[Event]:
@@ -299,18 +287,28 @@ class LocalBackend(Backend):
     def _wait_time(self, until: float | None) -> float:
         now = time.monotonic()
         deadline = float("inf") if until is None else self._t0 + until
-        if self.hang_timeout is not None:
-            for proc in self._procs.values():
-                if not proc.halted:
-                    deadline = min(deadline, proc.last_seen + self.hang_timeout)
+        for proc in self._procs.values():
+            if not proc.halted:
+                deadline = min(deadline, *self._deadlines(proc))
         return max(0.0, min(deadline - now, 3600.0))
 
+    def _deadlines(self, proc: TrialProcess) -> tuple[float, float]:
+        """When `proc` counts as hung, and when it has run too long (monotonic time)."""
+        inf = float("inf")
+        hung = inf if self.hang_timeout is None else proc.last_seen + self.hang_timeout
+        late = inf if self.max_trial_seconds is None else proc.started + self.max_trial_seconds
+        return hung, late
+
     def _check_hangs(self) -> list[Event]:
-        if self.hang_timeout is None:
-            return []
         now, out = time.monotonic(), []
         for proc in list(self._procs.values()):
-            if not proc.halted and now - proc.last_seen >= self.hang_timeout:
+            if proc.halted:
+                continue
+            hung, late = self._deadlines(proc)
+            if now >= late:
+                why = f"ran longer than {self.max_trial_seconds:g} s (max_trial_seconds)"
+                out.append(self._fail(proc, now, why, grace=0))
+            elif now >= hung:
                 what = "first report" if proc.n_reports == 0 else "report"
                 why = f"hung: no {what} for {self.hang_timeout:g} s (hang_timeout)"
                 out.append(self._fail(proc, now, why, grace=0))
@@ -336,7 +334,11 @@ class LocalBackend(Backend):
                 ]
             proc.n_reports += 1
             proc.last_seen = ev.time
-            fid = int(metrics[self.fidelity])
+            fid = metrics[self.fidelity]
+            why = proc.check_fidelity(self.fidelity, fid, STALLED_REPORTS)
+            if why is not None:
+                return [self._fail(proc, ev.time, why, grace=0)]
+            fid = int(fid)
             values = {k: v for k, v in metrics.items() if k != self.fidelity}
             report = Report(tid, t, fid, values)
             proc.last_report = report
@@ -355,6 +357,8 @@ class LocalBackend(Backend):
             return [self._fail(proc, ev.time, f"malformed report on stdout line {line_no}: {why}")]
         if ev.kind == "overflow":
             return [self._fail(proc, ev.time, f"wrote more than {ev.payload:,} bytes of output")]
+        if ev.kind == "broken":
+            return [self._fail(proc, ev.time, f"its output could not be stored: {ev.payload}")]
         # exit
         code = ev.payload
         held = self._held.pop(tid, None)
@@ -396,21 +400,9 @@ class LocalBackend(Backend):
             "fidelity": self.fidelity,
             "max_fidelity": self.max_fidelity,
             "hang_timeout": self.hang_timeout,
+            "max_trial_seconds": self.max_trial_seconds,
             "grace_period": self.grace_period,
             "max_output_bytes": self.max_output_bytes,
             "gpus": self._gpus.gpus,
             "gpus_per_trial": self.gpus_per_trial,
         }
-
-
-def config_text(config: dict[str, Any]) -> str:
-    """The config.json text of a trial (values JSON-normalised, in the config's order)."""
-    return json.dumps(config, default=str) + "\n"
-
-
-def _canonical(text: str) -> str:
-    """Config JSON text with sorted keys: two configs are the same iff these are equal."""
-    try:
-        return json.dumps(json.loads(text), sort_keys=True)
-    except json.JSONDecodeError:
-        return text

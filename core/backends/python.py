@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.backends.local import LocalBackend
+from core.backends.local import LocalBackend, training_path
 from core.report import CHECKPOINT_ARG
 from core.trial import Trial
 
@@ -33,17 +33,8 @@ def load_function(spec: str, base: str | Path | None = None) -> Callable[..., An
     import importlib
     import importlib.util
 
-    path_text, sep, name = spec.rpartition(":")
-    if not sep or not path_text.endswith(".py") or not name.isidentifier():
-        raise ValueError(
-            f"training {spec!r} must look like 'path/to/script.py:function_name'"
-        )
-    path = Path(path_text).expanduser()
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    path = path.resolve()
-    if not path.is_file():
-        raise ValueError(f"training script {path_text!r} not found ({path})")
+    path, name = training_path(spec, base)
+    path_text = spec.rpartition(":")[0]
     module = None
     if base is not None and path.is_relative_to(Path(base).resolve()):
         root = str(Path(base).resolve())

@@ -1,0 +1,74 @@
+"""A trial's directory on disk: config.json and checkpoints/, kept across interruptions.
+
+The directory of a trial id belongs to one configuration: a later process of the same
+run continues on what is there, and a different configuration is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from core.trial import Trial
+
+
+def training_path(spec: str, base: str | Path | None = None) -> tuple[Path, str]:
+    """The script file and function name of "path/to/file.py:name", checked, not imported.
+
+    A relative path is taken against `base`. ValueError names a malformed spec or a
+    missing file.
+    """
+    path_text, sep, name = spec.rpartition(":")
+    if not sep or not path_text.endswith(".py") or not name.isidentifier():
+        raise ValueError(f"training {spec!r} must look like 'path/to/script.py:function_name'")
+    path = Path(path_text).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ValueError(f"training script {path_text!r} not found ({path})")
+    return path, name
+
+
+def take_trial_dir(tdir: Path, trial: Trial, source: Path | None) -> None:
+    """Make `tdir` hold `trial` (config.json, checkpoints/), keeping what an earlier process
+    of the same trial left there; `source` is the checkpoint to start from (PBT), copied
+    only into an empty checkpoint directory. ValueError if `tdir` holds another config.
+    """
+    ckpt = tdir / "checkpoints"
+    config_file = tdir / "config.json"
+    wanted = config_text(trial.config)
+    if config_file.exists():
+        found = config_file.read_text()
+        if _canonical(found) != _canonical(wanted):
+            raise ValueError(
+                f"trial directory {tdir} holds another configuration ({found.strip()}) "
+                f"than trial {trial.trial_id} ({wanted.strip()}); use a new run "
+                "directory or remove that one to start afresh"
+            )
+    else:
+        tdir.mkdir(parents=True, exist_ok=True)
+        tmp = tdir / "config.json.tmp"
+        tmp.write_text(wanted)
+        tmp.replace(config_file)
+    fresh = not ckpt.is_dir() or not any(ckpt.iterdir())
+    ckpt.mkdir(exist_ok=True)
+    if source is not None and fresh:
+        if not source.is_dir():
+            raise ValueError(f"trial {trial.trial_id}: no checkpoint of {trial.checkpoint_of}")
+        shutil.copytree(source, ckpt, dirs_exist_ok=True)
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """The config.json text of a trial (values JSON-normalised, in the config's order)."""
+    return json.dumps(config, default=str) + "\n"
+
+
+def _canonical(text: str) -> str:
+    """Config JSON text with sorted keys: two configs are the same iff these are equal."""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except json.JSONDecodeError:
+        return text

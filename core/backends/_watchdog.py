@@ -1,0 +1,150 @@
+"""Kills the trial processes of a tuner once the tuner is gone, even after its SIGKILL.
+
+Run by path, `python _watchdog.py TOKEN`, with stdin the read end of a pipe whose only
+write end the tuner holds. Whichever way the tuner ends, the kernel closes that end;
+the read returns and every process whose environment holds `SIMTUNE_WATCH=TOKEN:...`
+is killed. Processes are found through /proc (Linux), so trial processes that started
+their own session or process group are found too; a process that cleared its
+environment (`env -i`) is not. Pure standard library: it imports nothing of simtune.
+
+The tuner's side is here too: `watch_token()` starts the watchdog of this process at
+the first launch, and `die_with_parent(argv)` makes each trial process arm
+PR_SET_PDEATHSIG before it execs the trial.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+WATCH_ENV = "SIMTUNE_WATCH"
+_KEY = WATCH_ENV.encode() + b"="
+
+
+def watch_value(pid: int) -> str | None:
+    """The SIMTUNE_WATCH value in the environment of `pid`; None if absent or unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
+    except OSError:  # gone, a kernel thread, or another user's process
+        return None
+    for item in data.split(b"\0"):
+        if item.startswith(_KEY):
+            return item[len(_KEY) :].decode(errors="replace")
+    return None
+
+
+def sweep(match: Callable[[str], bool], rounds: int = 50) -> int:
+    """SIGKILL every process whose SIMTUNE_WATCH value `match`es, until none is left.
+
+    Rounds repeat the scan so that processes forked while it ran are caught; zombies
+    have an empty environment and no longer match. Returns how many were killed.
+    """
+    if not os.path.isdir("/proc"):
+        return 0
+    me, killed = os.getpid(), 0
+    for _ in range(rounds):
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != me:
+                value = watch_value(int(name))
+                if value is not None and match(value):
+                    found.append(int(name))
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return killed
+
+
+# -- the tuner's side ----------------------------------------------------------------------------
+_WATCHDOG: subprocess.Popen | None = None
+_TOKEN = ""
+# Run in the trial's own process before it becomes the trial: arm PR_SET_PDEATHSIG (1)
+# with SIGKILL (9), give up if the tuner is already gone, then exec the trial's argv.
+_ARM = (
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(1)\n"
+    "try:\n"
+    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as e:\n"
+    "    print(f'cannot run {sys.argv[2]!r}: {e}', file=sys.stderr)\n"
+    "    os._exit(127)\n"
+)
+
+
+def die_with_parent(argv: list[str]) -> list[str]:
+    """`argv` run so that it gets SIGKILL when the launching thread dies (Linux only).
+
+    A small isolated interpreter arms PR_SET_PDEATHSIG and execs `argv` in the same
+    process (same pid; the signal survives exec). Not a preexec_fn: those are unsafe
+    in a process with threads, and the tuner reads every trial's output in a thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    return [sys.executable, "-I", "-S", "-c", _ARM, str(os.getpid()), *argv]
+
+
+def watch_token() -> str:
+    """The token of this tuner process, its watchdog started at the first call."""
+    global _WATCHDOG, _TOKEN
+    if _WATCHDOG is None or _WATCHDOG.poll() is not None:
+        _TOKEN = secrets.token_hex(8)
+        _WATCHDOG = subprocess.Popen(
+            [sys.executable, __file__, _TOKEN],
+            stdin=subprocess.PIPE,  # its only write end stays here: EOF = the tuner is gone
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C or kill of the tuner's group leaves it alive
+        )
+    return _TOKEN
+
+
+def watchdog_pid() -> int | None:
+    """The pid of this process's watchdog, None before the first launch."""
+    return None if _WATCHDOG is None else _WATCHDOG.pid
+
+
+def _forget_watchdog() -> None:
+    """In a forked child: the parent's watchdog is not ours; close our copy of its pipe."""
+    global _WATCHDOG, _TOKEN
+    if _WATCHDOG is not None and _WATCHDOG.stdin is not None:
+        _WATCHDOG.stdin.close()  # this process's copy only: the parent keeps its own
+    _WATCHDOG, _TOKEN = None, ""
+
+
+def release_watchdog() -> None:
+    """Close this process's end of the watchdog's pipe: it sweeps and ends (at exit)."""
+    if _WATCHDOG is not None and _WATCHDOG.stdin is not None:
+        _WATCHDOG.stdin.close()
+
+
+os.register_at_fork(after_in_child=_forget_watchdog)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1 or not argv[0]:
+        print("usage: python _watchdog.py TOKEN", file=sys.stderr)
+        raise SystemExit(2)
+    prefix = argv[0] + ":"
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # it ends when its tuner has ended, not before
+    while sys.stdin.buffer.read(1 << 16):
+        pass
+    sweep(lambda value: value.startswith(prefix))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
