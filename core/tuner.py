@@ -142,7 +142,7 @@ class Tuner:
                     trial = self.trials[trial_id]
                     trial.status = Status.STOPPED
                     if ended:  # the run is over: say so in the trial's last row
-                        self._write(trial, self.backend.time(), trial.fidelity, {}, "")
+                        self._write(trial, self.backend.time(), None, {}, "")
                         self._ended(trial)
             finally:
                 self._running.clear()

@@ -89,3 +89,12 @@ def simulate(
     )
     tuner.run()
     return tuner
+
+
+def reports(path: Path):
+    """The report rows of a results.csv: without the rows of failures and of trials the
+    run's end stopped, which have no decision."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    return df[df["decision"].notna()].reset_index(drop=True)

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from blackboxes.synthetic import BraninCurves
@@ -7,7 +6,7 @@ from core.schedulers.asha import ASHA
 from core.schedulers.rungs import continues, n_promotable, promotable, rung_levels
 from core.space import Space, choice, uniform
 from core.trial import Decision, Report, Resume, Start, Trial
-from tests.helpers import simulate
+from tests.helpers import reports, simulate
 
 
 def test_rung_levels_geometric():
@@ -161,7 +160,7 @@ def test_promotion_resumes_every_paused_trial_once_the_space_is_exhausted():
 def test_promotion_end_to_end_resumed_trials_continue_their_epochs(tmp_path):
     simulate(BraninCurves(), "asha", 0, tmp_path, params={"type": "promotion"},
              max_wallclock=3000)
-    df = pd.read_csv(tmp_path / "results.csv")
+    df = reports(tmp_path / "results.csv")
     paused = df[df.decision == "pause"]
     assert len(paused) > 100
     assert set(paused.epoch) <= {1, 3, 9, 27}  # pauses happen at rung levels only

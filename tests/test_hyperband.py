@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from blackboxes.synthetic import BraninCurves
@@ -7,7 +6,7 @@ from core.schedulers.hyperband import Hyperband
 from core.schedulers.rungs import bracket_probabilities, bracket_sizes
 from core.space import Space, uniform
 from core.trial import Start
-from tests.helpers import simulate
+from tests.helpers import reports, simulate
 
 # Li et al. (2018), Table 1: R = 81, eta = 3; (n_i, r_i) per bracket s = 4..0
 LI_TABLE_1 = [
@@ -65,7 +64,7 @@ def test_bad_brackets():
 @pytest.mark.slow
 def test_trials_pause_only_at_their_bracket_rungs(tmp_path):
     tuner = simulate(BraninCurves(), "hyperband", 0, tmp_path, max_wallclock=4000)
-    df = pd.read_csv(tmp_path / "results.csv")
+    df = reports(tmp_path / "results.csv")
     bracket_of = tuner.scheduler._bracket_of
     pauses = df[df.decision == "pause"]
     firsts = pauses.groupby("trial_id").epoch.min()

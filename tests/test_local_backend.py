@@ -11,6 +11,7 @@ import pytest
 
 from core.backends.local import LocalBackend, parse_nvidia_smi, pick_gpus
 from core.trial import Failure, Trial
+from tests.helpers import reports
 
 QUERY = "0\n1\n2\n3\n"  # nvidia-smi --query-gpu=index --format=csv,noheader
 LISTING = textwrap.dedent(
@@ -204,8 +205,6 @@ def test_run_py_trains_for_real_with_the_simulated_schema(tmp_path, backend):
     import subprocess
     from pathlib import Path
 
-    import pandas as pd
-
     from blackboxes.synthetic import BraninCurves
 
     root = Path(__file__).resolve().parents[1]
@@ -222,7 +221,7 @@ def test_run_py_trains_for_real_with_the_simulated_schema(tmp_path, backend):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["complete"] and meta["backend"]["name"] == backend
     assert meta["backend"]["max_fidelity"] == 81 and meta["backend"]["fidelity"] == "epoch"
-    df = pd.read_csv(out / "results.csv")
+    df = reports(out / "results.csv")
     assert list(df.columns) == ["trial_id", "time", "epoch", "loss", "decision", "status",
                                 "config_x1", "config_x2"]
     assert df["trial_id"].nunique() >= 2 and (df["time"] <= 12 + 5).all()

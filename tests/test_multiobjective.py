@@ -11,7 +11,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from scipy.stats import mannwhitneyu
@@ -23,7 +22,7 @@ from core.schedulers.pareto import hypervolume_2d, to_min
 from core.stopping import StoppingCriterion
 from core.trial import Report, Trial
 from core.tuner import Tuner
-from tests.helpers import context, simulate
+from tests.helpers import context, reports, simulate
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "scheduler"
 MULTI_OBJECTIVE = ["moasha", "morea", "random_scalarization"]
@@ -140,7 +139,7 @@ def test_moasha_respects_max_mode():
 def test_results_keep_every_objective(tmp_path):
     bb = zdt1_curves(max_fidelity=9)
     simulate(bb, "moasha", 0, tmp_path, max_wallclock=300)
-    df = pd.read_csv(tmp_path / "results.csv")
+    df = reports(tmp_path / "results.csv")
     assert {"f1", "f2"} <= set(df.columns)
     assert df["f1"].notna().all() and df["f2"].notna().all()
     assert (df["decision"] == "stop").any()  # MO-ASHA stopped some trials at a rung
@@ -199,5 +198,5 @@ def test_hydra_run_on_zdt1_records_all_objectives(tmp_path):
     assert (meta["task"], meta["metric"], meta["mode"]) == ("zdt1", "f1", "min")
     assert meta["objectives"] == {"f1": "min", "f2": "min"}
     assert meta["scheduler"]["details"]["args"]["objectives"] == {"f1": "min", "f2": "min"}
-    df = pd.read_csv(out / "results.csv")
+    df = reports(out / "results.csv")
     assert {"f1", "f2", "config_x0", "config_x5"} <= set(df.columns) and len(df) > 50

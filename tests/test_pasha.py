@@ -1,12 +1,11 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from blackboxes.synthetic import BraninCurves
 from core.schedulers.pasha import PASHA, grow, rankings_disagree
 from core.space import Space, uniform
 from core.trial import Decision, Report, Resume, Start, Trial
-from tests.helpers import simulate
+from tests.helpers import reports, simulate
 
 
 def test_rankings_disagree():
@@ -58,7 +57,7 @@ def test_top_rung_pauses_until_rankings_disagree():
 @pytest.mark.slow
 def test_end_to_end_no_trial_trains_past_the_reached_resource(tmp_path):
     tuner = simulate(BraninCurves(), "pasha", 0, tmp_path, max_wallclock=3000)
-    df = pd.read_csv(tmp_path / "results.csv")
+    df = reports(tmp_path / "results.csv")
     reached = tuner.scheduler.metadata()["args"]["max_resource_reached"]
     levels = tuner.scheduler.rung_levels + [81]
     assert reached in levels

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from blackboxes.synthetic import BraninCurves
@@ -7,7 +6,7 @@ from core.schedulers.rungs import rung_complete, top_trials
 from core.schedulers.sync_hyperband import SyncHyperband, SyncSuccessiveHalving
 from core.space import Space, uniform
 from core.trial import Decision, Report, Resume, Start, Trial
-from tests.helpers import simulate
+from tests.helpers import reports, simulate
 
 
 def test_rung_complete_waits_for_every_member():
@@ -70,7 +69,7 @@ def test_hyperband_cycles_through_brackets():
 @pytest.mark.slow
 def test_end_to_end_rungs_wait_and_resumed_trials_continue(tmp_path):
     tuner = simulate(BraninCurves(), "sync_hyperband", 0, tmp_path, max_wallclock=4000)
-    df = pd.read_csv(tmp_path / "results.csv")
+    df = reports(tmp_path / "results.csv")
     first = list(range(81))  # bracket s=4: trials 0..80 at rung 1
     rung1 = df[(df.epoch == 1) & df.trial_id.isin(first)]
     assert len(rung1) == 81
