@@ -31,7 +31,7 @@ from core.tuner import Tuner, TuningSummary
 
 log = logging.getLogger("simtune.run")
 
-BACKENDS = ("simulated", "local", "python", "sagemaker")
+BACKENDS = ("simulated", "local", "python", "sagemaker", "ray")
 ROOT = Path(__file__).resolve().parents[1]  # the project: training paths are relative to it
 _PACKAGES = (
     "simtune",
@@ -101,6 +101,10 @@ def make_backend(
         from core.backends.python import PythonBackend
 
         return PythonBackend(fn, root=root, **common, **params)
+    if name == "ray":
+        from core.backends.ray import RayBackend
+
+        return RayBackend(fn, storage=params.pop("storage", None) or root, **common, **params)
     from core.backends.local import LocalBackend
 
     script = str(ROOT / str(training).rpartition(":")[0])
