@@ -1,6 +1,7 @@
 """One real local Ray instance per test session (2 logical CPUs), shared by every Ray test.
 
-Import the fixture into a test module: `from tests.ray_cluster import ray_cluster  # noqa: F401`.
+Import the fixture into a test module: `from tests.ray_cluster import ray_fixture  # noqa: F401`,
+then ask for `ray_cluster`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import pytest
 NUM_CPUS = 2
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
+@pytest.fixture(scope="session", name="ray_cluster")
+def ray_fixture():
     """The `ray` module, initialised on a head node started here; shut down after the session."""
     ray = pytest.importorskip("ray", reason='backend=ray is an extra: pip install -e ".[ray]"')
     if ray.is_initialized():

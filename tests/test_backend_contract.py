@@ -27,7 +27,7 @@ from core.space import Space, choice
 from core.stopping import StoppingCriterion
 from core.trial import Failure, Report, Start, Trial
 from core.tuner import Tuner
-from tests.ray_cluster import gcs_address, ray_cluster  # noqa: F401
+from tests.ray_cluster import gcs_address, ray_fixture  # noqa: F401
 
 TOY = textwrap.dedent(
     """

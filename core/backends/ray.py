@@ -79,6 +79,7 @@ class RayBackend(PythonBackend):
         self.init_args = dict(init or {})
         self._ray = _connect(address, self.init_args)
         self._owns_ray = self._ray is not None
+        self._t0 = time.monotonic()  # the clock starts once Ray is up (a start takes seconds)
         import ray
 
         self._actor_class = ray.remote(_TrialRunner)
