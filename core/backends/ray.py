@@ -13,6 +13,7 @@ one-node cluster, a shared file system otherwise); resume and PBT copies read th
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import re
@@ -25,6 +26,8 @@ from typing import Any
 from core.backends._process import ProcEvent, launch
 from core.backends.python import PythonBackend
 from core.trial import Event, Trial
+
+log = logging.getLogger("simtune.ray")
 
 ADDRESSES = ("'local' (start a Ray instance here), 'auto' (the cluster of `ray start` on this "
              "machine), HOST:PORT (a head node's GCS) or ray://HOST:10001 (Ray Client)")
@@ -82,6 +85,11 @@ class RayBackend(PythonBackend):
         self._t0 = time.monotonic()  # the clock starts once Ray is up (a start takes seconds)
         import ray
 
+        try:
+            _check_resources(ray, address, num_cpus, num_gpus)
+        except ValueError:
+            self.close()
+            raise
         self._actor_class = ray.remote(_TrialRunner)
         self._stamp = threading.Lock()  # one stamp-and-enqueue at a time: time order
 
@@ -159,6 +167,19 @@ def _connect(address: str, init_args: dict[str, Any]) -> Any:
     args = {"include_dashboard": False, "log_to_driver": False, **init_args}
     ray.init(address=None if address == "local" else address, **args)
     return ray
+
+
+def _check_resources(ray: Any, address: str, num_cpus: float, num_gpus: float) -> None:
+    """ValueError if no node can ever hold one trial (a warning only where nodes may be added)."""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    for option, key, need in (("num_cpus", "CPU", num_cpus), ("num_gpus", "GPU", num_gpus)):
+        most = max((r.get(key, 0.0) for r in nodes), default=0.0)
+        if need > most:
+            why = (f"backend.{option}={need:g} but no node of the Ray cluster has more than "
+                   f"{most:g} {key}; lower backend.{option} or add nodes that have them")
+            if address == "local":
+                raise ValueError(why)
+            log.warning("%s (trials wait until the cluster grows)", why)
 
 
 def _as_json(config: dict[str, Any]) -> Any:
