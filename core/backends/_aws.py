@@ -63,7 +63,7 @@ def aws_clients(
         raise ValueError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
     from botocore.config import Config
 
-    config = Config(retries={"mode": retry_mode, "max_attempts": max_attempts})
+    config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts})
     return [session.client(name, config=config) for name in names]
 
 

@@ -350,7 +350,7 @@ class SageMakerBackend(Backend):
                     raise
                 delay = min(self.max_quota_backoff, self.quota_backoff * 2**job.attempts)
                 job.attempts, job.not_before = job.attempts + 1, now + delay
-                log.warning("trial %d: %s (%s); next try in %.0f s", job.trial_id, QUOTA,
+                log.warning("trial %d: %s (%s); next try in %.4g s", job.trial_id, QUOTA,
                             e, delay)
                 continue
             self._waiting.remove(job)
