@@ -80,9 +80,10 @@ def test_stop_and_pause_end_the_remote_process_and_free_its_cpus(ray_cluster, to
 
 
 def test_a_trial_waits_for_free_cpus_and_events_come_in_time_order(ray_cluster, toy, tmp_path):
-    backend = make(toy, tmp_path, num_cpus=1, max_fidelity=4)
+    # waiting for a CPU (> 2 s here) is not hanging: the hang clock starts with the process
+    backend = make(toy, tmp_path, num_cpus=1, max_fidelity=4, hang_timeout=2.0)
     for tid in range(NUM_CPUS + 1):  # one more than the cluster has CPUs for
-        backend.start(Trial(tid, {"x": 1.0 + tid, "epochs": 4, "sleep": 0.3}))
+        backend.start(Trial(tid, {"x": 1.0 + tid, "epochs": 4, "sleep": 0.5}))
     events = collect(backend, until=60)
     backend.close()
     assert all(isinstance(e, Report) for e in events), events
@@ -104,6 +105,9 @@ def test_resources_a_cluster_lacks_and_bad_settings_are_named(ray_cluster, toy, 
         RayBackend(toy, num_cpus=-1)
     with pytest.raises(ValueError, match=r"backend.address='nowhere' is not a Ray address"):
         RayBackend(toy, address="nowhere")
+    with pytest.raises(ValueError, match=r"backend.num_gpus=1 but no node .* more than 0 GPU"):
+        RayBackend(toy, num_gpus=1, storage=tmp_path / "trials")
+    assert ray_cluster.is_initialized()  # the session's instance stays up
 
 
 KILLED_TUNER = textwrap.dedent(

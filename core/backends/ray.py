@@ -200,16 +200,26 @@ class RemoteProcess:
         self.trial_id, self.actor = trial_id, actor
         self.cwd = Path(cwd)
         self.events, self._stamp = events, stamp
-        self.started = self.last_seen = time.monotonic()
+        self.started = self._last_seen = time.monotonic()
+        self.launched = False  # False while the actor waits for free resources
         self.halted = False
         self.n_reports = 0
         self.last_report: Any = None
         self.pid: int | None = None  # of the trial process, on its node
         self.node: str | None = None
         self.ended = threading.Event()
-        self._launched = actor.launch.remote(trial_id, argv, cwd, env, max_output_bytes)
+        self._launch_ref = actor.launch.remote(trial_id, argv, cwd, env, max_output_bytes)
         self._released = False
         threading.Thread(target=self._pump, daemon=True, name=f"ray-trial{trial_id}").start()
+
+    @property
+    def last_seen(self) -> float:
+        """Monotonic time of the last report; now while waiting for resources (not hung)."""
+        return self._last_seen if self.launched else time.monotonic()
+
+    @last_seen.setter
+    def last_seen(self, value: float) -> None:
+        self._last_seen = value
 
     def _put(self, kind: str, payload: Any) -> None:
         with self._stamp:
@@ -219,8 +229,8 @@ class RemoteProcess:
         import ray
 
         try:
-            self.pid, self.node = ray.get(self._launched)
-            self.last_seen = time.monotonic()  # it waited for resources until now
+            self.pid, self.node = ray.get(self._launch_ref)
+            self._last_seen, self.launched = time.monotonic(), True  # hang_timeout from now
             while True:
                 batch = ray.get(self.actor.drain.remote(1.0))
                 for kind, payload in batch:
