@@ -24,7 +24,8 @@ from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 
 from core.backends._aws import job_name  # noqa: E402
-from core.backends.sagemaker import LOG_GROUP, SageMakerBackend  # noqa: E402
+from core.backends._sagemaker_io import LOG_GROUP  # noqa: E402
+from core.backends.sagemaker import SageMakerBackend  # noqa: E402
 from core.backends.sagemaker_launcher import launch_tuning_job  # noqa: E402
 from core.trial import Failure, Report, Trial  # noqa: E402
 

@@ -36,19 +36,16 @@ from core.backends._aws import (
     error_code,
     job_name,
     launch_of,
-    pack_directory,
-    reporter_files,
 )
+from core.backends._sagemaker_io import LogTail, RunStore, list_jobs
 from core.backends.base import Backend
 from core.report import CHECKPOINT_ENV, parse_report
 from core.trial import Event, Failure, Report, Trial
 
 log = logging.getLogger("simtune.sagemaker")
 
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
 CODE_DIR = "/opt/ml/code"  # where the training toolkit unpacks sourcedir.tar.gz
-LOG_LAG_MS = 300_000  # log lines can reach CloudWatch this late
 ACTIVE = ("InProgress", "Stopping")  # a job in these states holds its instances
 MAX_JOB_PREFIX = 24  # job names: <prefix>-<8 hex of the run>-<trial>-<timestamp>[-rN] <= 63
 
@@ -192,9 +189,9 @@ class SageMakerBackend(Backend):
         self._spot_restarts: dict[int, int] = {}
         self._configs: dict[int, dict[str, Any]] = {}
         self._code_uri: str | None = None
-        self._seen_events: dict[str, int] = {}  # log event id -> its timestamp (ms)
         self._pending: deque[tuple[_Job, Event]] = deque()
-        self._log_start = int(self._wall0 * 1000)
+        self.store = RunStore(self.s3, bucket, self.run_prefix)  # type: ignore[arg-type]
+        self.log_tail = LogTail(self.logs, self.name_prefix, int(self._wall0 * 1000))
         self._list_after = self._wall0 - 60
         self._last_poll = -float("inf")
 
@@ -209,20 +206,13 @@ class SageMakerBackend(Backend):
         return time.monotonic() - self._t0
 
     def checkpoint_s3_uri(self, trial_id: int) -> str:
-        return f"s3://{self.bucket}/{self.run_prefix}/checkpoints/trial_{trial_id}/"
-
-    def _config_key(self, trial_id: int) -> str:
-        return f"{self.run_prefix}/trials/trial_{trial_id}/config.json"
+        return self.store.checkpoint_uri(trial_id)
 
     def _upload_code(self) -> str:
-        """The source directory as sourcedir.tar.gz in S3 (once), as the SageMaker SDK does;
-        core/report.py is added when the directory lacks it (training code imports it)."""
+        """The source directory as sourcedir.tar.gz in S3, once."""
         if self._code_uri is None:
-            key = f"{self.run_prefix}/code/{int(self._wall0)}/sourcedir.tar.gz"
             root = Path(self.source_dir or Path(self.entry_point).parent)
-            data = pack_directory(root, reporter_files(root))
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-            self._code_uri = f"s3://{self.bucket}/{key}"
+            self._code_uri = self.store.upload_code(root, int(self._wall0))
         return self._code_uri
 
     def training_job_request(self, trial: Trial, name: str) -> dict[str, Any]:
@@ -274,11 +264,10 @@ class SageMakerBackend(Backend):
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, trial: Trial) -> None:
-        self._clear_checkpoint(trial.trial_id)  # left by an earlier run under this run key
+        self.store.clear_checkpoint(trial.trial_id)  # left by an earlier run of this key
         if trial.checkpoint_of is not None:
-            self._copy_checkpoint(trial.checkpoint_of, trial.trial_id)
-        self.s3.put_object(Bucket=self.bucket, Key=self._config_key(trial.trial_id),
-                           Body=json.dumps(trial.config, default=str).encode())
+            self.store.copy_checkpoint(trial.checkpoint_of, trial.trial_id)
+        self.store.write_config(trial.trial_id, trial.config)
         self._launch(trial)
 
     def resume(self, trial: Trial) -> None:
@@ -292,18 +281,17 @@ class SageMakerBackend(Backend):
         stopped (not adopted), and count against max_jobs until SageMaker reports them
         stopped; `resume` waits for that, so it starts from their final checkpoint."""
         tid = trial.trial_id
-        recorded = self._recorded_config(tid)
+        recorded = self.store.recorded_config(tid)
         if recorded is not None and recorded != json.loads(json.dumps(trial.config, default=str)):
             raise ValueError(
-                f"trial {tid}: s3://{self.bucket}/{self._config_key(tid)} holds config "
-                f"{recorded}, not {trial.config}; the trial id was used for another "
-                "configuration (start afresh with another run_id or run directory)")
+                f"trial {tid}: {self.store.config_uri(tid)} holds config {recorded}, not "
+                f"{trial.config}; the trial id was used for another configuration (start "
+                "afresh with another run_id or run directory)")
         if recorded is None:
-            self.s3.put_object(Bucket=self.bucket, Key=self._config_key(tid),
-                               Body=json.dumps(trial.config, default=str).encode())
+            self.store.write_config(tid, trial.config)
         self._configs[tid] = trial.config
         latest = _Job(tid, None, -1, halted=True, ended=True, cancelled=True)
-        for summary in self._list_jobs(f"{self.name_prefix}-{tid}-", after=None):
+        for summary in list_jobs(self.sm, f"{self.name_prefix}-{tid}-", after=None):
             name, status = summary["TrainingJobName"], summary["TrainingJobStatus"]
             if name in self._by_name:
                 continue
@@ -357,33 +345,6 @@ class SageMakerBackend(Backend):
             job.name, job.trial = name, None
             self._by_name[name] = job
             log.info("trial %d: started SageMaker training job %s", job.trial_id, name)
-
-    def _recorded_config(self, trial_id: int) -> Any:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self._config_key(trial_id))
-        except Exception as e:
-            if error_code(e) in ("NoSuchKey", "404"):
-                return None
-            raise
-        return json.loads(body["Body"].read())
-
-    def _objects(self, prefix: str) -> list[str]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                  Prefix=prefix)
-        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-    def _clear_checkpoint(self, trial_id: int) -> None:
-        keys = self._objects(self.checkpoint_s3_uri(trial_id).split("/", 3)[3])
-        for i in range(0, len(keys), 1000):
-            self.s3.delete_objects(Bucket=self.bucket, Delete={
-                "Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
-
-    def _copy_checkpoint(self, source: int, target: int) -> None:
-        src = self.checkpoint_s3_uri(source).split("/", 3)[3]
-        dst = self.checkpoint_s3_uri(target).split("/", 3)[3]
-        for key in self._objects(src):
-            self.s3.copy_object(Bucket=self.bucket, Key=dst + key[len(src):],
-                                CopySource={"Bucket": self.bucket, "Key": key})
 
     def _halt(self, trial_id: int) -> None:
         job = self._jobs.get(trial_id)
@@ -455,11 +416,12 @@ class SageMakerBackend(Backend):
         """One round: statuses of every job, new log lines of every job, then the events;
         launches that were waiting go out once instances are free."""
         statuses = {s["TrainingJobName"]: s["TrainingJobStatus"]
-                    for s in self._list_jobs(self.name_prefix, after=self._list_after)}
+                    for s in list_jobs(self.sm, self.name_prefix, after=self._list_after)}
         events: list[tuple[_Job, Event]] = []
-        for job, message, t in self._new_log_lines():
+        for name, message, ms in self.log_tail.new_lines(lambda name: name in self._by_name):
+            job = self._by_name[name]
             if not job.halted:
-                events += [(job, e) for e in self._on_line(job, message, t)]
+                events += [(job, e) for e in self._on_line(job, message, ms / 1000 - self._wall0)]
         for name, status in statuses.items():
             job = self._by_name.get(name)
             if job is None or status in ACTIVE:
@@ -473,50 +435,6 @@ class SageMakerBackend(Backend):
             events += [(job, e) for e in self._on_end(job, status)]
         self._send_launches()
         return events
-
-    def _list_jobs(self, contains: str, after: float | None) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"NameContains": contains, "MaxResults": 100}
-        if after is not None:
-            kwargs["CreationTimeAfter"] = datetime.fromtimestamp(after, tz=timezone.utc)
-        out = []
-        while True:
-            page = self.sm.list_training_jobs(**kwargs)
-            out += page.get("TrainingJobSummaries", [])
-            if not page.get("NextToken"):
-                return out
-            kwargs["NextToken"] = page["NextToken"]
-
-    def _new_log_lines(self) -> list[tuple[_Job, str, float]]:
-        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "startTime": self._log_start,
-                                  "logStreamNamePrefix": self.name_prefix}
-        from botocore.exceptions import ClientError
-
-        out = []
-        while True:
-            try:
-                page = self.logs.filter_log_events(**kwargs)
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    return out  # no job has logged yet
-                raise
-            for ev in page.get("events", []):
-                if ev["eventId"] in self._seen_events:
-                    continue
-                job = self._by_name.get(ev["logStreamName"].split("/", 1)[0])
-                if job is None:
-                    continue
-                self._seen_events[ev["eventId"]] = ev["timestamp"]
-                out.append((job, ev["message"], ev["timestamp"] / 1000 - self._wall0))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        out.sort(key=lambda x: x[2])
-        if self._seen_events:  # read only the last minutes again (late ingestion), not all
-            start = max(self._seen_events.values()) - LOG_LAG_MS
-            if start > self._log_start:
-                self._log_start = start
-                self._seen_events = {k: v for k, v in self._seen_events.items() if v >= start}
-        return out
 
     def _on_line(self, job: _Job, message: str, t: float) -> list[Event]:
         try:
