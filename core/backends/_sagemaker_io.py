@@ -1,17 +1,84 @@
-"""What the SageMaker backend keeps in S3 and reads from CloudWatch and the job list."""
+"""What the SageMaker backend keeps in S3, reads from CloudWatch and the job list, and what a
+job's log lines mean."""
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from core.backends._aws import error_code, pack_directory, reporter_files
+from core.report import parse_report
+from core.trial import Event, Failure, Report, Trial
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LOG_LAG_MS = 300_000  # log lines can reach CloudWatch this late
+
+
+@dataclass(eq=False)
+class Job:
+    """One training job of a trial, as the backend knows it."""
+
+    trial_id: int
+    name: str | None  # None while the launch waits (capacity, quota, its trial's last job)
+    launch: int
+    halted: bool = False  # stopped/paused by us, or finished: its news is stale
+    ended: bool = False  # SageMaker reported it Completed/Failed/Stopped: no instance held
+    last_report: Report | None = None
+    held: Report | None = None
+    seen_ended: bool = False  # ended at the last poll: handled at the next (late log lines)
+    cancelled: bool = False  # paused or stopped by the Tuner
+    lines: deque = field(default_factory=lambda: deque(maxlen=20))  # last non-report lines
+    trial: Trial | None = None  # what to launch while waiting
+    not_before: float = 0.0  # quota backoff: no new attempt before this backend time
+    attempts: int = 0
+
+
+def on_line(job: Job, message: str, t: float, fidelity: str,
+            max_fidelity: int | None) -> list[Event]:
+    """The events of one log line of `job` at time `t`: a report (held until the next one
+    when `max_fidelity` is unknown, so the last can be marked), a failure, or none."""
+    try:
+        metrics = parse_report(message)
+    except ValueError as e:
+        return [fail(job, t, f"malformed report in job {job.name} log: {e}")]
+    if metrics is None:
+        job.lines.append(message.rstrip("\n"))
+        return []
+    if fidelity not in metrics:
+        return [fail(job, t, f"report lacks the fidelity {fidelity!r}: {metrics}")]
+    fid = int(metrics[fidelity])
+    values = {k: v for k, v in metrics.items() if k != fidelity}
+    report = Report(job.trial_id, max(t, 0.0), fid, values)
+    job.last_report = report
+    if max_fidelity is not None:
+        if fid >= max_fidelity:
+            report.last, job.halted = True, True
+        return [report]
+    previous, job.held = job.held, report
+    return [previous] if previous is not None else []
+
+
+def spot_interrupted(desc: dict[str, Any]) -> bool:
+    """Whether DescribeTrainingJob says a managed spot job lost its capacity."""
+    if not desc.get("EnableManagedSpotTraining"):
+        return False
+    secondary = desc.get("SecondaryStatus", "")
+    reason = (desc.get("FailureReason") or "").lower()
+    return secondary in ("Interrupted", "MaxWaitTimeExceeded") or "spot" in reason
+
+
+def fail(job: Job, t: float, why: str) -> Failure:
+    """The failure of `job` (halted now) with the last lines of its log."""
+    job.halted = True
+    reason = f"trial {job.trial_id}: {why}"
+    if job.lines:
+        reason += f"\n--- last log lines of {job.name} ---\n" + "\n".join(job.lines)
+    return Failure(job.trial_id, max(t, 0.0), reason)
 
 
 class RunStore:

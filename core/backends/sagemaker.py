@@ -23,7 +23,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,34 +36,24 @@ from core.backends._aws import (
     job_name,
     launch_of,
 )
-from core.backends._sagemaker_io import LogTail, RunStore, list_jobs
+from core.backends._sagemaker_io import (
+    Job,
+    LogTail,
+    RunStore,
+    fail,
+    list_jobs,
+    on_line,
+    spot_interrupted,
+)
 from core.backends.base import Backend
-from core.report import CHECKPOINT_ENV, parse_report
-from core.trial import Event, Failure, Report, Trial
+from core.report import CHECKPOINT_ENV
+from core.trial import Event, Report, Trial
 
 log = logging.getLogger("simtune.sagemaker")
 
 CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
 CODE_DIR = "/opt/ml/code"  # where the training toolkit unpacks sourcedir.tar.gz
 ACTIVE = ("InProgress", "Stopping")  # a job in these states holds its instances
-MAX_JOB_PREFIX = 24  # job names: <prefix>-<8 hex of the run>-<trial>-<timestamp>[-rN] <= 63
-
-
-@dataclass(eq=False)
-class _Job:
-    trial_id: int
-    name: str | None  # None while the launch waits (capacity, quota, its trial's last job)
-    launch: int
-    halted: bool = False  # stopped/paused by us, or finished: its news is stale
-    ended: bool = False  # SageMaker reported it Completed/Failed/Stopped: no instance held
-    last_report: Report | None = None
-    held: Report | None = None
-    seen_ended: bool = False  # ended at the last poll: handled at the next (late log lines)
-    cancelled: bool = False  # paused or stopped by the Tuner
-    lines: deque = field(default_factory=lambda: deque(maxlen=20))  # last non-report lines
-    trial: Trial | None = None  # what to launch while waiting
-    not_before: float = 0.0  # quota backoff: no new attempt before this backend time
-    attempts: int = 0
 
 
 class SageMakerBackend(Backend):
@@ -128,25 +117,9 @@ class SageMakerBackend(Backend):
         session: Any = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        missing = [n for n, v in (("image_uri", image_uri), ("role", role), ("bucket", bucket))
-                   if not v]
-        if missing:
-            raise ValueError(
-                f"backend=sagemaker needs {', '.join(missing)}: set backend.{missing[0]}=... "
-                "(image_uri: a framework container such as the SageMaker scikit-learn or "
-                "PyTorch image; role: an IAM role ARN SageMaker can assume; bucket: an S3 bucket)"
-            )
-        if use_spot and max_wait is not None and max_wait < max_run:
-            raise ValueError(f"max_wait ({max_wait}) must be >= max_run ({max_run}) with spot")
-        if max_jobs is not None and (isinstance(max_jobs, bool) or not isinstance(max_jobs, int)
-                                     or max_jobs < 1):
-            raise ValueError(f"backend.max_jobs must be an integer >= 1 or null, got {max_jobs!r}")
-        if len(job_prefix) > MAX_JOB_PREFIX:
-            raise ValueError(f"backend.job_prefix={job_prefix!r} is longer than "
-                             f"{MAX_JOB_PREFIX} characters; shorten it (job names have 63)")
-        if keep_alive_period is not None and not 0 <= keep_alive_period <= 3600:
-            raise ValueError(f"backend.keep_alive_period={keep_alive_period!r}: SageMaker "
-                             "keeps a warm pool 0 to 3600 seconds")
+        settings.check(image_uri=image_uri, role=role, bucket=bucket, use_spot=use_spot,
+                       max_wait=max_wait, max_run=max_run, max_jobs=max_jobs,
+                       job_prefix=job_prefix, keep_alive_period=keep_alive_period)
         self.entry_point = entry_point
         self.image_uri, self.role, self.bucket = image_uri, role, bucket
         self.source_dir = source_dir
@@ -182,14 +155,14 @@ class SageMakerBackend(Backend):
         self.run_key = settings.run_key(run_id if run_id else f"{stamp}-{os.getpid()}")
         self.run_prefix = f"{self.s3_prefix}/{self.run_key}"
         self.name_prefix = f"{job_prefix}-{self.run_key[-8:]}"  # this run's jobs only
-        self._jobs: dict[int, _Job] = {}  # trial id -> its current job
-        self._by_name: dict[str, _Job] = {}
-        self._waiting: deque[_Job] = deque()  # launches not yet sent, in order
+        self._jobs: dict[int, Job] = {}  # trial id -> its current job
+        self._by_name: dict[str, Job] = {}
+        self._waiting: deque[Job] = deque()  # launches not yet sent, in order
         self._launches: dict[int, int] = {}
         self._spot_restarts: dict[int, int] = {}
         self._configs: dict[int, dict[str, Any]] = {}
         self._code_uri: str | None = None
-        self._pending: deque[tuple[_Job, Event]] = deque()
+        self._pending: deque[tuple[Job, Event]] = deque()
         self.store = RunStore(self.s3, bucket, self.run_prefix)  # type: ignore[arg-type]
         self.log_tail = LogTail(self.logs, self.name_prefix, int(self._wall0 * 1000))
         self._list_after = self._wall0 - 60
@@ -222,44 +195,36 @@ class SageMakerBackend(Backend):
         hps = {k: json.dumps(v) for k, v in config.items()}  # the toolkit decodes JSON
         hps["sagemaker_program"] = json.dumps(entry)
         hps["sagemaker_submit_directory"] = json.dumps(self._upload_code())
-        stopping: dict[str, int] = {"MaxRuntimeInSeconds": int(self.max_run)}
-        if self.use_spot:
-            stopping["MaxWaitTimeInSeconds"] = int(self.max_wait)  # type: ignore[arg-type]
         env = {"PYTHONPATH": CODE_DIR,  # the script imports core.report from the source dir
                **self.environment, CHECKPOINT_ENV: CHECKPOINT_LOCAL,
                "SIMTUNE_TRIAL_ID": str(trial.trial_id), "PYTHONUNBUFFERED": "1"}
-        algorithm: dict[str, Any] = {"TrainingImage": self.image_uri, "TrainingInputMode": "File"}
-        if self._metrics:
-            algorithm["MetricDefinitions"] = self._metrics
-        resources: dict[str, Any] = {"InstanceType": self.instance_type,
-                                     "InstanceCount": int(self.instance_count),
-                                     "VolumeSizeInGB": int(self.volume_size_gb)}
-        if self.volume_kms_key:
-            resources["VolumeKmsKeyId"] = self.volume_kms_key
-        if self.keep_alive_period is not None:
-            resources["KeepAlivePeriodInSeconds"] = int(self.keep_alive_period)
-        output: dict[str, str] = {"S3OutputPath": f"s3://{self.bucket}/{self.run_prefix}/output"}
-        if self.output_kms_key:
-            output["KmsKeyId"] = self.output_kms_key
         tags = {**self.tags, "simtune-run": self.run_key, "simtune-trial": str(trial.trial_id)}
-        request: dict[str, Any] = {
+        some = settings.without_none
+        request: dict[str, Any] = some({
             "TrainingJobName": name,
-            "AlgorithmSpecification": algorithm,
+            "AlgorithmSpecification": some({"TrainingImage": self.image_uri,
+                                            "TrainingInputMode": "File",
+                                            "MetricDefinitions": self._metrics or None}),
             "RoleArn": self.role,
             "HyperParameters": hps,
-            "OutputDataConfig": output,
-            "ResourceConfig": resources,
-            "StoppingCondition": stopping,
+            "InputDataConfig": self._channels or None,
+            "OutputDataConfig": some({"S3OutputPath": f"s3://{self.bucket}/{self.run_prefix}/output",
+                                      "KmsKeyId": self.output_kms_key}),
+            "ResourceConfig": some({"InstanceType": self.instance_type,
+                                    "InstanceCount": int(self.instance_count),
+                                    "VolumeSizeInGB": int(self.volume_size_gb),
+                                    "VolumeKmsKeyId": self.volume_kms_key,
+                                    "KeepAlivePeriodInSeconds": self.keep_alive_period}),
+            "VpcConfig": dict(self.vpc_config) if self.vpc_config else None,
+            "StoppingCondition": some({"MaxRuntimeInSeconds": int(self.max_run),
+                                       "MaxWaitTimeInSeconds": int(self.max_wait)  # type: ignore[arg-type]
+                                       if self.use_spot else None}),
             "EnableManagedSpotTraining": bool(self.use_spot),
             "CheckpointConfig": {"S3Uri": self.checkpoint_s3_uri(trial.trial_id),
                                  "LocalPath": CHECKPOINT_LOCAL},
             "Environment": env,
             "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()],
-        }
-        if self._channels:
-            request["InputDataConfig"] = self._channels
-        if self.vpc_config:
-            request["VpcConfig"] = dict(self.vpc_config)
+        })
         return settings.deep_merge(request, self.request_overrides)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -290,12 +255,12 @@ class SageMakerBackend(Backend):
         if recorded is None:
             self.store.write_config(tid, trial.config)
         self._configs[tid] = trial.config
-        latest = _Job(tid, None, -1, halted=True, ended=True, cancelled=True)
+        latest = Job(tid, None, -1, halted=True, ended=True, cancelled=True)
         for summary in list_jobs(self.sm, f"{self.name_prefix}-{tid}-", after=None):
             name, status = summary["TrainingJobName"], summary["TrainingJobStatus"]
             if name in self._by_name:
                 continue
-            job = _Job(tid, name, launch_of(name), halted=True, cancelled=True,
+            job = Job(tid, name, launch_of(name), halted=True, cancelled=True,
                        ended=status not in ACTIVE)
             if status == "InProgress":
                 log.warning("trial %d: stopping job %s of the interrupted run", tid, name)
@@ -312,7 +277,7 @@ class SageMakerBackend(Backend):
         launch = self._launches.get(tid, -1) + 1
         self._launches[tid] = launch
         self._configs[tid] = trial.config
-        job = _Job(tid, None, launch, trial=trial)
+        job = Job(tid, None, launch, trial=trial)
         self._jobs[tid] = job
         self._waiting.append(job)
         self._send_launches()
@@ -412,16 +377,18 @@ class SageMakerBackend(Backend):
             batch.append(event)
         return batch
 
-    def poll(self) -> list[tuple[_Job, Event]]:
+    def poll(self) -> list[tuple[Job, Event]]:
         """One round: statuses of every job, new log lines of every job, then the events;
         launches that were waiting go out once instances are free."""
         statuses = {s["TrainingJobName"]: s["TrainingJobStatus"]
                     for s in list_jobs(self.sm, self.name_prefix, after=self._list_after)}
-        events: list[tuple[_Job, Event]] = []
+        events: list[tuple[Job, Event]] = []
         for name, message, ms in self.log_tail.new_lines(lambda name: name in self._by_name):
             job = self._by_name[name]
             if not job.halted:
-                events += [(job, e) for e in self._on_line(job, message, ms / 1000 - self._wall0)]
+                t = ms / 1000 - self._wall0
+                events += [(job, e) for e in on_line(job, message, t, self.fidelity,
+                                                     self.max_fidelity)]
         for name, status in statuses.items():
             job = self._by_name.get(name)
             if job is None or status in ACTIVE:
@@ -436,28 +403,7 @@ class SageMakerBackend(Backend):
         self._send_launches()
         return events
 
-    def _on_line(self, job: _Job, message: str, t: float) -> list[Event]:
-        try:
-            metrics = parse_report(message)
-        except ValueError as e:
-            return [self._fail(job, t, f"malformed report in job {job.name} log: {e}")]
-        if metrics is None:
-            job.lines.append(message.rstrip("\n"))
-            return []
-        if self.fidelity not in metrics:
-            return [self._fail(job, t, f"report lacks the fidelity {self.fidelity!r}: {metrics}")]
-        fid = int(metrics[self.fidelity])
-        values = {k: v for k, v in metrics.items() if k != self.fidelity}
-        report = Report(job.trial_id, max(t, 0.0), fid, values)
-        job.last_report = report
-        if self.max_fidelity is not None:
-            if fid >= self.max_fidelity:
-                report.last, job.halted = True, True
-            return [report]
-        previous, job.held = job.held, report
-        return [previous] if previous is not None else []
-
-    def _on_end(self, job: _Job, status: str) -> list[Event]:
+    def _on_end(self, job: Job, status: str) -> list[Event]:
         t = self.time()
         if status == "Completed":
             job.halted = True
@@ -467,22 +413,15 @@ class SageMakerBackend(Backend):
             if job.last_report is not None:
                 last = job.last_report
                 return [Report(job.trial_id, t, last.fidelity, last.metrics, last=True)]
-            return [self._fail(job, t, f"job {job.name} completed without any report")]
+            return [fail(job, t, f"job {job.name} completed without any report")]
         desc = self.sm.describe_training_job(TrainingJobName=job.name)
-        if self._spot_interrupted(desc) and self._restart_spot(job):
+        if spot_interrupted(desc) and self._restart_spot(job):
             return []
         reason = desc.get("FailureReason") or desc.get("SecondaryStatus") or status
         held = [job.held] if job.held is not None else []
-        return [*held, self._fail(job, t, f"job {job.name} {status.lower()}: {reason}")]
+        return [*held, fail(job, t, f"job {job.name} {status.lower()}: {reason}")]
 
-    def _spot_interrupted(self, desc: dict[str, Any]) -> bool:
-        if not desc.get("EnableManagedSpotTraining"):
-            return False
-        secondary = desc.get("SecondaryStatus", "")
-        reason = (desc.get("FailureReason") or "").lower()
-        return secondary in ("Interrupted", "MaxWaitTimeExceeded") or "spot" in reason
-
-    def _restart_spot(self, job: _Job) -> bool:
+    def _restart_spot(self, job: Job) -> bool:
         n = self._spot_restarts.get(job.trial_id, 0)
         if n >= self.max_spot_restarts:
             return False
@@ -495,13 +434,6 @@ class SageMakerBackend(Backend):
         self._jobs[job.trial_id].last_report = job.last_report
         self._jobs[job.trial_id].held = job.held
         return True
-
-    def _fail(self, job: _Job, t: float, why: str) -> Failure:
-        job.halted = True
-        reason = f"trial {job.trial_id}: {why}"
-        if job.lines:
-            reason += f"\n--- last log lines of {job.name} ---\n" + "\n".join(job.lines)
-        return Failure(job.trial_id, max(t, 0.0), reason)
 
     def metadata(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,39 @@ _SLUG = re.compile(r"[^a-zA-Z0-9-]+")
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
+MAX_JOB_PREFIX = 24  # job names: <prefix>-<8 hex of the run>-<trial>-<timestamp>[-rN] <= 63
+
+
+def check(*, image_uri: str | None, role: str | None, bucket: str | None, use_spot: bool,
+          max_wait: int | None, max_run: int, max_jobs: int | None, job_prefix: str,
+          keep_alive_period: int | None) -> None:
+    """ValueError naming the first SageMakerBackend setting that cannot work, and the fix."""
+    missing = [n for n, v in (("image_uri", image_uri), ("role", role), ("bucket", bucket))
+               if not v]
+    if missing:
+        raise ValueError(
+            f"backend=sagemaker needs {', '.join(missing)}: set backend.{missing[0]}=... "
+            "(image_uri: a framework container such as the SageMaker scikit-learn or "
+            "PyTorch image; role: an IAM role ARN SageMaker can assume; bucket: an S3 bucket)"
+        )
+    if use_spot and max_wait is not None and max_wait < max_run:
+        raise ValueError(f"max_wait ({max_wait}) must be >= max_run ({max_run}) with spot")
+    if max_jobs is not None and (isinstance(max_jobs, bool) or not isinstance(max_jobs, int)
+                                 or max_jobs < 1):
+        raise ValueError(f"backend.max_jobs must be an integer >= 1 or null, got {max_jobs!r}")
+    if len(job_prefix) > MAX_JOB_PREFIX:
+        raise ValueError(f"backend.job_prefix={job_prefix!r} is longer than "
+                         f"{MAX_JOB_PREFIX} characters; shorten it (job names have 63)")
+    if keep_alive_period is not None and not 0 <= keep_alive_period <= 3600:
+        raise ValueError(f"backend.keep_alive_period={keep_alive_period!r}: SageMaker "
+                         "keeps a warm pool 0 to 3600 seconds")
+
+
+def without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` without the entries whose value is None (optional request fields)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def run_key(run_id: str) -> str:
     """A short, stable S3/job-name-safe key of a run: the same `run_id`, the same key.
 
