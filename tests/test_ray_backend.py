@@ -105,6 +105,8 @@ def test_resources_a_cluster_lacks_and_bad_settings_are_named(ray_cluster, toy, 
         RayBackend(toy, num_cpus=-1)
     with pytest.raises(ValueError, match=r"backend.address='nowhere' is not a Ray address"):
         RayBackend(toy, address="nowhere")
+    with pytest.raises(ValueError, match=r"backend.num_gpus .* not gpus_per_trial"):
+        RayBackend(toy, gpus_per_trial=1)
     with pytest.raises(ValueError, match=r"backend.num_gpus=1 but no node .* more than 0 GPU"):
         RayBackend(toy, num_gpus=1, storage=tmp_path / "trials")
     assert ray_cluster.is_initialized()  # the session's instance stays up

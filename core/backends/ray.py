@@ -32,7 +32,6 @@ log = logging.getLogger("simtune.ray")
 ADDRESSES = ("'local' (start a Ray instance here), 'auto' (the cluster of `ray start` on this "
              "machine), HOST:PORT (a head node's GCS) or ray://HOST:10001 (Ray Client)")
 _HOST_PORT = re.compile(r"(ray://)?[\w.-]+:\d+")
-_STALE = -1  # exit code of a trial taken over from an interrupted run (never ran here)
 
 
 class RayBackend(PythonBackend):
@@ -75,13 +74,14 @@ class RayBackend(PythonBackend):
             address in ("local", "auto") or _HOST_PORT.fullmatch(address)
         ):
             raise ValueError(f"backend.address={address!r} is not a Ray address; use {ADDRESSES}")
-        kwargs.pop("gpus_per_trial", None)  # Ray hands out the GPUs (num_gpus)
+        if "gpus_per_trial" in kwargs:
+            raise ValueError("backend=ray gives each trial GPUs with backend.num_gpus (Ray sets "
+                             "CUDA_VISIBLE_DEVICES), not gpus_per_trial; drop gpus_per_trial")
         super().__init__(fn, root=storage, **kwargs)
         self._gpus = []  # no nvidia-smi rotation on the driver
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
         self.init_args = dict(init or {})
-        self._ray = _connect(address, self.init_args)
-        self._owns_ray = self._ray is not None
+        self._owns_ray = _connect(address, self.init_args)
         self._t0 = time.monotonic()  # the clock starts once Ray is up (a start takes seconds)
         import ray
 
@@ -156,17 +156,17 @@ class RayBackend(PythonBackend):
                 "storage": str(self.root), "ray": ray.__version__}
 
 
-def _connect(address: str, init_args: dict[str, Any]) -> Any:
-    """Initialise Ray for `address`; the module if this call started it, None if it was up."""
+def _connect(address: str, init_args: dict[str, Any]) -> bool:
+    """Initialise Ray for `address`; True if this call did it, False if Ray was up already."""
     try:
         import ray
     except ImportError:
         raise ValueError('backend=ray needs Ray: pip install -e ".[ray]"') from None
     if ray.is_initialized():
-        return None
+        return False
     args = {"include_dashboard": False, "log_to_driver": False, **init_args}
     ray.init(address=None if address == "local" else address, **args)
-    return ray
+    return True
 
 
 def _check_resources(ray: Any, address: str, num_cpus: float, num_gpus: float) -> None:
