@@ -170,6 +170,32 @@ def test_an_estimator_becomes_the_backends_settings(aws, source):
         SageMakerBackend.from_estimator(est, session=aws)
 
 
+class StandInGenericEstimator:
+    """The other shape: the image from training_image_uri(), hyperparameters() a method,
+    the bucket from the session's default bucket."""
+
+    role, instance_type, instance_count, entry_point = base.ROLE, "ml.m5.large", 1, "train.py"
+
+    class sagemaker_session:  # noqa: N801 (the SDK's attribute name)
+        @staticmethod
+        def default_bucket() -> str:
+            return base.BUCKET
+
+    def training_image_uri(self) -> str:
+        return base.IMAGE
+
+    def hyperparameters(self) -> dict:
+        return {"epochs": 20}
+
+
+def test_an_estimator_of_the_other_shape(aws, source):
+    from core.backends.sagemaker_settings import settings_from_estimator
+
+    assert settings_from_estimator(StandInGenericEstimator()) == {
+        "image_uri": IMAGE, "role": ROLE, "instance_type": "ml.m5.large", "instance_count": 1,
+        "entry_point": "train.py", "hyperparameters": {"epochs": 20}, "bucket": BUCKET}
+
+
 def quota_errors(backend, n: int, code: str = "ResourceLimitExceeded") -> list[int]:
     """The next `n` CreateTrainingJob calls fail with `code`; returns the calls seen."""
     calls = []
