@@ -79,6 +79,27 @@ def test_stop_and_pause_end_the_remote_process_and_free_its_cpus(ray_cluster, to
     backend.close()
 
 
+def test_a_trial_stopped_before_its_actor_started_never_runs(ray_cluster, toy, tmp_path):
+    ray = ray_cluster
+    backend = make(toy, tmp_path, num_cpus=1)
+    for tid in range(NUM_CPUS):  # the cluster is full
+        backend.start(Trial(tid, {"epochs": 100, "sleep": 0.1}))
+    pids = [first_pid(backend, tid) for tid in range(NUM_CPUS)]
+    backend.start(Trial(NUM_CPUS, {"epochs": 100, "sleep": 0.1}))  # waits for a CPU
+    backend.stop(NUM_CPUS)
+    backend.start(Trial(NUM_CPUS + 1, {"epochs": 100, "sleep": 0.1}))  # waits too
+    for tid in range(NUM_CPUS):  # CPUs free up while the two waiting actors are stopped
+        backend.stop(tid)
+    backend.pause(NUM_CPUS + 1)
+    assert all(wait_dead(p) for p in pids)
+    assert free_cpus(ray, NUM_CPUS) == NUM_CPUS
+    time.sleep(1.0)  # a launch that was still on its way would have started by now
+    for tid in (NUM_CPUS, NUM_CPUS + 1):
+        assert not (backend.checkpoint_dir(tid) / "pid.0").exists()
+    assert backend.next_events(until=backend.time() + 2) == []
+    backend.close()
+
+
 def test_a_trial_waits_for_free_cpus_and_events_come_in_time_order(ray_cluster, toy, tmp_path):
     # waiting for a CPU (> 2 s here) is not hanging: the hang clock starts with the process
     backend = make(toy, tmp_path, num_cpus=1, max_fidelity=4, hang_timeout=2.0)

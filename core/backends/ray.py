@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -314,20 +315,30 @@ class _Recovered:
 
 
 class _TrialRunner:
-    """The Ray actor of one trial: launches its process on this node and reads its output."""
+    """The Ray actor of one trial: launches its process on this node and reads its output.
+
+    Its methods run in parallel threads: a stop that arrives before the launch (the
+    actor was still starting) wins, and the process is never started.
+    """
 
     def __init__(self) -> None:
         self._events: queue.Queue = queue.Queue()
         self._proc: Any = None
+        self._halted = False
+        self._lock = threading.Lock()
 
     def launch(self, trial_id: int, argv: list[str], cwd: str, env: dict[str, str],
-               max_output_bytes: int) -> tuple[int, str]:
+               max_output_bytes: int) -> tuple[int | None, str]:
         import socket
 
-        path = Path(cwd)
-        path.mkdir(parents=True, exist_ok=True)
-        self._proc = launch(trial_id, argv, cwd=path, env={**os.environ, **env},
-                            events=self._events, max_output_bytes=max_output_bytes)
+        with self._lock:
+            if self._halted:  # stopped before it started: nothing to run
+                self._events.put(ProcEvent(None, "exit", time.monotonic(), -signal.SIGTERM))  # type: ignore[arg-type]
+                return None, socket.gethostname()
+            path = Path(cwd)
+            path.mkdir(parents=True, exist_ok=True)
+            self._proc = launch(trial_id, argv, cwd=path, env={**os.environ, **env},
+                                events=self._events, max_output_bytes=max_output_bytes)
         return self._proc.pid, socket.gethostname()
 
     def drain(self, timeout: float) -> list[tuple[str, Any]]:
@@ -342,17 +353,25 @@ class _TrialRunner:
             except queue.Empty:
                 return [(ev.kind, ev.payload) for ev in out]
 
-    def terminate(self, grace: float) -> None:
-        self._proc.terminate(grace)
+    def _halt(self, action: Callable[[Any], None]) -> None:
+        with self._lock:
+            self._halted = True
+            proc = self._proc
+        if proc is not None:
+            action(proc)
 
-    def finish(self, grace: float) -> None:
-        self._proc.finish(grace)
+    def terminate(self, grace: float) -> None:
+        self._halt(lambda proc: proc.terminate(grace))
 
     def kill_now(self, grace: float) -> None:
-        self._proc.kill_now(grace)
+        self._halt(lambda proc: proc.kill_now(grace))
 
     def kill_group(self) -> None:
-        self._proc.kill_group()
+        self._halt(lambda proc: proc.kill_group())
+
+    def finish(self, grace: float) -> None:
+        if self._proc is not None:
+            self._proc.finish(grace)
 
     def stderr_tail(self) -> str:
-        return self._proc.stderr_tail()
+        return self._proc.stderr_tail() if self._proc is not None else ""
