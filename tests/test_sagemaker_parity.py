@@ -380,6 +380,20 @@ def test_a_new_trial_never_starts_from_a_stale_checkpoint(aws, source):
     assert json.loads(recorded["Body"].read()) == {"lr": 0.1}
 
 
+def test_a_job_prefix_with_odd_characters_still_finds_its_jobs(aws, source):
+    backend = make(aws, source, job_prefix="my_run.v2", max_fidelity=None)
+    backend.start(Trial(0, {"lr": 0.1}))
+    (name,) = backend._by_name
+    assert name.startswith(f"my-run-v2-{base.KEY[-8:]}-0-")
+    set_status(name, "InProgress")
+    base.log_lines(aws, name, ['[simtune] {"epoch": 1, "acc": 0.5}',
+                               '[simtune] {"epoch": 2, "acc": 0.6}'],
+                   int(backend._wall0 * 1000) + 5)
+    set_status(name, "Completed")
+    events = base.drain(backend)
+    assert [(e.fidelity, e.last) for e in events] == [(1, False), (2, True)]
+
+
 def test_the_run_key_depends_on_the_run_id_alone():
     assert run_key(RUN_ID) == run_key(RUN_ID) == base.KEY
     assert run_key("/runs/a/seed=1") != run_key("/runs/b/seed=1")

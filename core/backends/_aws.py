@@ -27,8 +27,17 @@ def job_name(prefix: str, trial_id: int, launch: int, now: datetime) -> str:
     """
     stamp = now.strftime("%Y%m%d-%H%M%S")
     tail = f"-{trial_id}-{stamp}" + (f"-r{launch}" if launch else "")
-    head = _BAD_CHARS.sub("-", prefix).strip("-")[: 63 - len(tail)].rstrip("-") or "simtune"
-    return head + tail
+    return safe_prefix(prefix)[: 63 - len(tail)].rstrip("-") + tail
+
+
+def safe_prefix(prefix: str) -> str:
+    """`prefix` as job names may start: letters, digits and single hyphens ("simtune" if empty).
+
+    Example:
+        >>> safe_prefix("my_run.v2")
+        'my-run-v2'
+    """
+    return _BAD_CHARS.sub("-", prefix).strip("-") or "simtune"
 
 
 def launch_of(name: str) -> int:

@@ -35,6 +35,7 @@ from core.backends._aws import (
     error_code,
     job_name,
     launch_of,
+    safe_prefix,
 )
 from core.backends._sagemaker_io import (
     Job,
@@ -154,7 +155,7 @@ class SageMakerBackend(Backend):
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.run_key = settings.run_key(run_id if run_id else f"{stamp}-{os.getpid()}")
         self.run_prefix = f"{self.s3_prefix}/{self.run_key}"
-        self.name_prefix = f"{job_prefix}-{self.run_key[-8:]}"  # this run's jobs only
+        self.name_prefix = f"{safe_prefix(job_prefix)}-{self.run_key[-8:]}"  # this run's jobs
         self._jobs: dict[int, Job] = {}  # trial id -> its current job
         self._by_name: dict[str, Job] = {}
         self._waiting: deque[Job] = deque()  # launches not yet sent, in order
