@@ -39,7 +39,7 @@ from core.tuner import Tuner, TuningSummary
 
 log = logging.getLogger("simtune.run")
 
-BACKENDS = ("simulated", "local", "python", "sagemaker")
+BACKENDS = ("simulated", "local", "python", "sagemaker", "ray")
 ROOT = Path(__file__).resolve().parents[1]  # the project: training paths are relative to it
 _PACKAGES = (
     "simtune",
@@ -145,6 +145,10 @@ def make_backend(
         _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
         fn = load_function(f"{script}:{function}", base=ROOT)
         return PythonBackend(fn, root=root, **common, **params)
+    if name == "ray":
+        from core.backends.ray import RayBackend
+
+        return RayBackend(fn, storage=params.pop("storage", None) or root, **common, **params)
     from core.backends.local import LocalBackend
 
     _check_params("backend", name, LocalBackend, params, {"command", "root", *common})

@@ -1,4 +1,5 @@
-"""The contract every real backend passes, with real processes: local scripts and Python functions.
+"""The contract every real backend passes, with real processes: local scripts, Python functions
+and Python functions in Ray actors (on the session's real local Ray instance).
 
 The toy workload counts epochs in a checkpoint file; its behaviour is picked by the
 config key `kind` (ok, exit, signal, hang, malformed, huge, nofidelity, spawn, echo).
@@ -26,6 +27,7 @@ from core.space import Space, choice
 from core.stopping import StoppingCriterion
 from core.trial import Failure, Report, Start, Trial
 from core.tuner import Tuner
+from tests.ray_cluster import gcs_address, ray_fixture  # noqa: F401
 
 TOY = textwrap.dedent(
     """
@@ -71,7 +73,7 @@ TOY = textwrap.dedent(
     """
 )
 
-KINDS = ["local", "python"]
+KINDS = ["local", "python", "ray"]
 
 
 def make_backend(kind: str, tmp_path: Path, **kwargs) -> LocalBackend:
@@ -83,6 +85,10 @@ def make_backend(kind: str, tmp_path: Path, **kwargs) -> LocalBackend:
     script.write_text(TOY)
     if kind == "python":
         return PythonBackend(load_function(f"{script}:toy_train"), root=root, **kwargs)
+    if kind == "ray":
+        from core.backends.ray import RayBackend
+
+        return RayBackend(load_function(f"{script}:toy_train"), storage=root, **kwargs)
     return LocalBackend(str(script), root=root, **kwargs)
 
 
@@ -119,6 +125,8 @@ def wait_dead(pid: int, timeout: float = 5.0) -> bool:
 
 @pytest.fixture(params=KINDS)
 def kind(request):
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
     return request.param
 
 
@@ -405,6 +413,11 @@ def test_same_decisions_on_simulated_and_real_backends(kind, tmp_path):
     if kind == "python":
         backend = PythonBackend(load_function(f"{script}:toy_curve"), root=tmp_path / "trials",
                                 max_fidelity=9)
+    elif kind == "ray":
+        from core.backends.ray import RayBackend
+
+        backend = RayBackend(load_function(f"{script}:toy_curve"), storage=tmp_path / "trials",
+                             max_fidelity=9)
     else:
         backend = LocalBackend(str(script), root=tmp_path / "trials", max_fidelity=9)
     real = _trace(backend, table, seed=5)
@@ -434,10 +447,14 @@ TUNER = textwrap.dedent(
     # Ctrl-C as in an interactive shell, even if this test runs where SIGINT is ignored
     # (a disposition every child inherits, e.g. from a background job)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    kind, script, root = sys.argv[1:]
+    kind, script, root, address = sys.argv[1:]
     if kind == "python":
         backend = PythonBackend(load_function(script + ":toy_train"), root=root,
                                 max_fidelity=1000)
+    elif kind == "ray":
+        from core.backends.ray import RayBackend
+        backend = RayBackend(load_function(script + ":toy_train"), storage=root,
+                             max_fidelity=1000, address=address)
     else:
         backend = LocalBackend(script, root=root, max_fidelity=1000)
     Tuner(scheduler=Two(), backend=backend, stop=StoppingCriterion(max_wallclock=120),
@@ -456,7 +473,8 @@ def test_no_orphans_when_the_tuner_process_is_interrupted(kind, tmp_path, sig):
     tuner_py = tmp_path / "tuner.py"
     tuner_py.write_text(TUNER)
     root = tmp_path / "trials"
-    proc = subprocess.Popen([sys.executable, str(tuner_py), kind, str(script), str(root)],
+    address = gcs_address(__import__("ray")) if kind == "ray" else "-"
+    proc = subprocess.Popen([sys.executable, str(tuner_py), kind, str(script), str(root), address],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     files = [root / f"trial_{i}" / "checkpoints" / n for i in (0, 1)
              for n in ("pid.0", "child.pid")]

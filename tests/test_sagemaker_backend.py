@@ -23,8 +23,9 @@ from botocore.stub import Stubber  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 
-from core.backends._aws import job_name, with_retries  # noqa: E402
-from core.backends.sagemaker import LOG_GROUP, SageMakerBackend  # noqa: E402
+from core.backends._aws import job_name  # noqa: E402
+from core.backends._sagemaker_io import LOG_GROUP  # noqa: E402
+from core.backends.sagemaker import SageMakerBackend  # noqa: E402
 from core.backends.sagemaker_launcher import launch_tuning_job  # noqa: E402
 from core.trial import Failure, Report, Trial  # noqa: E402
 
@@ -32,6 +33,10 @@ REGION = "us-east-1"
 BUCKET = "simtune-test"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sklearn:1.2-1"
+RUN_ID = "/runs/2026-12-01/asha"
+KEY = "asha-" + __import__("hashlib").sha256(RUN_ID.encode()).hexdigest()[:8]  # its run key
+CKPT = f"simtune/{KEY}/checkpoints"  # the S3 prefix of this run's checkpoints
+JOB = rf"simtune-{KEY[-8:]}"  # the head of this run's job names
 
 
 @pytest.fixture
@@ -58,6 +63,7 @@ def source(tmp_path):
 
 def make(session, source, **kwargs) -> SageMakerBackend:
     kwargs.setdefault("max_fidelity", 3)
+    kwargs.setdefault("run_id", RUN_ID)
     return SageMakerBackend(entry_point="train.py", source_dir=str(source), image_uri=IMAGE,
                             role=ROLE, bucket=BUCKET, session=session, poll_interval=0.0,
                             sleep=lambda s: None, **kwargs)
@@ -109,13 +115,13 @@ def test_start_sends_one_training_job_request(aws, source):
     config = {"lr": 0.001, "layers": 2, "act": "a b; 'c'"}
     backend.start(Trial(4, config))
     (job,) = backend._by_name.values()
-    assert re.fullmatch(r"simtune-4-\d{8}-\d{6}", job.name)
+    assert re.fullmatch(JOB + r"-4-\d{8}-\d{6}", job.name)
     desc = aws.client("sagemaker").describe_training_job(TrainingJobName=job.name)
     hps = desc["HyperParameters"]
     assert {k: json.loads(hps[k]) for k in config} == config  # JSON, decoded by the toolkit
     assert json.loads(hps["sagemaker_program"]) == "train.py"
     assert desc["CheckpointConfig"] == {
-        "S3Uri": f"s3://{BUCKET}/simtune/checkpoints/trial_4/", "LocalPath": "/opt/ml/checkpoints"}
+        "S3Uri": f"s3://{BUCKET}/{CKPT}/trial_4/", "LocalPath": "/opt/ml/checkpoints"}
     assert desc["EnableManagedSpotTraining"] is True
     assert desc["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert desc["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
@@ -125,7 +131,7 @@ def test_start_sends_one_training_job_request(aws, source):
     key = uri.removeprefix(f"s3://{BUCKET}/")
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     names = tarfile.open(fileobj=io.BytesIO(body)).getnames()
-    assert names == ["train.py"]
+    assert sorted(names) == ["core/__init__.py", "core/report.py", "train.py"]  # + reporter
     req = backend.training_job_request(Trial(4, config), job.name)
     assert req["Environment"]["SIMTUNE_CHECKPOINT_DIR"] == "/opt/ml/checkpoints"
     assert req["Environment"]["PYTHONPATH"] == "/opt/ml/code"  # core.report importable
@@ -221,13 +227,19 @@ def test_pause_and_resume_start_a_new_job_on_the_same_checkpoint(aws, source):
     with Stubber(backend.sm) as stub:
         stub.add_response("stop_training_job", {}, {"TrainingJobName": backend._jobs[2].name})
         backend.pause(2)
+    (first,) = backend._by_name
+    set_status(first, "Stopping")  # uploading its last checkpoint
     backend.resume(trial)
+    backend.poll()
+    assert list(backend._by_name) == [first]  # the new job waits for the final checkpoint
+    set_status(first, "Stopped")
+    backend.poll()
     first, second = backend._by_name
     assert second.endswith("-r1") and second != first
     sm = aws.client("sagemaker")
     uris = {sm.describe_training_job(TrainingJobName=n)["CheckpointConfig"]["S3Uri"]
             for n in (first, second)}
-    assert uris == {f"s3://{BUCKET}/simtune/checkpoints/trial_2/"}
+    assert uris == {f"s3://{BUCKET}/{CKPT}/trial_2/"}
 
 
 def test_spot_interruption_resumes_from_the_s3_checkpoint(aws, source):
@@ -244,7 +256,7 @@ def test_spot_interruption_resumes_from_the_s3_checkpoint(aws, source):
     second = backend._jobs[0].name
     assert second.endswith("-r1")
     desc = aws.client("sagemaker").describe_training_job(TrainingJobName=second)
-    assert desc["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/simtune/checkpoints/trial_0/"
+    assert desc["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/{CKPT}/trial_0/"
     set_status(second, "InProgress")
     log_lines(aws, second, ['[simtune] {"epoch": 3, "acc": 0.7}',
                             '[simtune] {"epoch": 4, "acc": 0.8}'], t0 + 50)
@@ -267,28 +279,12 @@ def test_spot_restarts_are_bounded(aws, source):
 def test_pbt_copies_the_checkpoint_in_s3(aws, source):
     s3 = aws.client("s3")
     for key in ("model.pkl", "sub/state.json"):
-        s3.put_object(Bucket=BUCKET, Key=f"simtune/checkpoints/trial_0/{key}", Body=key.encode())
+        s3.put_object(Bucket=BUCKET, Key=f"{CKPT}/trial_0/{key}", Body=key.encode())
     backend = make(aws, source)
     backend.start(Trial(1, {"lr": 0.2}, checkpoint_of=0))
-    got = s3.list_objects_v2(Bucket=BUCKET, Prefix="simtune/checkpoints/trial_1/")["Contents"]
-    assert sorted(o["Key"] for o in got) == ["simtune/checkpoints/trial_1/model.pkl",
-                                             "simtune/checkpoints/trial_1/sub/state.json"]
-
-
-def test_throttled_calls_are_retried_with_exponential_backoff(aws):
-    sm = aws.client("sagemaker")
-    slept = []
-    with Stubber(sm) as stub:
-        for _ in range(3):
-            stub.add_client_error("list_training_jobs", "ThrottlingException", "Rate exceeded")
-        stub.add_response("list_training_jobs", {"TrainingJobSummaries": []})
-        out = with_retries(sm.list_training_jobs, sleep=slept.append)
-    assert out["TrainingJobSummaries"] == [] and slept == [1.0, 2.0, 4.0]
-    with Stubber(sm) as stub:
-        stub.add_client_error("list_training_jobs", "ValidationException", "bad")
-        with pytest.raises(ClientError, match="bad"):
-            with_retries(sm.list_training_jobs, sleep=slept.append)
-    assert slept == [1.0, 2.0, 4.0]  # no retry for other errors
+    got = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{CKPT}/trial_1/")["Contents"]
+    assert sorted(o["Key"] for o in got) == [f"{CKPT}/trial_1/model.pkl",
+                                             f"{CKPT}/trial_1/sub/state.json"]
 
 
 def test_missing_settings_are_named(aws, source):
@@ -340,14 +336,16 @@ def test_run_py_make_backend_drives_asha_over_sagemaker_jobs(aws, tmp_path):
 
     table = toy_table()
     cfg = OmegaConf.create({
+        "n_workers": 2,  # max_jobs: ${n_workers}
         "benchmark": {"training": "experiments/training/mlp_sklearn.py:train"},
         "backend": {**OmegaConf.to_container(OmegaConf.load(
             Path(__file__).resolve().parents[1] / "conf" / "backend" / "sagemaker.yaml")),
             "bucket": BUCKET, "role": ROLE, "image_uri": IMAGE, "poll_interval": 0,
-            "region": REGION},
+            "region": REGION, "run_id": str(tmp_path)},  # in a run: ${hydra:runtime.output_dir}
     })
     backend = make_backend(cfg, table, np.random.default_rng(0), tmp_path)
     assert isinstance(backend, SageMakerBackend) and backend.max_fidelity == 4
+    assert backend.max_jobs == 2
     logs, epochs, stopped = aws.client("logs"), {}, []
     t_ms = [int(backend._wall0 * 1000)]
 

@@ -118,7 +118,7 @@ def test_submitit_local_sweep(tmp_path: Path) -> None:
 @pytest.mark.ray
 def test_ray_local_sweep(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_ray_launcher",
-                        reason='the Ray launcher is an extra: pip install -e ".[ray]"')
+                        reason='opt-in: pip install -e ".[ray-launcher]" (pins cloudpickle<3)')
     sweep_dir = tmp_path / "sweep"
     proc = sweep(["hydra/launcher=ray_cluster", "seed=0,1", f"hydra.sweep.dir={sweep_dir}"],
                  tmp_path)

@@ -6,23 +6,16 @@ import io
 import logging
 import re
 import tarfile
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("simtune.sagemaker")
 
-THROTTLING = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException",
-}
+RETRY_MODES = ("standard", "adaptive", "legacy")  # botocore's retry modes
+QUOTA = "ResourceLimitExceeded"  # an account quota (instances, jobs): wait for a free slot
 _BAD_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
+_RELAUNCH = re.compile(r"-\d{8}-\d{6}-r(\d+)$")
 
 
 def job_name(prefix: str, trial_id: int, launch: int, now: datetime) -> str:
@@ -34,8 +27,23 @@ def job_name(prefix: str, trial_id: int, launch: int, now: datetime) -> str:
     """
     stamp = now.strftime("%Y%m%d-%H%M%S")
     tail = f"-{trial_id}-{stamp}" + (f"-r{launch}" if launch else "")
-    head = _BAD_CHARS.sub("-", prefix).strip("-")[: 63 - len(tail)].rstrip("-") or "simtune"
-    return head + tail
+    return safe_prefix(prefix)[: 63 - len(tail)].rstrip("-") + tail
+
+
+def safe_prefix(prefix: str) -> str:
+    """`prefix` as job names may start: letters, digits and single hyphens ("simtune" if empty).
+
+    Example:
+        >>> safe_prefix("my_run.v2")
+        'my-run-v2'
+    """
+    return _BAD_CHARS.sub("-", prefix).strip("-") or "simtune"
+
+
+def launch_of(name: str) -> int:
+    """The relaunch number N of a job named by `job_name` (0 without `-rN`)."""
+    match = _RELAUNCH.search(name)
+    return int(match.group(1)) if match else 0
 
 
 def aws_session(region: str | None = None) -> Any:
@@ -49,29 +57,43 @@ def aws_session(region: str | None = None) -> Any:
     return boto3.Session(region_name=region)
 
 
-def with_retries(
-    call: Callable[..., Any],
-    *,
-    max_retries: int = 8,
-    base_delay: float = 1.0,
-    max_delay: float = 60.0,
-    sleep: Callable[[float], None] = time.sleep,
-    **kwargs: Any,
-) -> Any:
-    """`call(**kwargs)`, retried after base_delay * 2**i seconds while AWS throttles it."""
-    from botocore.exceptions import ClientError
+def aws_clients(
+    session: Any, names: tuple[str, ...], retry_mode: str = "standard", max_attempts: int = 10
+) -> list[Any]:
+    """One client per service name, retrying throttled and transient errors with botocore's
+    own retry mode ("standard": exponential backoff with jitter; "adaptive": plus a client-side
+    rate limiter), at most `max_attempts` attempts per call."""
+    if retry_mode not in RETRY_MODES:
+        raise ValueError(
+            f"retry_mode={retry_mode!r} is not a botocore retry mode; use one of "
+            f"{', '.join(RETRY_MODES)}"
+        )
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
+    from botocore.config import Config
 
-    for attempt in range(max_retries + 1):
-        try:
-            return call(**kwargs)
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code not in THROTTLING or attempt == max_retries:
-                raise
-            delay = min(max_delay, base_delay * 2**attempt)
-            log.info("throttled (%s), retry %d in %.0f s", code, attempt + 1, delay)
-            sleep(delay)
-    raise AssertionError("unreachable")
+    config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts})
+    return [session.client(name, config=config) for name in names]
+
+
+def error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+
+
+def reporter_files(root: Path) -> dict[str, bytes]:
+    """simtune's `core/report.py` (and `core/__init__.py`) for a source dir that lacks them,
+    so that training code there can `from core.report import run_script` in the container."""
+    import core
+    import core.report
+
+    out: dict[str, bytes] = {}
+    if not (root / "core" / "report.py").is_file():
+        out["core/report.py"] = Path(core.report.__file__).read_bytes()
+        if not (root / "core" / "__init__.py").is_file():
+            out["core/__init__.py"] = Path(core.__file__).read_bytes()
+    return out
 
 
 def pack_directory(

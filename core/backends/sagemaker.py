@@ -1,61 +1,79 @@
 """Trials as Amazon SageMaker training jobs, one job per trial (extra `sagemaker`: boto3).
 
 The training script runs in a framework container (or any image running the SageMaker
-training toolkit): hyperparameters = the trial's config, handed to the script as
-`--name value` arguments; `SIMTUNE_CHECKPOINT_DIR=/opt/ml/checkpoints`, which SageMaker
-syncs with the trial's own `checkpoint_s3_uri`, so pause/resume, PBT checkpoint copies
-and managed-spot restarts continue from the last checkpoint. Reports are read from the
-jobs' CloudWatch log streams (the line protocol of core.report). Each poll is one batch:
-one ListTrainingJobs for every status and one FilterLogEvents for every log line, plus
-a DescribeTrainingJob only for a job that just ended. Throttled calls are retried with
-exponential backoff.
+training toolkit): hyperparameters = the trial's config (plus fixed `hyperparameters`),
+handed to the script as `--name value` arguments; `SIMTUNE_CHECKPOINT_DIR=/opt/ml/checkpoints`,
+which SageMaker syncs with the trial's own S3 prefix, so pause/resume, PBT checkpoint copies,
+managed-spot restarts and a resumed run continue from the last checkpoint. That prefix is
+`s3://<bucket>/<s3_prefix>/<run key>/checkpoints/trial_<id>/`, the run key derived from
+`run_id` alone (run.py: the run directory), so a rerun in a new process finds it. Reports are
+read from the jobs' CloudWatch log streams (the line protocol of core.report). Each poll is
+one batch: one ListTrainingJobs for every status and one FilterLogEvents for every log line,
+plus a DescribeTrainingJob only for a job that just ended. Throttled and transient errors are
+retried by botocore (`retry_mode`); a quota (ResourceLimitExceeded) on CreateTrainingJob is
+waited out with backoff; at most `max_jobs` jobs hold instances at once, counting a stopped
+job until SageMaker reports it Stopped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.backends._aws import aws_session, job_name, pack_directory, with_retries
+from core.backends import sagemaker_settings as settings
+from core.backends._aws import (
+    QUOTA,
+    aws_clients,
+    aws_session,
+    error_code,
+    job_name,
+    launch_of,
+    safe_prefix,
+)
+from core.backends._sagemaker_io import (
+    Job,
+    LogTail,
+    RunStore,
+    fail,
+    list_jobs,
+    on_line,
+    spot_interrupted,
+)
 from core.backends.base import Backend
-from core.report import CHECKPOINT_ENV, parse_report
-from core.trial import Event, Failure, Report, Trial
+from core.report import CHECKPOINT_ENV
+from core.trial import Event, Report, Trial
 
 log = logging.getLogger("simtune.sagemaker")
 
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
 CODE_DIR = "/opt/ml/code"  # where the training toolkit unpacks sourcedir.tar.gz
-LOG_LAG_MS = 300_000  # log lines can reach CloudWatch this late
-@dataclass(eq=False)
-class _Job:
-    trial_id: int
-    name: str
-    launch: int
-    halted: bool = False  # stopped/paused by us, or finished: its news is stale
-    last_report: Report | None = None
-    held: Report | None = None
-    seen_ended: bool = False  # ended at the last poll: handled at the next (late log lines)
-    cancelled: bool = False  # paused or stopped by the Tuner
-    lines: deque = field(default_factory=lambda: deque(maxlen=20))  # last non-report lines
+ACTIVE = ("InProgress", "Stopping")  # a job in these states holds its instances
 
 
 class SageMakerBackend(Backend):
     """One SageMaker training job per trial; status and logs polled in batches.
+
+    Fields of CreateTrainingJob pass through: `inputs` ({channel: s3 uri or channel dict}),
+    `metric_definitions` (metric names get the regex of their report line, so the console
+    plots learning curves), `keep_alive_period` (warm pools: every trial's job matches the
+    previous one, so a job reuses the pool its predecessor left), `vpc_config`,
+    `environment`, `tags`, `volume_kms_key`, `output_kms_key`, and `request_overrides`
+    (merged into the request last). `from_estimator` takes the settings of an SDK Estimator.
 
     Example:
         >>> backend = SageMakerBackend(
         ...     entry_point="experiments/training/mlp_sklearn.py", source_dir=".",
         ...     image_uri=SKLEARN_IMAGE,  # a SageMaker scikit-learn framework image URI
         ...     role="arn:aws:iam::123456789012:role/SageMakerRole", bucket="my-bucket",
-        ...     instance_type="ml.m5.large", use_spot=True, max_fidelity=50)
+        ...     run_id="outputs/run1", instance_type="ml.m5.large", use_spot=True,
+        ...     max_jobs=4, max_fidelity=50)
     """
 
     name = "sagemaker"
@@ -70,6 +88,7 @@ class SageMakerBackend(Backend):
         source_dir: str | None = None,
         s3_prefix: str = "simtune",
         job_prefix: str = "simtune",
+        run_id: str | None = None,
         instance_type: str = "ml.m5.large",
         instance_count: int = 1,
         volume_size_gb: int = 30,
@@ -78,108 +97,143 @@ class SageMakerBackend(Backend):
         max_wait: int | None = None,
         max_spot_restarts: int = 3,
         environment: dict[str, str] | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        metric_definitions: list[Any] | dict[str, str] | None = None,
+        keep_alive_period: int | None = None,
+        vpc_config: dict[str, list[str]] | None = None,
+        tags: dict[str, str] | None = None,
+        volume_kms_key: str | None = None,
+        output_kms_key: str | None = None,
+        request_overrides: dict[str, Any] | None = None,
+        max_jobs: int | None = None,
         fidelity: str = "epoch",
         max_fidelity: int | None = None,
         poll_interval: float = 30.0,
-        max_retries: int = 8,
+        retry_mode: str = "standard",
+        max_attempts: int = 10,
+        quota_backoff: float = 60.0,
+        max_quota_backoff: float = 900.0,
         region: str | None = None,
         session: Any = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        missing = [n for n, v in (("image_uri", image_uri), ("role", role), ("bucket", bucket))
-                   if not v]
-        if missing:
-            raise ValueError(
-                f"backend=sagemaker needs {', '.join(missing)}: set backend.{missing[0]}=... "
-                "(image_uri: a framework container such as the SageMaker scikit-learn or "
-                "PyTorch image; role: an IAM role ARN SageMaker can assume; bucket: an S3 bucket)"
-            )
-        if use_spot and max_wait is not None and max_wait < max_run:
-            raise ValueError(f"max_wait ({max_wait}) must be >= max_run ({max_run}) with spot")
+        settings.check(image_uri=image_uri, role=role, bucket=bucket, use_spot=use_spot,
+                       max_wait=max_wait, max_run=max_run, max_jobs=max_jobs,
+                       job_prefix=job_prefix, keep_alive_period=keep_alive_period)
         self.entry_point = entry_point
         self.image_uri, self.role, self.bucket = image_uri, role, bucket
         self.source_dir = source_dir
         self.s3_prefix = s3_prefix.strip("/")
         self.job_prefix = job_prefix
+        self.run_id = run_id
         self.instance_type, self.instance_count = instance_type, instance_count
         self.volume_size_gb, self.max_run = volume_size_gb, max_run
         self.use_spot, self.max_wait = use_spot, max_wait or (2 * max_run if use_spot else None)
         self.max_spot_restarts = max_spot_restarts
         self.environment = dict(environment or {})
+        self.hyperparameters = dict(hyperparameters or {})
+        self.inputs, self.metric_definitions = dict(inputs or {}), metric_definitions
+        self._channels = settings.input_channels(inputs)  # checked here, once
+        self._metrics = settings.metric_definitions(metric_definitions)
+        self.keep_alive_period = keep_alive_period
+        self.vpc_config, self.tags = vpc_config, dict(tags or {})
+        self.volume_kms_key, self.output_kms_key = volume_kms_key, output_kms_key
+        self.request_overrides = dict(request_overrides or {})
+        self.max_jobs = max_jobs
         self.fidelity, self.max_fidelity = fidelity, max_fidelity
-        self.poll_interval, self.max_retries = poll_interval, max_retries
+        self.poll_interval = poll_interval
+        self.quota_backoff, self.max_quota_backoff = quota_backoff, max_quota_backoff
         self._sleep = sleep
         if session is None:
             session = aws_session(region)
-        self.sm = session.client("sagemaker")
-        self.logs = session.client("logs")
-        self.s3 = session.client("s3")
+        self.sm, self.logs, self.s3 = aws_clients(session, ("sagemaker", "logs", "s3"),
+                                                  retry_mode, max_attempts)
+        self.retry_mode, self.max_attempts = retry_mode, max_attempts
         self._t0 = time.monotonic()
         self._wall0 = time.time()
-        self._jobs: dict[int, _Job] = {}  # trial id -> its current job
-        self._by_name: dict[str, _Job] = {}
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.run_key = settings.run_key(run_id if run_id else f"{stamp}-{os.getpid()}")
+        self.run_prefix = f"{self.s3_prefix}/{self.run_key}"
+        self.name_prefix = f"{safe_prefix(job_prefix)}-{self.run_key[-8:]}"  # this run's jobs
+        self._jobs: dict[int, Job] = {}  # trial id -> its current job
+        self._by_name: dict[str, Job] = {}
+        self._waiting: deque[Job] = deque()  # launches not yet sent, in order
         self._launches: dict[int, int] = {}
         self._spot_restarts: dict[int, int] = {}
         self._configs: dict[int, dict[str, Any]] = {}
         self._code_uri: str | None = None
-        self._seen_events: dict[str, int] = {}  # log event id -> its timestamp (ms)
-        self._pending: deque[tuple[_Job, Event]] = deque()
-        self._log_start = int(self._wall0 * 1000)
+        self._pending: deque[tuple[Job, Event]] = deque()
+        self.store = RunStore(self.s3, bucket, self.run_prefix)  # type: ignore[arg-type]
+        self.log_tail = LogTail(self.logs, self.name_prefix, int(self._wall0 * 1000))
+        self._list_after = self._wall0 - 60
         self._last_poll = -float("inf")
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        return with_retries(fn, max_retries=self.max_retries, sleep=self._sleep, **kwargs)
+    @classmethod
+    def from_estimator(cls, estimator: Any, **overrides: Any) -> SageMakerBackend:
+        """A backend with the settings of a `sagemaker` SDK Estimator (duck-typed, see
+        sagemaker_settings.settings_from_estimator); `overrides` win."""
+        return cls(**{**settings.settings_from_estimator(estimator), **overrides})
 
+    # -- helpers ---------------------------------------------------------------------------
     def time(self) -> float:
         return time.monotonic() - self._t0
 
     def checkpoint_s3_uri(self, trial_id: int) -> str:
-        return f"s3://{self.bucket}/{self.s3_prefix}/checkpoints/trial_{trial_id}/"
+        return self.store.checkpoint_uri(trial_id)
 
     def _upload_code(self) -> str:
-        """The source directory as sourcedir.tar.gz in S3 (once), as the SageMaker SDK does."""
+        """The source directory as sourcedir.tar.gz in S3, once."""
         if self._code_uri is None:
-            key = f"{self.s3_prefix}/code/{int(self._wall0)}/sourcedir.tar.gz"
-            data = pack_directory(Path(self.source_dir or Path(self.entry_point).parent))
-            self._call(self.s3.put_object, Bucket=self.bucket, Key=key, Body=data)
-            self._code_uri = f"s3://{self.bucket}/{key}"
+            root = Path(self.source_dir or Path(self.entry_point).parent)
+            self._code_uri = self.store.upload_code(root, int(self._wall0))
         return self._code_uri
 
     def training_job_request(self, trial: Trial, name: str) -> dict[str, Any]:
         """The CreateTrainingJob request of `trial` (job `name`)."""
         entry = self.entry_point if self.source_dir else Path(self.entry_point).name
-        hps = {k: json.dumps(v) for k, v in trial.config.items()}  # the toolkit decodes JSON
+        config = {**self.hyperparameters, **trial.config}
+        hps = {k: json.dumps(v) for k, v in config.items()}  # the toolkit decodes JSON
         hps["sagemaker_program"] = json.dumps(entry)
         hps["sagemaker_submit_directory"] = json.dumps(self._upload_code())
-        stopping: dict[str, int] = {"MaxRuntimeInSeconds": int(self.max_run)}
-        if self.use_spot:
-            stopping["MaxWaitTimeInSeconds"] = int(self.max_wait)  # type: ignore[arg-type]
-        env = {"PYTHONPATH": CODE_DIR,  # the script imports core.report from the project
+        env = {"PYTHONPATH": CODE_DIR,  # the script imports core.report from the source dir
                **self.environment, CHECKPOINT_ENV: CHECKPOINT_LOCAL,
                "SIMTUNE_TRIAL_ID": str(trial.trial_id), "PYTHONUNBUFFERED": "1"}
-        return {
+        tags = {**self.tags, "simtune-run": self.run_key, "simtune-trial": str(trial.trial_id)}
+        some = settings.without_none
+        request: dict[str, Any] = some({
             "TrainingJobName": name,
-            "AlgorithmSpecification": {"TrainingImage": self.image_uri,
-                                       "TrainingInputMode": "File"},
+            "AlgorithmSpecification": some({"TrainingImage": self.image_uri,
+                                            "TrainingInputMode": "File",
+                                            "MetricDefinitions": self._metrics or None}),
             "RoleArn": self.role,
             "HyperParameters": hps,
-            "OutputDataConfig": {"S3OutputPath": f"s3://{self.bucket}/{self.s3_prefix}/output"},
-            "ResourceConfig": {"InstanceType": self.instance_type,
-                               "InstanceCount": int(self.instance_count),
-                               "VolumeSizeInGB": int(self.volume_size_gb)},
-            "StoppingCondition": stopping,
+            "InputDataConfig": self._channels or None,
+            "OutputDataConfig": some({"S3OutputPath": f"s3://{self.bucket}/{self.run_prefix}/output",
+                                      "KmsKeyId": self.output_kms_key}),
+            "ResourceConfig": some({"InstanceType": self.instance_type,
+                                    "InstanceCount": int(self.instance_count),
+                                    "VolumeSizeInGB": int(self.volume_size_gb),
+                                    "VolumeKmsKeyId": self.volume_kms_key,
+                                    "KeepAlivePeriodInSeconds": self.keep_alive_period}),
+            "VpcConfig": dict(self.vpc_config) if self.vpc_config else None,
+            "StoppingCondition": some({"MaxRuntimeInSeconds": int(self.max_run),
+                                       "MaxWaitTimeInSeconds": int(self.max_wait)  # type: ignore[arg-type]
+                                       if self.use_spot else None}),
             "EnableManagedSpotTraining": bool(self.use_spot),
             "CheckpointConfig": {"S3Uri": self.checkpoint_s3_uri(trial.trial_id),
                                  "LocalPath": CHECKPOINT_LOCAL},
             "Environment": env,
-            "Tags": [{"Key": "simtune-trial", "Value": str(trial.trial_id)}],
-        }
+            "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()],
+        })
+        return settings.deep_merge(request, self.request_overrides)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, trial: Trial) -> None:
+        self.store.clear_checkpoint(trial.trial_id)  # left by an earlier run of this key
         if trial.checkpoint_of is not None:
-            self._copy_checkpoint(trial.checkpoint_of, trial.trial_id)
+            self.store.copy_checkpoint(trial.checkpoint_of, trial.trial_id)
+        self.store.write_config(trial.trial_id, trial.config)
         self._launch(trial)
 
     def resume(self, trial: Trial) -> None:
@@ -188,27 +242,75 @@ class SageMakerBackend(Backend):
             raise ValueError(f"trial {trial.trial_id} is not paused, cannot resume it")
         self._launch(trial)
 
+    def recover(self, trial: Trial) -> None:
+        """Take over `trial` of an interrupted run as paused: its jobs still running are
+        stopped (not adopted), and count against max_jobs until SageMaker reports them
+        stopped; `resume` waits for that, so it starts from their final checkpoint."""
+        tid = trial.trial_id
+        recorded = self.store.recorded_config(tid)
+        if recorded is not None and recorded != json.loads(json.dumps(trial.config, default=str)):
+            raise ValueError(
+                f"trial {tid}: {self.store.config_uri(tid)} holds config {recorded}, not "
+                f"{trial.config}; the trial id was used for another configuration (start "
+                "afresh with another run_id or run directory)")
+        if recorded is None:
+            self.store.write_config(tid, trial.config)
+        self._configs[tid] = trial.config
+        latest = Job(tid, None, -1, halted=True, ended=True, cancelled=True)
+        for summary in list_jobs(self.sm, f"{self.name_prefix}-{tid}-", after=None):
+            name, status = summary["TrainingJobName"], summary["TrainingJobStatus"]
+            if name in self._by_name:
+                continue
+            job = Job(tid, name, launch_of(name), halted=True, cancelled=True,
+                       ended=status not in ACTIVE)
+            if status == "InProgress":
+                log.warning("trial %d: stopping job %s of the interrupted run", tid, name)
+                self.sm.stop_training_job(TrainingJobName=name)
+            self._by_name[name] = job
+            self._list_after = min(self._list_after, summary["CreationTime"].timestamp() - 1)
+            self._launches[tid] = max(self._launches.get(tid, -1), job.launch)
+            latest = max(latest, job, key=lambda j: j.launch)
+        self._jobs[tid] = latest
+
     def _launch(self, trial: Trial) -> None:
+        """Queue the trial's next job; `_send_launches` creates it as soon as it may run."""
         tid = trial.trial_id
         launch = self._launches.get(tid, -1) + 1
         self._launches[tid] = launch
         self._configs[tid] = trial.config
-        name = job_name(self.job_prefix, tid, launch, datetime.now(timezone.utc))
-        self._call(self.sm.create_training_job, **self.training_job_request(trial, name))
-        job = _Job(tid, name, launch)
+        job = Job(tid, None, launch, trial=trial)
         self._jobs[tid] = job
-        self._by_name[name] = job
-        log.info("trial %d: started SageMaker training job %s", tid, name)
+        self._waiting.append(job)
+        self._send_launches()
 
-    def _copy_checkpoint(self, source: int, target: int) -> None:
-        src = self.checkpoint_s3_uri(source).split("/", 3)[3]
-        dst = self.checkpoint_s3_uri(target).split("/", 3)[3]
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=src)
-        for page in pages:
-            for obj in page.get("Contents", []):
-                self._call(self.s3.copy_object, Bucket=self.bucket,
-                           Key=dst + obj["Key"][len(src):],
-                           CopySource={"Bucket": self.bucket, "Key": obj["Key"]})
+    def _holding(self) -> int:
+        """Jobs that hold instances: created and not reported Completed/Failed/Stopped."""
+        return sum(not j.ended for j in self._by_name.values())
+
+    def _send_launches(self) -> None:
+        now = self.time()
+        for job in list(self._waiting):
+            if self.max_jobs is not None and self._holding() >= self.max_jobs:
+                return
+            if job.not_before > now or any(
+                j.trial_id == job.trial_id and not j.ended for j in self._by_name.values()
+            ):  # quota backoff; or its previous job is still writing the checkpoint
+                continue
+            name = job_name(self.name_prefix, job.trial_id, job.launch, datetime.now(timezone.utc))
+            try:
+                self.sm.create_training_job(**self.training_job_request(job.trial, name))
+            except Exception as e:
+                if error_code(e) != QUOTA:
+                    raise
+                delay = min(self.max_quota_backoff, self.quota_backoff * 2**job.attempts)
+                job.attempts, job.not_before = job.attempts + 1, now + delay
+                log.warning("trial %d: %s (%s); next try in %.4g s", job.trial_id, QUOTA,
+                            e, delay)
+                continue
+            self._waiting.remove(job)
+            job.name, job.trial = name, None
+            self._by_name[name] = job
+            log.info("trial %d: started SageMaker training job %s", job.trial_id, name)
 
     def _halt(self, trial_id: int) -> None:
         job = self._jobs.get(trial_id)
@@ -218,7 +320,11 @@ class SageMakerBackend(Backend):
         if job.halted:
             return  # it ended while its last events were in flight
         job.halted = True
-        self._call(self.sm.stop_training_job, TrainingJobName=job.name)
+        if job.name is None:  # never created: nothing to stop
+            self._waiting.remove(job)
+            job.ended = True
+            return
+        self.sm.stop_training_job(TrainingJobName=job.name)  # counts until reported Stopped
 
     def pause(self, trial_id: int) -> None:
         self._halt(trial_id)  # the checkpoint stays in S3
@@ -227,11 +333,14 @@ class SageMakerBackend(Backend):
         self._halt(trial_id)
 
     def close(self) -> None:
+        self._waiting.clear()
         for job in self._jobs.values():
             if not job.halted:
                 job.halted = True
+                if job.name is None:
+                    continue
                 try:
-                    self._call(self.sm.stop_training_job, TrainingJobName=job.name)
+                    self.sm.stop_training_job(TrainingJobName=job.name)
                 except Exception as e:  # a job that ended meanwhile cannot be stopped
                     log.warning("could not stop %s: %s", job.name, e)
 
@@ -269,90 +378,33 @@ class SageMakerBackend(Backend):
             batch.append(event)
         return batch
 
-    def poll(self) -> list[tuple[_Job, Event]]:
-        """One round: statuses of every job, new log lines of every job, then the events."""
-        statuses = self._list_statuses()
-        events: list[tuple[_Job, Event]] = []
-        for job, message, t in self._new_log_lines():
+    def poll(self) -> list[tuple[Job, Event]]:
+        """One round: statuses of every job, new log lines of every job, then the events;
+        launches that were waiting go out once instances are free."""
+        statuses = {s["TrainingJobName"]: s["TrainingJobStatus"]
+                    for s in list_jobs(self.sm, self.name_prefix, after=self._list_after)}
+        events: list[tuple[Job, Event]] = []
+        for name, message, ms in self.log_tail.new_lines(lambda name: name in self._by_name):
+            job = self._by_name[name]
             if not job.halted:
-                events += [(job, e) for e in self._on_line(job, message, t)]
+                t = ms / 1000 - self._wall0
+                events += [(job, e) for e in on_line(job, message, t, self.fidelity,
+                                                     self.max_fidelity)]
         for name, status in statuses.items():
             job = self._by_name.get(name)
-            if job is None or job.halted or status in ("InProgress", "Stopping"):
+            if job is None or status in ACTIVE:
+                continue
+            job.ended = True
+            if job.halted:
                 continue
             if not job.seen_ended:  # CloudWatch may still be ingesting its last lines
                 job.seen_ended = True
                 continue
             events += [(job, e) for e in self._on_end(job, status)]
+        self._send_launches()
         return events
 
-    def _list_statuses(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        after = datetime.fromtimestamp(self._wall0 - 60, tz=timezone.utc)
-        kwargs: dict[str, Any] = {"NameContains": self.job_prefix, "CreationTimeAfter": after,
-                                  "MaxResults": 100}
-        while True:
-            page = self._call(self.sm.list_training_jobs, **kwargs)
-            for s in page.get("TrainingJobSummaries", []):
-                out[s["TrainingJobName"]] = s["TrainingJobStatus"]
-            if not page.get("NextToken"):
-                return out
-            kwargs["NextToken"] = page["NextToken"]
-
-    def _new_log_lines(self) -> list[tuple[_Job, str, float]]:
-        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "startTime": self._log_start,
-                                  "logStreamNamePrefix": self.job_prefix}
-        from botocore.exceptions import ClientError
-
-        out = []
-        while True:
-            try:
-                page = self._call(self.logs.filter_log_events, **kwargs)
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    return out  # no job has logged yet
-                raise
-            for ev in page.get("events", []):
-                if ev["eventId"] in self._seen_events:
-                    continue
-                job = self._by_name.get(ev["logStreamName"].split("/", 1)[0])
-                if job is None:
-                    continue
-                self._seen_events[ev["eventId"]] = ev["timestamp"]
-                out.append((job, ev["message"], ev["timestamp"] / 1000 - self._wall0))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        out.sort(key=lambda x: x[2])
-        if self._seen_events:  # read only the last minutes again (late ingestion), not all
-            start = max(self._seen_events.values()) - LOG_LAG_MS
-            if start > self._log_start:
-                self._log_start = start
-                self._seen_events = {k: v for k, v in self._seen_events.items() if v >= start}
-        return out
-
-    def _on_line(self, job: _Job, message: str, t: float) -> list[Event]:
-        try:
-            metrics = parse_report(message)
-        except ValueError as e:
-            return [self._fail(job, t, f"malformed report in job {job.name} log: {e}")]
-        if metrics is None:
-            job.lines.append(message.rstrip("\n"))
-            return []
-        if self.fidelity not in metrics:
-            return [self._fail(job, t, f"report lacks the fidelity {self.fidelity!r}: {metrics}")]
-        fid = int(metrics[self.fidelity])
-        values = {k: v for k, v in metrics.items() if k != self.fidelity}
-        report = Report(job.trial_id, max(t, 0.0), fid, values)
-        job.last_report = report
-        if self.max_fidelity is not None:
-            if fid >= self.max_fidelity:
-                report.last, job.halted = True, True
-            return [report]
-        previous, job.held = job.held, report
-        return [previous] if previous is not None else []
-
-    def _on_end(self, job: _Job, status: str) -> list[Event]:
+    def _on_end(self, job: Job, status: str) -> list[Event]:
         t = self.time()
         if status == "Completed":
             job.halted = True
@@ -362,22 +414,15 @@ class SageMakerBackend(Backend):
             if job.last_report is not None:
                 last = job.last_report
                 return [Report(job.trial_id, t, last.fidelity, last.metrics, last=True)]
-            return [self._fail(job, t, f"job {job.name} completed without any report")]
-        desc = self._call(self.sm.describe_training_job, TrainingJobName=job.name)
-        if self._spot_interrupted(desc) and self._restart_spot(job):
+            return [fail(job, t, f"job {job.name} completed without any report")]
+        desc = self.sm.describe_training_job(TrainingJobName=job.name)
+        if spot_interrupted(desc) and self._restart_spot(job):
             return []
         reason = desc.get("FailureReason") or desc.get("SecondaryStatus") or status
         held = [job.held] if job.held is not None else []
-        return [*held, self._fail(job, t, f"job {job.name} {status.lower()}: {reason}")]
+        return [*held, fail(job, t, f"job {job.name} {status.lower()}: {reason}")]
 
-    def _spot_interrupted(self, desc: dict[str, Any]) -> bool:
-        if not desc.get("EnableManagedSpotTraining"):
-            return False
-        secondary = desc.get("SecondaryStatus", "")
-        reason = (desc.get("FailureReason") or "").lower()
-        return secondary in ("Interrupted", "MaxWaitTimeExceeded") or "spot" in reason
-
-    def _restart_spot(self, job: _Job) -> bool:
+    def _restart_spot(self, job: Job) -> bool:
         n = self._spot_restarts.get(job.trial_id, 0)
         if n >= self.max_spot_restarts:
             return False
@@ -391,17 +436,13 @@ class SageMakerBackend(Backend):
         self._jobs[job.trial_id].held = job.held
         return True
 
-    def _fail(self, job: _Job, t: float, why: str) -> Failure:
-        job.halted = True
-        reason = f"trial {job.trial_id}: {why}"
-        if job.lines:
-            reason += f"\n--- last log lines of {job.name} ---\n" + "\n".join(job.lines)
-        return Failure(job.trial_id, max(t, 0.0), reason)
-
     def metadata(self) -> dict[str, Any]:
         return {
             "name": self.name, "entry_point": self.entry_point, "image_uri": self.image_uri,
             "instance_type": self.instance_type, "instance_count": self.instance_count,
             "use_spot": self.use_spot, "bucket": self.bucket, "s3_prefix": self.s3_prefix,
-            "job_prefix": self.job_prefix, "jobs": [j.name for j in self._by_name.values()],
+            "job_prefix": self.job_prefix, "run_key": self.run_key, "max_jobs": self.max_jobs,
+            "keep_alive_period": self.keep_alive_period, "retry_mode": self.retry_mode,
+            "checkpoints": self.checkpoint_s3_uri(0).rsplit("/trial_", 1)[0] + "/",
+            "jobs": [j.name for j in self._by_name.values() if j.name],
         }

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.backends._aws import aws_session, job_name, pack_directory, with_retries
+from core.backends._aws import aws_clients, aws_session, job_name, pack_directory
 from core.backends.sagemaker import CHECKPOINT_LOCAL
 
 # the project's fixed top level: what the job needs, never a virtual env or run outputs
@@ -69,12 +69,12 @@ def launch_tuning_job(
     """
     if session is None:
         session = aws_session(region)
-    s3, sm = session.client("s3"), session.client("sagemaker")
+    s3, sm = aws_clients(session, ("s3", "sagemaker"))  # botocore's standard retries
     now = datetime.now(timezone.utc)
     name = job_name(job_prefix, int(run_config.get("seed", 0)), 0, now)
     base = f"{s3_prefix.strip('/')}/{name}"
-    with_retries(s3.put_object, Bucket=bucket, Key=f"{base}/code/sourcedir.tar.gz",
-                 Body=pack_project(project_root, run_config))
+    s3.put_object(Bucket=bucket, Key=f"{base}/code/sourcedir.tar.gz",
+                  Body=pack_project(project_root, run_config))
     request = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
@@ -91,7 +91,7 @@ def launch_tuning_job(
         "Environment": {"PYTHONUNBUFFERED": "1"},
         "Tags": [{"Key": "simtune-tuner", "Value": "true"}],
     }
-    with_retries(sm.create_training_job, **request)
+    sm.create_training_job(**request)
     return request
 
 

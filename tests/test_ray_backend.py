@@ -1,0 +1,213 @@
+"""backend=ray on the session's real local Ray instance: resources, recovery, run.py.
+
+The contract every real backend passes runs on ray in test_backend_contract.py; here is
+what is Ray's own: the CPUs a trial holds, trials waiting for free ones, taking over the
+trials of a tuner killed with SIGKILL, and an ASHA run of run.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from core.backends.python import load_function
+from core.trial import Report, Trial
+from tests.ray_cluster import NUM_CPUS, gcs_address, ray_fixture  # noqa: F401
+from tests.test_backend_contract import TOY, alive, collect, wait_dead
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def toy(tmp_path):
+    script = tmp_path / "toy_script.py"
+    script.write_text(TOY)
+    return load_function(f"{script}:toy_train")
+
+
+def make(toy, tmp_path, **kwargs):
+    from core.backends.ray import RayBackend
+
+    kwargs.setdefault("max_fidelity", 100)
+    kwargs.setdefault("grace_period", 1.0)
+    return RayBackend(toy, storage=tmp_path / "trials", **kwargs)
+
+
+def free_cpus(ray, expected: float, timeout: float = 20.0) -> float:
+    """Ray's count of free CPUs once it equals `expected` (it is refreshed asynchronously)."""
+    end = time.monotonic() + timeout
+    while True:
+        free = ray.available_resources().get("CPU", 0.0)
+        if free == expected or time.monotonic() > end:
+            return free
+        time.sleep(0.1)
+
+
+def first_pid(backend, trial_id: int, timeout: float = 20.0) -> int:
+    path = backend.checkpoint_dir(trial_id) / "pid.0"
+    end = time.monotonic() + timeout
+    while not (path.exists() and path.read_text()):
+        assert time.monotonic() < end, f"trial {trial_id} never started"
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def test_stop_and_pause_end_the_remote_process_and_free_its_cpus(ray_cluster, toy, tmp_path):
+    ray = ray_cluster
+    assert free_cpus(ray, NUM_CPUS) == NUM_CPUS
+    backend = make(toy, tmp_path, num_cpus=1)
+    for tid in (0, 1):
+        backend.start(Trial(tid, {"epochs": 100, "sleep": 0.1}))
+    pids = [first_pid(backend, tid) for tid in (0, 1)]
+    assert free_cpus(ray, 0) == 0  # each running trial holds one CPU
+    backend.stop(0)
+    assert wait_dead(pids[0]) and alive(pids[1])
+    assert free_cpus(ray, 1) == 1
+    backend.pause(1)
+    assert wait_dead(pids[1])
+    assert free_cpus(ray, NUM_CPUS) == NUM_CPUS
+    assert backend.next_events(until=backend.time() + 5) == []  # nothing runs
+    backend.close()
+
+
+def test_a_trial_stopped_before_its_actor_started_never_runs(ray_cluster, toy, tmp_path):
+    ray = ray_cluster
+    backend = make(toy, tmp_path, num_cpus=1)
+    for tid in range(NUM_CPUS):  # the cluster is full
+        backend.start(Trial(tid, {"epochs": 100, "sleep": 0.1}))
+    pids = [first_pid(backend, tid) for tid in range(NUM_CPUS)]
+    backend.start(Trial(NUM_CPUS, {"epochs": 100, "sleep": 0.1}))  # waits for a CPU
+    backend.stop(NUM_CPUS)
+    backend.start(Trial(NUM_CPUS + 1, {"epochs": 100, "sleep": 0.1}))  # waits too
+    for tid in range(NUM_CPUS):  # CPUs free up while the two waiting actors are stopped
+        backend.stop(tid)
+    backend.pause(NUM_CPUS + 1)
+    assert all(wait_dead(p) for p in pids)
+    assert free_cpus(ray, NUM_CPUS) == NUM_CPUS
+    time.sleep(1.0)  # a launch that was still on its way would have started by now
+    for tid in (NUM_CPUS, NUM_CPUS + 1):
+        assert not (backend.checkpoint_dir(tid) / "pid.0").exists()
+    assert backend.next_events(until=backend.time() + 2) == []
+    backend.close()
+
+
+def test_a_trial_waits_for_free_cpus_and_events_come_in_time_order(ray_cluster, toy, tmp_path):
+    # waiting for a CPU (> 2 s here) is not hanging: the hang clock starts with the process
+    backend = make(toy, tmp_path, num_cpus=1, max_fidelity=4, hang_timeout=2.0)
+    for tid in range(NUM_CPUS + 1):  # one more than the cluster has CPUs for
+        backend.start(Trial(tid, {"x": 1.0 + tid, "epochs": 4, "sleep": 0.5}))
+    events = collect(backend, until=60)
+    backend.close()
+    assert all(isinstance(e, Report) for e in events), events
+    times = [e.time for e in events]
+    assert times == sorted(times)
+    by_trial = defaultdict(list)
+    for e in events:
+        by_trial[e.trial_id].append(e)
+    assert {t: [e.fidelity for e in es] for t, es in by_trial.items()} == {
+        t: [1, 2, 3, 4] for t in range(NUM_CPUS + 1)}
+    first_done = min(es[-1].time for t, es in by_trial.items() if t < NUM_CPUS)
+    assert by_trial[NUM_CPUS][0].time > first_done  # it got a CPU only when one was freed
+
+
+def test_resources_a_cluster_lacks_and_bad_settings_are_named(ray_cluster, toy, tmp_path):
+    from core.backends.ray import RayBackend
+
+    with pytest.raises(ValueError, match=r"backend.num_cpus must be a number >= 0.*-1"):
+        RayBackend(toy, num_cpus=-1)
+    with pytest.raises(ValueError, match=r"backend.address='nowhere' is not a Ray address"):
+        RayBackend(toy, address="nowhere")
+    with pytest.raises(ValueError, match=r"backend.num_gpus .* not gpus_per_trial"):
+        RayBackend(toy, gpus_per_trial=1)
+    with pytest.raises(ValueError, match=r"backend.num_gpus=1 but no node .* more than 0 GPU"):
+        RayBackend(toy, num_gpus=1, storage=tmp_path / "trials")
+    assert ray_cluster.is_initialized()  # the session's instance stays up
+
+
+KILLED_TUNER = textwrap.dedent(
+    """
+    import sys
+    from core.backends.python import load_function
+    from core.backends.ray import RayBackend
+    from core.trial import Trial
+
+    script, root, address = sys.argv[1:]
+    backend = RayBackend(load_function(script + ":toy_train"), storage=root, address=address,
+                         max_fidelity=1000)
+    backend.start(Trial(0, {"epochs": 1000, "sleep": 0.1}))
+    while True:
+        backend.next_events()
+    """
+)
+
+
+def test_recover_takes_over_a_trial_of_a_tuner_killed_with_sigkill(ray_cluster, toy, tmp_path):
+    script = tmp_path / "toy_script.py"  # the file `toy` was loaded from
+    tuner_py = tmp_path / "tuner.py"
+    tuner_py.write_text(KILLED_TUNER)
+    root = tmp_path / "trials"
+    proc = subprocess.Popen(
+        [sys.executable, str(tuner_py), str(script), str(root), gcs_address(ray_cluster)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ckpt = root / "trial_0" / "checkpoints"
+    deadline = time.monotonic() + 60
+    while not ((ckpt / "epoch.txt").exists() and int((ckpt / "epoch.txt").read_text() or 0) >= 3):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    pid = int((ckpt / "pid.0").read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert wait_dead(pid, 30.0), "the trial process outlived its killed tuner"
+    saved = int((ckpt / "epoch.txt").read_text())
+    assert saved >= 3
+
+    backend = make(toy, tmp_path, max_fidelity=saved + 2)
+    with pytest.raises(ValueError, match="trial 0: .* holds config .* another configuration"):
+        backend.recover(Trial(0, {"epochs": 7, "sleep": 0.1}))
+    trial = Trial(0, {"epochs": 1000, "sleep": 0.1})
+    backend.recover(trial)
+    assert backend.next_events(until=backend.time() + 2) == []  # taken over as paused
+    fresh = Trial(1, {"epochs": 2, "sleep": 0.01})  # nothing was left of it: from scratch
+    backend.recover(fresh)
+    backend.resume(trial)
+    backend.resume(fresh)
+    events = collect(backend, until=60)
+    backend.close()
+    assert [e.fidelity for e in events if e.trial_id == 0] == [saved + 1, saved + 2]
+    # below max_fidelity, its exit repeats the last report as final (as on backend=python)
+    assert [(e.fidelity, e.last) for e in events if e.trial_id == 1] == [
+        (1, False), (2, False), (2, True)]
+    assert (ckpt / f"pid.{saved}").exists()  # the new process started from the checkpoint
+    assert json.loads((root / "trial_1" / "config.json").read_text()) == fresh.config
+
+
+@pytest.mark.slow
+def test_run_py_asha_on_mlp_sklearn_through_ray(ray_cluster, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "experiments/run.py", "backend=ray", "benchmark=mlp_sklearn",
+           "benchmark.task=wine",  # its smallest task: 0.4 CPU s per 50 epochs
+           "scheduler=asha", "n_workers=2", "stop.max_trials=8", "stop.max_wallclock=null",
+           f"backend.address={gcs_address(ray_cluster)}", f"hydra.run.dir={out}",
+           "progress=false"]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    fidelities = defaultdict(set)
+    for row in rows:
+        fidelities[row["trial_id"]].add(int(row["epoch"]))
+    assert len(fidelities) == 8
+    assert all(len(f) >= 1 for f in fidelities.values())
+    assert sum(len(f) > 1 for f in fidelities.values()) >= 2  # promoted past the first rung
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["backend"]["name"] == "ray" and meta["backend"]["num_cpus"] == 1
+    assert (out / "trials" / "trial_0" / "checkpoints").is_dir()  # storage: the run dir
