@@ -139,15 +139,16 @@ def make_backend(
         source = ROOT if script.is_relative_to(ROOT) else script.parent
         return SageMakerBackend(entry_point=str(script.relative_to(source)),
                                 source_dir=str(source), **common, **params)
-    if name == "python":
+    if name in ("python", "ray"):
         from core.backends.python import PythonBackend, load_function
 
-        _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
         fn = load_function(f"{script}:{function}", base=ROOT)
-        return PythonBackend(fn, root=root, **common, **params)
-    if name == "ray":
+        if name == "python":
+            _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
+            return PythonBackend(fn, root=root, **common, **params)
         from core.backends.ray import RayBackend
 
+        _check_params("backend", name, RayBackend, params, {"fn", "root", *common})
         return RayBackend(fn, storage=params.pop("storage", None) or root, **common, **params)
     from core.backends.local import LocalBackend
 

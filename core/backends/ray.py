@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.backends._gpus import GpuPool
 from core.backends._process import ProcEvent, launch
 from core.backends.python import PythonBackend
 from core.trial import Event, Trial
@@ -79,7 +80,7 @@ class RayBackend(PythonBackend):
             raise ValueError("backend=ray gives each trial GPUs with backend.num_gpus (Ray sets "
                              "CUDA_VISIBLE_DEVICES), not gpus_per_trial; drop gpus_per_trial")
         super().__init__(fn, root=storage, **kwargs)
-        self._gpus = []  # no nvidia-smi rotation on the driver
+        self._gpus = GpuPool([])  # no nvidia-smi rotation on the driver: Ray places GPUs
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
         self.init_args = dict(init or {})
         self._owns_ray = _connect(address, self.init_args)
