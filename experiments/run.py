@@ -6,6 +6,7 @@ python experiments/run.py -m scheduler=random,asha seed=0,1,2
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import logging.handlers
@@ -167,6 +168,17 @@ def training_path(spec: str) -> tuple[Path, str]:
         raise ValueError(f"benchmark.training: {e}") from None
 
 
+def make_stop(cfg: DictConfig) -> StoppingCriterion:
+    """The run's budget from `cfg.stop`; an unknown key gets one line listing the known."""
+    entries: dict[str, Any] = OmegaConf.to_container(cfg.stop, resolve=True)  # type: ignore[assignment]
+    known = [f.name for f in dataclasses.fields(StoppingCriterion)]
+    unknown = sorted(set(entries) - set(known))
+    if unknown:
+        raise ValueError(f"stop.{unknown[0]} is not a stop criterion; the criteria: "
+                         f"{', '.join(known)}")
+    return StoppingCriterion(**entries)
+
+
 def check_run_keys(cfg: DictConfig) -> None:
     """The top-level keys of one run: seed, n_workers, resume, progress."""
     seed, n_workers = cfg.get("seed"), cfg.get("n_workers")
@@ -230,7 +242,7 @@ def run(
     """
     check_run_keys(cfg)
     blackbox = load_benchmark(cfg)
-    stop = StoppingCriterion(**OmegaConf.to_container(cfg.stop, resolve=True))  # type: ignore[arg-type]
+    stop = make_stop(cfg)
     metric, mode = objective(blackbox, cfg.benchmark.get("metric"))
     seeds = np.random.SeedSequence(cfg.seed).spawn(2)
     scheduler_rng, backend_rng = (np.random.default_rng(s) for s in seeds)

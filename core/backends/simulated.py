@@ -57,6 +57,10 @@ class SimulatedBackend(Backend):
     def __init__(
         self, blackbox: CurveSource, *, rng: np.random.Generator, charge_decision_time: bool = False
     ) -> None:
+        if not isinstance(charge_decision_time, bool):
+            raise ValueError(
+                f"backend.charge_decision_time must be true or false, got {charge_decision_time!r}"
+            )
         self.blackbox = blackbox
         self.rng = rng
         self.charge_decision_time = charge_decision_time
