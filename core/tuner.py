@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time as _time
 from collections import deque
 from collections.abc import Sequence
@@ -251,14 +252,11 @@ class Tuner:
         trial = self.trials[report.trial_id]
         if trial.trial_id not in self._running:
             return  # a report that crossed a stop/pause in flight (real backends)
-        if report.metrics.get(self.scheduler.metric) is None:  # fails this trial, not the run
+        why = self._invalid(trial, report)
+        if why is not None:  # fails this trial, not the run
             if not report.last:
                 self.backend.stop(trial.trial_id)
-            has = ", ".join(sorted(report.metrics)) or "nothing"
-            self._on_failure(Failure(trial.trial_id, report.time, (
-                f"trial {trial.trial_id}: report at {report.fidelity} lacks the metric "
-                f"{self.scheduler.metric!r} (it has {has}); report it, e.g. "
-                f"reporter({self.scheduler.metric}=...)")))
+            self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"))
             return
         trial.fidelity = report.fidelity
         self._add_cost(trial, report)
@@ -305,6 +303,23 @@ class Tuner:
         self.scheduler.on_error(trial)
         self._write(trial, failure.time, trial.fidelity, {}, "")
         self._ended(trial)
+
+    def _invalid(self, trial: Trial, report: Report) -> str | None:
+        """Why `report` cannot be used (a training's error), None if it can."""
+        metric = self.scheduler.metric
+        value = report.metrics.get(metric)
+        if value is None:
+            has = ", ".join(sorted(report.metrics)) or "nothing"
+            return (f"report at {report.fidelity} lacks the metric {metric!r} (it has {has}); "
+                    f"report it, e.g. reporter({metric}=...)")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"reported {metric}={value!r} at {report.fidelity}: not a finite number"
+        last = trial.fidelity
+        if last is not None and (report.fidelity < last or (report.fidelity == last
+                                                              and not report.last)):
+            return (f"reported fidelity {report.fidelity} after {last}: the fidelity must "
+                    "increase from one report to the next")
+        return None
 
     def _write(self, trial: Trial, time: float, fidelity: int | None,
                metrics: dict[str, Any], decision: str) -> None:
