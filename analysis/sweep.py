@@ -147,6 +147,13 @@ def bump_progress(sweep_dir: str | Path, outcome: str) -> dict[str, Any]:
     return counts
 
 
+def count_run(sweep_dir: str | Path, outcome: str, name: str) -> dict[str, Any]:
+    """Count one finished run of the sweep and log "run k/N done (outcome): name"."""
+    counts = bump_progress(sweep_dir, outcome)
+    log.info("run %d/%s done (%s): %s", counts["done"], counts["total"] or "?", outcome, name)
+    return counts
+
+
 class SweepProgress(Callback):
     """Logs "run k/N done" after each run of a multirun and a summary at the end.
 
@@ -169,9 +176,8 @@ class SweepProgress(Callback):
         outcome = job_return.return_value if job_return.status == JobStatus.COMPLETED else FAILED
         if outcome not in (COMPLETE, SKIPPED, FAILED):
             outcome = COMPLETE
-        counts = bump_progress(config.hydra.sweep.dir, outcome)
-        log.info("run %d/%s done (%s): %s", counts["done"], counts["total"] or "?", outcome,
-                 config.hydra.job.override_dirname or config.hydra.job.num)
+        count_run(config.hydra.sweep.dir, outcome,
+                  config.hydra.job.override_dirname or config.hydra.job.num)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
