@@ -15,10 +15,17 @@ Example:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
+import os
+import signal
+import socket
 import sys
+import threading
+import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +33,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("simtune.sweep")
 
@@ -35,6 +42,10 @@ FAILED_FILE = "failed.txt"
 PROGRESS_FILE = "progress.json"
 COMPLETE, SKIPPED, FAILED = "complete", "skipped", "failed"
 IGNORED_KEYS = ("progress",)  # config keys that do not change a run's results
+SUBDIR_SAFE = "=,+-._~@:[]{}"  # kept as they are in run directory names, besides letters and digits
+WATCH_SECONDS = 0.5  # how often a sweep's worker checks that the sweep process is alive
+WATCH_GRACE = 3.0  # seconds a worker's run gets to stop on SIGTERM before the worker exits
+SUBDIR_MAX = 200  # bytes of a run directory name; longer ones end in "#" + a hash
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +89,34 @@ def config_difference(old: Any, new: Any, prefix: str = "") -> str | None:
                 return found
         return None
     return None if old == new else prefix.rstrip(".") or "config"
+
+
+def run_subdir(overrides: str) -> str:
+    """The directory name of a sweep run from its overrides (``hydra.job.override_dirname``).
+
+    Characters other than letters, digits and SUBDIR_SAFE are percent-encoded, and so is a
+    leading dot: "/" can neither nest directories nor leave the sweep dir, and the encoding
+    is reversible, so distinct overrides get distinct names, the same ones the same name.
+    A name longer than SUBDIR_MAX keeps its start and ends in "#" and 16 hex digits of the
+    overrides' SHA-256 ("#" is always encoded otherwise, so it never meets a short name).
+    conf/config.yaml: ``hydra.sweep.subdir: ${simtune.subdir:${hydra.job.override_dirname}}``.
+
+    >>> run_subdir("scheduler=asha,seed=3")
+    'scheduler=asha,seed=3'
+    >>> run_subdir("+note=x/../../ESCAPED")
+    '+note=x%2F..%2F..%2FESCAPED'
+    """
+    name = urllib.parse.quote(overrides, safe=SUBDIR_SAFE)
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name) > SUBDIR_MAX:
+        digest = hashlib.sha256(overrides.encode("utf-8")).hexdigest()[:16]
+        name = f"{name[:SUBDIR_MAX - len(digest) - 1]}#{digest}"
+    return name
+
+
+if not OmegaConf.has_resolver("simtune.subdir"):  # before Hydra resolves hydra.sweep.subdir
+    OmegaConf.register_new_resolver("simtune.subdir", run_subdir)
 
 
 def record_failure(out_dir: str | Path, error: BaseException) -> str:
@@ -154,19 +193,59 @@ def count_run(sweep_dir: str | Path, outcome: str, name: str) -> dict[str, Any]:
     return counts
 
 
+def watch_parent(parent: int) -> bool:
+    """In a worker process of the sweep process ``parent``: die when ``parent`` dies.
+
+    A daemon thread polls os.getppid() every WATCH_SECONDS; once the worker is orphaned
+    (the sweep was killed, even with SIGKILL, where no atexit hook runs) it sends itself
+    SIGTERM, so a run can stop as on any SIGTERM, and exits after WATCH_GRACE seconds if
+    it is still alive. Started once per process; returns True if it watches.
+    """
+    global _watched
+    if os.getppid() != parent or _watched is not None:
+        return _watched == parent
+    _watched = parent
+    threading.Thread(target=_watch, args=(parent,), name="simtune-sweep-watchdog",
+                     daemon=True).start()
+    return True
+
+
+_watched: int | None = None
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_SECONDS)
+    log.error("the sweep process %d is gone: stopping this run (pid %d)", parent, os.getpid())
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(WATCH_GRACE)
+    os._exit(1)
+
+
 class SweepProgress(Callback):
     """Logs "run k/N done" after each run of a multirun and a summary at the end.
 
-    A sweep with failed runs exits with status 1 once all runs are done.
+    A sweep with failed runs exits with status 1 once all runs are done. Each run started
+    in a child process of the sweep (joblib/loky workers, submitit_local jobs) watches
+    the sweep process and stops when it dies (``watch_parent``).
 
     Example (conf/config.yaml):
         hydra: {callbacks: {progress: {_target_: analysis.sweep.SweepProgress}}}
     """
 
+    def __init__(self) -> None:
+        self.sweep = (socket.gethostname(), os.getpid())  # this instance is pickled to workers
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep = (socket.gethostname(), os.getpid())
         total = sweep_size(list(config.hydra.overrides.task))
         start_progress(config.hydra.sweep.dir, total)
         log.info("sweep of %s runs in %s", total or "?", config.hydra.sweep.dir)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        host, pid = self.sweep
+        if host == socket.gethostname() and pid != os.getpid():
+            watch_parent(pid)  # a worker on this machine; cluster jobs have other parents
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from hydra.types import RunMode
