@@ -56,11 +56,12 @@ class SweepComposer:
             first = members[0]
             configs[first] = self.hydra(jobs[first])
             base = self._base(list(base_key)) if len(members) > 1 else None
-            if base is not None and not _same(self._apply(base, parsed[first]), configs[first]):
+            if base is not None and not _same(self._fast(base, parsed[first]), configs[first]):
                 log.debug("fast composition differs from Hydra's for %s", jobs[first])
                 base = None
             for k in members[1:]:
-                configs[k] = self.hydra(jobs[k]) if base is None else self._apply(base, parsed[k])
+                fast = None if base is None else self._fast(base, parsed[k])
+                configs[k] = self.hydra(jobs[k]) if fast is None else fast
         return configs  # type: ignore[return-value]
 
     def _is_value(self, override: Override) -> bool:
@@ -79,6 +80,14 @@ class SweepComposer:
             log.debug("no base config for %s: %s", base_overrides, e)
             return None
 
+    def _fast(self, base: DictConfig, overrides: list[Override]) -> DictConfig | None:
+        """``_apply``, or None where it fails (Hydra then composes the job and says why)."""
+        try:
+            return self._apply(base, overrides)
+        except Exception as e:  # noqa: BLE001
+            log.debug("fast composition failed for %s: %s", [o.input_line for o in overrides], e)
+            return None
+
     def _apply(self, base: DictConfig, overrides: list[Override]) -> DictConfig:
         """``base`` with the job's value overrides, as Hydra's _load_configuration_impl does."""
         cfg = copy.deepcopy(base)
@@ -95,6 +104,8 @@ class SweepComposer:
         return cfg
 
 
-def _same(a: DictConfig, b: DictConfig) -> bool:
+def _same(a: DictConfig | None, b: DictConfig) -> bool:
     """True if two composed configs hold the same nodes (interpolations unresolved)."""
+    if a is None:
+        return False
     return OmegaConf.to_container(a, resolve=False) == OmegaConf.to_container(b, resolve=False)
