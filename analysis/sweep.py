@@ -20,11 +20,8 @@ import json
 import logging
 import math
 import os
-import signal
 import socket
 import sys
-import threading
-import time
 import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +32,8 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from analysis.watchdog import watch_sweep
+
 log = logging.getLogger("simtune.sweep")
 
 METADATA_FILE = "metadata.json"
@@ -42,9 +41,11 @@ FAILED_FILE = "failed.txt"
 PROGRESS_FILE = "progress.json"
 COMPLETE, SKIPPED, FAILED = "complete", "skipped", "failed"
 IGNORED_KEYS = ("progress",)  # config keys that do not change a run's results
+LOCAL_LAUNCHERS = (  # launchers whose jobs are processes the sweep process starts
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+)
 SUBDIR_SAFE = "=,+-._~@:[]{}"  # kept as they are in run directory names, besides letters and digits
-WATCH_SECONDS = 0.5  # how often a sweep's worker checks that the sweep process is alive
-WATCH_GRACE = 3.0  # seconds a worker's run gets to stop on SIGTERM before the worker exits
 SUBDIR_MAX = 200  # bytes of a run directory name; longer ones end in "#" + a hash
 
 
@@ -193,41 +194,12 @@ def count_run(sweep_dir: str | Path, outcome: str, name: str) -> dict[str, Any]:
     return counts
 
 
-def watch_parent(parent: int) -> bool:
-    """In a worker process of the sweep process ``parent``: die when ``parent`` dies.
-
-    A daemon thread polls os.getppid() every WATCH_SECONDS; once the worker is orphaned
-    (the sweep was killed, even with SIGKILL, where no atexit hook runs) it sends itself
-    SIGTERM, so a run can stop as on any SIGTERM, and exits after WATCH_GRACE seconds if
-    it is still alive. Started once per process; returns True if it watches.
-    """
-    global _watched
-    if os.getppid() != parent or _watched is not None:
-        return _watched == parent
-    _watched = parent
-    threading.Thread(target=_watch, args=(parent,), name="simtune-sweep-watchdog",
-                     daemon=True).start()
-    return True
-
-
-_watched: int | None = None
-
-
-def _watch(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(WATCH_SECONDS)
-    log.error("the sweep process %d is gone: stopping this run (pid %d)", parent, os.getpid())
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(WATCH_GRACE)
-    os._exit(1)
-
-
 class SweepProgress(Callback):
     """Logs "run k/N done" after each run of a multirun and a summary at the end.
 
     A sweep with failed runs exits with status 1 once all runs are done. Each run started
-    in a child process of the sweep (joblib/loky workers, submitit_local jobs) watches
-    the sweep process and stops when it dies (``watch_parent``).
+    in a process the sweep started (joblib/loky workers, submitit_local jobs) watches the
+    sweep process and stops when it dies (analysis.watchdog).
 
     Example (conf/config.yaml):
         hydra: {callbacks: {progress: {_target_: analysis.sweep.SweepProgress}}}
@@ -244,8 +216,8 @@ class SweepProgress(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         host, pid = self.sweep
-        if host == socket.gethostname() and pid != os.getpid():
-            watch_parent(pid)  # a worker on this machine; cluster jobs have other parents
+        if host == socket.gethostname():  # cluster jobs run elsewhere, or not under the sweep
+            watch_sweep(pid, config.hydra.launcher.get("_target_") in LOCAL_LAUNCHERS)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from hydra.types import RunMode
