@@ -12,15 +12,15 @@ job by job. A group of one job always is.
 
 Example:
     >>> composer = SweepComposer(hydra_context.config_loader, master_config)  # doctest: +SKIP
-    >>> configs = composer.compose_all([["seed=0"], ["seed=1"]])  # doctest: +SKIP
+    >>> configs = list(composer.compose_all([["seed=0"], ["seed=1"]]))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
@@ -45,24 +45,28 @@ class SweepComposer:
         """The job's config as Hydra's launchers compose it (the reference)."""
         return self.loader.load_sweep_config(self.master, list(job))
 
-    def compose_all(self, jobs: Sequence[Job]) -> list[DictConfig]:
-        """The config of every job, in order (composition errors raise as Hydra's do)."""
+    def compose_all(self, jobs: Sequence[Job]) -> Iterator[DictConfig]:
+        """The config of every job, in order, one at a time (errors raise as Hydra's do).
+
+        Only the base config of each group is kept between jobs.
+        """
         parsed = [self.parser.parse_overrides(list(job)) for job in jobs]
-        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for k, overrides in enumerate(parsed):
-            groups[tuple(o.input_line for o in overrides if not self._is_value(o))].append(k)
-        configs: list[DictConfig | None] = [None] * len(jobs)
-        for base_key, members in groups.items():
-            first = members[0]
-            configs[first] = self.hydra(jobs[first])
-            base = self._base(list(base_key)) if len(members) > 1 else None
-            if base is not None and not _same(self._fast(base, parsed[first]), configs[first]):
-                log.debug("fast composition differs from Hydra's for %s", jobs[first])
+        keys = [tuple(o.input_line for o in overrides if not self._is_value(o))
+                for overrides in parsed]
+        sizes = Counter(keys)
+        bases: dict[tuple[str, ...], DictConfig | None] = {}
+        for job, overrides, key in zip(jobs, parsed, keys, strict=True):
+            if key in bases:
+                fast = None if bases[key] is None else self._fast(bases[key], overrides)
+                yield self.hydra(job) if fast is None else fast
+                continue
+            reference = self.hydra(job)  # the first job of its group
+            base = self._base(list(key)) if sizes[key] > 1 else None
+            if base is not None and not _same(self._fast(base, overrides), reference):
+                log.debug("fast composition differs from Hydra's for %s", job)
                 base = None
-            for k in members[1:]:
-                fast = None if base is None else self._fast(base, parsed[k])
-                configs[k] = self.hydra(jobs[k]) if fast is None else fast
-        return configs  # type: ignore[return-value]
+            bases[key] = base
+            yield reference
 
     def _is_value(self, override: Override) -> bool:
         """True for a plain value override (``a.b=1``, ``+c=2``), not a group or hydra one."""

@@ -105,7 +105,7 @@ def test_fast_composition_equals_hydras_for_every_job(loader, tmp_path: Path) ->
                            f"hydra.sweep.dir={tmp_path}"])
     jobs = [[*job, "+note=b/c", "benchmark=synthetic"] for job in JOBS]
     composer = CountingComposer(loader, base)
-    fast = composer.compose_all(jobs)
+    fast = list(composer.compose_all(jobs))
     # Hydra composed the first job of each scheduler and the bases of asha and random;
     # asha's second job and random's last two came from the fast path
     assert composer.calls == 3 + 2
@@ -131,7 +131,7 @@ class WrongComposer(SweepComposer):
 
 def test_a_fast_path_that_differs_from_hydra_is_not_used(loader, tmp_path: Path) -> None:
     base = master(loader, ["scheduler=asha,random", f"hydra.sweep.dir={tmp_path}"])
-    configs = WrongComposer(loader, base).compose_all(JOBS[:5])
+    configs = list(WrongComposer(loader, base).compose_all(JOBS[:5]))
     assert [cfg.seed for cfg in configs] == [0, 1, 0, 1, 2]
 
 
