@@ -72,9 +72,10 @@ class SweepComposer:
         """True for a plain value override (``a.b=1``, ``+c=2``), not a group or hydra one."""
         if override.is_hydra_override() or override.is_delete() or override.package is not None:
             return False
-        if override.is_sweep_override():
+        repository = getattr(self.loader, "repository", None)  # Hydra's ConfigLoaderImpl
+        if override.is_sweep_override() or repository is None:
             return False
-        return not self.loader.repository.group_exists(override.key_or_group)  # type: ignore[attr-defined]
+        return not repository.group_exists(override.key_or_group)
 
     def _base(self, base_overrides: list[str]) -> DictConfig | None:
         """Hydra's config for the group choices alone; None if that does not compose."""
