@@ -15,10 +15,14 @@ Example:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
+import os
+import socket
 import sys
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,9 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from analysis.watchdog import watch_sweep
 
 log = logging.getLogger("simtune.sweep")
 
@@ -35,6 +41,12 @@ FAILED_FILE = "failed.txt"
 PROGRESS_FILE = "progress.json"
 COMPLETE, SKIPPED, FAILED = "complete", "skipped", "failed"
 IGNORED_KEYS = ("progress",)  # config keys that do not change a run's results
+LOCAL_LAUNCHERS = (  # launchers whose jobs are processes the sweep process starts
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+)
+SUBDIR_SAFE = "=,+-._~@:[]{}"  # kept as they are in run directory names, besides letters and digits
+SUBDIR_MAX = 200  # bytes of a run directory name; longer ones end in "#" + a hash
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +90,34 @@ def config_difference(old: Any, new: Any, prefix: str = "") -> str | None:
                 return found
         return None
     return None if old == new else prefix.rstrip(".") or "config"
+
+
+def run_subdir(overrides: str) -> str:
+    """The directory name of a sweep run from its overrides (``hydra.job.override_dirname``).
+
+    Characters other than letters, digits and SUBDIR_SAFE are percent-encoded, and so is a
+    leading dot: "/" can neither nest directories nor leave the sweep dir, and the encoding
+    is reversible, so distinct overrides get distinct names, the same ones the same name.
+    A name longer than SUBDIR_MAX keeps its start and ends in "#" and 16 hex digits of the
+    overrides' SHA-256 ("#" is always encoded otherwise, so it never meets a short name).
+    conf/config.yaml: ``hydra.sweep.subdir: ${simtune.subdir:${hydra.job.override_dirname}}``.
+
+    >>> run_subdir("scheduler=asha,seed=3")
+    'scheduler=asha,seed=3'
+    >>> run_subdir("+note=x/../../ESCAPED")
+    '+note=x%2F..%2F..%2FESCAPED'
+    """
+    name = urllib.parse.quote(overrides, safe=SUBDIR_SAFE)
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name) > SUBDIR_MAX:
+        digest = hashlib.sha256(overrides.encode("utf-8")).hexdigest()[:16]
+        name = f"{name[:SUBDIR_MAX - len(digest) - 1]}#{digest}"
+    return name
+
+
+if not OmegaConf.has_resolver("simtune.subdir"):  # before Hydra resolves hydra.sweep.subdir
+    OmegaConf.register_new_resolver("simtune.subdir", run_subdir)
 
 
 def record_failure(out_dir: str | Path, error: BaseException) -> str:
@@ -147,19 +187,37 @@ def bump_progress(sweep_dir: str | Path, outcome: str) -> dict[str, Any]:
     return counts
 
 
+def count_run(sweep_dir: str | Path, outcome: str, name: str) -> dict[str, Any]:
+    """Count one finished run of the sweep and log "run k/N done (outcome): name"."""
+    counts = bump_progress(sweep_dir, outcome)
+    log.info("run %d/%s done (%s): %s", counts["done"], counts["total"] or "?", outcome, name)
+    return counts
+
+
 class SweepProgress(Callback):
     """Logs "run k/N done" after each run of a multirun and a summary at the end.
 
-    A sweep with failed runs exits with status 1 once all runs are done.
+    A sweep with failed runs exits with status 1 once all runs are done. Each run started
+    in a process the sweep started (joblib/loky workers, submitit_local jobs) watches the
+    sweep process and stops when it dies (analysis.watchdog).
 
     Example (conf/config.yaml):
         hydra: {callbacks: {progress: {_target_: analysis.sweep.SweepProgress}}}
     """
 
+    def __init__(self) -> None:
+        self.sweep = (socket.gethostname(), os.getpid())  # this instance is pickled to workers
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep = (socket.gethostname(), os.getpid())
         total = sweep_size(list(config.hydra.overrides.task))
         start_progress(config.hydra.sweep.dir, total)
         log.info("sweep of %s runs in %s", total or "?", config.hydra.sweep.dir)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        host, pid = self.sweep
+        if host == socket.gethostname():  # cluster jobs run elsewhere, or not under the sweep
+            watch_sweep(pid, config.hydra.launcher.get("_target_") in LOCAL_LAUNCHERS)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from hydra.types import RunMode
@@ -169,9 +227,8 @@ class SweepProgress(Callback):
         outcome = job_return.return_value if job_return.status == JobStatus.COMPLETED else FAILED
         if outcome not in (COMPLETE, SKIPPED, FAILED):
             outcome = COMPLETE
-        counts = bump_progress(config.hydra.sweep.dir, outcome)
-        log.info("run %d/%s done (%s): %s", counts["done"], counts["total"] or "?", outcome,
-                 config.hydra.job.override_dirname or config.hydra.job.num)
+        count_run(config.hydra.sweep.dir, outcome,
+                  config.hydra.job.override_dirname or config.hydra.job.num)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -81,6 +81,7 @@ def test_joblib_sweep_analysis_and_rerun_skips(tmp_path: Path) -> None:
     mtimes = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/results.csv")}
     again = sweep(args, tmp_path)
     assert output(again).count("already holds a complete run of this config") == 4
+    assert "is launching" not in output(again)  # left out before the launcher saw them
     assert "sweep done: 4 runs, 0 complete, 4 skipped" in output(again)
     assert {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/results.csv")} == mtimes
 
