@@ -1,15 +1,16 @@
 """Sweep bookkeeping from run directories: completion, failures, progress (runs done / total).
 
-experiments/run.py asks ``complete_run`` before a run (a rerun of a sweep skips finished
-runs) and writes ``failed.txt`` through ``record_failure`` when a run of a sweep fails;
+Whether a run is complete is core.rundir's rule (the sweeper, analysis/sweeper.py, skips
+complete runs before dispatch); experiments/run.py writes ``failed.txt`` through
+``record_failure`` when a run of a sweep fails;
 the Hydra callback ``SweepProgress`` (conf/config.yaml, hydra.callbacks) counts finished
 runs in ``<sweep dir>/progress.json`` and logs "run k/N done". It lives in this installed
 package, not in experiments/, because every launcher (joblib, submitit, Ray) unpickles it
 in the worker process.
 
 Example:
-    >>> complete_run("multirun/s/seed=0", {"seed": 0})  # doctest: +SKIP
-    False
+    >>> run_subdir("scheduler=asha,+note=a/b")
+    'scheduler=asha,+note=a%2Fb'
 """
 
 from __future__ import annotations
@@ -40,56 +41,12 @@ METADATA_FILE = "metadata.json"
 FAILED_FILE = "failed.txt"
 PROGRESS_FILE = "progress.json"
 COMPLETE, SKIPPED, FAILED = "complete", "skipped", "failed"
-IGNORED_KEYS = ("progress",)  # config keys that do not change a run's results
 LOCAL_LAUNCHERS = (  # launchers whose jobs are processes the sweep process starts
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
 )
 SUBDIR_SAFE = "=,+-._~@:[]{}"  # kept as they are in run directory names, besides letters and digits
 SUBDIR_MAX = 200  # bytes of a run directory name; longer ones end in "#" + a hash
-
-
-def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` as metadata.json stores it (JSON round trip), without IGNORED_KEYS."""
-    out = json.loads(json.dumps(config, default=str))
-    for key in IGNORED_KEYS:
-        out.pop(key, None)
-    return out
-
-
-def complete_run(out_dir: str | Path, config: dict[str, Any]) -> bool:
-    """True if ``out_dir`` holds a complete run (metadata "complete": true) of ``config``.
-
-    A complete run of a different config is not skipped (it is overwritten, with a warning).
-    """
-    path = Path(out_dir) / METADATA_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    if not isinstance(meta, dict) or meta.get("complete") is not True:
-        return False
-    differs = config_difference(comparable(meta.get("config") or {}), comparable(config))
-    if differs:
-        log.warning("%s holds a complete run of a different config (%s differs); running again",
-                    out_dir, differs)
-        return False
-    return True
-
-
-def config_difference(old: Any, new: Any, prefix: str = "") -> str | None:
-    """Dotted key of the first difference between two configs, None if equal.
-
-    >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
-    'a.b'
-    """
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            found = config_difference(old.get(key), new.get(key), f"{prefix}{key}.")
-            if found:
-                return found
-        return None
-    return None if old == new else prefix.rstrip(".") or "config"
 
 
 def run_subdir(overrides: str) -> str:

@@ -4,7 +4,7 @@ A rerun of a finished sweep used to send every run to the launcher, whose worker
 its config again (and rewrote its .hydra/ files) only for run.py to find the run complete.
 Hydra's basic sweeper already composes every job's config in this process (it validates
 each batch before launching it); this sweeper reuses that composition to ask
-``analysis.sweep.complete_run`` (the rule run.py applies) and hands the launcher only the
+``core.rundir.complete_run`` (the rule run.py applies) and hands the launcher only the
 runs left to do. A skipped run counts as "skipped" in progress.json and is not touched.
 
 Hydra instantiates sweepers only from the ``hydra_plugins`` namespace: the plugin module
@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from analysis import sweep
 from analysis.compose import SweepComposer
+from core import rundir
 
 log = logging.getLogger("simtune.sweep")
 _HYDRA_RESOLVER = re.compile(r"\$\{\s*hydra\s*:")
@@ -74,7 +75,7 @@ class SkippingSweeper(BasicSweeper):
     def skip(self, composed: DictConfig) -> bool:
         """True (and counted as skipped) if the job's run directory holds it complete."""
         out_dir, config = job_config(composed)
-        if not sweep.complete_run(out_dir, config):
+        if not rundir.complete_run(out_dir, config):
             return False
         assert self.config is not None
         sweep.count_run(self.config.hydra.sweep.dir, sweep.SKIPPED,

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.sweep import config_difference, sweep_size
+from analysis.sweep import sweep_size
+from core.rundir import config_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, str(ROOT / "experiments" / "run.py"), "-m"]
