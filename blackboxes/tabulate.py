@@ -25,6 +25,7 @@ import concurrent.futures as cf
 import datetime
 import importlib
 import importlib.util
+import inspect
 import itertools
 import json
 import logging
@@ -340,6 +341,16 @@ def load_space(ref: str, task: str) -> Space:
         except OSError as e:
             raise ValueError(f"--space {ref}: cannot read it ({e})") from None
     obj = load_function(ref)
+    if callable(obj) and not isinstance(obj, Space):
+        try:
+            inspect.signature(obj).bind(task)
+        except TypeError as e:
+            raise ValueError(
+                f"--space {ref}: must be a Space or a function task -> Space; calling it with "
+                f"the task fails ({e})"
+            ) from None
+        except ValueError:  # no signature to inspect (a builtin): just call it
+            pass
     space = obj(task) if callable(obj) and not isinstance(obj, Space) else obj
     if not isinstance(space, Space):
         raise ValueError(f"--space {ref}: expected a core.space.Space, got {type(space).__name__}")
@@ -383,6 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs = grid(space) if a.grid else random_configs(
             space, a.n_configs, np.random.default_rng(a.config_seed))
         load_function(a.train)  # a bad reference fails here, not in every worker
+        for parent in (out.parent, checkpoint.parent):
+            if any(p.exists() and not p.is_dir() for p in (parent, *parent.parents)):
+                raise ValueError(f"--out {a.out}: {parent} is not a directory (a file is in "
+                                 "the way); name an output path in a directory")
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         bb = tabulate(
             a.train, space, configs=configs, seeds=a.seeds, max_fidelity=a.max_fidelity,
