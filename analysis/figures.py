@@ -43,9 +43,12 @@ def metric_unit(metric: str, values: np.ndarray) -> str:
     return f"in units of {metric}"
 
 
-def regret_label(metric: str, unit: str, floor: float | None) -> str:
-    clip = f"; below {floor:.2g} drawn at it" if floor else ""
-    return f"regret of {metric}\n({unit}{clip})"
+def mark_floor(ax, floor: float | None) -> None:
+    """Say in the panel that values at or below the log axis' floor are drawn at it."""
+    if floor:
+        ax.text(0.99, 0.98, f"log axis: values <= {floor:.2g} (incl. 0) drawn at the bottom",
+                transform=ax.transAxes, fontsize="x-small", color="0.35", ha="right",
+                va="top")
 
 
 def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, agg: str,
@@ -80,6 +83,7 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
             if floor:
                 for artist in ax.lines:
                     artist.set_ydata(np.maximum(artist.get_ydata(), floor))
+            mark_floor(ax, floor)
             if is_log:
                 log_x(ax, float(first[0]) if first.size else grid[0], float(grid[-1]))
             ax.grid(True, alpha=0.3)
@@ -87,8 +91,8 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
                          fontsize="medium")
             if ax is axes[row][0]:
                 unit = metric_unit(info.metric, sub["best_so_far"].to_numpy())
-                ax.set_ylabel(regret_label(info.metric, unit, floor) if known
-                              else f"best {info.metric} ({info.mode}, {unit})")
+                ax.set_ylabel(f"regret of {info.metric}\n({unit})" if known
+                              else f"best {info.metric}\n({info.mode}, {unit})")
             if row == len(tasks) - 1:
                 ax.set_xlabel(X_LABELS[x])
     for ax, panel in zip(tops, panels, strict=True):
@@ -137,6 +141,7 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
         if floor:
             for artist in ax_regret.lines:
                 artist.set_ydata(np.maximum(artist.get_ydata(), floor))
+        mark_floor(ax_regret, floor)
         for ax in (ax_regret, ax_rank):
             if is_log:
                 log_x(ax, fractions[max(start - 1, 0)], 1.0)
@@ -146,8 +151,7 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
         ax_rank.set_xlabel(f"fraction of the budget ({unit})")
         ax_rank.set_ylim(len(schedulers) + 0.5, 0.5)  # best at the top
         legend(tops[c], styles, panel.members, panel.background, title=panel.title)
-    axes[0][0].set_ylabel("normalized regret (unitless:\n0 = optimum, 1 = reference)"
-                          + (f"; below {floor:.2g} drawn at it" if floor else ""))
+    axes[0][0].set_ylabel("normalized regret (unitless:\n0 = optimum, 1 = reference)")
     axes[1][0].set_ylabel(f"average rank of {len(schedulers)}\nacross tasks (1 = best)")
     fig.suptitle(f"{headline}\nTop: normalized regret, {AGG_LABELS[agg]} (seeds resampled "
                  f"within tasks); bottom: average rank. {len(task_keys)} task(s), "

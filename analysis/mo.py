@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.aggregate import AGG_LABELS, aggregate
 from analysis.load import AnalysisError, read_metadata, read_results
-from analysis.styles import Styles, figure_legend, line, panel_grid, save
+from analysis.styles import Styles, figure_legend, line, panel_grid, save, title
 
 REFERENCE = 1.1  # the reference point in every objective scaled to [0, 1]
 N_GRID = 50
@@ -178,8 +178,8 @@ def plot_hypervolume(curves: pd.DataFrame, tasks: pd.DataFrame, agg: str, styles
         ax.set_ylabel("hypervolume / all runs' (unitless)")
         ax.grid(True, alpha=0.3)
     figure_legend(fig, styles, names)
-    fig.suptitle(f"Hypervolume over time, {AGG_LABELS[agg]} over seeds; reference point "
-                 f"{REFERENCE} per objective scaled to [0, 1] per task", fontsize="medium")
+    title(fig, f"Hypervolume over time, {AGG_LABELS[agg]} over seeds; reference point "
+          f"{REFERENCE} per objective scaled to [0, 1] per task")
     return save(fig, path)
 
 
@@ -212,9 +212,8 @@ def plot_pareto(points: pd.DataFrame, tasks: pd.DataFrame, styles: Styles,
         ax.set_ylabel(f"{objectives[1]} ({modes[1]})")
         ax.grid(True, alpha=0.3)
     figure_legend(fig, styles, names)
-    fig.suptitle("Pareto fronts: line = median attainment surface over seeds (reached by "
-                 ">= 50% of runs), dots = non-dominated points pooled over seeds",
-                 fontsize="medium")
+    title(fig, "Pareto fronts: line = median attainment surface over seeds (reached by "
+          ">= 50% of runs), dots = non-dominated points pooled over seeds")
     return save(fig, path)
 
 

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as `python analysis/run_view.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.load import AnalysisError, read_metadata, read_results, run_info  # noqa: E402
-from analysis.styles import figure, save  # noqa: E402
+from analysis.styles import figure, save, title  # noqa: E402
 
 FATES = {  # fate -> colour, drawn in this order (the most common first, underneath)
     "stopped": "C3", "paused": "C1", "running at the end": "0.5", "completed": "C0",
@@ -86,15 +86,12 @@ def plot_run(run_dir: Path, path: Path, metric: str | None = None) -> list[Path]
     handles.append(Line2D([], [], marker="*", color="gold", markeredgecolor="black",
                           linestyle="none", markersize=12,
                           label=f"best: trial {best['trial_id']}, {name} = {best['value']:.4g}"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize="small",
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small",
                frameon=False)
     text = ", ".join(f"{k}={v}" for k, v in config.items())
-    fig.text(0.5, 0.0, f"best configuration: {text}" if text else "", ha="center", va="bottom",
-             fontsize="x-small", wrap=True)
-    fig.suptitle(f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
-                 f"{info['seed']}: {fate.size} trials, {len(results)} reports",
-                 fontsize="medium")
-    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    title(fig, f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
+          f"{info['seed']}: {fate.size} trials, {len(results)} reports"
+          + (f"\nbest configuration (star): {text}" if text else ""))
     return save(fig, path)
 
 

@@ -32,15 +32,19 @@ Styles = dict[str, dict]  # scheduler -> matplotlib line properties
 
 
 def scheduler_styles(labels: list[str], baseline: str | None = None) -> Styles:
-    """Line properties per scheduler: colour by position within its family (names
-    sorted), marker by family, the baseline black and dashed. The same in every figure."""
+    """Line properties per scheduler: a colour of its own (names sorted by family) if
+    there are at most len(COLOURS), else by position within its family; marker by
+    family; the baseline black and dashed. The same in every figure."""
     styles: Styles = {}
+    unique = len(set(labels) - {baseline}) <= len(COLOURS)
+    offset = 0
     for fam in FAMILY_ORDER:
         members = [s for s in sorted(set(labels)) if family(s) == fam and s != baseline]
-        for i, name in enumerate(members):
+        for i, name in enumerate(members, start=offset if unique else 0):
             styles[name] = {"color": COLOURS[i % len(COLOURS)],
                             "linestyle": LINESTYLES[(i // len(COLOURS)) % len(LINESTYLES)],
                             "marker": MARKERS[fam], "linewidth": 1.4}
+        offset += len(members)
     if baseline is not None and baseline in labels:
         styles[baseline] = {"color": "black", "linestyle": "--", "marker": None,
                             "linewidth": 1.4}
@@ -118,13 +122,22 @@ def legend(ax, styles: Styles, names: list[str], background: list[str] | None = 
               borderaxespad=0.0)
 
 
-def figure_legend(fig, styles: Styles, names: list[str], ncols: int = 4) -> None:
-    """One legend for the whole figure, above its panels (constrained layout makes room)."""
+def figure_legend(fig, styles: Styles, names: list[str], ncols: int = 3) -> None:
+    """One legend for the whole figure, below its panels (constrained layout makes room)."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], **styles[n], label=n) for n in names]
-    fig.legend(handles=handles, loc="outside upper center", ncols=min(ncols, len(handles)),
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(ncols, len(handles)),
                fontsize="small", frameon=False)
+
+
+def title(fig, text: str, fontsize: str = "medium") -> None:
+    """A figure title wrapped to the figure's width (each paragraph of ``text`` apart)."""
+    import textwrap
+
+    width = max(40, int(fig.get_figwidth() * 13))
+    fig.suptitle("\n".join(textwrap.fill(p, width) for p in text.split("\n")),
+                 fontsize=fontsize)
 
 
 def legend_rows(panels: list, ncols: int = 2) -> int:
