@@ -117,7 +117,9 @@ def hypervolume_curves(points: pd.DataFrame, objectives: Objectives, fractions: 
         names, signs = objectives[(benchmark, task)]
         cols = [f"o{i}" for i in range(len(names))]
         y = sub[cols].to_numpy(dtype=float)
-        lo, hi = y.min(axis=0), y.max(axis=0)
+        lo, worst = y.min(axis=0), y.max(axis=0)
+        hi = y[moocore.is_nondominated(y)].max(axis=0)  # the nadir of the front of all runs
+        hi = np.where(hi > lo, hi, worst)
         span = np.where(hi > lo, hi - lo, 1.0)
         ref = np.full(len(names), REFERENCE)
         best = float(moocore.hypervolume((y - lo) / span, ref=ref))
@@ -126,8 +128,8 @@ def hypervolume_curves(points: pd.DataFrame, objectives: Objectives, fractions: 
                       "modes": ",".join("min" if s > 0 else "max" for s in signs),
                       "reference_point": ",".join(f"{v:.6g}" for v in
                                                   signs * (lo + REFERENCE * (hi - lo))),
-                      "best_value": ",".join(f"{v:.6g}" for v in signs * lo),
-                      "worst_value": ",".join(f"{v:.6g}" for v in signs * hi),
+                      "ideal": ",".join(f"{v:.6g}" for v in signs * lo),
+                      "nadir": ",".join(f"{v:.6g}" for v in signs * hi),
                       "hypervolume_all_runs": best, "budget": budget,
                       "n_runs": sub.run_dir.nunique()})
         for run_dir, run in sub.groupby("run_dir", sort=True):
@@ -157,9 +159,9 @@ def hypervolume_table(curves: pd.DataFrame, fractions: list[float], agg: str,
     return "\n".join(lines) + (
         f"\n\nHypervolume relative to that of all runs' points of the task (1 = the best "
         f"front known), {AGG_LABELS[agg]} over runs pooled over tasks (seeds resampled "
-        f"within tasks). Objectives scaled to [0, 1] per task between the best and worst "
-        f"value reported; reference point {REFERENCE} in every scaled objective (in the "
-        "objectives' units: hypervolume_tasks.csv).\n")
+        f"within tasks). Objectives scaled to [0, 1] per task between the ideal and the "
+        f"nadir of the front of all runs' points; reference point {REFERENCE} in every "
+        "scaled objective (in the objectives' units: hypervolume_tasks.csv).\n")
 
 
 def plot_hypervolume(curves: pd.DataFrame, tasks: pd.DataFrame, agg: str, styles: Styles,
@@ -179,7 +181,7 @@ def plot_hypervolume(curves: pd.DataFrame, tasks: pd.DataFrame, agg: str, styles
         ax.grid(True, alpha=0.3)
     figure_legend(fig, styles, names)
     title(fig, f"Hypervolume over time, {AGG_LABELS[agg]} over seeds; reference point "
-          f"{REFERENCE} per objective scaled to [0, 1] per task")
+          f"{REFERENCE} per objective scaled to [0, 1] (ideal to nadir of all runs' front)")
     return save(fig, path)
 
 
@@ -206,6 +208,11 @@ def plot_pareto(points: pd.DataFrame, tasks: pd.DataFrame, styles: Styles,
             front = y[moocore.is_nondominated(y)] * signs
             ax.plot(front[:, 0], front[:, 1], linestyle="none", marker=styles[sched]["marker"]
                     or "o", color=styles[sched]["color"], markersize=3, alpha=0.6)
+        ideal = np.array(info.ideal.split(","), dtype=float)[:2]
+        ref = np.array(info.reference_point.split(","), dtype=float)[:2]
+        pad = 0.05 * (ref - ideal)
+        ax.set_xlim(sorted([ideal[0] - pad[0], ref[0]]))  # the region the hypervolume counts
+        ax.set_ylim(sorted([ideal[1] - pad[1], ref[1]]))
         more = f" (first 2 of {len(objectives)})" if len(objectives) > 2 else ""
         ax.set_title(f"{info.benchmark}/{info.task}{more}", fontsize="medium")
         ax.set_xlabel(f"{objectives[0]} ({modes[0]})")
@@ -213,7 +220,8 @@ def plot_pareto(points: pd.DataFrame, tasks: pd.DataFrame, styles: Styles,
         ax.grid(True, alpha=0.3)
     figure_legend(fig, styles, names)
     title(fig, "Pareto fronts: line = median attainment surface over seeds (reached by "
-          ">= 50% of runs), dots = non-dominated points pooled over seeds")
+          ">= 50% of runs), dots = non-dominated points pooled over seeds; axes end at the "
+          "hypervolume's reference point")
     return save(fig, path)
 
 
