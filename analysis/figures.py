@@ -23,12 +23,14 @@ from analysis.styles import (
     Group,
     Styles,
     figure,
+    fit_y,
     legend,
     legend_rows,
     line,
     log_x,
     log_y_if_spread,
     save,
+    x_left,
 )
 
 
@@ -68,9 +70,11 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
             reported = np.isfinite(values).all(axis=0)  # draw once every run has reported
             drawn[sched] = [np.where(reported, v, np.nan) for v in (mid, lo, hi)]
         grid = np.sort(sub["x"].unique())
-        shown = np.concatenate([np.concatenate(v) for v in drawn.values()])
         mids = np.stack([v[0] for v in drawn.values()])
         first = grid[np.isfinite(mids).any(axis=0)]
+        left = x_left(float(first[0]) if first.size else grid[0], float(grid[-1]), is_log)
+        shown = np.concatenate([np.concatenate(v)[np.tile(grid >= left, 3)]
+                                for v in drawn.values()])
         for ax, panel in zip(axes[row], panels, strict=True):
             for sched in panel.background:
                 if sched in drawn:
@@ -84,8 +88,11 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
                 for artist in ax.lines:
                     artist.set_ydata(np.maximum(artist.get_ydata(), floor))
             mark_floor(ax, floor)
+            fit_y(ax, shown, floor)
             if is_log:
-                log_x(ax, float(first[0]) if first.size else grid[0], float(grid[-1]))
+                log_x(ax, left, float(grid[-1]))
+            else:
+                ax.set_xlim(left, float(grid[-1]))
             ax.grid(True, alpha=0.3)
             ax.set_title(f"{task_name(info.benchmark, info.task)} ({sub.run_dir.nunique()} runs)",
                          fontsize="medium")
@@ -126,7 +133,9 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
                 scores[i, j] = centre(matrix(one, "norm_regret"), agg)
     mean_rank = dict(zip(schedulers, average_rank(scores), strict=True))
     fig, axes, tops = figure(2, len(panels), (4.6, 3.3), legend_rows(panels))
-    shown = np.concatenate([np.concatenate(v) for v in pooled.values()])
+    left = x_left(fractions[max(start - 1, 0)], 1.0, is_log)
+    shown = np.concatenate([np.concatenate(v)[np.tile(fractions >= left, 3)]
+                            for v in pooled.values()])
     unit = X_LABELS[x].split(" (")[0]
     for c, panel in enumerate(panels):
         ax_regret, ax_rank = axes[0][c], axes[1][c]
@@ -142,11 +151,12 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
             for artist in ax_regret.lines:
                 artist.set_ydata(np.maximum(artist.get_ydata(), floor))
         mark_floor(ax_regret, floor)
+        fit_y(ax_regret, shown, floor)
         for ax in (ax_regret, ax_rank):
             if is_log:
-                log_x(ax, fractions[max(start - 1, 0)], 1.0)
+                log_x(ax, left, 1.0)
             else:
-                ax.set_xlim(fractions[max(start - 1, 0)], 1.0)
+                ax.set_xlim(left, 1.0)
             ax.grid(True, alpha=0.3)
         ax_rank.set_xlabel(f"fraction of the budget ({unit})")
         ax_rank.set_ylim(len(schedulers) + 0.5, 0.5)  # best at the top

@@ -155,14 +155,34 @@ def line(ax, x, y, style: dict, label: str | None = None, band=None, n_marks: in
                         step="post")
 
 
+def x_left(first: float, right: float, is_log: bool) -> float:
+    """The left end of an x axis that starts at ``first``: on a log axis at most two
+    decades before ``right``, so the last decade gets at least half the width."""
+    return max(first, right / 100) if is_log else first
+
+
 def log_x(ax, left: float, right: float) -> None:
-    """Log x axis over at most the last two decades before ``right``: the last decade
-    gets at least half the width (earlier points are off the axis, not squeezed)."""
+    """Log x axis from ``x_left(left, right, True)`` to ``right`` (earlier points are
+    off the axis, not squeezed)."""
     from matplotlib.ticker import NullFormatter
 
     ax.set_xscale("log")
-    ax.set_xlim(max(left, right / 100), right)
+    ax.set_xlim(x_left(left, right, True), right)
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def fit_y(ax, values: np.ndarray, floor: float | None) -> None:
+    """y limits around the ``values`` in view (those off the x axis do not stretch it)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return
+    if floor:
+        ax.set_ylim(floor * 0.8, max(values.max(), floor) * 1.5)
+        return
+    lo, hi = min(0.0, values.min()), values.max()
+    pad = 0.04 * (hi - lo) or 0.05
+    ax.set_ylim(lo - pad, hi + pad)
 
 
 def log_y_if_spread(ax, values: np.ndarray, floor_ratio: float = 1e-3) -> float | None:
