@@ -30,6 +30,7 @@ from analysis.styles import (
     log_x,
     log_y_if_spread,
     save,
+    set_x,
     x_left,
 )
 
@@ -92,7 +93,7 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
             if is_log:
                 log_x(ax, left, float(grid[-1]))
             else:
-                ax.set_xlim(left, float(grid[-1]))
+                set_x(ax, left, float(grid[-1]))
             ax.grid(True, alpha=0.3)
             ax.set_title(f"{task_name(info.benchmark, info.task)} ({sub.run_dir.nunique()} runs)",
                          fontsize="medium")
@@ -156,7 +157,7 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
             if is_log:
                 log_x(ax, left, 1.0)
             else:
-                ax.set_xlim(left, 1.0)
+                set_x(ax, left, 1.0)
             ax.grid(True, alpha=0.3)
         ax_rank.set_xlabel(f"fraction of the budget ({unit})")
         ax_rank.set_ylim(len(schedulers) + 0.5, 0.5)  # best at the top

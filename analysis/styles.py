@@ -167,8 +167,14 @@ def log_x(ax, left: float, right: float) -> None:
     from matplotlib.ticker import NullFormatter
 
     ax.set_xscale("log")
-    ax.set_xlim(x_left(left, right, True), right)
+    set_x(ax, x_left(left, right, True), right)
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def set_x(ax, left: float, right: float) -> None:
+    """x limits, unless they would be one point (then matplotlib's own)."""
+    if left < right:
+        ax.set_xlim(left, right)
 
 
 def fit_y(ax, values: np.ndarray, floor: float | None) -> None:
