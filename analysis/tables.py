@@ -170,32 +170,34 @@ def to_latex(table: pd.DataFrame, tests: pd.DataFrame, baseline: str, note: str)
 
 
 def per_task_table(at: pd.DataFrame, agg: str, baseline: str) -> str:
-    """Markdown: per task (columns) and scheduler (rows) the aggregate over seeds at the
-    last fraction of ``at``, with ``<`` / ``>`` where lower / higher than the baseline
-    within that task (seeds as units: Mann-Whitney U, Holm over the schedulers)."""
-    last = at[at["fraction"] == at["fraction"].max()]
-    names = sorted(last["scheduler"].unique())
-    columns, notes = [], []
-    for (benchmark, task), sub in last.groupby(["benchmark", "task"], sort=True):
-        values = {s: r["norm_regret"].to_numpy(dtype=float) for s, r in sub.groupby("scheduler")}
-        tested = stats.per_task(values, baseline)
-        small = any(m == "n too small" for _, m in tested.values())
-        col = {}
-        for s in names:
-            if s not in values:
-                col[s] = "-"
-                continue
-            mark = tested.get(s, (np.nan, ""))[1]
-            col[s] = f"{centre(values[s][:, None], agg)[0]:.3f}" + ("" if small else mark)
-        columns.append((f"{benchmark}/{task}" + (" (n too small)" if small else ""), col))
-    head = "| scheduler | " + " | ".join(c for c, _ in columns) + " |"
-    lines = [head, "|---|" + "---|" * len(columns)]
-    lines += [f"| {s} | " + " | ".join(col[s] for _, col in columns) + " |" for s in names]
-    notes.append(
-        f"Normalized regret at {100 * last['fraction'].max():g}% of the budget per task "
-        f"({agg} over the task's seeds). `<` / `>`: lower / higher than {baseline} within "
-        "that task, seeds as units (two-sided Mann-Whitney U test, Holm-adjusted over the "
-        f"schedulers of the task, p < {ALPHA}); this says whether a difference is reliable "
-        "on that task, not across tasks (the main table tests that). \"n too small\": no "
-        "outcome with so few seeds could reach significance.")
-    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+    """Markdown, one table per budget fraction of ``at``: per task (columns) and
+    scheduler (rows) the aggregate over seeds, with ``<`` / ``>`` where lower / higher
+    than the baseline within that task (seeds as units: Mann-Whitney U, Holm over the
+    schedulers)."""
+    names = sorted(at["scheduler"].unique())
+    parts = []
+    for frac, sub in at.groupby("fraction", sort=True):
+        columns = []
+        for (benchmark, task), one in sub.groupby(["benchmark", "task"], sort=True):
+            values = {s: r["norm_regret"].to_numpy(dtype=float)
+                      for s, r in one.groupby("scheduler")}
+            tested = stats.per_task(values, baseline)
+            small = any(m == "n too small" for _, m in tested.values())
+            col = {s: "-" for s in names}
+            for s, v in values.items():
+                mark = "" if small else tested.get(s, (np.nan, ""))[1]
+                col[s] = f"{centre(v[:, None], agg)[0]:.3f}{mark}"
+            columns.append((f"{benchmark}/{task}" + (" (n too small)" if small else ""), col))
+        lines = [f"### {100 * frac:g}% of the budget", "",
+                 "| scheduler | " + " | ".join(c for c, _ in columns) + " |",
+                 "|---|" + "---|" * len(columns)]
+        lines += [f"| {s} | " + " | ".join(col[s] for _, col in columns) + " |" for s in names]
+        parts.append("\n".join(lines))
+    note = (
+        f"Normalized regret per task ({agg} over the task's seeds) at fractions of the budget. "
+        f"`<` / `>`: lower / higher than {baseline} within that task, seeds as units "
+        "(two-sided Mann-Whitney U test, Holm-adjusted over the schedulers of the task, "
+        f"p < {ALPHA}); this says whether a difference is reliable on that task, not across "
+        "tasks (regret_table.md tests that). \"n too small\": no outcome with so few seeds "
+        "could reach significance.")
+    return "# Per task, seeds as units\n\n" + note + "\n\n" + "\n\n".join(parts) + "\n"
