@@ -204,6 +204,18 @@ def test_cli_end_to_end(runs_root: Path, tmp_path: Path) -> None:
     assert runs["left_out"].isna().sum() == 6  # used: "" reads back as NaN
     assert "no critical-difference diagram: it needs >= 3 tasks" in proc.stderr
     assert not (out / "critical_difference.png").exists()
+    assert "n too small" in (out / "per_task_table.md").read_text()  # 3 seeds per task
+
+
+def test_include_incomplete_uses_the_interrupted_run(runs_root: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    out = tmp_path / "out"
+    assert main([str(runs_root), "--out", str(out), "--include-incomplete"]) == 0
+    assert "1 of 8 runs are incomplete (complete=false: interrupted or crashed) and used " \
+        "up to their last report" in capsys.readouterr().err
+    runs = pd.read_csv(out / "runs.csv").set_index("seed")
+    assert pd.isna(runs.loc[3, "left_out"]) and not runs.loc[3, "complete"]
+    assert runs.loc[4, "left_out"] == "no reports"  # still no reports: still left out
 
 
 def test_cli_median_reference(runs_root: Path, tmp_path: Path) -> None:
