@@ -234,6 +234,11 @@ def write_outputs(runs: pd.DataFrame, df: pd.DataFrame, args: argparse.Namespace
     points, objectives = collect(runs, names)
     if points.empty:
         return []
+    try:
+        import moocore  # noqa: F401
+    except ImportError as e:
+        raise AnalysisError("the multi-objective outputs need moocore (a dependency of "
+                            "simtune): pip install moocore") from e
     fractions = np.linspace(1 / N_GRID, 1.0, N_GRID)
     table_fr = sorted(set(args.budget_fractions))
     curves, tasks = hypervolume_curves(points, objectives, np.union1d(fractions, table_fr))
