@@ -2,9 +2,12 @@
 
 This package reads only files written by the Tuner (``results.csv`` and
 ``metadata.json`` in each run directory); it never imports ``core`` or
-``blackboxes``. Entry point: ``python analysis/plot_results.py DIR [DIR ...]``.
-Modules: load (runs -> DataFrame), curves (common grid, normalized regret),
-aggregate (IQM, bootstrap, ranks: pure functions), tables, figures, plot_results (CLI),
-and sweep (the bookkeeping of a Hydra sweep in its run directories: completion,
-failed.txt, progress).
+``blackboxes``. Entry points: ``python analysis/plot_results.py DIR [DIR ...]`` and
+``python analysis/run_view.py RUN_DIR``.
+Modules: load (runs -> DataFrame), variants (a method's label and family), curves
+(common grid, normalized regret), aggregate (IQM, stratified bootstrap, ranks: pure
+functions), stats (Friedman, Wilcoxon-Holm over tasks, cliques), tables, styles
+(colours, panels, axes), figures, cd (critical-difference diagram), mo (Pareto fronts,
+hypervolume), run_view (one run), plot_results (CLI), and sweep (the bookkeeping of a
+Hydra sweep in its run directories: completion, failed.txt, progress).
 """

@@ -18,7 +18,7 @@ from scipy import stats
 
 AGGREGATIONS = ("iqm", "mean", "median")
 AGG_LABELS = {
-    "iqm": "IQM, 95% bootstrap CI",
+    "iqm": "IQM, 95% bootstrap CI",  # stratified by task where pooled
     "mean": "mean ± standard error",
     "median": "median, 25-75% quantiles",
 }
@@ -57,24 +57,50 @@ def bootstrap_ci(
     rng: np.random.Generator,
     n_boot: int = 1000,
     level: float = 0.95,
+    strata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of ``stat`` over runs (axis 0 of ``x``).
 
-    Draws ``n_boot`` resamples of the runs with replacement from ``rng`` (one
-    ``rng.integers(0, n, (n_boot, n))`` call) and returns the (1-level)/2 and
-    (1+level)/2 quantiles of ``stat(resample, axis=0)``.
+    Without ``strata``, draws ``n_boot`` resamples of all runs with replacement (one
+    ``rng.integers(0, n, (n_boot, n))`` call). With ``strata`` (one label per run, e.g.
+    its task), each resample draws within every stratum as many runs as it holds, so
+    each task keeps its weight and only the seeds vary (strata in sorted order, one
+    ``rng.integers`` call each). Returns the (1-level)/2 and (1+level)/2 quantiles of
+    ``stat(resample, axis=0)``.
     """
     x = np.asarray(x, dtype=float)
     if x.shape[0] == 0:
         raise ValueError("bootstrap_ci needs at least one run")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    idx = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))
+    if strata is None:
+        idx = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))
+    elif np.shape(strata) != (x.shape[0],):
+        raise ValueError(f"strata must hold one label per run ({x.shape[0]}), "
+                         f"got shape {np.shape(strata)}")
+    else:
+        idx = stratified_indices(np.asarray(strata), n_boot, rng)
     chunk = max(1, 2_000_000 // max(1, x.size))  # resamples per vectorized call
     boot = np.concatenate([stat(x[idx[i:i + chunk]], axis=1) for i in range(0, n_boot, chunk)])
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
     return lo, hi
+
+
+def stratified_indices(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n) row indices: each row resamples, within every stratum, its members
+    with replacement (as many as it has).
+
+    >>> idx = stratified_indices(np.array(["a", "b", "a"]), 4, np.random.default_rng(0))
+    >>> bool(np.isin(idx[:, :2], [0, 2]).all() and (idx[:, 2] == 1).all())
+    True
+    """
+    labels, codes = np.unique(strata, return_inverse=True)
+    parts = []
+    for s in range(len(labels)):
+        members = np.flatnonzero(codes == s)
+        parts.append(members[rng.integers(0, members.size, size=(n_boot, members.size))])
+    return np.concatenate(parts, axis=1)
 
 
 def centre(x: np.ndarray, how: str) -> np.ndarray:
@@ -87,16 +113,18 @@ def centre(x: np.ndarray, how: str) -> np.ndarray:
 
 
 def aggregate(
-    x: np.ndarray, how: str, rng: np.random.Generator, n_boot: int = 1000
+    x: np.ndarray, how: str, rng: np.random.Generator, n_boot: int = 1000,
+    strata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(centre, lower, upper) over runs (axis 0) for ``how`` in AGGREGATIONS.
 
-    iqm: interquartile mean, 95% percentile-bootstrap CI; mean: mean +/- standard
-    error (0 for one run); median: median with the 25% and 75% quantiles.
+    iqm: interquartile mean, 95% percentile-bootstrap CI (stratified by ``strata``, one
+    label per run, if given); mean: mean +/- standard error (0 for one run); median:
+    median with the 25% and 75% quantiles.
     """
     x = np.asarray(x, dtype=float)
     if how == "iqm":
-        lo, hi = bootstrap_ci(x, iqm, rng, n_boot)
+        lo, hi = bootstrap_ci(x, iqm, rng, n_boot, strata=strata)
         return iqm(x), lo, hi
     if how == "mean":
         centre = x.mean(axis=0)

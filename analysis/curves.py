@@ -82,10 +82,14 @@ def run_curves(
         firsts = [r["value"].dropna().iloc[0] for _, r in runs if r["value"].notna().any()]
         ref = (float(sign * np.max(sign * np.array(firsts))) if reference == "worst"
                else float(np.median(firsts)))
+        curves_known = sub.drop_duplicates("run_dir").get("learning_curves")
+        known = [] if curves_known is None else [v for v in curves_known if v is not None
+                                                 and v == v]
         tasks.append({
             "benchmark": benchmark, "task": task, "metric": sub["metric"].iloc[0], "mode": mode,
             "budget": budget, "optimum": optimum, "optimum_source": source,
             "reference": ref, "n_runs": len(runs),
+            "learning_curves": bool(any(known)) if known else None,
         })
         grid = fractions * budget
         for run_dir, run in runs:

@@ -1,19 +1,16 @@
-"""Figures from run_curves output: one panel per task, and a summary (normalized regret, rank).
+"""Figures from run_curves output: per task (tasks.png) and pooled (summary.png).
 
-A scheduler has the same colour and line style in every figure (``scheduler_styles`` over
-all names: ten colours, then the same colours dashed, dotted, ...).
-Figures are built with matplotlib's object API (no pyplot global state) and saved as
-PNG and PDF.
+Each figure has one column of panels per group of schedulers (styles.groups: one per
+family, or a highlight panel), so no panel holds more than one family's curves. Figures
+are built with matplotlib's object API (no pyplot global state) and saved as PNG and PDF.
 
 Example:
-    >>> styles = scheduler_styles(["random", "asha"])
-    >>> styles["asha"], styles["random"]
-    ({'color': 'C0', 'linestyle': '-'}, {'color': 'C1', 'linestyle': '-'})
+    >>> plot_summary(curves, "time", True, "iqm", styles, panels, rng, "headline",
+    ...              Path("out/summary"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -21,152 +18,153 @@ import pandas as pd
 
 from analysis.aggregate import AGG_LABELS, aggregate, average_rank, centre
 from analysis.curves import X_LABELS, matrix, task_name
-
-LINESTYLES = ("-", "--", ":", "-.")
-Styles = dict[str, dict[str, str]]  # scheduler -> matplotlib line properties
-
-
-def scheduler_styles(schedulers: list[str]) -> Styles:
-    """Colour and line style per scheduler name (sorted), the same in every panel and
-    figure: matplotlib's ten default colours solid, then dashed, dotted, dash-dotted."""
-    names = sorted(set(schedulers))
-    return {
-        name: {"color": f"C{i % 10}", "linestyle": LINESTYLES[(i // 10) % len(LINESTYLES)]}
-        for i, name in enumerate(names)
-    }
-
-
-def _figure(n_panels: int, ncols: int = 3, size: tuple[float, float] = (4.6, 3.5)):
-    from matplotlib.figure import Figure
-
-    ncols = min(ncols, n_panels)
-    nrows = math.ceil(n_panels / ncols)
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    return fig, axes[:n_panels]
+from analysis.styles import (
+    BACKGROUND,
+    Group,
+    Styles,
+    figure,
+    fit_y,
+    legend,
+    legend_rows,
+    line,
+    log_x,
+    log_y_if_spread,
+    save,
+    set_x,
+    x_left,
+)
 
 
-def _save(fig, path: Path) -> list[Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = [path.with_suffix(".png"), path.with_suffix(".pdf")]
-    fig.savefig(out[0], dpi=150)
-    fig.savefig(out[1], metadata={"CreationDate": None})  # same runs, same bytes
-    return out
+def metric_unit(metric: str, values: np.ndarray) -> str:
+    """The unit of a metric's regret, as far as the result files tell: accuracies in
+    percentage points (values above 1.5) or as a fraction, anything else in the metric's
+    own units."""
+    values = np.asarray(values, dtype=float)
+    if "acc" in metric.lower():
+        big = np.isfinite(values).any() and np.nanmax(np.abs(values)) > 1.5
+        return "percentage points" if big else "fraction, 1 = 100%"
+    return f"in units of {metric}"
 
 
-def _band(ax, x, mid, lo, hi, style: dict[str, str], label: str, alpha: float = 0.2) -> None:
-    ax.plot(x, mid, **style, label=label, drawstyle="steps-post")
-    ax.fill_between(x, lo, hi, color=style["color"], alpha=alpha, linewidth=0, step="post")
-
-
-def _legend(fig, styles: Styles) -> None:
-    """One legend for the whole figure, below the panels, in the style order."""
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], **style, label=name) for name, style in styles.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(6, len(handles)),
-               fontsize="small", frameon=False)
-
-
-def _alpha(styles: dict) -> float:
-    """Band opacity: lighter when many schedulers overlap."""
-    return 0.2 if len(styles) <= 5 else 0.08
-
-
-def _log_x(ax) -> None:
-    """Log x axis (call after plotting); minor ticks unlabelled when the axis spans a
-    decade or more (a major tick is then in view, and minor labels would collide)."""
-    from matplotlib.ticker import NullFormatter
-
-    ax.set_xscale("log")
-    lo, hi = ax.get_xlim()
-    if lo > 0 and hi / lo >= 10:
-        ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _log_y_if_spread(ax, values: np.ndarray) -> None:
-    """Log (or symlog when zeros occur) y axis if positive values span > 2 decades."""
-    values = values[np.isfinite(values)]
-    positive = values[values > 0]
-    if positive.size and positive.max() / positive.min() > 100:
-        if (values > 0).all():
-            ax.set_yscale("log")
-        else:
-            ax.set_yscale("symlog", linthresh=float(positive.min()))
+def mark_floor(ax, floor: float | None) -> None:
+    """Say in the panel that values at or below the log axis' floor are drawn at it."""
+    if floor:
+        ax.text(0.99, 0.98, f"log axis: values <= {floor:.2g} (incl. 0) drawn at the bottom",
+                transform=ax.transAxes, fontsize="x-small", color="0.35", ha="right",
+                va="top")
 
 
 def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, agg: str,
-               styles: Styles, rng: np.random.Generator, path: Path) -> list[Path]:
-    """One panel per task: regret (or best value if the optimum is unknown) over x."""
-    fig, axes = _figure(len(tasks))
-    for ax, info in zip(axes, tasks.itertuples(), strict=True):
+               styles: Styles, panels: list[Group], rng: np.random.Generator,
+               path: Path) -> list[Path]:
+    """One row per task, one column per group: regret (or the best value if the
+    optimum is unknown) over x, aggregated over seeds."""
+    fig, axes, tops = figure(len(tasks), len(panels), (4.4, 2.9), legend_rows(panels))
+    for row, info in enumerate(tasks.itertuples()):
         sub = curves[(curves.benchmark == info.benchmark) & (curves.task == info.task)]
         known = info.optimum_source == "metadata optimum"
         col = "regret" if known else "best_so_far"
-        shown = []
+        drawn = {}
         for sched, runs in sub.groupby("scheduler", sort=True):
             values = matrix(runs, col)
             mid, lo, hi = aggregate(values, agg, rng)
             reported = np.isfinite(values).all(axis=0)  # draw once every run has reported
-            mid, lo, hi = (np.where(reported, v, np.nan) for v in (mid, lo, hi))
-            grid = np.sort(runs["x"].unique())
-            _band(ax, grid, mid, lo, hi, styles[sched], sched, _alpha(styles))
-            shown.append(np.concatenate([mid, lo, hi]))
-        if known:
-            _log_y_if_spread(ax, np.concatenate(shown))
-        if is_log:
-            _log_x(ax)
-        ax.set_title(f"{task_name(info.benchmark, info.task)} ({sub.run_dir.nunique()} runs)")
-        ax.set_xlabel(X_LABELS[x])
-        ax.set_ylabel(f"regret of {info.metric}" if known
-                      else f"best {info.metric} ({info.mode})")
-        ax.grid(True, alpha=0.3)
-    fig.suptitle(f"Per task: {AGG_LABELS[agg]} over seeds")
-    _legend(fig, {k: v for k, v in styles.items() if k in set(curves.scheduler)})
-    return _save(fig, path)
+            drawn[sched] = [np.where(reported, v, np.nan) for v in (mid, lo, hi)]
+        grid = np.sort(sub["x"].unique())
+        mids = np.stack([v[0] for v in drawn.values()])
+        first = grid[np.isfinite(mids).any(axis=0)]
+        left = x_left(float(first[0]) if first.size else grid[0], float(grid[-1]), is_log)
+        shown = np.concatenate([np.concatenate(v)[np.tile(grid >= left, 3)]
+                                for v in drawn.values()])
+        for ax, panel in zip(axes[row], panels, strict=True):
+            for sched in panel.background:
+                if sched in drawn:
+                    line(ax, grid, drawn[sched][0], BACKGROUND)
+            for sched in panel.members:
+                if sched in drawn:
+                    mid, lo, hi = drawn[sched]
+                    line(ax, grid, mid, styles[sched], sched, band=(lo, hi))
+            floor = log_y_if_spread(ax, shown) if known else None
+            if floor:
+                for artist in ax.lines:
+                    artist.set_ydata(np.maximum(artist.get_ydata(), floor))
+            mark_floor(ax, floor)
+            fit_y(ax, shown, floor)
+            if is_log:
+                log_x(ax, left, float(grid[-1]))
+            else:
+                set_x(ax, left, float(grid[-1]))
+            ax.grid(True, alpha=0.3)
+            ax.set_title(f"{task_name(info.benchmark, info.task)} ({sub.run_dir.nunique()} runs)",
+                         fontsize="medium")
+            if ax is axes[row][0]:
+                unit = metric_unit(info.metric, sub["best_so_far"].to_numpy())
+                ax.set_ylabel(f"regret of {info.metric}\n({unit})" if known
+                              else f"best {info.metric}\n({info.mode}, {unit})")
+            if row == len(tasks) - 1:
+                ax.set_xlabel(X_LABELS[x])
+    for ax, panel in zip(tops, panels, strict=True):
+        legend(ax, styles, [s for s in panel.members if s in set(curves.scheduler)],
+               panel.background, title=panel.title)
+    fig.suptitle(f"Per task: {AGG_LABELS[agg]} over seeds", fontsize="large")
+    return save(fig, path)
 
 
-def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str,
-                 styles: Styles, rng: np.random.Generator, path: Path) -> list[Path]:
-    """Two panels over budget fractions: normalized regret pooled over all tasks and
-    seeds, and the average rank of each scheduler across tasks (1 = best)."""
-    fig, (ax_regret, ax_rank) = _figure(2, ncols=2, size=(5.5, 4.0))
+def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: Styles,
+                 panels: list[Group], rng: np.random.Generator, headline: str,
+                 path: Path) -> list[Path]:
+    """Over budget fractions, per group of schedulers: normalized regret pooled over all
+    tasks and seeds (bootstrap CI stratified by task), and the average rank among all
+    schedulers across tasks (1 = best). ``headline`` is the figure's title."""
     schedulers = sorted(curves["scheduler"].unique())
     task_keys = sorted(set(zip(curves.benchmark, curves.task, strict=True)))
     fractions = np.sort(curves["fraction"].unique())
     scores = np.full((len(schedulers), len(task_keys), len(fractions)), np.nan)
-    shown = []
+    pooled = {}
     start = len(fractions) - 1  # the first fraction at which some scheduler has a value < 1
     for i, sched in enumerate(schedulers):
-        runs = curves[curves.scheduler == sched]
-        mid, lo, hi = aggregate(matrix(runs, "norm_regret"), agg, rng)
-        _band(ax_regret, fractions, mid, lo, hi, styles[sched], sched, _alpha(styles))
-        shown.append(np.concatenate([mid, lo, hi]))
-        below = np.flatnonzero(mid < 1 - 1e-9)
+        runs = curves[curves.scheduler == sched].sort_values(["run_dir", "fraction"])
+        strata = runs.groupby("run_dir", sort=True)["task"].first().to_numpy()
+        pooled[sched] = aggregate(matrix(runs, "norm_regret"), agg, rng, strata=strata)
+        below = np.flatnonzero(pooled[sched][0] < 1 - 1e-9)
         start = min(start, int(below[0])) if below.size else start
         for j, (benchmark, task) in enumerate(task_keys):
             one = runs[(runs.benchmark == benchmark) & (runs.task == task)]
             if len(one):
                 scores[i, j] = centre(matrix(one, "norm_regret"), agg)
-    mean_rank = average_rank(scores)
-    for i, sched in enumerate(schedulers):
-        ax_rank.plot(fractions, mean_rank[i], **styles[sched], label=sched,
-                     drawstyle="steps-post")
-    _log_y_if_spread(ax_regret, np.concatenate(shown))
+    mean_rank = dict(zip(schedulers, average_rank(scores), strict=True))
+    fig, axes, tops = figure(2, len(panels), (4.6, 3.3), legend_rows(panels))
+    left = x_left(fractions[max(start - 1, 0)], 1.0, is_log)
+    shown = np.concatenate([np.concatenate(v)[np.tile(fractions >= left, 3)]
+                            for v in pooled.values()])
     unit = X_LABELS[x].split(" (")[0]
-    for ax in (ax_regret, ax_rank):
-        ax.set_xlim(left=fractions[max(start - 1, 0)])  # not the flat start before results
-        if is_log:
-            _log_x(ax)
-        ax.set_xlabel(f"fraction of the budget ({unit})")
-        ax.grid(True, alpha=0.3)
-    _legend(fig, {k: v for k, v in styles.items() if k in schedulers})
-    ax_regret.set_ylabel(f"normalized regret ({AGG_LABELS[agg]})")
-    ax_regret.set_title(f"normalized regret: {len(task_keys)} task(s), "
-                        f"{curves.run_dir.nunique()} runs")
-    ax_rank.set_ylabel("average rank across tasks (1 = best)")
-    ax_rank.set_ylim(0.8, len(schedulers) + 0.2)
-    ax_rank.set_title("average rank")
-    return _save(fig, path)
+    for c, panel in enumerate(panels):
+        ax_regret, ax_rank = axes[0][c], axes[1][c]
+        for sched in panel.background:
+            line(ax_regret, fractions, pooled[sched][0], BACKGROUND)
+            line(ax_rank, fractions, mean_rank[sched], BACKGROUND)
+        for sched in panel.members:
+            mid, lo, hi = pooled[sched]
+            line(ax_regret, fractions, mid, styles[sched], sched, band=(lo, hi))
+            line(ax_rank, fractions, mean_rank[sched], styles[sched], sched)
+        floor = log_y_if_spread(ax_regret, shown)
+        if floor:
+            for artist in ax_regret.lines:
+                artist.set_ydata(np.maximum(artist.get_ydata(), floor))
+        mark_floor(ax_regret, floor)
+        fit_y(ax_regret, shown, floor)
+        for ax in (ax_regret, ax_rank):
+            if is_log:
+                log_x(ax, left, 1.0)
+            else:
+                set_x(ax, left, 1.0)
+            ax.grid(True, alpha=0.3)
+        ax_rank.set_xlabel(f"fraction of the budget ({unit})")
+        ax_rank.set_ylim(len(schedulers) + 0.5, 0.5)  # best at the top
+        legend(tops[c], styles, panel.members, panel.background, title=panel.title)
+    axes[0][0].set_ylabel("normalized regret (unitless:\n0 = optimum, 1 = reference)")
+    axes[1][0].set_ylabel(f"average rank of {len(schedulers)}\nacross tasks (1 = best)")
+    fig.suptitle(f"{headline}\nTop: normalized regret, {AGG_LABELS[agg]} (seeds resampled "
+                 f"within tasks); bottom: average rank. {len(task_keys)} task(s), "
+                 f"{curves.run_dir.nunique()} runs.", fontsize="medium")
+    return save(fig, path)

@@ -23,7 +23,7 @@ METADATA_FILE = "metadata.json"
 
 RUN_COLUMNS = [
     "benchmark", "task", "scheduler", "scheduler_args", "seed", "run_dir",
-    "metric", "mode", "optimum", "complete",
+    "metric", "mode", "optimum", "complete", "learning_curves",
 ]
 REPORT_COLUMNS = ["trial_id", "time", "trials", "value", "best_so_far", "regret"]
 
@@ -86,37 +86,44 @@ def read_metadata(run_dir: str | Path) -> dict:
     return meta
 
 
+DEFAULTS = {"benchmark": "unknown", "task": "unknown", "scheduler": "unknown"}
+
+
 def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict:
     """Run-level fields of one run: which metric to analyse, its mode and optimum.
 
-    ``metric`` overrides metadata["metric"]; its mode comes from metadata["objectives"].
+    Only the metric and its mode are required: ``metric`` (or metadata["metric"]) and
+    metadata["mode"] (or metadata["objectives"][metric]). benchmark, task and scheduler
+    default to "unknown" (listed in ``defaulted``), as in runs of the Python API.
     """
     path = Path(run_dir) / METADATA_FILE
-    missing = [k for k in ("benchmark", "task", "scheduler", "metric", "mode") if k not in meta]
-    if missing:
-        raise AnalysisError(f"{path}: missing key(s) {', '.join(missing)}")
-    objectives = meta.get("objectives") or {meta["metric"]: meta["mode"]}
-    name = metric or meta["metric"]
-    if name == meta["metric"]:
+    objectives = dict(meta.get("objectives") or {})
+    name = metric or meta.get("metric")
+    if name is None:
+        raise AnalysisError(f"{path}: no key 'metric'; name the objective with --metric")
+    if name == meta.get("metric") and "mode" in meta:
         mode = meta["mode"]
     elif name in objectives:
         mode = objectives[name]
-    else:
+    elif metric is not None and meta.get("metric") not in (None, name):
         raise AnalysisError(
             f"metric {name!r} is not an objective of {run_dir} (objectives: {sorted(objectives)})"
         )
+    else:
+        raise AnalysisError(f"{path}: no key 'mode' (nor 'objectives') for metric {name!r}")
     if mode not in ("min", "max"):
         raise AnalysisError(f"{path}: mode of {name!r} must be 'min' or 'max', got {mode!r}")
     optimum = (meta.get("optimum") or {}).get(name)
-    scheduler = meta["scheduler"]
+    scheduler = meta.get("scheduler", DEFAULTS["scheduler"])
     if isinstance(scheduler, dict):
-        sched_name = scheduler.get("name", "?")
-        sched_args = json.dumps(scheduler.get("args", {}), sort_keys=True, default=str)
+        sched_name = str(scheduler.get("name", DEFAULTS["scheduler"]))
+        sched_args = json.dumps(scheduler.get("args") or {}, sort_keys=True, default=str)
     else:
         sched_name, sched_args = str(scheduler), "{}"
+    fidelities = meta.get("fidelities")
     return {
-        "benchmark": str(meta["benchmark"]),
-        "task": str(meta["task"]),
+        "benchmark": str(meta.get("benchmark", DEFAULTS["benchmark"])),
+        "task": str(meta.get("task", DEFAULTS["task"])),
         "scheduler": sched_name,
         "scheduler_args": sched_args,
         "seed": meta.get("seed"),
@@ -125,6 +132,8 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
         "mode": mode,
         "optimum": math.nan if optimum is None else float(optimum),
         "complete": bool(meta.get("complete", False)),
+        "learning_curves": (len(fidelities) > 1) if isinstance(fidelities, list) else None,
+        "defaulted": ",".join(k for k in DEFAULTS if k not in meta),
     }
 
 
@@ -136,17 +145,23 @@ def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
     distance of best_so_far to the known optimum (NaN if unknown). A header-only
     results.csv gives zero rows.
     """
-    info = run_info(read_metadata(run_dir), run_dir, metric)
-    path = Path(run_dir) / RESULTS_FILE
-    try:
-        raw = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raw = pd.DataFrame(columns=["trial_id", "time", info["metric"]])
-    except (OSError, pd.errors.ParserError) as e:
-        raise AnalysisError(f"cannot read {path}: {e}") from e
+    return read_one(run_dir, metric)[1]
+
+
+def read_one(run_dir: str | Path, metric: str | None = None) -> tuple[dict, pd.DataFrame]:
+    """(run_info of the run plus its number of reports, its reports as in read_run)."""
+    meta = read_metadata(run_dir)
+    info = run_info(meta, run_dir, metric)
+    raw = read_results(run_dir)
+    fidelity = meta.get("fidelity_name")
+    if info["learning_curves"] is None and fidelity in raw.columns and len(raw):
+        info["learning_curves"] = bool(raw[fidelity].nunique() > 1)
     missing = [c for c in ("trial_id", "time", info["metric"]) if c not in raw.columns]
-    if missing:
-        raise AnalysisError(f"{path}: missing column(s) {', '.join(missing)}")
+    if missing and len(raw):
+        raise AnalysisError(f"{Path(run_dir) / RESULTS_FILE}: missing column(s) "
+                            f"{', '.join(missing)}")
+    if missing:  # header-only file of another metric: nothing to analyse either way
+        raw = pd.DataFrame(columns=["trial_id", "time", info["metric"]])
     raw = raw.sort_values("time", kind="stable")
     values = pd.to_numeric(raw[info["metric"]], errors="coerce").to_numpy(dtype=float)
     best = best_so_far(values, info["mode"])
@@ -160,7 +175,18 @@ def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
     })
     for key in reversed(RUN_COLUMNS):
         df.insert(0, key, info[key])
-    return df
+    return {**info, "n_reports": int(np.isfinite(values).sum())}, df
+
+
+def read_results(run_dir: str | Path) -> pd.DataFrame:
+    """The results.csv of a run as written (a header-only or empty file gives no rows)."""
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=["trial_id", "time"])
+    except (OSError, pd.errors.ParserError) as e:
+        raise AnalysisError(f"cannot read {path}: {e}") from e
 
 
 def load_runs(dirs: Iterable[str | Path], metric: str | None = None) -> pd.DataFrame:

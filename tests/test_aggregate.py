@@ -16,7 +16,15 @@ from analysis.aggregate import (
     ranks,
     resample,
 )
-from analysis.tables import BETTER, WORSE, paired_test, regret_table, to_latex, to_markdown
+from analysis.tables import (
+    BETTER,
+    WORSE,
+    compare_to_baseline,
+    per_task_table,
+    regret_table,
+    to_latex,
+    to_markdown,
+)
 
 
 def test_iqm_hand_computed() -> None:
@@ -100,38 +108,81 @@ def test_resample_step_function() -> None:
     np.testing.assert_array_equal(got, [np.nan, 10.0, 7.0, 7.0, 5.0])
 
 
-def _keyed(values: list[float]) -> pd.Series:
-    idx = pd.MultiIndex.from_tuples([("b", "t", s) for s in range(len(values))],
-                                    names=["benchmark", "task", "seed"])
-    return pd.Series(values, index=idx)
+def _scores(columns: dict[str, list[float]]) -> pd.DataFrame:
+    """tasks x schedulers scores, as tables.task_scores returns them."""
+    n = len(next(iter(columns.values())))
+    idx = pd.MultiIndex.from_tuples([("b", f"t{i}") for i in range(n)], names=["benchmark", "task"])
+    return pd.DataFrame(columns, index=idx)
 
 
-def test_paired_wilcoxon_markers() -> None:
-    base = _keyed([0.5 + 0.01 * i for i in range(10)])
-    better = _keyed([0.1 + 0.02 * i for i in range(10)])
-    p, marker = paired_test(better, base)
-    assert p == pytest.approx(2 / 2**10)  # exact test: all 10 differences negative
-    assert marker == BETTER
-    assert paired_test(base, better)[1] == WORSE
-    assert paired_test(base, base) == (1.0, "")
-    # three pairs can never reach p < 0.05 (smallest exact two-sided p is 0.25)
-    assert paired_test(_keyed([0.1, 0.2, 0.3]), _keyed([0.5, 0.6, 0.7])) == (0.25, "")
+def test_against_baseline_over_tasks_with_holm() -> None:
+    base = [0.5 + 0.01 * i for i in range(10)]
+    scores = _scores({"random": base,
+                      "good": [b - 0.1 - 0.001 * i for i, b in enumerate(base)],  # all lower
+                      "bad": [b + 0.2 for b in base],  # all higher
+                      "same": base})  # no difference at all
+    got, note = compare_to_baseline(scores, "random")
+    assert note == ""
+    # exact test, all 10 differences one way: p = 2 / 2**10; Holm over 3 comparisons:
+    # the two smallest p (equal) get 3p and 2p -> both max(3p, 2p) = 3p; "same" gets 1
+    assert got["good"] == (pytest.approx(3 * 2 / 2**10), BETTER)
+    assert got["bad"] == (pytest.approx(3 * 2 / 2**10), WORSE)
+    assert got["same"] == (1.0, "")
+    # three tasks can never give p < 0.05 (smallest exact two-sided p is 0.25)
+    got, note = compare_to_baseline(scores.iloc[:3], "random")
+    assert got == {} and note == "n too small: 3 task(s)"
+
+
+def _at(offsets: dict[str, float], n_tasks: int, n_seeds: int) -> pd.DataFrame:
+    rows = []
+    for sched, offset in offsets.items():
+        for t in range(n_tasks):
+            for seed in range(n_seeds):
+                for frac in (0.5, 1.0):
+                    rows.append({"benchmark": "b", "task": f"t{t}", "scheduler": sched,
+                                 "seed": seed, "fraction": frac,
+                                 "norm_regret": offset + 0.01 * seed + 0.02 * t})
+    return pd.DataFrame(rows)
 
 
 def test_regret_table_markdown_and_latex() -> None:
-    rows = []
-    for sched, offset in (("random", 0.5), ("my_bo", 0.1)):
-        for seed in range(10):
-            for frac in (0.5, 1.0):
-                rows.append({"benchmark": "b", "task": "t", "scheduler": sched, "seed": seed,
-                             "fraction": frac, "norm_regret": offset + 0.01 * seed})
-    table = regret_table(pd.DataFrame(rows), "mean", "random", np.random.default_rng(0))
+    at = _at({"random": 0.5, "my_bo": 0.1}, n_tasks=10, n_seeds=3)
+    table, tests = regret_table(at, "mean", "random", np.random.default_rng(0))
     row = table[(table.scheduler == "my_bo") & (table.fraction == 1.0)].iloc[0]
-    assert row.value == pytest.approx(0.145) and row.marker == BETTER and row.n_runs == 10
-    md = to_markdown(table, "note")
+    # mean over tasks 0..9 and seeds 0..2 of 0.1 + 0.01 seed + 0.02 task = 0.1 + 0.01 + 0.09
+    assert row.value == pytest.approx(0.2) and row.marker == BETTER
+    assert (row.n_runs, row.n_tasks) == (30, 10)
+    assert row.p_value == pytest.approx(2 / 2**10)  # one comparison: Holm changes nothing
+    assert tests.set_index("fraction").loc[1.0, "n_tasks"] == 10
+    assert tests["friedman_note"].tolist() == ["needs >= 3 schedulers, got 2"] * 2
+    md = to_markdown(table, tests, "random", "note")
     assert "| scheduler | 50% budget | 100% budget |" in md
-    assert f"| my_bo | **0.145**{BETTER} [" in md
-    assert "| random | 0.545 [" in md
-    tex = to_latex(table, "x < 1 at 50%")
-    assert r"my\_bo & \textbf{0.145}$^{*}$" in tex
+    assert f"| my_bo | **0.200**{BETTER} [" in md
+    assert "| random | 0.600 [" in md
+    assert "| *vs random* | Wilcoxon-Holm over 10 tasks |" in md
+    tex = to_latex(table, tests, "random", "x < 1 at 50%")
+    assert r"my\_bo & \textbf{0.200}$^{*}$" in tex
     assert r"\caption{x $<$ 1 at 50\%}" in tex
+
+
+def test_regret_table_says_n_too_small_with_three_tasks() -> None:
+    at = _at({"random": 0.5, "a": 0.1, "b": 0.3}, n_tasks=3, n_seeds=4)
+    table, tests = regret_table(at, "iqm", "random", np.random.default_rng(0))
+    assert (table["marker"] == "").all() and table["p_value"].isna().all()
+    md = to_markdown(table, tests, "random", "note")
+    assert "| *vs random* | n too small: 3 task(s) | n too small: 3 task(s) |" in md
+    # Friedman still runs on 3 tasks x 3 schedulers: ranks (1, 2, 3) in every task
+    # -> chi2 = 12 / (3 * 3 * 4) * (3^2 + 6^2 + 9^2) - 3 * 3 * 4 = 6, p = exp(-3)
+    assert tests["friedman_statistic"].tolist() == [pytest.approx(6.0)] * 2
+    assert tests["friedman_p"].tolist() == [pytest.approx(np.exp(-3))] * 2
+
+
+def test_per_task_table_seeds_as_units() -> None:
+    at = _at({"random": 0.5, "a": 0.1}, n_tasks=2, n_seeds=10)
+    md = per_task_table(at, "iqm", "random")
+    assert "### 50% of the budget" in md and "### 100% of the budget" in md
+    assert md.count("| scheduler | b/t0 | b/t1 |") == 2
+    # IQM of 0.1 + 0.01 * seed over seeds 2..7 (n=10 cuts 2 each end) = 0.145 on task 0
+    assert "| a | 0.145< | 0.165< |" in md and "| random | 0.545 | 0.565 |" in md
+    few = per_task_table(_at({"random": 0.5, "a": 0.1}, n_tasks=1, n_seeds=3), "iqm", "random")
+    assert "b/t0 (n too small)" in few and "| a | 0.110 |" in few

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.curves import fraction_grid, run_curves
@@ -31,13 +32,14 @@ RUNS = [
 
 
 def write_run(run_dir: Path, scheduler: str, seed: int, complete: bool, rows: list,
-              metric: str = "val_accuracy") -> Path:
+              metric: str = "val_accuracy", task: str = "cifar10",
+              args: dict | None = None) -> Path:
     """A run directory with exactly the schema the Tuner writes."""
     run_dir.mkdir(parents=True)
     meta = {
-        "scheduler": {"name": scheduler, "args": {"eta": 3}},
+        "scheduler": {"name": scheduler, "args": {"eta": 3} if args is None else args},
         "benchmark": "nasbench201",
-        "task": "cifar10",
+        "task": task,
         "metric": metric,
         "mode": "max" if metric == "val_accuracy" else "min",
         "objectives": {"val_accuracy": "max", "val_loss": "min"},
@@ -193,8 +195,27 @@ def test_cli_end_to_end(runs_root: Path, tmp_path: Path) -> None:
     assert "0.333 [" in md and "than random" in md  # random is the default baseline
     assert md in proc.stdout
     assert r"\begin{tabular}{lcc}" in (out / "regret_table.tex").read_text()
-    assert "1 of 8 runs are incomplete (complete=false) and left out" in proc.stderr
-    assert "1 of 8 runs have no reports" in proc.stderr
+    assert "1 of 8 runs are incomplete (complete=false: interrupted or crashed) and left out" \
+        in proc.stderr
+    assert "1 of 8 runs have no reports and are left out: " in proc.stderr
+    runs = pd.read_csv(out / "runs.csv").set_index("seed")
+    assert runs.loc[4, "left_out"] == "no reports" and runs.loc[4, "n_reports"] == 0
+    assert runs.loc[3, "left_out"] == "incomplete"
+    assert runs["left_out"].isna().sum() == 6  # used: "" reads back as NaN
+    assert "no critical-difference diagram: it needs >= 3 tasks" in proc.stderr
+    assert not (out / "critical_difference.png").exists()
+    assert "n too small" in (out / "per_task_table.md").read_text()  # 3 seeds per task
+
+
+def test_include_incomplete_uses_the_interrupted_run(runs_root: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    out = tmp_path / "out"
+    assert main([str(runs_root), "--out", str(out), "--include-incomplete"]) == 0
+    assert "1 of 8 runs are incomplete (complete=false: interrupted or crashed) and used " \
+        "up to their last report" in capsys.readouterr().err
+    runs = pd.read_csv(out / "runs.csv").set_index("seed")
+    assert pd.isna(runs.loc[3, "left_out"]) and not runs.loc[3, "complete"]
+    assert runs.loc[4, "left_out"] == "no reports"  # still no reports: still left out
 
 
 def test_cli_median_reference(runs_root: Path, tmp_path: Path) -> None:
@@ -243,3 +264,125 @@ def test_cli_errors_are_one_line(runs_root: Path, tmp_path: Path, kind: str,
     assert message in lines[-1] and lines[-1].startswith("plot_results.py: error: ")
     assert all(line.startswith("note: ") for line in lines[:-1])
     assert not (tmp_path / "out" / "regret_table.md").exists()
+
+
+def test_variants_are_not_pooled(tmp_path: Path) -> None:
+    for seed in range(3):
+        write_run(tmp_path / f"s{seed}", "asha", seed, True, [(1.0, 80.0), (5.0, 90.0)],
+                  args={"eta": 3, "type": "stopping"})
+        write_run(tmp_path / f"p{seed}", "asha", seed, True, [(1.0, 70.0), (5.0, 75.0)],
+                  args={"eta": 3, "type": "promotion"})
+        write_run(tmp_path / f"r{seed}", "random", seed, True, [(1.0, 60.0), (5.0, 85.0)])
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out), "--agg", "median",
+                 "--budget-fractions", "1.0"]) == 0
+    md = (out / "regret_table.md").read_text()
+    # worst first report 60: (95 - 90) / 35 and (95 - 75) / 35; eta is the same: not shown
+    assert "| asha(type=stopping) | **0.143** [" in md
+    assert "| asha(type=promotion) | 0.571 [" in md
+    labels = pd.read_csv(out / "runs.csv").groupby("label").size().to_dict()
+    assert labels == {"asha(type=promotion)": 3, "asha(type=stopping)": 3, "random": 3}
+
+
+def test_zero_report_runs_are_reported_not_crashed_on(tmp_path: Path, capsys) -> None:
+    write_run(tmp_path / "a", "asha", 0, True, [(1.0, 80.0)])
+    empty = write_run(tmp_path / "b", "asha", 1, True, [])
+    (empty / "results.csv").write_text("")  # not even a header
+    nan = write_run(tmp_path / "c", "random", 0, True, [(1.0, 80.0)])
+    (nan / "results.csv").write_text("trial_id,time,val_accuracy\n0,1.0,\n")  # no value
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out), "--baseline", "asha"]) == 0
+    err = capsys.readouterr().err
+    assert "2 of 3 runs have no reports and are left out: " in err
+    assert str(empty) in err and str(nan) in err
+    assert main([str(tmp_path / "b"), "--out", str(out)]) == 2
+    assert "all 1 runs below" in capsys.readouterr().err
+
+
+def test_python_api_run_with_small_metadata(tmp_path: Path, capsys) -> None:
+    """A run written by core.results.ResultsWriter with only what the user passed."""
+    run = tmp_path / "api"
+    run.mkdir()
+    (run / "metadata.json").write_text(json.dumps({"metric": "loss", "mode": "min",
+                                                   "complete": True}))
+    (run / "results.csv").write_text(
+        "trial_id,time,epoch,loss,decision,status,config_lr\n"
+        "0,1.0,1,0.9,continue,running,0.1\n1,1.5,1,0.7,stop,stopped,0.01\n"
+        "0,2.0,2,0.5,continue,completed,0.1\n")
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1 run(s) have no 'task' in metadata.json; analysed as 'task=unknown'" in err
+    assert (out / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # one run: its view
+    (run / "metadata.json").write_text(json.dumps({"metric": "loss", "complete": True}))
+    assert main([str(tmp_path), "--out", str(out)]) == 2
+    assert "no key 'mode' (nor 'objectives') for metric 'loss'" in capsys.readouterr().err
+    (run / "metadata.json").write_text(json.dumps({"complete": True}))
+    assert main([str(tmp_path), "--out", str(out)]) == 2
+    assert "no key 'metric'; name the objective with --metric" in capsys.readouterr().err
+
+
+def test_run_view_fates(tmp_path: Path) -> None:
+    from analysis.run_view import fates
+    from analysis.run_view import main as run_view_main
+
+    run = write_run(tmp_path / "r", "asha", 0, True, [])
+    (run / "results.csv").write_text(
+        "trial_id,time,epoch,val_accuracy,decision,status,config_lr\n"
+        "0,1.0,1,50,continue,running,0.1\n1,1.5,1,40,stop,stopped,0.2\n"
+        "2,1.7,1,60,pause,paused,0.3\n0,2.0,2,70,continue,completed,0.1\n"
+        "3,2.5,1,65,continue,running,0.4\n")
+    got = fates(pd.read_csv(run / "results.csv")).to_dict()
+    assert got == {0: "completed", 1: "stopped", 2: "paused", 3: "running at the end"}
+    assert run_view_main([str(run), "--out", str(tmp_path / "view")]) == 0
+    assert (tmp_path / "view" / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_critical_difference_and_highlight_on_three_tasks(tmp_path: Path) -> None:
+    for t, task in enumerate(["cifar10", "cifar100", "imagenet"]):
+        for seed in range(2):
+            for sched, acc in (("random", 70.0), ("asha", 80.0), ("bo", 85.0)):
+                write_run(tmp_path / task / f"{sched}{seed}", sched, seed, True,
+                          [(1.0, 60.0), (4.0, acc + t + seed)], task=task)
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out), "--highlight", "bo"]) == 0
+    assert (out / "critical_difference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pairs = pd.read_csv(out / "pairwise.csv")
+    assert len(pairs) == 3 and not pairs["significant"].any()  # 3 tasks: n too small
+    assert main([str(tmp_path), "--out", str(out), "--highlight", "tpe"]) == 2
+
+
+def write_mo_run(run_dir: Path, scheduler: str, seed: int, rows: list) -> Path:
+    """A multi-objective run: f1 (min) and acc (max) optimized by the scheduler."""
+    run_dir.mkdir(parents=True)
+    meta = {"scheduler": {"name": scheduler, "args": {"metrics": None},
+                          "details": {"args": {"objectives": {"f1": "min", "acc": "max"}}}},
+            "benchmark": "synthetic", "task": "toy", "metric": "f1", "mode": "min",
+            "objectives": {"f1": "min", "acc": "max"}, "seed": seed, "complete": True}
+    (run_dir / "metadata.json").write_text(json.dumps(meta))
+    lines = ["trial_id,time,epoch,f1,acc,decision,status"]
+    lines += [f"{i},{t},1,{f1},{acc},continue,completed" for i, (t, f1, acc) in enumerate(rows)]
+    (run_dir / "results.csv").write_text("\n".join(lines) + "\n")
+    return run_dir
+
+
+def test_multiobjective_outputs_hand_computed(tmp_path: Path) -> None:
+    # minimized: (f1, 1 - acc); all points lie in [0, 1]^2, so scaling is the identity
+    # and the reference point is (1.1, 1.1), i.e. f1 = 1.1 and acc = -0.1.
+    # All points (0, 1), (1, 0), (0.5, 0.5): hypervolume 0.05 + 0.30 + 0.11 = 0.46.
+    write_mo_run(tmp_path / "a", "moasha", 0, [(1.0, 0.0, 0.0), (2.0, 1.0, 1.0)])
+    write_mo_run(tmp_path / "b", "morea", 0, [(1.0, 0.5, 0.5)])
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out), "--budget-fractions", "0.5", "1.0",
+                 "--baseline", "moasha"]) == 0
+    for name in ("pareto.png", "hypervolume.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / name).with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+    task = pd.read_csv(out / "hypervolume_tasks.csv").iloc[0]
+    assert task.reference_point == "1.1,-0.1" and task.objectives == "f1,acc"
+    assert task.hypervolume_all_runs == pytest.approx(0.46)
+    md = (out / "hypervolume_table.md").read_text()
+    # moasha: at t <= 1 only (0, 1): 0.11 / 0.46; at the end (0, 1), (1, 0): 0.21 / 0.46
+    assert "| moasha | 0.239 [0.239, 0.239] | 0.457 [0.457, 0.457] |" in md
+    assert "| morea | 0.783 [0.783, 0.783] | 0.783 [0.783, 0.783] |" in md
+    assert "reference point 1.1 in every scaled objective" in md
