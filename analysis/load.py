@@ -162,6 +162,14 @@ def read_one(run_dir: str | Path, metric: str | None = None) -> tuple[dict, pd.D
                             f"{', '.join(missing)}")
     if missing:  # header-only file of another metric: nothing to analyse either way
         raw = pd.DataFrame(columns=["trial_id", "time", info["metric"]])
+    written = int(raw["decision"].notna().sum()) if "decision" in raw.columns else len(raw)
+    counted = meta.get("n_reports")
+    if meta.get("complete") is True and isinstance(counted, int) and written < counted:
+        raise AnalysisError(
+            f"{Path(run_dir) / RESULTS_FILE} holds {written} of the {counted} reports its "
+            f"{METADATA_FILE} counts: the file was cut short; move that run away and "
+            "run it again"
+        )
     raw = raw.sort_values("time", kind="stable")
     values = pd.to_numeric(raw[info["metric"]], errors="coerce").to_numpy(dtype=float)
     best = best_so_far(values, info["mode"])
@@ -186,7 +194,10 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=["trial_id", "time"])
     except (OSError, pd.errors.ParserError) as e:
-        raise AnalysisError(f"cannot read {path}: {e}") from e
+        raise AnalysisError(f"cannot read {path}: {' '.join(str(e).split())}") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise AnalysisError(f"cannot read {path}: not a results file ({type(e).__name__}); "
+                            "move it away or rerun that run") from None
 
 
 def load_runs(dirs: Iterable[str | Path], metric: str | None = None) -> pd.DataFrame:

@@ -170,9 +170,13 @@ def headline(tasks: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> list[Path]:
+    out = Path(args.out)
     fractions = sorted(set(args.budget_fractions))
     if not all(0 < f <= 1 for f in fractions):
         raise AnalysisError(f"--budget-fractions must lie in (0, 1], got {args.budget_fractions}")
+    blocked = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise AnalysisError(f"--out {args.out}: {blocked} is a file; name a directory")
     runs, df = load(args)
     schedulers = sorted(df["scheduler"].unique())
     baseline = args.baseline or ("random" if "random" in schedulers else schedulers[0])
@@ -184,7 +188,6 @@ def run(args: argparse.Namespace) -> list[Path]:
     if unknown:
         raise AnalysisError(f"--highlight {args.highlight!r}: no runs of {', '.join(unknown)}; "
                             f"schedulers: {', '.join(schedulers)}")
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "runs.csv"]
     runs.drop(columns=["defaulted"]).assign(family=runs["label"].map(family)).to_csv(

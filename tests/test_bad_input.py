@@ -31,6 +31,10 @@ def tab(**changes: str) -> list[str]:
     return out
 
 
+# the finished run every case is tried against
+FIN = ["scheduler=random", "stop.max_trials=5", "stop.max_wallclock=null", "n_workers=2",
+       "hydra.run.dir={fin}"]
+
 # (tool, arguments, a piece of the one line expected); {fin}, {tmp} are filled in
 CASES: list[tuple[str, list[str], str]] = [
     # run.py: the run's own keys
@@ -121,9 +125,9 @@ CASES: list[tuple[str, list[str], str]] = [
            "benchmark.max_fidelity=3"], "has no table to simulate"),
     # run.py: directories and the finished run
     (RUN, ["hydra.run.dir={tmp}/afile"], "that is a file; name a directory"),
-    (RUN, ["seed=5", "hydra.run.dir={fin}"], "another configuration (seed: 0 -> 5)"),
-    (RUN, ["n_workers=3", "hydra.run.dir={fin}"], "another configuration (n_workers: 2 -> 3)"),
-    (RUN, ["stop.max_trials=6", "hydra.run.dir={fin}"], "another configuration"),
+    (RUN, [*FIN, "seed=5"], "another configuration (seed: 0 -> 5)"),
+    (RUN, [*FIN, "n_workers=3"], "another configuration (n_workers: 2 -> 3)"),
+    (RUN, [*FIN, "stop.max_trials=6"], "another configuration (stop.max_trials: 5 -> 6)"),
     # plot_results.py
     (PLOT, [], "the following arguments are required"),
     (PLOT, ["{tmp}/nothing"], "does not exist"),
@@ -178,9 +182,8 @@ def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad")
     env = {**os.environ, "SIMTUNE_CACHE": str(tmp / "cache")}
     fin = tmp / "fin"
-    subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), "scheduler=random",
-                    "stop.max_trials=5", "stop.max_wallclock=null", "n_workers=2",
-                    f"hydra.run.dir={fin}", "progress=false"], check=True, env=env,
+    subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"),
+                    *(a.format(fin=fin) for a in FIN), "progress=false"], check=True, env=env,
                    capture_output=True, timeout=300)
     (tmp / "afile").write_text("a file, not a directory\n")
     (tmp / "emptydir").mkdir()
