@@ -20,6 +20,7 @@ from core.results import ResultsWriter
 from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner
+from tests.helpers import context
 
 SEED = 7
 N_WORKERS = 3
@@ -29,17 +30,7 @@ STOP = {"max_trials": 14}
 def run(out: Path, scheduler: str, sleep: float = 0.0) -> None:
     blackbox = repository.load_shared("mlp_sklearn", "digits")
     rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(SEED).spawn(2))
-    metric, mode = next(iter(blackbox.objectives.items()))
-    context = {
-        "space": blackbox.space,
-        "metric": metric,
-        "mode": mode,
-        "objectives": dict(blackbox.objectives),
-        "fidelities": blackbox.fidelities,
-        "rng": rng_s,
-        "candidates": None,
-    }
-    sched = make_scheduler(scheduler, context)
+    sched = make_scheduler(scheduler, context(blackbox, rng_s))
     if sleep:
         on_report = sched.on_report
 
