@@ -40,7 +40,9 @@ def _spawn(out: Path, scheduler: str, sleep: float) -> subprocess.Popen:
 
 
 def _interrupt_at(out: Path, scheduler: str, rows: int, sig: int) -> bool:
-    """Run until results.csv has `rows` rows, then send `sig`; False if it ended first."""
+    """Run until results.csv has `rows` rows and the run has appended one, then send
+    `sig` (so it lands in the Tuner loop); False if the run ended first."""
+    rows = max(rows, _rows(out / "results.csv") + 1)
     proc = _spawn(out, scheduler, sleep=0.002)
     deadline = time.monotonic() + 120
     while proc.poll() is None and _rows(out / "results.csv") < rows:
