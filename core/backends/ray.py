@@ -204,7 +204,7 @@ class RemoteProcess(TrialRun):
 
     def _put(self, kind: str, payload: Any) -> None:
         with self._stamp:
-            self.events.put(ProcEvent(self, kind, time.monotonic(), payload))  # type: ignore[arg-type]
+            self.events.put(ProcEvent(self, kind, time.monotonic(), payload))
 
     def _pump(self) -> None:
         import ray
