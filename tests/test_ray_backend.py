@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.backends.python import load_function
-from core.trial import Report, Trial
+from core.trial import Failure, Report, Trial
 from tests.ray_cluster import NUM_CPUS, gcs_address, ray_fixture  # noqa: F401
 from tests.test_backend_contract import TOY, alive, collect, wait_dead
 
@@ -119,6 +119,60 @@ def test_a_trial_waits_for_free_cpus_and_events_come_in_time_order(ray_cluster, 
     assert by_trial[NUM_CPUS][0].time > first_done  # it got a CPU only when one was freed
 
 
+LIMITS = textwrap.dedent(
+    """
+    import time
+
+
+    def forever(config, reporter):
+        for epoch in range(1, 10 ** 6):
+            reporter(epoch=epoch, loss=1.0)
+            time.sleep(0.05)
+
+
+    def stuck(config, reporter):
+        while True:
+            reporter(epoch=3, loss=1.0)
+            time.sleep(0.01)
+    """
+)
+
+
+@pytest.mark.parametrize("name, kwargs, expected", [
+    ("forever", {"max_trial_seconds": 1}, "ran longer than 1 s (max_trial_seconds)"),
+    ("stuck", {}, "no progress: 10 reports in a row without epoch rising above 3"),
+])
+def test_the_trial_limits_of_backend_local_fail_a_ray_trial(ray_cluster, tmp_path, name,
+                                                            kwargs, expected):
+    script = tmp_path / "limits.py"
+    script.write_text(LIMITS)
+    fn = load_function(f"{script}:{name}")
+    backend = make(fn, tmp_path, num_cpus=1, **kwargs)
+    backend.start(Trial(0, {}))
+    events = collect(backend, until=60)
+    backend.close()
+    assert isinstance(events[-1], Failure), events
+    assert expected in events[-1].reason.splitlines()[0]
+    assert all(isinstance(e, Report) for e in events[:-1])
+    assert free_cpus(ray_cluster, NUM_CPUS) == NUM_CPUS  # its actor is gone
+
+
+def test_max_trial_seconds_counts_from_the_start_of_the_process_not_the_wait(
+        ray_cluster, toy, tmp_path):
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    held = placement_group([{"CPU": 1}] * NUM_CPUS)  # the cluster is full
+    ray_cluster.get(held.ready())
+    backend = make(toy, tmp_path, num_cpus=1, max_fidelity=3, max_trial_seconds=5)
+    backend.start(Trial(0, {"epochs": 3, "sleep": 0.05}))
+    assert backend.next_events(until=backend.time() + 7) == []  # waited longer: no failure
+    remove_placement_group(held)  # its CPUs are free: the trial starts
+    events = collect(backend, until=backend.time() + 30)
+    backend.close()
+    assert [(type(e), e.fidelity, e.last) for e in events] == [
+        (Report, 1, False), (Report, 2, False), (Report, 3, True)]
+
+
 def test_resources_a_cluster_lacks_and_bad_settings_are_named(ray_cluster, toy, tmp_path):
     from core.backends.ray import RayBackend
 
@@ -171,7 +225,7 @@ def test_recover_takes_over_a_trial_of_a_tuner_killed_with_sigkill(ray_cluster, 
     assert saved >= 3
 
     backend = make(toy, tmp_path, max_fidelity=saved + 2)
-    with pytest.raises(ValueError, match="trial 0: .* holds config .* another configuration"):
+    with pytest.raises(ValueError, match=r"trial_0 holds another configuration .* than trial 0"):
         backend.recover(Trial(0, {"epochs": 7, "sleep": 0.1}))
     trial = Trial(0, {"epochs": 1000, "sleep": 0.1})
     backend.recover(trial)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
-from core.backends._process import ProcEvent, TrialProcess, install_signal_handlers, launch
+from core.backends._process import ProcEvent, TrialRun, install_signal_handlers, launch
 from core.backends._trialdir import config_text, take_trial_dir, training_path
 from core.backends.base import Backend
 from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
@@ -105,7 +105,7 @@ class LocalBackend(Backend):
         self.extra_env = dict(env or {})
         self._t0 = time.monotonic()
         self._events: queue.Queue[ProcEvent] = queue.Queue()
-        self._procs: dict[int, TrialProcess] = {}  # trial id -> its current process
+        self._procs: dict[int, TrialRun] = {}  # trial id -> its current process
         self._pending: deque[ProcEvent] = deque()  # taken from the queue, not yet handled
         self._held: dict[int, Report] = {}  # trial id -> report waiting to learn if it is last
         if type(gpus_per_trial) is not int or gpus_per_trial < 0:
@@ -201,18 +201,23 @@ class LocalBackend(Backend):
         return env
 
     def _launch(self, trial: Trial) -> None:
-        tdir = self.trial_dir(trial.trial_id)
-        self._held.pop(trial.trial_id, None)
-        self._procs[trial.trial_id] = launch(
-            trial.trial_id,
-            self._argv(trial),
-            cwd=tdir,
-            env=self._env(trial),
-            events=self._events,
+        tid = trial.trial_id
+        self._held.pop(tid, None)
+        argv, env = self._argv(trial), self._env(trial)
+        self._procs[tid] = self._spawn(tid, argv, self.trial_dir(tid), env)
+
+    def _spawn(self, trial_id: int, argv: list[str], cwd: Path, env: dict[str, str]) -> TrialRun:
+        """Start one run of a trial's process; its events go to `self._events`.
+
+        The hook of backends that run the process elsewhere (backend=ray): whatever they
+        return implements TrialRun, and the rest of this class drives it unchanged.
+        """
+        return launch(
+            trial_id, argv, cwd=cwd, env=env, events=self._events,
             max_output_bytes=self.max_output_bytes,
         )
 
-    def _halt(self, trial_id: int) -> TrialProcess | None:
+    def _halt(self, trial_id: int) -> TrialRun | None:
         proc = self._procs.get(trial_id)
         if proc is None:
             if trial_id in self._recovered:  # recovered as paused: nothing runs
@@ -292,7 +297,7 @@ class LocalBackend(Backend):
                 deadline = min(deadline, *self._deadlines(proc))
         return max(0.0, min(deadline - now, 3600.0))
 
-    def _deadlines(self, proc: TrialProcess) -> tuple[float, float]:
+    def _deadlines(self, proc: TrialRun) -> tuple[float, float]:
         """When `proc` counts as hung, and when it has run too long (monotonic time)."""
         inf = float("inf")
         hung = inf if self.hang_timeout is None else proc.last_seen + self.hang_timeout
@@ -378,7 +383,7 @@ class LocalBackend(Backend):
         why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
         return [self._fail(proc, ev.time, why)]
 
-    def _fail(self, proc: TrialProcess, now: float, why: str, grace: float = 0.0) -> Failure:
+    def _fail(self, proc: TrialRun, now: float, why: str, grace: float = 0.0) -> Failure:
         proc.halted = True
         self._held.pop(proc.trial_id, None)
         self._gpus.release(proc.trial_id)

@@ -8,11 +8,15 @@ the Tuner in time order). Pause and stop end the process tree on its node and th
 the actor, so its resources are free again. Trial directories (config, output, checkpoints)
 live under `storage`, a directory every node and the driver can reach (local disk for a
 one-node cluster, a shared file system otherwise); resume and PBT copies read them there.
+
+RayBackend is LocalBackend with one hook changed: `_spawn` returns a RemoteProcess (the
+TrialRun of a process in an actor) instead of a local TrialProcess. A trial of an
+interrupted driver is taken over with LocalBackend's `recover`: the driver's actors died
+with it (Ray ties an actor's life to its owner's), and their processes with the actors.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -25,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from core.backends._gpus import GpuPool
-from core.backends._process import ProcEvent, launch
+from core.backends._process import ProcEvent, TrialRun, launch
 from core.backends.python import PythonBackend
-from core.trial import Event, Trial
+from core.trial import Event
 
 log = logging.getLogger("simtune.ray")
 
@@ -96,44 +100,17 @@ class RayBackend(PythonBackend):
         self._stamp = threading.Lock()  # one stamp-and-enqueue at a time: time order
 
     # -- lifecycle -------------------------------------------------------------------------
-    def _launch(self, trial: Trial) -> None:
-        tid = trial.trial_id
-        self._held.pop(tid, None)
+    def _spawn(self, trial_id: int, argv: list[str], cwd: Path, env: dict[str, str]) -> TrialRun:
+        """One actor per run of a trial; it starts the process once Ray gives it resources."""
         actor = self._actor_class.options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_concurrency=4, max_restarts=0
         ).remote()
-        env = self._env(trial)
         delta = {k: v for k, v in env.items() if os.environ.get(k) != v}  # the node keeps its own
-        self._procs[tid] = RemoteProcess(
-            tid, actor, self._argv(trial), str(self.trial_dir(tid)), delta,
-            self._events, self._stamp, self.max_output_bytes,
-        )
-
-    def recover(self, trial: Trial) -> None:
-        """Take over `trial` of an interrupted run as paused; its checkpoint dir stays as it is.
-
-        The actors of an interrupted driver died with it (Ray ties an actor's life to its
-        owner), so nothing of the trial still runs; `resume` starts it on its checkpoint.
-        """
-        tid = trial.trial_id
-        tdir, config = self.trial_dir(tid), _as_json(trial.config)
-        saved = tdir / "config.json"
-        if saved.is_file():
-            recorded = json.loads(saved.read_text())
-            if recorded != config:
-                raise ValueError(
-                    f"trial {tid}: {saved} holds config {recorded}, not {config}; the trial "
-                    "id was used for another configuration (start afresh in a new directory)"
-                )
-        self.checkpoint_dir(tid).mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(trial.config, default=str) + "\n")
-        self._procs[tid] = _Recovered(tid)
+        return RemoteProcess(trial_id, actor, argv, str(cwd), delta, self._events, self._stamp,
+                             self.max_output_bytes)
 
     def close(self) -> None:
-        super().close()
-        for proc in self._procs.values():
-            if isinstance(proc, RemoteProcess):
-                proc.release()
+        super().close()  # kills what is left of each trial, then its actor
         if self._owns_ray:
             import ray
 
@@ -184,12 +161,8 @@ def _check_resources(ray: Any, address: str, num_cpus: float, num_gpus: float) -
             log.warning("%s (trials wait until the cluster grows)", why)
 
 
-def _as_json(config: dict[str, Any]) -> Any:
-    return json.loads(json.dumps(config, default=str))
-
-
-class RemoteProcess:
-    """The driver's side of one trial's actor: quacks like _process.TrialProcess.
+class RemoteProcess(TrialRun):
+    """The driver's side of one trial's actor: the TrialRun of its process on its node.
 
     A pump thread asks the actor for the process's events (reports, malformed lines,
     output overflow, exit) and puts them on the backend's queue, stamped on arrival.
@@ -202,11 +175,12 @@ class RemoteProcess:
         self.trial_id, self.actor = trial_id, actor
         self.cwd = Path(cwd)
         self.events, self._stamp = events, stamp
-        self.started = self._last_seen = time.monotonic()
+        self._started = self._last_seen = time.monotonic()
         self.launched = False  # False while the actor waits for free resources
         self.halted = False
-        self.n_reports = 0
-        self.last_report: Any = None
+        self.n_reports, self.last_report = 0, None
+        self.best_fidelity: int | None = None
+        self.stalled = 0
         self.pid: int | None = None  # of the trial process, on its node
         self.node: str | None = None
         self.ended = threading.Event()
@@ -215,7 +189,12 @@ class RemoteProcess:
         threading.Thread(target=self._pump, daemon=True, name=f"ray-trial{trial_id}").start()
 
     @property
-    def last_seen(self) -> float:
+    def started(self) -> float:  # type: ignore[override]
+        """Monotonic time its process started; now while waiting for resources (not late)."""
+        return self._started if self.launched else time.monotonic()
+
+    @property
+    def last_seen(self) -> float:  # type: ignore[override]
         """Monotonic time of the last report; now while waiting for resources (not hung)."""
         return self._last_seen if self.launched else time.monotonic()
 
@@ -225,14 +204,15 @@ class RemoteProcess:
 
     def _put(self, kind: str, payload: Any) -> None:
         with self._stamp:
-            self.events.put(ProcEvent(self, kind, time.monotonic(), payload))  # type: ignore[arg-type]
+            self.events.put(ProcEvent(self, kind, time.monotonic(), payload))
 
     def _pump(self) -> None:
         import ray
 
         try:
             self.pid, self.node = ray.get(self._launch_ref)
-            self._last_seen, self.launched = time.monotonic(), True  # hang_timeout from now
+            self._started = self._last_seen = time.monotonic()  # both limits count from now
+            self.launched = True
             while True:
                 batch = ray.get(self.actor.drain.remote(1.0))
                 for kind, payload in batch:
@@ -271,8 +251,8 @@ class RemoteProcess:
         self.ended.wait(5.0)
         self.release()
 
-    def kill_group(self) -> None:
-        self._tell("kill_group", wait=10.0)
+    def kill_group(self, everywhere: bool = True) -> None:
+        self._tell("kill_group", everywhere, wait=10.0)
         self.release()
 
     def stderr_tail(self) -> str:
@@ -294,25 +274,6 @@ class RemoteProcess:
             ray.kill(self.actor, no_restart=True)
         except Exception:
             pass
-
-
-class _Recovered:
-    """A trial taken over from an interrupted run: paused, nothing running."""
-
-    def __init__(self, trial_id: int) -> None:
-        self.trial_id = trial_id
-        self.halted = True
-        self.ended = threading.Event()
-        self.ended.set()
-
-    def kill_now(self, grace: float) -> None:
-        pass
-
-    def terminate(self, grace: float) -> None:
-        pass
-
-    def kill_group(self) -> None:
-        pass
 
 
 class _TrialRunner:
@@ -367,8 +328,8 @@ class _TrialRunner:
     def kill_now(self, grace: float) -> None:
         self._halt(lambda proc: proc.kill_now(grace))
 
-    def kill_group(self) -> None:
-        self._halt(lambda proc: proc.kill_group())
+    def kill_group(self, everywhere: bool = True) -> None:
+        self._halt(lambda proc: proc.kill_group(everywhere))
 
     def finish(self, grace: float) -> None:
         if self._proc is not None:
