@@ -28,7 +28,9 @@ class ASHA(Scheduler):
     new config.
     Once the searcher has nothing left, paused trials are resumed best first and run to
     max_resource, so none is left behind. A trial reaching max_resource is stopped there.
-    Configurations come from `searcher` (random by default).
+    Configurations come from `searcher` (random by default): a Searcher, or a name in
+    core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
+    told the rung levels (`Searcher.set_fidelities`).
 
     Subclasses (Hyperband, PASHA, MOBSTER, BOHB, DEHB) change `_brackets`,
     `_choose_bracket`, `_new_config` or `_n_open`, not the loop.
@@ -52,7 +54,8 @@ class ASHA(Scheduler):
         eta: float = 3,
         grace_period: int | None = None,
         max_resource: int | None = None,
-        searcher: Searcher | None = None,
+        searcher: Searcher | str | None = None,
+        searcher_args: dict[str, Any] | None = None,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         name = self.name
@@ -68,7 +71,16 @@ class ASHA(Scheduler):
         self.type = type
         self.eta = eta
         self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
+        if isinstance(searcher, str):
+            from core.schedulers import make_searcher  # the registry imports this module
+
+            context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
+                       "fidelities": fidelities}
+            searcher = make_searcher(searcher, context, **(searcher_args or {}))
+        elif searcher_args:
+            raise ValueError(f"{name}: searcher_args needs a searcher given by name")
         self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
+        self.searcher.set_fidelities([*self.rung_levels, self.max_resource], fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self.brackets: list[RungSystem] = self._brackets()
         self._bracket_of: dict[int, int] = {}  # trial id -> bracket index

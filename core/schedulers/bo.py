@@ -147,6 +147,16 @@ class GPSearcher(Searcher):
                 self._n_evals[row] = self._n_evals.get(row, 0) + 1
         return config
 
+    def set_fidelities(self, levels: Sequence[int], fidelities: Sequence[int]) -> None:
+        """With `fidelity_aware`: model only the reports at `levels`, scale the fidelity
+        over `fidelities`, evaluate EI at the largest level."""
+        if not self.fidelity_aware:
+            return
+        lo, hi = float(min(fidelities)), float(max(fidelities))
+        self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
+        self._levels = {int(f) for f in levels}
+        self._target = self._scale_fidelity(max(self._levels))
+
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         self._used.mark(config)
         if trial_id not in self._x_of:

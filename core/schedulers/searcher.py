@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -16,6 +17,11 @@ class Searcher:
     def suggest(self) -> dict[str, Any] | None:
         """A new configuration, or None when the searcher has nothing left."""
         raise NotImplementedError
+
+    def set_fidelities(self, levels: Sequence[int], fidelities: Sequence[int]) -> None:
+        """A multi-fidelity scheduler's rung levels (the last one is its maximum resource)
+        and the fidelities it uses; called once, before the first `suggest`. Searchers
+        that model the fidelity (MOBSTER's GP) take them; others ignore them."""
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         """`config` is now being evaluated as trial `trial_id` (pending)."""

@@ -179,10 +179,8 @@ class TPESearcher(Searcher):
     def _table_cols(self) -> np.ndarray:
         """Column encodings of every row of the finite set (built once)."""
         if self._cols_cache is None:
-            finite = self._finite
-            self._cols_cache = np.array(
-                [self._cols.encode(finite.config(r)) for r in range(len(finite))]
-            )
+            rows = [self._finite.config(r) for r in range(len(self._finite))]
+            self._cols_cache = self._cols.encode_many(rows)
             self._row_of_cols = {x.tobytes(): r for r, x in enumerate(self._cols_cache)}
         return self._cols_cache
 
@@ -259,6 +257,20 @@ class Columns:
                 for n, d, c in zip(self.names, self.domains, self.is_cat, strict=True)
             ]
         )
+
+    def encode_many(self, configs: Sequence[dict[str, Any]]) -> np.ndarray:
+        """`encode` of each config (rows), one lookup per distinct value of a column."""
+        out = np.empty((len(configs), len(self.names)))
+        for j, (n, d, c) in enumerate(zip(self.names, self.domains, self.is_cat, strict=True)):
+            code: dict[Any, float] = {}
+            for i, config in enumerate(configs):
+                v = config[n]
+                key = (type(v), v)
+                x = code.get(key)
+                if x is None:
+                    x = code[key] = float(d.index(v)) if c else d.encode(v)[0]
+                out[i, j] = x
+        return out
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         out = dict(self.space.constants)
