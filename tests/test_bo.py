@@ -202,3 +202,21 @@ def test_bo_beats_random_search_on_branin():
     med_bo, med_rs = np.median(regrets["bo"]), np.median(regrets["random"])
     assert med_bo < 0.1, regrets
     assert med_bo < med_rs / 10, regrets
+
+
+def test_max_repeats_lets_evaluated_rows_come_back_a_bounded_number_of_times():
+    space = Space({"a": choice(list(range(6))), "b": choice(["x", "y", "z"])})
+    table = [{"a": a, "b": b} for a in range(6) for b in "xyz"]
+    s = GPSearcher(space, mode="min", rng=np.random.default_rng(1), candidates=table,
+                   n_init=3, max_repeats=1, tie_lengthscales=True, refit_every=1)
+    seen = []
+    rng = np.random.default_rng(2)
+
+    def f(c):  # noisy: re-evaluating the best rows is worth something
+        seen.append(space.key(c))
+        return (c["a"] - 2) ** 2 + (c["b"] == "y") + rng.normal(0, 0.5)
+
+    run(s, f, 100, n_workers=1)
+    counts = {k: seen.count(k) for k in set(seen)}
+    assert max(counts.values()) == 2 and len(counts) == len(table)
+    assert s.suggest() is None

@@ -132,7 +132,7 @@ class GPSearcher(Searcher):
 
     # --- protocol ---------------------------------------------------------------------
     def suggest(self) -> dict[str, Any] | None:
-        if self._used.exhausted and not self.max_repeats:
+        if self._used.exhausted:
             return None
         self._n_suggested += 1
         if self._n_suggested <= self.n_init or len(self._rows_y) < 2:
@@ -272,6 +272,8 @@ class GPSearcher(Searcher):
             best = float(gp.predict(x_obs)[0].min())
         else:
             best = float(gp.y.min())
+            if self.max_repeats:  # noisy: the incumbent is the best posterior mean
+                best = float(gp.predict(gp.x)[0].min())
         if self._pending:
             x_p = np.asarray([self._pending[t] for t in sorted(self._pending)])
             if self.fidelity_aware:

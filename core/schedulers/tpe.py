@@ -27,7 +27,12 @@ class TPESearcher(Searcher):
     observations (default: number of hyperparameters + 2); the best `gamma` fraction is
     "good". A `random_fraction` of suggestions (and all before a model exists) are
     random. On a finite space or a table (`candidates`), configurations already
-    evaluated or pending are never suggested again.
+    evaluated or pending are not suggested again, unless `max_repeats` > 0: then a row
+    evaluated at most `max_repeats` times competes with the new candidates (while unused
+    rows remain: once every row is used, the searcher ends).
+    `categorical_bandwidth`: "scott" (BOHB: the normal-reference rule applied to the
+    category index, which makes a kernel nearly uniform on 5 categories) or "prior"
+    (Optuna: the observed category keeps (1 + 1/c) / 2 of the mass).
 
     Example:
         >>> s = TPESearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -48,8 +53,15 @@ class TPESearcher(Searcher):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         max_repeats: int = 0,
+        categorical_bandwidth: str = "scott",
     ) -> None:
         check_mode(mode)
+        if categorical_bandwidth not in ("scott", "prior"):
+            raise ValueError(
+                "TPESearcher: categorical_bandwidth must be 'scott' or 'prior', "
+                f"got {categorical_bandwidth!r}"
+            )
+        self.categorical_bandwidth = categorical_bandwidth
         if not 0 < gamma < 1:
             raise ValueError(f"TPESearcher: gamma must be in (0, 1), got {gamma!r}")
         if not 0 <= random_fraction <= 1:
@@ -67,6 +79,7 @@ class TPESearcher(Searcher):
             "bandwidth_factor": bandwidth_factor,
             "min_bandwidth": min_bandwidth,
             "max_repeats": max_repeats,
+            "categorical_bandwidth": categorical_bandwidth,
         }
         self.max_repeats = max_repeats
         self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
@@ -141,8 +154,8 @@ class TPESearcher(Searcher):
             good, bad = split_good_bad(y, self.gamma)
             self._model = (
                 key,
-                _KDE(x[good], self._cols, self.min_bandwidth),
-                _KDE(x[bad], self._cols, self.min_bandwidth),
+                _KDE(x[good], self._cols, self.min_bandwidth, self.categorical_bandwidth),
+                _KDE(x[bad], self._cols, self.min_bandwidth, self.categorical_bandwidth),
             )
         return self._model[1], self._model[2]
 
@@ -283,14 +296,20 @@ class _KDE:
     """Product-kernel density: Gaussian on numeric columns (Scott's bandwidth, floored
     at 1/min(100, n+1) as in Optuna's TPE), Aitchison-Aitken on categorical ones."""
 
-    def __init__(self, data: np.ndarray, cols: Columns, min_bandwidth: float) -> None:
+    def __init__(
+        self, data: np.ndarray, cols: Columns, min_bandwidth: float, categorical: str = "scott"
+    ) -> None:
         self.data, self.cols = data, cols
         n = len(data)
         floor = max(min_bandwidth, 1.0 / min(100, n + 1))
         scott = 1.06 * data.std(0) * n ** (-0.2)
         self.bw = np.clip(scott, floor, 1.0)
         c = np.maximum(cols.n_cats, 2)
-        self.lam = np.where(cols.is_cat, np.minimum(self.bw, (c - 1) / c), 0.0)
+        # categorical: "scott" applies the normal-reference rule to the category index
+        # (BOHB's statsmodels KDE); "prior" is Optuna's kernel with prior weight 1: the
+        # observed category (1 + 1/c) / 2, each other one 1 / (2c), whatever n
+        lam_cat = np.minimum(self.bw, (c - 1) / c) if categorical == "scott" else (c - 1) / (2 * c)
+        self.lam = np.where(cols.is_cat, lam_cat, 0.0)
         # precomputed for logpdf: Gaussian part as a matrix product, categorical lookups
         self._num, self._cat = ~cols.is_cat, np.flatnonzero(cols.is_cat)
         self._b = data[:, self._num] / self.bw[self._num]
@@ -336,6 +355,9 @@ class _KDE:
 class TPE(FIFOScheduler):
     """TPE / multivariate-KDE search (`tpe`): every trial runs to the maximum fidelity.
 
+    Categorical kernels are Optuna's (`categorical_bandwidth="prior"`); BOHB keeps the
+    searcher's default, BOHB's normal-reference rule ("scott").
+
     Example:
         >>> TPE(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
     """
@@ -355,6 +377,7 @@ class TPE(FIFOScheduler):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         max_repeats: int = 0,
+        categorical_bandwidth: str = "prior",
     ) -> None:
         self.args = {
             "min_points": min_points,
@@ -364,6 +387,7 @@ class TPE(FIFOScheduler):
             "bandwidth_factor": bandwidth_factor,
             "min_bandwidth": min_bandwidth,
             "max_repeats": max_repeats,
+            "categorical_bandwidth": categorical_bandwidth,
         }
         searcher = TPESearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
         super().__init__(searcher=searcher, metric=metric, mode=mode)
