@@ -86,6 +86,9 @@ def parameters(cls: type) -> set[str]:
         names |= {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
         if not any(p.kind == p.VAR_KEYWORD for p in params):
             break
+    searcher = getattr(cls, "searcher_class", None)  # a FIFO scheduler takes its searcher's
+    if searcher is not None:
+        names |= parameters(searcher)
     return names - {"self"}
 
 

@@ -7,7 +7,7 @@ fits its densities on the highest fidelity that has enough observations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -354,43 +354,14 @@ class _KDE:
 
 class TPE(FIFOScheduler):
     """TPE / multivariate-KDE search (`tpe`): every trial runs to the maximum fidelity.
-
-    Categorical kernels are Optuna's (`categorical_bandwidth="prior"`); BOHB keeps the
-    searcher's default, BOHB's normal-reference rule ("scott").
+    Takes TPESearcher's parameters; categorical kernels are Optuna's
+    (`categorical_bandwidth="prior"`), while BOHB keeps the searcher's default, BOHB's
+    normal-reference rule ("scott").
 
     Example:
         >>> TPE(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
     """
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        min_points: int | None = None,
-        gamma: float = 0.15,
-        n_samples: int = 64,
-        random_fraction: float = 1 / 3,
-        bandwidth_factor: float = 3.0,
-        min_bandwidth: float = 1e-3,
-        max_repeats: int = 0,
-        categorical_bandwidth: str = "prior",
-    ) -> None:
-        self.args = {
-            "min_points": min_points,
-            "gamma": gamma,
-            "n_samples": n_samples,
-            "random_fraction": random_fraction,
-            "bandwidth_factor": bandwidth_factor,
-            "min_bandwidth": min_bandwidth,
-            "max_repeats": max_repeats,
-            "categorical_bandwidth": categorical_bandwidth,
-        }
-        searcher = TPESearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
-        super().__init__(searcher=searcher, metric=metric, mode=mode)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "tpe", "args": self.args}
+    name = "tpe"
+    searcher_class = TPESearcher
+    defaults: ClassVar[dict[str, Any]] = {"categorical_bandwidth": "prior"}
