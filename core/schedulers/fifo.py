@@ -9,7 +9,7 @@ from core.schedulers.base import Scheduler, check_mode
 from core.schedulers.searcher import Searcher
 from core.trial import Decision, Report, Start, Suggestion, Trial
 
-_CONTEXT = ("space", "rng", "candidates", "fidelities")  # searcher arguments that come from the benchmark
+_CONTEXT = ("space", "rng", "candidates", "fidelities")  # searcher arguments from the benchmark
 
 
 class FIFOScheduler(Scheduler):
