@@ -375,7 +375,8 @@ class BayesianOptimization(FIFOScheduler):
     """GP-based BO (`bo`): every trial runs to the maximum fidelity. Takes GPSearcher's
     parameters; its defaults differ where measured to search better on tables
     (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
-    after every observation, a table row may be evaluated twice.
+    after every observation on at most 100 points, a table row may be evaluated twice
+    (with EI then measured from the best posterior mean, not the luckiest observation).
 
     Example:
         >>> BayesianOptimization(space=space, metric="loss", mode="min",
@@ -384,4 +385,9 @@ class BayesianOptimization(FIFOScheduler):
 
     name = "bo"
     searcher_class = GPSearcher
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = {
+        "tie_lengthscales": True,
+        "refit_every": 1,
+        "max_fit_points": 100,
+        "max_repeats": 1,
+    }
