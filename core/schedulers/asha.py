@@ -102,6 +102,10 @@ class ASHA(Scheduler):
         """How many of the bracket's rungs (lowest first) may promote trials."""
         return len(bracket.levels)
 
+    def _continues(self, bracket: RungSystem, level: int, report: Report, loss: float) -> bool:
+        """Stopping variant: record the report at `level`; True if the trial continues."""
+        return bracket.continues(level, loss)
+
     def _on_rung(self, bracket: RungSystem, level: int) -> None:
         """Called after a trial's value was recorded at `level` (promotion variant)."""
 
@@ -146,7 +150,8 @@ class ASHA(Scheduler):
             return Decision.CONTINUE
         loss = to_loss(value, self._sign)
         if self.type == "stopping":
-            return Decision.CONTINUE if bracket.continues(fidelity, loss) else Decision.STOP
+            keep = self._continues(bracket, fidelity, report, loss)
+            return Decision.CONTINUE if keep else Decision.STOP
         bracket.record(fidelity, trial.trial_id, loss)
         self._on_rung(bracket, fidelity)
         index = bracket.levels.index(fidelity)

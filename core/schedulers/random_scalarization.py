@@ -10,8 +10,7 @@ import numpy as np
 
 from core.schedulers import SEARCHERS, make_searcher
 from core.schedulers.base import Scheduler
-from core.schedulers.moasha import select_objectives
-from core.schedulers.pareto import normalize, to_min
+from core.schedulers.pareto import normalize, select_objectives, to_min
 from core.schedulers.random import RandomSearcher
 from core.schedulers.searcher import Searcher
 from core.space import Space
