@@ -16,9 +16,10 @@ from scipy.special import ndtr
 from core.schedulers.base import check_mode
 from core.schedulers.coords import Coords
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters, single_threaded
+from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
+from core.schedulers.threads import single_threaded
 from core.space import Space
 
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.gp import single_threaded
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
+from core.schedulers.threads import single_threaded
 from core.space import Categorical, Ordinal, Space
 
 
