@@ -220,3 +220,17 @@ def test_max_repeats_lets_evaluated_rows_come_back_a_bounded_number_of_times():
     counts = {k: seen.count(k) for k in set(seen)}
     assert max(counts.values()) == 2 and len(counts) == len(table)
     assert s.suggest() is None
+
+
+def test_bo_scheduler_takes_and_records_the_searcher_parameters():
+    """bo takes GPSearcher's parameters (no list of its own); metadata lists each one,
+    its own defaults (tied lengthscales, ...) where they differ from the searcher's."""
+    from core.schedulers import make_scheduler
+
+    ctx = {"space": BRANIN, "metric": "loss", "mode": "min", "objectives": {"loss": "min"},
+           "fidelities": [1], "rng": np.random.default_rng(0), "candidates": None}
+    args = make_scheduler("bo", ctx, n_init=7).metadata()["args"]
+    assert args["n_init"] == 7 and args["tie_lengthscales"] is True and args["refit_every"] == 1
+    assert args["n_candidates"] == 500 and "space" not in args and "rng" not in args
+    with pytest.raises(ValueError, match="scheduler 'bo' has no parameter 'n_inits'"):
+        make_scheduler("bo", ctx, n_inits=7)
