@@ -234,3 +234,27 @@ def test_bo_scheduler_takes_and_records_the_searcher_parameters():
     assert args["n_candidates"] == 500 and "space" not in args and "rng" not in args
     with pytest.raises(ValueError, match="scheduler 'bo' has no parameter 'n_inits'"):
         make_scheduler("bo", ctx, n_inits=7)
+
+
+def test_cost_aware_ei_prefers_cheap_configurations():
+    """Values are noise; training time grows as e^a. EI per second (cost_aware) then
+    suggests small a; plain EI does not care."""
+    space = Space({"a": choice(list(range(10))), "b": choice(list(range(10)))})
+    table = [{"a": a, "b": b} for a in range(10) for b in range(10)]
+
+    def mean_a(cost_aware):
+        s = GPSearcher(space, mode="min", rng=np.random.default_rng(0), candidates=table,
+                       n_init=10, cost_aware=cost_aware, tie_lengthscales=True)
+        noise = np.random.default_rng(1)
+        chosen = []
+        for t in range(40):
+            c = s.suggest()
+            s.on_start(t, c)
+            s.on_report(t, 1, float(noise.normal()))
+            s.on_cost(t, float(np.exp(c["a"])))
+            s.on_end(t)
+            if t >= 10:
+                chosen.append(c["a"])
+        return np.mean(chosen)
+
+    assert mean_a(True) < mean_a(False) - 1.5

@@ -58,6 +58,7 @@ class GPSearcher(Searcher):
         n_restarts: int = 2,
         tie_lengthscales: bool = False,
         max_repeats: int = 0,
+        cost_aware: bool = False,
     ) -> None:
         check_mode(mode)
         for name, v in [
@@ -88,7 +89,11 @@ class GPSearcher(Searcher):
             "n_restarts": n_restarts,
             "tie_lengthscales": tie_lengthscales,
             "max_repeats": max_repeats,
+            "cost_aware": cost_aware,
         }
+        self.cost_aware = cost_aware
+        self._log_cost: dict[int, float] = {}  # trial id -> log seconds (cost_aware)
+        self._cost_hp: Hyperparameters | None = None
         self.max_repeats = max_repeats
         self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
         self.n_init, self.fidelity_aware = n_init, fidelity_aware
@@ -194,6 +199,10 @@ class GPSearcher(Searcher):
         else:
             self._rows_y[row] = y
 
+    def on_cost(self, trial_id: int, seconds: float) -> None:
+        if self.cost_aware and trial_id in self._x_of:
+            self._log_cost[trial_id] = float(np.log(max(seconds, 1e-3)))
+
     def on_end(self, trial_id: int) -> None:
         self._pending.pop(trial_id, None)
 
@@ -253,6 +262,19 @@ class GPSearcher(Searcher):
         self._n_rows_seen = n
         return self._gp
 
+    def _cost_model(self) -> tuple[GP, float, float]:
+        """A GP on the standardized log training time of the trials that reported one
+        (hyperparameters warm-started from the last fit), and its (loc, scale)."""
+        trials = sorted(self._log_cost)[-self.max_fit_points :]
+        x = np.asarray([self._x_of[t] for t in trials])
+        c = np.asarray([self._log_cost[t] for t in trials])
+        loc, scale = float(c.mean()), float(c.std()) or 1.0
+        cs = (c - loc) / scale
+        self._cost_hp = fit_hyperparameters(
+            x, cs, self.rng, init=self._cost_hp, n_restarts=0, max_iter=30, groups=self._groups
+        )
+        return GP(x, cs, self._cost_hp), loc, scale
+
     def _subsample(self, rows: list[int], k: int, y: np.ndarray | None = None) -> list[int]:
         """All rows if at most k, else the best k/2 and k/2 others drawn at random."""
         if len(rows) <= k:
@@ -283,6 +305,8 @@ class GPSearcher(Searcher):
             gp = gp.extend(x_p, mean_p)  # kriging believer: mean unchanged, variance shrinks
             best = min(best, float(mean_p.min()))
         score = _Acquisition(gp, best, self._target if self.fidelity_aware else None)
+        if self.cost_aware and len(self._log_cost) >= 2 and not self.fidelity_aware:
+            score = _PerSecond(score, self._cost_model())
         if self._finite is not None:
             row = self._maximize_finite(score)
             return None if row is None else self._finite.config(row)
@@ -344,6 +368,19 @@ class GPSearcher(Searcher):
             vs[better] = v[np.arange(len(xs)), j][better]
         i = int(np.argmax(vs))
         return xs[i] if vs[i] >= values.max() else cand[int(np.argmax(values))]
+
+
+class _PerSecond:
+    """EI divided by the predicted training time: exp(posterior mean of a GP on log s)."""
+
+    def __init__(self, score: _Acquisition, cost: tuple[GP, float, float]) -> None:
+        self.score, self.cost = score, cost
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        value = self.score(x)
+        gp, loc, scale = self.cost
+        seconds = np.exp(gp.predict(x)[0] * scale + loc)
+        return np.where(value > 0, value / seconds, value)
 
 
 class _Acquisition:

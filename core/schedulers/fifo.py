@@ -66,6 +66,8 @@ class FIFOScheduler(Scheduler):
         value = report.metrics.get(self.metric)
         if value is not None:
             self.searcher.on_report(trial.trial_id, report.fidelity, value)
+        if report.last:
+            self.searcher.on_cost(trial.trial_id, report.time - trial.start_time)
         return Decision.CONTINUE
 
     def on_complete(self, trial: Trial, report: Report) -> None:

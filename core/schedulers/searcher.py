@@ -29,6 +29,10 @@ class Searcher:
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
         """Trial `trial_id` reached `value` of the metric at `fidelity`."""
 
+    def on_cost(self, trial_id: int, seconds: float) -> None:
+        """Trial `trial_id` took `seconds` to train (reported once, at its end, by FIFO
+        scheduling); cost-aware searchers learn from it."""
+
     def on_end(self, trial_id: int) -> None:
         """Trial `trial_id` ended (completed, stopped or failed): no longer pending."""
 

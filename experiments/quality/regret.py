@@ -3,6 +3,8 @@
     nice -n 19 python experiments/quality/regret.py                   # 5 seeds, defaults
     python experiments/quality/regret.py --schedulers bo tpe --seeds 10 \\
         --benchmarks nasbench201/cifar10 --set bo.refit_every=1
+    python experiments/quality/regret.py --schedulers random bo --workers 4 \\
+        --benchmarks hpobench_mlp/australian --budget 3600 --set bo.cost_aware=true
 
 Each scheduler runs with its conf/scheduler/<name>.yaml defaults in the simulator with
 one worker (sequential, as Optuna runs) until N trials have reported. The incumbent after
@@ -64,8 +66,17 @@ def seed_means(bb: Any, metric: str) -> np.ndarray:
     return np.array([bb.evaluate(c, fidelity=last)[metric] for c in bb.configs()], dtype=float)
 
 
-def run_one(name: str, bb: Any, seed: int, n: int, params: dict[str, Any]) -> tuple[list, float]:
-    """The finished trials' (config, observed value), and mean ms per suggest (last 50)."""
+def run_one(
+    name: str,
+    bb: Any,
+    seed: int,
+    n: int,
+    params: dict[str, Any],
+    budget: float | None = None,
+    n_workers: int = 1,
+) -> tuple[list, float]:
+    """The finished trials' (config, observed value), and mean ms per suggest (last 50):
+    `n` trials, or as many as `budget` virtual seconds allow."""
     metric, mode = next(iter(bb.objectives.items()))
     rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     ctx = {
@@ -92,8 +103,8 @@ def run_one(name: str, bb: Any, seed: int, n: int, params: dict[str, Any]) -> tu
     Tuner(
         scheduler=scheduler,
         backend=SimulatedBackend(bb, rng=rng_b),
-        stop=StoppingCriterion(max_trials=n),
-        n_workers=1,
+        stop=StoppingCriterion(max_wallclock=budget) if budget else StoppingCriterion(max_trials=n),
+        n_workers=n_workers,
         results=trace,  # type: ignore[arg-type]
         progress=False,
     ).run()
@@ -122,6 +133,10 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--n", nargs="+", type=int, default=[100, 300])
     parser.add_argument(
+        "--budget", type=float, default=None, help="virtual seconds instead of trials (--n ignored)"
+    )
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
         "--set", nargs="*", default=[], metavar="NAME.ARG=VALUE", help="scheduler overrides"
     )
     args = parser.parse_args()
@@ -130,8 +145,10 @@ def main() -> None:
         key, _, value = item.partition("=")
         sched, _, arg = key.partition(".")
         overrides.setdefault(sched, {})[arg] = yaml.safe_load(value)
-    ns = sorted(args.n)
+    ns = [10**9] if args.budget else sorted(args.n)
     head = "".join(f"{'N=' + str(n):>10}{'best@' + str(n):>10}" for n in ns)
+    if args.budget:
+        head = f"{'end':>10}{'best@end':>10}{'trials':>8}"
     print(f"{'benchmark':<24}{'scheduler':<10}{head}{'ms/sugg':>9}  ({args.seeds} seeds)")
     for bench in args.benchmarks:
         family, _, task = bench.partition("/")
@@ -140,13 +157,16 @@ def main() -> None:
         means = seed_means(bb, metric)
         for name in args.schedulers:
             params = defaults(name, overrides.get(name, {}))
-            per_seed, ms = [], []
+            per_seed, ms, counts = [], [], []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                rows, t = run_one(name, bb, seed, max(ns), params)
+                rows, t = run_one(name, bb, seed, max(ns), params, args.budget, args.workers)
                 per_seed.append(regrets(rows, bb, means, mode, ns))
                 ms.append(t)
+                counts.append(len(rows))
             mean = np.mean(per_seed, axis=0)
             cells = "".join(f"{a:>10.4g}{b:>10.4g}" for a, b in mean)
+            if args.budget:
+                cells += f"{np.mean(counts):>8.0f}"
             print(f"{bench:<24}{name:<10}{cells}{np.mean(ms):>9.2f}", flush=True)
 
 
