@@ -53,11 +53,11 @@ class _Trace:
         pass
 
 
-def defaults(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """conf/scheduler/<name>.yaml as experiments/run.py passes it, plus `overrides`."""
+def defaults(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The registered name and parameters in conf/scheduler/<name>.yaml, as
+    experiments/run.py reads them (bo_cost.yaml is `bo` with cost_aware), plus `overrides`."""
     params = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"), resolve=True)
-    params.pop("name")
-    return {**params, **overrides}
+    return params.pop("name"), {**params, **overrides}
 
 
 def seed_means(bb: Any, metric: str) -> np.ndarray:
@@ -156,10 +156,10 @@ def main() -> None:
         metric, mode = next(iter(bb.objectives.items()))
         means = seed_means(bb, metric)
         for name in args.schedulers:
-            params = defaults(name, overrides.get(name, {}))
+            registered, params = defaults(name, overrides.get(name, {}))
             per_seed, ms, counts = [], [], []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                rows, t = run_one(name, bb, seed, max(ns), params, args.budget, args.workers)
+                rows, t = run_one(registered, bb, seed, max(ns), params, args.budget, args.workers)
                 per_seed.append(regrets(rows, bb, means, mode, ns))
                 ms.append(t)
                 counts.append(len(rows))
