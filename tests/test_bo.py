@@ -258,3 +258,19 @@ def test_cost_aware_ei_prefers_cheap_configurations():
         return np.mean(chosen)
 
     assert mean_a(True) < mean_a(False) - 1.5
+
+
+def test_outputs_spanning_decades_are_warped_to_normal_scores():
+    """warp_outputs=None warps values of one sign spanning more than 100x (a loss from
+    1e-6 to 1) to the normal scores of their ranks, and leaves accuracies alone."""
+    from scipy.stats import norm
+
+    s = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0), warp_outputs=None)
+    loss = np.array([1e-6, 1e-3, 0.5, 1.0])
+    np.testing.assert_allclose(s._standardize(loss), norm.ppf([0.125, 0.375, 0.625, 0.875]))
+    accuracy = -np.array([91.0, 85.0, 10.0, 60.0])  # mode max: signs flipped, 9x span
+    s._y_loc, s._y_scale = float(np.median(accuracy)), float(accuracy.std())
+    np.testing.assert_allclose(s._standardize(accuracy), (accuracy - s._y_loc) / s._y_scale)
+    never = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0))
+    assert never.warp_outputs is False
+    np.testing.assert_allclose(never._standardize(loss), loss)  # loc 0, scale 1 before a fit

@@ -59,6 +59,7 @@ class GPSearcher(Searcher):
         tie_lengthscales: bool = False,
         max_repeats: int = 0,
         cost_aware: bool = False,
+        warp_outputs: bool | None = False,
     ) -> None:
         check_mode(mode)
         for name, v in [
@@ -90,7 +91,9 @@ class GPSearcher(Searcher):
             "tie_lengthscales": tie_lengthscales,
             "max_repeats": max_repeats,
             "cost_aware": cost_aware,
+            "warp_outputs": warp_outputs,
         }
+        self.warp_outputs = warp_outputs
         self.cost_aware = cost_aware
         self._log_cost: dict[int, float] = {}  # trial id -> log seconds (cost_aware)
         self._cost_hp: Hyperparameters | None = None
@@ -232,7 +235,7 @@ class GPSearcher(Searcher):
             y = self._targets(rows)
             self._y_loc = float(np.median(y)) if len(y) else 0.0
             self._y_scale = float(y.std()) or 1.0
-            ys = (y - self._y_loc) / self._y_scale
+            ys = self._standardize(y)
             fit = self._subsample(list(range(len(rows))), self.max_fit_points, y=ys)
             x = np.asarray([self._rows_x[i] for i in rows])
             # random restarts whenever the data has doubled since the last ones; otherwise
@@ -257,10 +260,24 @@ class GPSearcher(Searcher):
                 x_new = np.asarray([self._rows_x[i] for i in new])
                 self._gp = self._gp.extend(x_new, np.zeros(len(new)))
                 self._model_rows = self._model_rows + new
-            y = (self._targets(self._model_rows) - self._y_loc) / self._y_scale
+            y = self._standardize(self._targets(self._model_rows))
             self._gp = self._gp.with_targets(y)
         self._n_rows_seen = n
         return self._gp
+
+    def _standardize(self, y: np.ndarray) -> np.ndarray:
+        """Targets for the GP: (y - median) / sd, or their normal scores (a Gaussian
+        copula of the ranks) with `warp_outputs`; None warps when the values have one sign
+        and span more than two decades (a loss from 1e-6 to 1 hides the good region)."""
+        warp = self.warp_outputs
+        if warp is None:
+            a = np.abs(y)
+            warp = len(y) > 1 and (np.all(y > 0) or np.all(y < 0)) and a.max() > 100 * a.min()
+        if not warp or len(y) < 2:
+            return (y - self._y_loc) / self._y_scale
+        from scipy.stats import norm, rankdata
+
+        return norm.ppf((rankdata(y) - 0.5) / len(y))
 
     def _cost_model(self) -> tuple[GP, float, float]:
         """A GP on the standardized log training time of the trials that reported one
@@ -414,7 +431,8 @@ class BayesianOptimization(FIFOScheduler):
     parameters; its defaults differ where measured to search better on tables
     (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
     after every observation on at most 100 points, a table row may be evaluated twice
-    (with EI then measured from the best posterior mean, not the luckiest observation).
+    (with EI then measured from the best posterior mean, not the luckiest observation),
+    outputs spanning more than two decades are warped to normal scores.
 
     Example:
         >>> BayesianOptimization(space=space, metric="loss", mode="min",
@@ -428,4 +446,5 @@ class BayesianOptimization(FIFOScheduler):
         "refit_every": 1,
         "max_fit_points": 100,
         "max_repeats": 1,
+        "warp_outputs": None,
     }
