@@ -261,13 +261,18 @@ def test_cost_aware_ei_prefers_cheap_configurations():
 
 
 def test_outputs_spanning_decades_are_warped_to_normal_scores():
-    """warp_outputs=None warps values of one sign spanning more than 100x (a loss from
-    1e-6 to 1) to the normal scores of their ranks, and leaves accuracies alone."""
+    """warp_outputs=None warps a table's values of one sign spanning more than 100x (a
+    loss from 1e-6 to 1) to the normal scores of their ranks; accuracies stay as they are."""
     from scipy.stats import norm
 
-    s = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0), warp_outputs=None)
+    table = [{"a": a} for a in range(4)]
+    space = Space({"a": choice(list(range(4)))})
+    s = GPSearcher(space, mode="min", rng=np.random.default_rng(0), warp_outputs=None,
+                   candidates=table)
     loss = np.array([1e-6, 1e-3, 0.5, 1.0])
     np.testing.assert_allclose(s._standardize(loss), norm.ppf([0.125, 0.375, 0.625, 0.875]))
+    continuous = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0), warp_outputs=None)
+    np.testing.assert_allclose(continuous._standardize(loss), loss)  # tables only
     accuracy = -np.array([91.0, 85.0, 10.0, 60.0])  # mode max: signs flipped, 9x span
     s._y_loc, s._y_scale = float(np.median(accuracy)), float(accuracy.std())
     np.testing.assert_allclose(s._standardize(accuracy), (accuracy - s._y_loc) / s._y_scale)
