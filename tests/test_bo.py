@@ -6,7 +6,8 @@ from scipy.integrate import quad
 from scipy.stats import norm
 
 from blackboxes.synthetic import branin
-from core.schedulers.bo import GPSearcher, expected_improvement
+from core.schedulers.acquisition import expected_improvement
+from core.schedulers.bo import GPSearcher
 from core.schedulers.random import RandomSearcher
 from core.space import Space, choice, loguniform, randint, uniform
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import ndtr
 
+from core.schedulers.acquisition import Acquisition, PerSecond
 from core.schedulers.base import check_mode
 from core.schedulers.coords import Coords
 from core.schedulers.fifo import FIFOScheduler
@@ -327,9 +327,9 @@ class GPSearcher(Searcher):
             mean_p = gp.predict(x_p)[0]
             gp = gp.extend(x_p, mean_p)  # kriging believer: mean unchanged, variance shrinks
             best = min(best, float(mean_p.min()))
-        score = _Acquisition(gp, best, self._target if self.fidelity_aware else None)
+        score = Acquisition(gp, best, self._target if self.fidelity_aware else None)
         if self.cost_aware and len(self._log_cost) >= 2 and not self.fidelity_aware:
-            score = _PerSecond(score, self._cost_model())
+            score = PerSecond(score, self._cost_model())
         if self._finite is not None:
             row = self._maximize_finite(score)
             return None if row is None else self._finite.config(row)
@@ -339,7 +339,7 @@ class GPSearcher(Searcher):
             return self._used.random(self.rng)
         return config
 
-    def _maximize_finite(self, score: _Acquisition) -> int | None:
+    def _maximize_finite(self, score: Acquisition) -> int | None:
         finite = self._finite
         table = finite.encoded()
         rows = finite.draw(self.rng, self.n_candidates)
@@ -376,7 +376,7 @@ class GPSearcher(Searcher):
                 values = np.append(values, score(table[np.asarray(again)]))
         return int(rows[int(np.argmax(values))])
 
-    def _maximize_continuous(self, score: _Acquisition) -> np.ndarray:
+    def _maximize_continuous(self, score: Acquisition) -> np.ndarray:
         cand = self._coords.sample(self.rng, self.n_candidates)
         values = score(cand)
         top = np.argsort(-values, kind="stable")[: self.n_local]
@@ -391,45 +391,6 @@ class GPSearcher(Searcher):
             vs[better] = v[np.arange(len(xs)), j][better]
         i = int(np.argmax(vs))
         return xs[i] if vs[i] >= values.max() else cand[int(np.argmax(values))]
-
-
-class _PerSecond:
-    """EI divided by the predicted training time: exp(posterior mean of a GP on log s)."""
-
-    def __init__(self, score: _Acquisition, cost: tuple[GP, float, float]) -> None:
-        self.score, self.cost = score, cost
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        value = self.score(x)
-        gp, loc, scale = self.cost
-        seconds = np.exp(gp.predict(x)[0] * scale + loc)
-        return np.where(value > 0, value / seconds, value)
-
-
-class _Acquisition:
-    """Expected improvement of a GP below `best` (at scaled fidelity `fidelity`, if any).
-
-    Where EI underflows to 0 everywhere, candidates are ranked by (best - mean) / std.
-    """
-
-    def __init__(self, gp: GP, best: float, fidelity: float | None) -> None:
-        self.gp, self.best, self.fidelity = gp, best, fidelity
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.fidelity is not None:
-            x = np.hstack([x, np.full((len(x), 1), self.fidelity)])
-        mean, var = self.gp.predict(x)
-        ei = expected_improvement(mean, var, self.best)
-        if ei.max() > 0:
-            return ei
-        return (self.best - mean) / np.sqrt(var) - 1e6  # below any positive EI
-
-
-def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
-    """E[max(best - f, 0)] for f ~ N(mean, var) (minimization)."""
-    sigma = np.sqrt(np.maximum(var, 1e-24))
-    z = (best - mean) / sigma
-    return np.maximum(sigma * (z * ndtr(z) + np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)), 0.0)
 
 
 class BayesianOptimization(FIFOScheduler):
