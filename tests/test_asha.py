@@ -2,11 +2,13 @@ import numpy as np
 import pytest
 
 from blackboxes.synthetic import BraninCurves
+from core.schedulers import make_scheduler
 from core.schedulers.asha import ASHA
+from core.schedulers.bo import GPSearcher
 from core.schedulers.rungs import continues, n_promotable, promotable, rung_levels
 from core.space import Space, choice, uniform
 from core.trial import Decision, Report, Resume, Start, Trial
-from tests.helpers import reports, simulate
+from tests.helpers import context, reports, simulate
 
 
 def test_rung_levels_geometric():
@@ -181,3 +183,21 @@ def test_promotion_end_to_end_resumed_trials_continue_their_epochs(tmp_path):
         seen = rung1[rung1.time <= promoted_at + 1e-9]
         own = rung1[rung1.trial_id == row.trial_id].loss.iloc[0]
         assert (seen.loss < own).sum() < len(seen) // 3, f"trial {row.trial_id}"
+
+
+def test_searcher_by_name_is_told_the_rung_levels():
+    """searcher="bo" with searcher_args builds the GP searcher, which learns the rung
+    levels from ASHA (MOBSTER is exactly this); unknown names and stray args are refused."""
+    bb = BraninCurves(max_fidelity=27)
+    ctx = context(bb, np.random.default_rng(0))
+    asha = make_scheduler("asha", ctx, searcher="bo", searcher_args={"fidelity_aware": True})
+    assert isinstance(asha.searcher, GPSearcher)
+    assert asha.searcher._levels == {*asha.rung_levels, asha.max_resource} == {1, 3, 9, 27}
+    mobster = make_scheduler("mobster", ctx, searcher_args={"n_init": 7})
+    assert mobster.searcher.n_init == 7 and mobster.searcher.fidelity_aware
+    with pytest.raises(ValueError, match="unknown searcher 'tpee'; available: bo, de, grid"):
+        make_scheduler("asha", ctx, searcher="tpee")
+    with pytest.raises(ValueError, match="searcher 'tpe' has no parameter 'gama'"):
+        make_scheduler("bohb", ctx, searcher_args={"gama": 0.2})
+    with pytest.raises(ValueError, match="asha: searcher_args needs a searcher given by name"):
+        make_scheduler("asha", ctx, searcher_args={"gamma": 0.2})

@@ -6,7 +6,8 @@ from scipy.integrate import quad
 from scipy.stats import norm
 
 from blackboxes.synthetic import branin
-from core.schedulers.bo import GPSearcher, expected_improvement
+from core.schedulers.acquisition import expected_improvement
+from core.schedulers.bo import GPSearcher
 from core.schedulers.random import RandomSearcher
 from core.space import Space, choice, loguniform, randint, uniform
 
@@ -202,3 +203,80 @@ def test_bo_beats_random_search_on_branin():
     med_bo, med_rs = np.median(regrets["bo"]), np.median(regrets["random"])
     assert med_bo < 0.1, regrets
     assert med_bo < med_rs / 10, regrets
+
+
+def test_max_repeats_lets_evaluated_rows_come_back_a_bounded_number_of_times():
+    space = Space({"a": choice(list(range(6))), "b": choice(["x", "y", "z"])})
+    table = [{"a": a, "b": b} for a in range(6) for b in "xyz"]
+    s = GPSearcher(space, mode="min", rng=np.random.default_rng(1), candidates=table,
+                   n_init=3, max_repeats=1, tie_lengthscales=True, refit_every=1)
+    seen = []
+    rng = np.random.default_rng(2)
+
+    def f(c):  # noisy: re-evaluating the best rows is worth something
+        seen.append(space.key(c))
+        return (c["a"] - 2) ** 2 + (c["b"] == "y") + rng.normal(0, 0.5)
+
+    run(s, f, 100, n_workers=1)
+    counts = {k: seen.count(k) for k in set(seen)}
+    assert max(counts.values()) == 2 and len(counts) == len(table)
+    assert s.suggest() is None
+
+
+def test_bo_scheduler_takes_and_records_the_searcher_parameters():
+    """bo takes GPSearcher's parameters (no list of its own); metadata lists each one,
+    its own defaults (tied lengthscales, ...) where they differ from the searcher's."""
+    from core.schedulers import make_scheduler
+
+    ctx = {"space": BRANIN, "metric": "loss", "mode": "min", "objectives": {"loss": "min"},
+           "fidelities": [1], "rng": np.random.default_rng(0), "candidates": None}
+    args = make_scheduler("bo", ctx, n_init=7).metadata()["args"]
+    assert args["n_init"] == 7 and args["tie_lengthscales"] is True and args["refit_every"] == 1
+    assert args["n_candidates"] == 500 and "space" not in args and "rng" not in args
+    with pytest.raises(ValueError, match="scheduler 'bo' has no parameter 'n_inits'"):
+        make_scheduler("bo", ctx, n_inits=7)
+
+
+def test_cost_aware_ei_prefers_cheap_configurations():
+    """Values are noise; training time grows as e^a. EI per second (cost_aware) then
+    suggests small a; plain EI does not care."""
+    space = Space({"a": choice(list(range(10))), "b": choice(list(range(10)))})
+    table = [{"a": a, "b": b} for a in range(10) for b in range(10)]
+
+    def mean_a(cost_aware):
+        s = GPSearcher(space, mode="min", rng=np.random.default_rng(0), candidates=table,
+                       n_init=10, cost_aware=cost_aware, tie_lengthscales=True)
+        noise = np.random.default_rng(1)
+        chosen = []
+        for t in range(40):
+            c = s.suggest()
+            s.on_start(t, c)
+            s.on_report(t, 1, float(noise.normal()))
+            s.on_cost(t, float(np.exp(c["a"])))
+            s.on_end(t)
+            if t >= 10:
+                chosen.append(c["a"])
+        return np.mean(chosen)
+
+    assert mean_a(True) < mean_a(False) - 1.5
+
+
+def test_outputs_spanning_decades_are_warped_to_normal_scores():
+    """warp_outputs=None warps a table's values of one sign spanning more than 100x (a
+    loss from 1e-6 to 1) to the normal scores of their ranks; accuracies stay as they are."""
+    from scipy.stats import norm
+
+    table = [{"a": a} for a in range(4)]
+    space = Space({"a": choice(list(range(4)))})
+    s = GPSearcher(space, mode="min", rng=np.random.default_rng(0), warp_outputs=None,
+                   candidates=table)
+    loss = np.array([1e-6, 1e-3, 0.5, 1.0])
+    np.testing.assert_allclose(s._standardize(loss), norm.ppf([0.125, 0.375, 0.625, 0.875]))
+    continuous = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0), warp_outputs=None)
+    np.testing.assert_allclose(continuous._standardize(loss), loss)  # tables only
+    accuracy = -np.array([91.0, 85.0, 10.0, 60.0])  # mode max: signs flipped, 9x span
+    s._y_loc, s._y_scale = float(np.median(accuracy)), float(accuracy.std())
+    np.testing.assert_allclose(s._standardize(accuracy), (accuracy - s._y_loc) / s._y_scale)
+    never = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0))
+    assert never.warp_outputs is False
+    np.testing.assert_allclose(never._standardize(loss), loss)  # loc 0, scale 1 before a fit

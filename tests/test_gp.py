@@ -11,6 +11,7 @@ from core.schedulers.gp import (
     matern52,
     neg_log_posterior,
 )
+from core.schedulers.gp import _tied_neg_log_posterior as tied_neg_log_posterior
 
 
 def test_matern52_matches_its_formula():
@@ -103,3 +104,25 @@ def test_new_targets_reuse_the_factor():
     b = GP(x, y2, hp)
     xs = rng.uniform(size=(5, 2))
     np.testing.assert_allclose(a.predict(xs)[0], b.predict(xs)[0], rtol=1e-10)
+
+
+def test_tied_lengthscales_are_one_per_group_with_the_right_gradient():
+    """groups=[0, 0, 0, 1]: the three one-hot columns of a categorical share a lengthscale;
+    the tied objective equals the untied one at equal lengthscales (minus the priors of
+    the extra copies) and its gradient matches finite differences."""
+    rng = np.random.default_rng(0)
+    x = np.hstack([np.eye(3)[rng.integers(0, 3, 30)], rng.uniform(size=(30, 1))])
+    y = np.where(x[:, 0] == 1, 1.0, 0.0) + np.sin(4 * x[:, 3])
+    y = (y - y.mean()) / y.std()
+    groups = np.array([0, 0, 0, 1])
+    theta = np.log([0.8, 0.3, 1.1, 1e-2])
+    value, grad = tied_neg_log_posterior(theta, x, y, groups)
+    numeric = approx_fprime(theta, lambda t: tied_neg_log_posterior(t, x, y, groups)[0], 1e-6)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
+    full = np.log([0.8, 0.8, 0.8, 0.3, 1.1, 1e-2])
+    untied, _ = neg_log_posterior(full, x, y, prior_ls=False)
+    z = (theta[:2] - np.log(0.5)) / 1.5
+    assert value == pytest.approx(untied + 0.5 * float(z @ z))
+    hp = fit_hyperparameters(x, y, np.random.default_rng(1), groups=groups)
+    assert hp.lengthscales[0] == hp.lengthscales[1] == hp.lengthscales[2]
+    assert len(hp.lengthscales) == 4

@@ -115,3 +115,37 @@ def test_tpe_beats_random_search_on_branin():
         tpe.append(min(run(t, f_branin, 60, n_workers=2)) - BRANIN_MIN)
         rs.append(min(run(r, f_branin, 60, n_workers=2)) - BRANIN_MIN)
     assert np.median(tpe) < np.median(rs) / 3, (tpe, rs)
+
+
+def test_prior_categorical_kernel_keeps_the_observed_category():
+    """Optuna's rule: the observed category holds (1 + 1/c) / 2 of a kernel's mass, so
+    good observations on one category make it likelier than under BOHB's 'scott' rule,
+    which on a spread-out good set is nearly uniform."""
+    space = Space({"c": choice(list("abcde"))})
+    cols = Columns(space)
+    data = np.array([[0.0], [1.0], [2.0], [3.0], [0.0]])
+    prior = _KDE(data, cols, 1e-3, categorical="prior")
+    scott = _KDE(data, cols, 1e-3, categorical="scott")
+    assert prior.lam[0] == pytest.approx(0.4)  # (c - 1) / (2c) with c = 5
+    p = np.exp(prior.logpdf(np.array([[0.0], [4.0]])))
+    assert p[0] == pytest.approx((2 * 0.6 + 3 * 0.1) / 5) and p[1] == pytest.approx(0.1)
+    ratio_prior = np.subtract(*prior.logpdf(np.array([[0.0], [4.0]])))
+    ratio_scott = np.subtract(*scott.logpdf(np.array([[0.0], [4.0]])))
+    assert ratio_prior > ratio_scott + 0.5
+    with pytest.raises(ValueError, match="categorical_bandwidth must be 'scott' or 'prior'"):
+        TPESearcher(space, mode="min", rng=np.random.default_rng(0), categorical_bandwidth="x")
+
+
+def test_max_repeats_bounds_how_often_a_row_comes_back():
+    """Evaluated rows may come back (at most max_repeats more times) while unused ones
+    remain; once every row is used the searcher ends."""
+    space = Space({"a": choice(list(range(5))), "b": choice(list(range(4)))})
+    table = [{"a": a, "b": b} for a in range(5) for b in range(4)]
+    s = TPESearcher(space, mode="min", rng=np.random.default_rng(1), candidates=table,
+                    max_repeats=2, random_fraction=0.0)
+    seen = []
+    run(s, lambda c: seen.append(space.key(c)) or (c["a"] - 2) ** 2 + c["b"], 60, n_workers=1)
+    counts = {k: seen.count(k) for k in set(seen)}
+    assert max(counts.values()) == 3  # the best rows come back, at most 1 + max_repeats times
+    assert len(counts) == 20 and len(seen) > 20  # and the search ends once every row is used
+    assert s.suggest() is None

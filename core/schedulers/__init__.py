@@ -28,6 +28,7 @@ import numpy as np
 
 from core.schedulers.base import Scheduler
 from core.schedulers.points import complete_points, with_points
+from core.schedulers.searcher import Searcher
 from core.space import Space
 
 SCHEDULERS: dict[str, str] = {
@@ -52,12 +53,57 @@ SCHEDULERS: dict[str, str] = {
 }
 
 
+# searchers (which configuration next), plugged into schedulers by name: `searcher: tpe`
+SEARCHERS: dict[str, str] = {
+    "random": "core.schedulers.random:RandomSearcher",
+    "grid": "core.schedulers.grid:GridSearcher",
+    "bo": "core.schedulers.bo:GPSearcher",
+    "tpe": "core.schedulers.tpe:TPESearcher",
+    "rea": "core.schedulers.rea:REASearcher",
+    "de": "core.schedulers.dehb:DESearcher",
+}
+
+
+def _load(kind: str, registry: dict[str, str], name: str) -> type:
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; available: {', '.join(sorted(registry))}")
+    module, _, cls = registry[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
 def scheduler_class(name: str) -> type[Scheduler]:
     """The class registered as `name`; unknown names get an error listing the valid ones."""
-    if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; available: {', '.join(sorted(SCHEDULERS))}")
-    module, _, cls = SCHEDULERS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return _load("scheduler", SCHEDULERS, name)
+
+
+def parameters(cls: type) -> set[str]:
+    """The keyword parameters of `cls`'s constructor, following **kwargs to its bases."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    searcher = getattr(cls, "searcher_class", None)  # a FIFO scheduler takes its searcher's
+    if searcher is not None:
+        names |= parameters(searcher)
+    return names - {"self"}
+
+
+def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searcher:
+    """The searcher `name` built from the `context` entries its constructor names (space,
+    mode, rng, candidates, ...), plus `params`; unknown parameters get an error."""
+    cls = _load("searcher", SEARCHERS, name)
+    accepted = parameters(cls)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(
+            f"searcher {name!r} has no parameter {unknown[0]!r}; its parameters: "
+            f"{sorted(accepted - set(context))}"
+        )
+    return cls(**{k: v for k, v in context.items() if k in accepted}, **params)
 
 
 def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Scheduler:
@@ -71,10 +117,10 @@ def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Schedul
     """
     cls = scheduler_class(name)
     points = params.pop("points_to_evaluate", None)
-    accepted = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(params) - set(accepted) | (set(params) & set(context)))
+    accepted = parameters(cls)
+    unknown = sorted(set(params) - accepted | (set(params) & set(context)))
     if unknown:
-        valid = sorted({*accepted, "points_to_evaluate"} - set(context) - {"self"})
+        valid = sorted({*accepted, "points_to_evaluate"} - set(context))
         raise ValueError(
             f"scheduler {name!r} has no parameter {unknown[0]!r}; its parameters: {valid}"
         )
@@ -145,4 +191,12 @@ def create(
     return make_scheduler(name, context, **scheduler_args)
 
 
-__all__ = ["SCHEDULERS", "Scheduler", "create", "make_scheduler", "scheduler_class"]
+__all__ = [
+    "SCHEDULERS",
+    "SEARCHERS",
+    "Scheduler",
+    "create",
+    "make_scheduler",
+    "make_searcher",
+    "scheduler_class",
+]

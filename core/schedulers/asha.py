@@ -28,7 +28,9 @@ class ASHA(Scheduler):
     new config.
     Once the searcher has nothing left, paused trials are resumed best first and run to
     max_resource, so none is left behind. A trial reaching max_resource is stopped there.
-    Configurations come from `searcher` (random by default).
+    Configurations come from `searcher` (random by default): a Searcher, or a name in
+    core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
+    told the rung levels (`Searcher.set_fidelities`).
 
     Subclasses (Hyperband, PASHA, MOBSTER, BOHB, DEHB) change `_brackets`,
     `_choose_bracket`, `_new_config` or `_n_open`, not the loop.
@@ -52,7 +54,8 @@ class ASHA(Scheduler):
         eta: float = 3,
         grace_period: int | None = None,
         max_resource: int | None = None,
-        searcher: Searcher | None = None,
+        searcher: Searcher | str | None = None,
+        searcher_args: dict[str, Any] | None = None,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         name = self.name
@@ -68,7 +71,16 @@ class ASHA(Scheduler):
         self.type = type
         self.eta = eta
         self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
+        if isinstance(searcher, str):
+            from core.schedulers import make_searcher  # the registry imports this module
+
+            context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
+                       "fidelities": fidelities}
+            searcher = make_searcher(searcher, context, **(searcher_args or {}))
+        elif searcher_args:
+            raise ValueError(f"{name}: searcher_args needs a searcher given by name")
         self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
+        self.searcher.set_fidelities([*self.rung_levels, self.max_resource], fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self.brackets: list[RungSystem] = self._brackets()
         self._bracket_of: dict[int, int] = {}  # trial id -> bracket index
@@ -89,6 +101,10 @@ class ASHA(Scheduler):
     def _n_open(self, bracket: RungSystem) -> int:
         """How many of the bracket's rungs (lowest first) may promote trials."""
         return len(bracket.levels)
+
+    def _continues(self, bracket: RungSystem, level: int, report: Report, loss: float) -> bool:
+        """Stopping variant: record the report at `level`; True if the trial continues."""
+        return bracket.continues(level, loss)
 
     def _on_rung(self, bracket: RungSystem, level: int) -> None:
         """Called after a trial's value was recorded at `level` (promotion variant)."""
@@ -134,7 +150,8 @@ class ASHA(Scheduler):
             return Decision.CONTINUE
         loss = to_loss(value, self._sign)
         if self.type == "stopping":
-            return Decision.CONTINUE if bracket.continues(fidelity, loss) else Decision.STOP
+            keep = self._continues(bracket, fidelity, report, loss)
+            return Decision.CONTINUE if keep else Decision.STOP
         bracket.record(fidelity, trial.trial_id, loss)
         self._on_rung(bracket, fidelity)
         index = bracket.levels.index(fidelity)

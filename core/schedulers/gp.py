@@ -9,15 +9,15 @@ Targets are expected standardized (mean 0, variance about 1) by the caller.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.linalg import LinAlgError
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtri, dtrtrs
 
+from core.schedulers.threads import single_threaded
+
 _SQRT5 = np.sqrt(5.0)
-_CONTROLLER = None
 JITTER = 1e-8
 # bounds of the log parameters: lengthscale, signal variance, noise variance
 _LOG_LS = (np.log(1e-2), np.log(50.0))
@@ -27,17 +27,6 @@ _LOG_NOISE = (np.log(1e-6), np.log(1.0))
 _PRIOR_LS = (np.log(0.5), 1.5)
 _PRIOR_VAR = (0.0, 1.5)
 _PRIOR_NOISE = (np.log(1e-3), 3.0)
-
-
-def single_threaded() -> AbstractContextManager:
-    """Limit BLAS to one thread: the matrices here are small, threads on a busy machine
-    cost far more than they give (10x measured), and one thread keeps sums reproducible."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)

@@ -83,22 +83,11 @@ class GridSearch(FIFOScheduler):
         >>> GridSearch(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
     """
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        resolution: int = 5,
-    ) -> None:
-        searcher = GridSearcher(space, rng=rng, candidates=candidates, resolution=resolution)
-        super().__init__(searcher=searcher, metric=metric, mode=mode)
-        self.args = {"resolution": resolution}
+    name = "grid"
+    searcher_class = GridSearcher
 
     def metadata(self) -> dict[str, Any]:
-        return {"name": "grid", "args": self.args, "n_points": len(self.searcher)}
+        return {**super().metadata(), "n_points": len(self.searcher)}
 
 
 def _affine_bijection(n: int, rng: np.random.Generator) -> tuple[int, int]:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from core.schedulers.asha import ASHA
 from core.schedulers.base import check_count
 from core.schedulers.rungs import RungSystem, bracket_probabilities
-from core.schedulers.searcher import Searcher
-from core.space import Space
 
 
 class Hyperband(ASHA):
@@ -30,35 +25,10 @@ class Hyperband(ASHA):
     name = "hyperband"
 
     def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        fidelities: Sequence[int],
-        rng: np.random.Generator,
-        type: str = "promotion",
-        eta: float = 3,
-        grace_period: int | None = None,
-        max_resource: int | None = None,
-        brackets: int | None = None,
-        searcher: Searcher | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
+        self, *, type: str = "promotion", brackets: int | None = None, **asha: Any
     ) -> None:
         self.n_brackets = check_count(self.name, "brackets", brackets, optional=True)
-        super().__init__(
-            space=space,
-            metric=metric,
-            mode=mode,
-            fidelities=fidelities,
-            rng=rng,
-            type=type,
-            eta=eta,
-            grace_period=grace_period,
-            max_resource=max_resource,
-            searcher=searcher,
-            candidates=candidates,
-        )
+        super().__init__(type=type, **asha)
 
     def _brackets(self) -> list[RungSystem]:
         s_max = len(self.rung_levels)  # rung levels plus max_resource: s_max + 1 levels

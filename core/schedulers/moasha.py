@@ -7,93 +7,60 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode
-from core.schedulers.pareto import crowding_distance, nondominated_sort, to_min
-from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import check_rung_args, n_promotable, rung_levels
-from core.schedulers.searcher import Searcher
-from core.space import Space
-from core.trial import Decision, Report, Start, Suggestion, Trial
+from core.schedulers.asha import ASHA
+from core.schedulers.pareto import (
+    crowding_distance,
+    nondominated_sort,
+    select_objectives,
+    to_min,
+)
+from core.schedulers.rungs import RungSystem, n_promotable
+from core.trial import Report
 
 
-class MOASHA(Scheduler):
+class MOASHA(ASHA):
     """ASHA (stopping variant) whose rung decision ranks objective vectors, not one metric.
 
     At a rung, the trial's vector joins those already recorded there; all are ordered
     by non-dominated front, then by crowding distance within a front (larger first), and
     the trial continues if it is among the top max(1, n // eta). With one objective this
-    is exactly ASHA's rule. Rung levels come from `core.schedulers.rungs`.
+    is exactly ASHA's rule: MOASHA is ASHA with this ranker (`_continues`). The searcher
+    sees the first objective.
 
     Example:
         >>> MOASHA(space=space, objectives={"err": "min", "latency": "min"},
         ...        fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
     """
 
+    name = "moasha"
+
     def __init__(
         self,
         *,
-        space: Space,
         objectives: Mapping[str, str],
-        fidelities: Sequence[int],
-        rng: np.random.Generator,
         metrics: Sequence[str] | None = None,
-        eta: float = 3,
-        grace_period: int | None = None,
-        max_resource: int | None = None,
-        searcher: Searcher | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        type: str = "stopping",
+        **asha: Any,
     ) -> None:
+        if type != "stopping":
+            raise ValueError(f"moasha: only the stopping variant exists, got type={type!r}")
         self.objectives = select_objectives("moasha", objectives, metrics)
         self.metrics = metrics
-        self.metric, self.mode = next(iter(self.objectives.items()))
-        fids, self.grace_period, self.max_resource = check_rung_args(
-            "moasha", fidelities, eta, grace_period, max_resource
-        )
-        self.eta = eta
-        self.rung_levels = rung_levels(fids, self.grace_period, eta, self.max_resource)
-        self._rungs: dict[int, _Rung] = {r: _Rung() for r in self.rung_levels}
-        self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
+        first, first_mode = next(iter(self.objectives.items()))  # metric/mode: the benchmark's
+        super().__init__(metric=first, mode=first_mode, type=type, **asha)
+        self._points: dict[int, _Rung] = {r: _Rung() for r in self.rung_levels}
 
-    def suggest(self, trial_id: int) -> Suggestion | None:
-        config = self.searcher.suggest()
-        return None if config is None else Start(config)
-
-    def on_start(self, trial: Trial) -> None:
-        self.searcher.on_start(trial.trial_id, trial.config)
-
-    def on_report(self, trial: Trial, report: Report) -> Decision:
-        value = report.metrics.get(self.metric)
-        if value is not None:
-            self.searcher.on_report(trial.trial_id, report.fidelity, value)
-        if report.last:
-            return Decision.CONTINUE
-        rung = self._rungs.get(report.fidelity)
-        if rung is not None:
-            point = to_min([report.metrics], self.objectives)[0]
-            if not continues_mo(rung, point, self.eta):
-                return Decision.STOP
-        if report.fidelity >= self.max_resource:
-            return Decision.STOP
-        return Decision.CONTINUE
-
-    def on_complete(self, trial: Trial, report: Report) -> None:
-        self.searcher.on_end(trial.trial_id)
-
-    def on_error(self, trial: Trial) -> None:
-        self.searcher.on_end(trial.trial_id)
+    def _continues(self, bracket: RungSystem, level: int, report: Report, loss: float) -> bool:
+        point = to_min([report.metrics], self.objectives)[0]
+        return continues_mo(self._points[level], point, self.eta)
 
     def metadata(self) -> dict[str, Any]:
-        return {
-            "name": "moasha",
-            "args": {
-                "objectives": self.objectives,
-                "eta": self.eta,
-                "grace_period": self.grace_period,
-                "max_resource": self.max_resource,
-                "rung_levels": self.rung_levels,
-            },
-            "searcher": self.searcher.metadata(),
-        }
+        meta = super().metadata()
+        meta["args"] = {"objectives": self.objectives, **meta["args"]}
+        del meta["args"]["type"]
+        return meta
 
 
 class _Rung:
@@ -147,34 +114,3 @@ def continues_mo(rung: _Rung, point: np.ndarray, eta: float) -> bool:
         if before >= keep:
             return False
     return False
-
-
-def select_objectives(
-    who: str, objectives: Mapping[str, str], metrics: Sequence[str] | None
-) -> dict[str, str]:
-    """The objectives (name -> mode) a multi-objective scheduler optimizes: `metrics`
-    among the benchmark's `objectives`; when `metrics` is None, the validation objectives:
-    every one whose name does not start with "test" (a test objective, such as
-    mlp_sklearn's test_accuracy, is optimized only when named), or all of them if every
-    name does."""
-    if not objectives:
-        raise ValueError(f"{who}: the benchmark has no objectives")
-    if metrics is None:
-        chosen = {k: v for k, v in objectives.items() if not k.startswith("test")}
-        chosen = chosen or dict(objectives)
-    else:
-        if isinstance(metrics, str) or not metrics:
-            raise ValueError(
-                f"{who}: metrics must be a non-empty list of objective names or null, "
-                f"got {metrics!r}"
-            )
-        unknown = [m for m in metrics if m not in objectives]
-        if unknown:
-            raise ValueError(
-                f"{who}: metric {unknown[0]!r} is not an objective of the benchmark; "
-                f"objectives: {', '.join(objectives)}"
-            )
-        chosen = {m: objectives[m] for m in metrics}
-    for mode in chosen.values():
-        check_mode(mode)
-    return chosen

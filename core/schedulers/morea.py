@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import Scheduler
-from core.schedulers.moasha import select_objectives
-from core.schedulers.pareto import rank_order, to_min
+from core.schedulers.pareto import rank_order, select_objectives, to_min
 from core.space import Categorical, Ordinal, Space
 from core.trial import Decision, Report, Start, Suggestion, Trial
 

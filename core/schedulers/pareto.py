@@ -1,4 +1,5 @@
-"""Pure helpers of multi-objective optimization: Pareto fronts, crowding, hypervolume.
+"""Pure helpers of multi-objective optimization: Pareto fronts, crowding, hypervolume,
+and which objectives a multi-objective scheduler optimizes (select_objectives).
 
 Every function takes an array of shape (n, m) of objective vectors, all to be
 minimized (see `to_min` to flip objectives whose mode is "max").
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from core.schedulers.base import check_mode
 
 
 def to_min(values: Sequence[Mapping[str, float]], objectives: Mapping[str, str]) -> np.ndarray:
@@ -178,3 +181,34 @@ def normalize(y: np.ndarray) -> np.ndarray:
     lo = np.where(np.isfinite(lo), lo, 0.0)
     span = np.where(hi > lo, hi - lo, 1.0)
     return (y - lo) / span  # +inf (a missing value) stays +inf
+
+
+def select_objectives(
+    who: str, objectives: Mapping[str, str], metrics: Sequence[str] | None
+) -> dict[str, str]:
+    """The objectives (name -> mode) a multi-objective scheduler optimizes: `metrics`
+    among the benchmark's `objectives`; when `metrics` is None, the validation objectives:
+    every one whose name does not start with "test" (a test objective, such as
+    mlp_sklearn's test_accuracy, is optimized only when named), or all of them if every
+    name does."""
+    if not objectives:
+        raise ValueError(f"{who}: the benchmark has no objectives")
+    if metrics is None:
+        chosen = {k: v for k, v in objectives.items() if not k.startswith("test")}
+        chosen = chosen or dict(objectives)
+    else:
+        if isinstance(metrics, str) or not metrics:
+            raise ValueError(
+                f"{who}: metrics must be a non-empty list of objective names or null, "
+                f"got {metrics!r}"
+            )
+        unknown = [m for m in metrics if m not in objectives]
+        if unknown:
+            raise ValueError(
+                f"{who}: metric {unknown[0]!r} is not an objective of the benchmark; "
+                f"objectives: {', '.join(objectives)}"
+            )
+        chosen = {m: objectives[m] for m in metrics}
+    for mode in chosen.values():
+        check_mode(mode)
+    return chosen

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from core.schedulers.asha import ASHA
 from core.schedulers.rungs import RungSystem
-from core.schedulers.searcher import Searcher
-from core.space import Space
 
 
 class PASHA(ASHA):
@@ -28,36 +25,12 @@ class PASHA(ASHA):
 
     name = "pasha"
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        fidelities: Sequence[int],
-        rng: np.random.Generator,
-        eta: float = 3,
-        grace_period: int | None = None,
-        max_resource: int | None = None,
-        epsilon: float = 0.0,
-        searcher: Searcher | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
-    ) -> None:
+    def __init__(self, *, epsilon: float = 0.0, **asha: Any) -> None:
+        if "type" in asha:
+            raise ValueError("pasha: always the promotion variant; drop 'type'")
         if not epsilon >= 0:
             raise ValueError(f"pasha: epsilon must be >= 0, got {epsilon!r}")
-        super().__init__(
-            space=space,
-            metric=metric,
-            mode=mode,
-            fidelities=fidelities,
-            rng=rng,
-            type="promotion",
-            eta=eta,
-            grace_period=grace_period,
-            max_resource=max_resource,
-            searcher=searcher,
-            candidates=candidates,
-        )
+        super().__init__(type="promotion", **asha)
         self.epsilon = epsilon
         self.n_open = min(1, len(self.rung_levels))  # rungs that promote; the next one is the top
 

@@ -92,6 +92,9 @@ class PointsFirst(Searcher):
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
         self.inner.on_report(trial_id, fidelity, value)
 
+    def on_cost(self, trial_id: int, seconds: float) -> None:
+        self.inner.on_cost(trial_id, seconds)
+
     def on_end(self, trial_id: int) -> None:
         self.inner.on_end(trial_id)
 

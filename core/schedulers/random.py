@@ -100,21 +100,5 @@ class RandomSearch(FIFOScheduler):
         >>> RandomSearch(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
     """
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        allow_duplicates: bool = False,
-    ) -> None:
-        searcher = RandomSearcher(
-            space, rng=rng, candidates=candidates, allow_duplicates=allow_duplicates
-        )
-        super().__init__(searcher=searcher, metric=metric, mode=mode)
-        self.args = {"allow_duplicates": allow_duplicates}
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "random", "args": self.args}
+    name = "random"
+    searcher_class = RandomSearcher

@@ -3,26 +3,19 @@ single-objective searcher."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from core.schedulers import SEARCHERS, make_searcher
 from core.schedulers.base import Scheduler
-from core.schedulers.moasha import select_objectives
-from core.schedulers.pareto import normalize, to_min
+from core.schedulers.pareto import normalize, select_objectives, to_min
 from core.schedulers.random import RandomSearcher
 from core.schedulers.searcher import Searcher
 from core.space import Space
 from core.trial import Decision, Report, Start, Suggestion, Trial
 
-SEARCHERS: dict[str, str] = {
-    "random": "core.schedulers.random:RandomSearcher",
-    "tpe": "core.schedulers.tpe:TPESearcher",
-    "bo": "core.schedulers.bo:GPSearcher",
-}
 SCALARIZED = "scalarized"  # the metric name the inner searcher sees (mode "min")
 
 
@@ -34,7 +27,7 @@ class RandomScalarization(Scheduler):
     suggestions the weights sweep the Pareto front. Trials run to their maximum fidelity.
     The first `n_initial` configurations are random.
 
-    `searcher` is a name in SEARCHERS; the searcher gets space, rng, candidates,
+    `searcher` is a name in core.schedulers.SEARCHERS; the searcher gets space, rng, candidates,
     metric="scalarized" and mode="min" where its constructor takes them, plus
     `searcher_params`.
 
@@ -80,14 +73,6 @@ class RandomScalarization(Scheduler):
         self._seen: set[tuple] = set()
         self._pending: dict[int, dict[str, Any]] = {}
         self._done: dict[int, tuple[dict[str, Any], int, np.ndarray]] = {}
-        module, _, cls = SEARCHERS[searcher].partition(":")
-        try:
-            self._searcher_cls = getattr(importlib.import_module(module), cls)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(
-                f"random_scalarization: searcher {searcher!r} ({SEARCHERS[searcher]}) "
-                f"cannot be imported ({e}); pick another searcher"
-            ) from None
 
     def suggest(self, trial_id: int) -> Suggestion | None:
         config = None
@@ -129,7 +114,7 @@ class RandomScalarization(Scheduler):
     def _fit(self, weights: np.ndarray) -> Searcher:
         """A fresh searcher that has seen every finished trial's scalarized value."""
         inner = make_searcher(
-            self._searcher_cls,
+            self.searcher,
             {
                 "space": self.space,
                 "rng": self.rng,
@@ -137,7 +122,7 @@ class RandomScalarization(Scheduler):
                 "metric": SCALARIZED,
                 "mode": "min",
             },
-            self.searcher_params,
+            **self.searcher_params,
         )
         ids = list(self._done)
         values = scalarize(normalize(np.vstack([self._done[i][2] for i in ids])), weights, self.rho)
@@ -177,14 +162,3 @@ def scalarize(z: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> np.ndarr
     wz = np.asarray(z, dtype=float) * np.asarray(weights, dtype=float)
     return wz.max(axis=1) + rho * wz.sum(axis=1)
 
-
-def make_searcher(cls: type, context: Mapping[str, Any], params: Mapping[str, Any]) -> Searcher:
-    """`cls` built from the `context` entries its constructor names, plus `params`."""
-    accepted = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        valid = sorted(set(accepted) - set(context) - {"self"})
-        raise ValueError(
-            f"searcher {cls.__name__} has no parameter {unknown[0]!r}; its parameters: {valid}"
-        )
-    return cls(**{k: v for k, v in context.items() if k in accepted}, **params)

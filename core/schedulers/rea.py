@@ -142,32 +142,13 @@ def mutate(
 
 
 class RegularizedEvolution(FIFOScheduler):
-    """Regularized evolution (`rea`): every trial runs to the maximum fidelity.
+    """Regularized evolution (`rea`): every trial runs to the maximum fidelity; takes
+    REASearcher's parameters.
 
     Example:
         >>> RegularizedEvolution(space=space, metric="loss", mode="min",
         ...                      rng=np.random.default_rng(0))
     """
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        population_size: int = 100,
-        sample_size: int = 10,
-        mutation_scale: float | None = None,
-    ) -> None:
-        self.args = {
-            "population_size": population_size,
-            "sample_size": sample_size,
-            "mutation_scale": mutation_scale,
-        }
-        searcher = REASearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
-        super().__init__(searcher=searcher, metric=metric, mode=mode)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "rea", "args": self.args}
+    name = "rea"
+    searcher_class = REASearcher

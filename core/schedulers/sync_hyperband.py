@@ -195,35 +195,10 @@ class SyncSuccessiveHalving(SyncHyperband):
 
     name = "sync_sh"
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        fidelities: Sequence[int],
-        rng: np.random.Generator,
-        eta: float = 3,
-        grace_period: int | None = None,
-        max_resource: int | None = None,
-        parallel_brackets: int = 1,
-        searcher: Searcher | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(
-            space=space,
-            metric=metric,
-            mode=mode,
-            fidelities=fidelities,
-            rng=rng,
-            eta=eta,
-            grace_period=grace_period,
-            max_resource=max_resource,
-            brackets=1,
-            parallel_brackets=parallel_brackets,
-            searcher=searcher,
-            candidates=candidates,
-        )
+    def __init__(self, **sync_hyperband: Any) -> None:
+        if "brackets" in sync_hyperband:
+            raise ValueError("sync_sh: one bracket by definition; use sync_hyperband for more")
+        super().__init__(brackets=1, **sync_hyperband)
 
 
 class _Bracket:

@@ -7,15 +7,15 @@ fits its densities on the highest fidelity that has enough observations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from core.schedulers.base import check_mode
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.gp import single_threaded
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
+from core.schedulers.threads import single_threaded
 from core.space import Categorical, Ordinal, Space
 
 
@@ -27,7 +27,12 @@ class TPESearcher(Searcher):
     observations (default: number of hyperparameters + 2); the best `gamma` fraction is
     "good". A `random_fraction` of suggestions (and all before a model exists) are
     random. On a finite space or a table (`candidates`), configurations already
-    evaluated or pending are never suggested again.
+    evaluated or pending are not suggested again, unless `max_repeats` > 0: then a row
+    evaluated at most `max_repeats` times competes with the new candidates (while unused
+    rows remain: once every row is used, the searcher ends).
+    `categorical_bandwidth`: "scott" (BOHB: the normal-reference rule applied to the
+    category index, which makes a kernel nearly uniform on 5 categories) or "prior"
+    (Optuna: the observed category keeps (1 + 1/c) / 2 of the mass).
 
     Example:
         >>> s = TPESearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -48,8 +53,15 @@ class TPESearcher(Searcher):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         max_repeats: int = 0,
+        categorical_bandwidth: str = "scott",
     ) -> None:
         check_mode(mode)
+        if categorical_bandwidth not in ("scott", "prior"):
+            raise ValueError(
+                "TPESearcher: categorical_bandwidth must be 'scott' or 'prior', "
+                f"got {categorical_bandwidth!r}"
+            )
+        self.categorical_bandwidth = categorical_bandwidth
         if not 0 < gamma < 1:
             raise ValueError(f"TPESearcher: gamma must be in (0, 1), got {gamma!r}")
         if not 0 <= random_fraction <= 1:
@@ -67,6 +79,7 @@ class TPESearcher(Searcher):
             "bandwidth_factor": bandwidth_factor,
             "min_bandwidth": min_bandwidth,
             "max_repeats": max_repeats,
+            "categorical_bandwidth": categorical_bandwidth,
         }
         self.max_repeats = max_repeats
         self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
@@ -141,8 +154,8 @@ class TPESearcher(Searcher):
             good, bad = split_good_bad(y, self.gamma)
             self._model = (
                 key,
-                _KDE(x[good], self._cols, self.min_bandwidth),
-                _KDE(x[bad], self._cols, self.min_bandwidth),
+                _KDE(x[good], self._cols, self.min_bandwidth, self.categorical_bandwidth),
+                _KDE(x[bad], self._cols, self.min_bandwidth, self.categorical_bandwidth),
             )
         return self._model[1], self._model[2]
 
@@ -179,10 +192,8 @@ class TPESearcher(Searcher):
     def _table_cols(self) -> np.ndarray:
         """Column encodings of every row of the finite set (built once)."""
         if self._cols_cache is None:
-            finite = self._finite
-            self._cols_cache = np.array(
-                [self._cols.encode(finite.config(r)) for r in range(len(finite))]
-            )
+            rows = [self._finite.config(r) for r in range(len(self._finite))]
+            self._cols_cache = self._cols.encode_many(rows)
             self._row_of_cols = {x.tobytes(): r for r, x in enumerate(self._cols_cache)}
         return self._cols_cache
 
@@ -260,6 +271,20 @@ class Columns:
             ]
         )
 
+    def encode_many(self, configs: Sequence[dict[str, Any]]) -> np.ndarray:
+        """`encode` of each config (rows), one lookup per distinct value of a column."""
+        out = np.empty((len(configs), len(self.names)))
+        for j, (n, d, c) in enumerate(zip(self.names, self.domains, self.is_cat, strict=True)):
+            code: dict[Any, float] = {}
+            for i, config in enumerate(configs):
+                v = config[n]
+                key = (type(v), v)
+                x = code.get(key)
+                if x is None:
+                    x = code[key] = float(d.index(v)) if c else d.encode(v)[0]
+                out[i, j] = x
+        return out
+
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         out = dict(self.space.constants)
         for n, d, c, v in zip(self.names, self.domains, self.is_cat, x, strict=True):
@@ -271,14 +296,20 @@ class _KDE:
     """Product-kernel density: Gaussian on numeric columns (Scott's bandwidth, floored
     at 1/min(100, n+1) as in Optuna's TPE), Aitchison-Aitken on categorical ones."""
 
-    def __init__(self, data: np.ndarray, cols: Columns, min_bandwidth: float) -> None:
+    def __init__(
+        self, data: np.ndarray, cols: Columns, min_bandwidth: float, categorical: str = "scott"
+    ) -> None:
         self.data, self.cols = data, cols
         n = len(data)
         floor = max(min_bandwidth, 1.0 / min(100, n + 1))
         scott = 1.06 * data.std(0) * n ** (-0.2)
         self.bw = np.clip(scott, floor, 1.0)
         c = np.maximum(cols.n_cats, 2)
-        self.lam = np.where(cols.is_cat, np.minimum(self.bw, (c - 1) / c), 0.0)
+        # categorical: "scott" applies the normal-reference rule to the category index
+        # (BOHB's statsmodels KDE); "prior" is Optuna's kernel with prior weight 1: the
+        # observed category (1 + 1/c) / 2, each other one 1 / (2c), whatever n
+        lam_cat = np.minimum(self.bw, (c - 1) / c) if categorical == "scott" else (c - 1) / (2 * c)
+        self.lam = np.where(cols.is_cat, lam_cat, 0.0)
         # precomputed for logpdf: Gaussian part as a matrix product, categorical lookups
         self._num, self._cat = ~cols.is_cat, np.flatnonzero(cols.is_cat)
         self._b = data[:, self._num] / self.bw[self._num]
@@ -323,38 +354,14 @@ class _KDE:
 
 class TPE(FIFOScheduler):
     """TPE / multivariate-KDE search (`tpe`): every trial runs to the maximum fidelity.
+    Takes TPESearcher's parameters; categorical kernels are Optuna's
+    (`categorical_bandwidth="prior"`), while BOHB keeps the searcher's default, BOHB's
+    normal-reference rule ("scott").
 
     Example:
         >>> TPE(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
     """
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        metric: str,
-        mode: str,
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        min_points: int | None = None,
-        gamma: float = 0.15,
-        n_samples: int = 64,
-        random_fraction: float = 1 / 3,
-        bandwidth_factor: float = 3.0,
-        min_bandwidth: float = 1e-3,
-        max_repeats: int = 0,
-    ) -> None:
-        self.args = {
-            "min_points": min_points,
-            "gamma": gamma,
-            "n_samples": n_samples,
-            "random_fraction": random_fraction,
-            "bandwidth_factor": bandwidth_factor,
-            "min_bandwidth": min_bandwidth,
-            "max_repeats": max_repeats,
-        }
-        searcher = TPESearcher(space, mode=mode, rng=rng, candidates=candidates, **self.args)
-        super().__init__(searcher=searcher, metric=metric, mode=mode)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "tpe", "args": self.args}
+    name = "tpe"
+    searcher_class = TPESearcher
+    defaults: ClassVar[dict[str, Any]] = {"categorical_bandwidth": "prior"}

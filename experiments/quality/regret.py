@@ -1,0 +1,174 @@
+"""Search quality: regret at N=100 and N=300 trials, sequential, over seeds, on tables.
+
+    nice -n 19 python experiments/quality/regret.py                   # 5 seeds, defaults
+    python experiments/quality/regret.py --schedulers bo tpe --seeds 10 \\
+        --benchmarks nasbench201/cifar10 --set bo.refit_every=1
+    python experiments/quality/regret.py --schedulers random bo --workers 4 \\
+        --benchmarks hpobench_mlp/australian --budget 3600 --set bo.cost_aware=true
+
+Each scheduler runs with its conf/scheduler/<name>.yaml defaults in the simulator with
+one worker (sequential, as Optuna runs) until N trials have reported. The incumbent after
+n trials is the configuration with the best *observed* value (one seed of the table per
+trial); its regret is the table optimum of the seed-mean minus the incumbent's seed-mean
+(sign flipped for "min"). "best seen" is the best seed-mean among the evaluated
+configurations: the search alone, before the noise of picking the incumbent from one
+seed. Printed: the mean over the run seeds, and mean ms per `suggest` on the last 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from omegaconf import OmegaConf
+
+from blackboxes import repository
+from core.backends.simulated import SimulatedBackend
+from core.schedulers import make_scheduler
+from core.stopping import StoppingCriterion
+from core.tuner import Tuner
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "scheduler"
+BENCHMARKS = ["nasbench201/cifar10", "fcnet/naval_propulsion"]
+SCHEDULERS = ["random", "tpe", "bo", "rea", "dehb"]
+
+
+class _Trace:
+    """Stands in for the ResultsWriter: the (config, value) of each finished trial."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self.rows: list[tuple[dict[str, Any], float]] = []
+
+    def write(self, trial_id, time, fidelity, metrics, decision, status, config) -> None:
+        value = metrics.get(self.metric)
+        if value is not None:
+            self.rows.append((config, value))
+
+    def close(self, **_) -> None:
+        pass
+
+
+def defaults(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The registered name and parameters in conf/scheduler/<name>.yaml, as
+    experiments/run.py reads them (bo_cost.yaml is `bo` with cost_aware), plus `overrides`."""
+    params = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"), resolve=True)
+    return params.pop("name"), {**params, **overrides}
+
+
+def seed_means(bb: Any, metric: str) -> np.ndarray:
+    """Per table row, the mean over its seeds of `metric` at the last fidelity."""
+    last = bb.fidelities[-1]
+    return np.array([bb.evaluate(c, fidelity=last)[metric] for c in bb.configs()], dtype=float)
+
+
+def run_one(
+    name: str,
+    bb: Any,
+    seed: int,
+    n: int,
+    params: dict[str, Any],
+    budget: float | None = None,
+    n_workers: int = 1,
+) -> tuple[list, float]:
+    """The finished trials' (config, observed value), and mean ms per suggest (last 50):
+    `n` trials, or as many as `budget` virtual seconds allow."""
+    metric, mode = next(iter(bb.objectives.items()))
+    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    ctx = {
+        "space": bb.space,
+        "metric": metric,
+        "mode": mode,
+        "objectives": dict(bb.objectives),
+        "fidelities": bb.fidelities,
+        "rng": rng_s,
+        "candidates": None,
+    }
+    scheduler = make_scheduler(name, ctx, **params)
+    times: list[float] = []
+    inner = scheduler.suggest
+
+    def timed(trial_id: int):
+        t = time.process_time()
+        out = inner(trial_id)
+        times.append(time.process_time() - t)
+        return out
+
+    scheduler.suggest = timed  # type: ignore[method-assign]
+    trace = _Trace(metric)
+    Tuner(
+        scheduler=scheduler,
+        backend=SimulatedBackend(bb, rng=rng_b),
+        stop=StoppingCriterion(max_wallclock=budget) if budget else StoppingCriterion(max_trials=n),
+        n_workers=n_workers,
+        results=trace,  # type: ignore[arg-type]
+        progress=False,
+    ).run()
+    return trace.rows, 1e3 * float(np.mean(times[-50:]))
+
+
+def regrets(rows: list, bb: Any, means: np.ndarray, mode: str, ns: list[int]) -> np.ndarray:
+    """(len(ns), 2): incumbent regret and best-seen regret after each n in `ns`."""
+    sign = 1.0 if mode == "min" else -1.0
+    best = float((sign * means)[np.isfinite(means)].min())
+    obs = np.array([sign * v for _, v in rows])
+    true = np.array([sign * means[bb.row(c)] for c, _ in rows])
+    out = []
+    for n in ns:
+        k = min(n, len(obs))
+        inc = int(np.argmin(obs[:k]))
+        out.append((true[inc] - best, true[:k].min() - best))
+    return np.array(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--schedulers", nargs="+", default=SCHEDULERS)
+    parser.add_argument("--benchmarks", nargs="+", default=BENCHMARKS)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--n", nargs="+", type=int, default=[100, 300])
+    parser.add_argument(
+        "--budget", type=float, default=None, help="virtual seconds instead of trials (--n ignored)"
+    )
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="NAME.ARG=VALUE", help="scheduler overrides"
+    )
+    args = parser.parse_args()
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        sched, _, arg = key.partition(".")
+        overrides.setdefault(sched, {})[arg] = yaml.safe_load(value)
+    ns = [10**9] if args.budget else sorted(args.n)
+    head = "".join(f"{'N=' + str(n):>10}{'best@' + str(n):>10}" for n in ns)
+    if args.budget:
+        head = f"{'end':>10}{'best@end':>10}{'trials':>8}"
+    print(f"{'benchmark':<24}{'scheduler':<10}{head}{'ms/sugg':>9}  ({args.seeds} seeds)")
+    for bench in args.benchmarks:
+        family, _, task = bench.partition("/")
+        bb = repository.load(family, task)
+        metric, mode = next(iter(bb.objectives.items()))
+        means = seed_means(bb, metric)
+        for name in args.schedulers:
+            registered, params = defaults(name, overrides.get(name, {}))
+            per_seed, ms, counts = [], [], []
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                rows, t = run_one(registered, bb, seed, max(ns), params, args.budget, args.workers)
+                per_seed.append(regrets(rows, bb, means, mode, ns))
+                ms.append(t)
+                counts.append(len(rows))
+            mean = np.mean(per_seed, axis=0)
+            cells = "".join(f"{a:>10.4g}{b:>10.4g}" for a, b in mean)
+            if args.budget:
+                cells += f"{np.mean(counts):>8.0f}"
+            print(f"{bench:<24}{name:<10}{cells}{np.mean(ms):>9.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
