@@ -34,7 +34,7 @@ from core.callbacks import StatusLine
 from core.custom import Problem, problem_from_config
 from core.results import ResultsWriter, run_metadata
 from core.rundir import TRIALS
-from core.schedulers import make_scheduler
+from core.schedulers import make_scheduler, scheduler_class
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner, TuningSummary
 
@@ -261,6 +261,13 @@ def run(
         "rng": scheduler_rng,
         "candidates": candidates,
     }
+    if scheduler_class(name).multi_objective and len(blackbox.objectives) < 2:
+        raise ValueError(
+            f"scheduler={name} optimizes several objectives, but benchmark "
+            f"{blackbox.name} has only {', '.join(blackbox.objectives)}; pick a "
+            "single-objective scheduler (e.g. scheduler=asha) or a benchmark with several "
+            "objectives (e.g. benchmark=mlp_sklearn, benchmark=synthetic benchmark.task=zdt1)"
+        )
     scheduler = make_scheduler(name, context, **params)
     backend = make_backend(cfg, blackbox, backend_rng, out_dir)
     tuner = Tuner(

@@ -84,7 +84,7 @@ def test_missing_metric_is_a_clear_error():
 
 
 def test_bad_eta():
-    with pytest.raises(ValueError, match="eta must be > 1"):
+    with pytest.raises(ValueError, match="eta must be a finite number > 1"):
         _asha(eta=1)
 
 

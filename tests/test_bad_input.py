@@ -79,13 +79,13 @@ CASES: list[tuple[str, list[str], str]] = [
     # run.py: the scheduler's arguments
     (RUN, ["+scheduler.etta=2"], "scheduler 'asha' has no parameter 'etta'"),
     (RUN, ["scheduler.eta=abc"], "eta"),
-    (RUN, ["scheduler.eta=1"], "eta must be > 1"),
+    (RUN, ["scheduler.eta=1"], "eta must be a finite number > 1"),
     (RUN, ["scheduler.eta=1e400"], "eta"),
     (RUN, ["scheduler.grace_period=0"], "grace_period"),
     (RUN, ["scheduler.grace_period=abc"], "grace_period"),
     (RUN, ["scheduler.type=bogus"], "type must be one of"),
     (RUN, ["scheduler=bo", "scheduler.n_init=-1"], "n_init must be a positive integer"),
-    (RUN, ["scheduler=moasha", "benchmark=nasbench201"], "objective"),
+    (RUN, ["scheduler=moasha", "benchmark=nasbench201"], "optimizes several objectives"),
     (RUN, ["scheduler=pbt", "scheduler.population_size=0"], "population_size"),
     # run.py: the backend's arguments
     (RUN, ["+backend.nope=1"], "backend 'simulated' has no parameter 'nope'"),

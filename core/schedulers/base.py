@@ -23,6 +23,7 @@ class Scheduler:
 
     metric: str
     mode: str
+    multi_objective = False  # True: it ranks several objectives (one works, but is pointless)
 
     def suggest(self, trial_id: int) -> Suggestion | None:
         """A new configuration for trial `trial_id`, a paused trial to resume, or None."""

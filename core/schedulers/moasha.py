@@ -32,6 +32,8 @@ class MOASHA(ASHA):
         ...        fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
     """
 
+    multi_objective = True
+
     name = "moasha"
 
     def __init__(

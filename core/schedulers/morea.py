@@ -31,6 +31,8 @@ class MOREA(Scheduler):
         ...       rng=np.random.default_rng(0))
     """
 
+    multi_objective = True
+
     def __init__(
         self,
         *,

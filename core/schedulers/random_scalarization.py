@@ -36,6 +36,8 @@ class RandomScalarization(Scheduler):
         ...                     rng=np.random.default_rng(0), searcher="tpe")
     """
 
+    multi_objective = True
+
     def __init__(
         self,
         *,

@@ -67,11 +67,16 @@ def check_rung_args(
     """The sorted fidelities, grace period and maximum resource of a successive-halving
     scheduler called `name` (None: the smallest / largest fidelity); a ValueError naming
     the scheduler and the bad argument otherwise."""
-    if not eta > 1:
-        raise ValueError(f"{name}: eta must be > 1, got {eta!r}")
+    if (isinstance(eta, bool) or not isinstance(eta, (int, float))
+            or not 1 < eta < math.inf):
+        raise ValueError(f"{name}: eta must be a finite number > 1 (e.g. eta=3), got {eta!r}")
     fids = sorted(int(f) for f in fidelities)
     if not fids:
         raise ValueError(f"{name}: the benchmark has no fidelities")
+    for arg, value in (("grace_period", grace_period), ("max_resource", max_resource)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or not float(value).is_integer()):
+            raise ValueError(f"{name}: {arg} must be an integer fidelity or null, got {value!r}")
     grace = fids[0] if grace_period is None else int(grace_period)
     top = fids[-1] if max_resource is None else int(max_resource)
     if not fids[0] <= grace <= top:
