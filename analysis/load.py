@@ -123,7 +123,7 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
     fidelities = meta.get("fidelities")
     return {
         "benchmark": str(meta.get("benchmark", DEFAULTS["benchmark"])),
-        "task": str(meta.get("task", DEFAULTS["task"])),
+        "task": str(meta.get("task") or DEFAULTS["task"]),
         "scheduler": sched_name,
         "scheduler_args": sched_args,
         "seed": meta.get("seed"),

@@ -35,7 +35,7 @@ class Problem:
     min_fidelity: int = 1
     objectives: dict[str, str] = field(default_factory=dict)  # other objectives: name -> mode
     name: str = "custom"
-    task: str | None = None
+    task: str | None = None  # benchmark=custom: benchmark.task, else the training file's name
     source: str = "your training"
     optimum: dict[str, float] | None = None  # unknown for real training
 
@@ -99,7 +99,7 @@ def problem_from_config(entries: Mapping[str, Any], base: Path | None = None) ->
         max_fidelity=high,
         min_fidelity=low,
         objectives=others,
-        task=None if task is None else str(task),
+        task=str(task) if task is not None else Path(str(entries["training"]).split(":")[0]).stem,
         source=f"your training {entries['training']}",
     )
 
