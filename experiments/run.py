@@ -34,7 +34,8 @@ from core.callbacks import StatusLine
 from core.custom import Problem, problem_from_config
 from core.results import ResultsWriter, run_metadata
 from core.rundir import TRIALS
-from core.schedulers import make_scheduler, scheduler_class
+from core.schedulers import create as create_scheduler
+from core.schedulers import scheduler_class
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner, TuningSummary
 
@@ -252,15 +253,6 @@ def run(
         candidates = blackbox.configs()  # the table covers only part of the space
     params: dict[str, Any] = OmegaConf.to_container(cfg.scheduler, resolve=True)  # type: ignore[assignment]
     name = params.pop("name")
-    context = {
-        "space": blackbox.space,
-        "metric": metric,
-        "mode": mode,
-        "objectives": dict(blackbox.objectives),
-        "fidelities": blackbox.fidelities,
-        "rng": scheduler_rng,
-        "candidates": candidates,
-    }
     if scheduler_class(name).multi_objective and len(blackbox.objectives) < 2:
         raise ValueError(
             f"scheduler={name} optimizes several objectives, but benchmark "
@@ -268,7 +260,11 @@ def run(
             "single-objective scheduler (e.g. scheduler=asha) or a benchmark with several "
             "objectives (e.g. benchmark=mlp_sklearn, benchmark=synthetic benchmark.task=zdt1)"
         )
-    scheduler = make_scheduler(name, context, **params)
+    scheduler = create_scheduler(
+        name, space=blackbox.space, metric=metric, mode=mode,
+        objectives=dict(blackbox.objectives), fidelities=blackbox.fidelities,
+        rng=scheduler_rng, candidates=candidates, **params,
+    )
     backend = make_backend(cfg, blackbox, backend_rng, out_dir)
     tuner = Tuner(
         scheduler=scheduler,
