@@ -188,3 +188,38 @@ def test_callbacks_see_every_step_in_order(tmp_path):
         assert kinds[0] == "start" and kinds[-1] == "end"
     line = status.line()
     assert line.startswith("12 trials (0 running)") and f"#{summary.best_trial} " in line
+
+
+BAD_REPORTS = """
+from core.report import run_script
+
+def fit(config, reporter, checkpoint_dir=None):
+    if config["kind"] == "inf":
+        reporter(round=1, f1=float("inf"))
+    else:
+        reporter(round=2, f1=0.5)
+        reporter(round=1, f1=0.6)
+
+if __name__ == "__main__":
+    run_script(fit)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "why"), [
+    ("inf", "reported f1=inf at 1: not a finite number"),
+    ("down", "reported fidelity 1 after 2: the fidelity must increase"),
+])
+def test_a_report_that_cannot_be_used_fails_its_trial(kind, why, tmp_path):
+    (tmp_path / "fit.py").write_text(BAD_REPORTS)
+    (tmp_path / "space.yaml").write_text(f"kind: {{type: constant, value: {kind}}}\n")
+    out = tmp_path / "run"
+    proc = _run(["benchmark=custom", "benchmark.training=fit.py:fit",
+                 "benchmark.space=space.yaml", "benchmark.metric=f1", "benchmark.mode=max",
+                 "benchmark.fidelity=round", "benchmark.max_fidelity=3", "backend=local",
+                 "scheduler=random", "stop.max_trials=2", "n_workers=1",
+                 f"hydra.run.dir={out}"], tmp_path)
+    assert proc.returncode == 1  # every trial failed: the run is not complete
+    assert why in proc.stderr.strip().splitlines()[-1]
+    rows = pd.read_csv(out / "results.csv")
+    assert (rows.groupby("trial_id")["status"].last() == "failed").all()
