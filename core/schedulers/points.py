@@ -4,7 +4,7 @@ One mechanism for every scheduler (`with_points`, called by `make_scheduler`): t
 points go in front of the scheduler's searcher (`PointsFirst`), so multi-fidelity
 schedulers treat them as any new configuration (bracket, rungs, promotions) and
 model-based searchers learn from them as from their own suggestions. The schedulers
-without a searcher (morea, random_scalarization) run every trial to the end, so for them
+without a searcher (random_scalarization) run every trial to the end, so for them
 the points go in front of `suggest` itself.
 
 A point may be partial: missing hyperparameters take the middle of their domain on its
