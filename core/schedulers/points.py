@@ -80,11 +80,14 @@ class PointsFirst(Searcher):
         self.points = [dict(p) for p in points]
         self._next = 0
 
-    def suggest(self, **kwargs: Any) -> dict[str, Any] | None:
+    def suggest(self) -> dict[str, Any] | None:
         if self._next < len(self.points):
             self._next += 1
             return dict(self.points[self._next - 1])
-        return self.inner.suggest(**kwargs)
+        return self.inner.suggest()
+
+    def set_level(self, level: int) -> None:
+        self.inner.set_level(level)
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         self.inner.on_start(trial_id, config)
