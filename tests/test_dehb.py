@@ -52,7 +52,8 @@ def test_offspring_come_from_the_population_span():
     assert de._population(1) == []  # nothing at or below level 1
     near = 0
     for _ in range(200):
-        c = de.suggest(level=3)
+        de.set_level(3)
+        c = de.suggest()
         space.validate(c)
         near += c["x1"] <= 1.0 and c["x2"] <= 1.0
     # target, r1 in [0, 0.4]; |F (r2 - r3)| <= 0.02 on the encoding; redraws are rare
@@ -64,13 +65,14 @@ def test_finite_space_never_repeats_and_ends():
     de = DESearcher(space, mode="max", rng=np.random.default_rng(0), population_size=4)
     seen = []
     for t in range(8):
-        c = de.suggest(level=1)
+        de.set_level(1)
+        c = de.suggest()
         assert c is not None
         de.on_start(t, c)
         de.on_report(t, 1, float(t))
         seen.append(space.key(c))
     assert len(set(seen)) == 8
-    assert de.suggest(level=1) is None
+    assert de.suggest() is None
 
 
 def test_bad_parameters():

@@ -198,3 +198,24 @@ def test_hydra_run_on_zdt1_records_all_objectives(tmp_path):
     assert meta["scheduler"]["details"]["args"]["objectives"] == {"f1": "min", "f2": "min"}
     df = reports(out / "results.csv")
     assert {"f1", "f2", "config_x0", "config_x5"} <= set(df.columns) and len(df) > 50
+
+
+def test_morea_tournament_picks_the_best_ranked_vector_and_mutates_it_like_rea():
+    """MOREASearcher is REASearcher with a Pareto tournament: the sampled member on the
+    first front wins (here the whole population is sampled), and its child differs in
+    exactly one hyperparameter."""
+    from core.schedulers.morea import MOREASearcher
+    from core.space import Space, choice, uniform
+
+    space = Space({"x": uniform(0, 1), "op": choice(["a", "b", "c"])})
+    s = MOREASearcher(space, mode="min", rng=np.random.default_rng(0), population_size=3,
+                      sample_size=3, mutation_scale=0.1)
+    configs = [{"x": 0.1, "op": "a"}, {"x": 0.5, "op": "b"}, {"x": 0.9, "op": "c"}]
+    points = [[2.0, 2.0], [1.0, 1.0], [3.0, 1.5]]  # the second dominates both others
+    for t, (c, y) in enumerate(zip(configs, points, strict=True)):
+        s.on_start(t, c)
+        s.on_report(t, 1, np.array(y))
+        s.on_end(t)
+    assert s._tournament() == configs[1]
+    child = s.suggest()
+    assert sum(child[k] != configs[1][k] for k in child) == 1

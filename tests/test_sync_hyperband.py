@@ -98,3 +98,24 @@ def test_parallel_brackets_fill_idle_workers_but_each_rung_still_waits():
         with pytest.raises(ValueError, match="parallel_brackets must be a positive integer"):
             _sh(parallel_brackets=bad)
     assert _sh(parallel_brackets=2.0).parallel_brackets == 2
+
+
+def test_searcher_by_name_is_built_and_told_the_rung_levels():
+    from core.schedulers.random import RandomSearcher
+    from core.schedulers.tpe import TPESearcher
+
+    class Recording(RandomSearcher):
+        def set_fidelities(self, levels, fidelities):
+            self.levels = list(levels)
+
+    rec = Recording(Space({"x": uniform(0, 1)}), rng=np.random.default_rng(0))
+    assert _sh(searcher=rec).searcher.levels == [1, 3, 9]
+
+    sh = _sh(searcher="tpe", searcher_args={"gamma": 0.3})
+    assert isinstance(sh.searcher, TPESearcher) and sh.searcher.gamma == 0.3
+    assert sh.metadata()["searcher"]["name"] == "tpe"
+    assert isinstance(sh.suggest(0), Start)
+    with pytest.raises(ValueError, match="searcher_args needs a searcher given by name"):
+        _sh(searcher_args={"gamma": 0.3})
+    with pytest.raises(ValueError, match="unknown searcher 'nope'"):
+        _sh(searcher="nope")

@@ -106,6 +106,26 @@ def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searc
     return cls(**{k: v for k, v in context.items() if k in accepted}, **params)
 
 
+def resolve_searcher(
+    owner: str,
+    searcher: Searcher | str | None,
+    searcher_args: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+) -> Searcher:
+    """A scheduler's searcher: `searcher` itself, or the one named `searcher` built by
+    `make_searcher` from `context` (space, mode, rng, candidates, fidelities) and
+    `searcher_args`, or random search when None."""
+    if isinstance(searcher, str):
+        return make_searcher(searcher, context, **(searcher_args or {}))
+    if searcher_args:
+        raise ValueError(f"{owner}: searcher_args needs a searcher given by name")
+    if searcher is not None:
+        return searcher
+    from core.schedulers.random import RandomSearcher
+
+    return RandomSearcher(context["space"], rng=context["rng"], candidates=context["candidates"])
+
+
 def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Scheduler:
     """Build the scheduler `name` with its `params`.
 

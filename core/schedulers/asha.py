@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import Scheduler, check_mode, metric_value
-from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
 from core.schedulers.searcher import Searcher
 from core.space import Space
@@ -71,15 +70,11 @@ class ASHA(Scheduler):
         self.type = type
         self.eta = eta
         self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
-        if isinstance(searcher, str):
-            from core.schedulers import make_searcher  # the registry imports this module
+        from core.schedulers import resolve_searcher  # the registry imports this module
 
-            context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
-                       "fidelities": fidelities}
-            searcher = make_searcher(searcher, context, **(searcher_args or {}))
-        elif searcher_args:
-            raise ValueError(f"{name}: searcher_args needs a searcher given by name")
-        self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
+        context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
+                   "fidelities": fidelities}
+        self.searcher = resolve_searcher(name, searcher, searcher_args, context)
         self.searcher.set_fidelities([*self.rung_levels, self.max_resource], fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self.brackets: list[RungSystem] = self._brackets()

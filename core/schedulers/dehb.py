@@ -58,14 +58,15 @@ class DEHB(Hyperband):
 
     def _new_config(self, bracket: int) -> dict[str, Any] | None:
         levels = self.brackets[bracket].levels
-        return self.searcher.suggest(level=levels[0] if levels else self.max_resource)
+        self.searcher.set_level(levels[0] if levels else self.max_resource)
+        return self.searcher.suggest()
 
 
 class DESearcher(Searcher):
     """Differential evolution over the [0,1]^d encoding, one population per fidelity level.
 
-    The population at a level is the `population_size` best configurations observed
-    there. An offspring mixes a random member (target) with the mutant
+    The population at a level (`set_level`, before `suggest`) is the `population_size`
+    best configurations observed there. An offspring mixes a random member (target) with the mutant
     r1 + F * (r2 - r3) of three others. Until a level (or a lower one) has
     `population_size` observations, configurations are random: DEHB's random initial
     population (DE from 4 observations on searched worse: 1.02 vs 0.31 regret at 100
@@ -74,7 +75,8 @@ class DESearcher(Searcher):
     not tried yet.
 
     Example:
-        >>> DESearcher(space, mode="min", rng=np.random.default_rng(0)).suggest(level=1)
+        >>> de = DESearcher(space, mode="min", rng=np.random.default_rng(0))
+        >>> de.set_level(1); config = de.suggest()
     """
 
     def __init__(
@@ -109,11 +111,16 @@ class DESearcher(Searcher):
         self._encoded: dict[int, np.ndarray] = {}
         self._values: dict[int, dict[int, float]] = {}  # level -> trial id -> loss
         self._pool = CandidatePool(space, candidates)
+        self._level: int | None = None  # set_level: None = every level
 
-    def suggest(self, level: int | None = None) -> dict[str, Any] | None:
+    def set_level(self, level: int) -> None:
+        """The next offspring comes from the population at `level` (or a lower one)."""
+        self._level = level
+
+    def suggest(self) -> dict[str, Any] | None:
         if self._pool.exhausted:
             return None
-        population = self._population(level)
+        population = self._population(self._level)
         if len(population) < 4:
             return self._random()
         target, r1, r2, r3 = (population[i] for i in self.rng.choice(len(population), 4, False))

@@ -63,12 +63,16 @@ class FIFOScheduler(Scheduler):
         self.searcher.on_start(trial.trial_id, trial.config)
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
-        value = report.metrics.get(self.metric)
+        value = self._observation(report)
         if value is not None:
             self.searcher.on_report(trial.trial_id, report.fidelity, value)
         if report.last:
             self.searcher.on_cost(trial.trial_id, report.time - trial.start_time)
         return Decision.CONTINUE
+
+    def _observation(self, report: Report) -> Any:
+        """What the searcher learns from `report`: the metric's value (None if absent)."""
+        return report.metrics.get(self.metric)
 
     def on_complete(self, trial: Trial, report: Report) -> None:
         self.searcher.on_end(trial.trial_id)

@@ -4,7 +4,7 @@ One mechanism for every scheduler (`with_points`, called by `make_scheduler`): t
 points go in front of the scheduler's searcher (`PointsFirst`), so multi-fidelity
 schedulers treat them as any new configuration (bracket, rungs, promotions) and
 model-based searchers learn from them as from their own suggestions. The schedulers
-without a searcher (morea, random_scalarization) run every trial to the end, so for them
+without a searcher (random_scalarization) run every trial to the end, so for them
 the points go in front of `suggest` itself.
 
 A point may be partial: missing hyperparameters take the middle of their domain on its
@@ -80,11 +80,14 @@ class PointsFirst(Searcher):
         self.points = [dict(p) for p in points]
         self._next = 0
 
-    def suggest(self, **kwargs: Any) -> dict[str, Any] | None:
+    def suggest(self) -> dict[str, Any] | None:
         if self._next < len(self.points):
             self._next += 1
             return dict(self.points[self._next - 1])
-        return self.inner.suggest(**kwargs)
+        return self.inner.suggest()
+
+    def set_level(self, level: int) -> None:
+        self.inner.set_level(level)
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         self.inner.on_start(trial_id, config)

@@ -11,6 +11,7 @@ import numpy as np
 from core.schedulers import SEARCHERS, make_searcher
 from core.schedulers.base import Scheduler
 from core.schedulers.pareto import normalize, select_objectives, to_min
+from core.schedulers.pool import CandidatePool
 from core.schedulers.random import RandomSearcher
 from core.schedulers.searcher import Searcher
 from core.space import Space
@@ -71,8 +72,7 @@ class RandomScalarization(Scheduler):
         self.rng = rng
         self.candidates = list(candidates) if candidates is not None else None
         self._random = RandomSearcher(space, rng=rng, candidates=self.candidates)
-        self._finite = self.candidates is not None or space.size() is not None
-        self._seen: set[tuple] = set()
+        self._pool = CandidatePool(space, self.candidates)  # never suggest a config twice
         self._pending: dict[int, dict[str, Any]] = {}
         self._done: dict[int, tuple[dict[str, Any], int, np.ndarray]] = {}
 
@@ -82,24 +82,19 @@ class RandomScalarization(Scheduler):
             inner = self._fit(self.rng.dirichlet(np.ones(len(self.objectives))))
             for _ in range(8):
                 proposal = inner.suggest()
-                if proposal is None or not self._finite:
-                    config = proposal
-                    break
-                if self.space.key(proposal) not in self._seen:
+                if proposal is None or self._pool.is_new(proposal):
                     config = proposal
                     break
         if config is None:
             config = self._random_unseen()
         if config is None:
             return None
-        if self._finite:
-            self._seen.add(self.space.key(config))
+        self._pool.mark(config)
         return Start(config)
 
     def on_start(self, trial: Trial) -> None:
         self._pending[trial.trial_id] = trial.config
-        if self._finite:
-            self._seen.add(self.space.key(trial.config))
+        self._pool.mark(trial.config)
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
         if report.last:
@@ -141,7 +136,7 @@ class RandomScalarization(Scheduler):
     def _random_unseen(self) -> dict[str, Any] | None:
         for _ in range(64):
             config = self._random.suggest()
-            if config is None or not self._finite or self.space.key(config) not in self._seen:
+            if config is None or self._pool.is_new(config):
                 return config
         return None
 

@@ -30,6 +30,8 @@ class REASearcher(Searcher):
         >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3); s.on_end(0)
     """
 
+    label = "rea"  # names the scheduler in error messages
+
     def __init__(
         self,
         space: Space,
@@ -44,14 +46,16 @@ class REASearcher(Searcher):
         check_mode(mode)
         for name, v in [("population_size", population_size), ("sample_size", sample_size)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"rea: {name} must be a positive integer, got {v!r}")
+                raise ValueError(f"{self.label}: {name} must be a positive integer, got {v!r}")
         if sample_size > population_size:
             raise ValueError(
-                f"rea: sample_size={sample_size} exceeds population_size={population_size}"
+                f"{self.label}: sample_size={sample_size} exceeds population_size={population_size}"
             )
         self.space, self.mode, self.rng = space, mode, rng
         if mutation_scale is not None and not mutation_scale > 0:
-            raise ValueError(f"rea: mutation_scale must be > 0 or null, got {mutation_scale!r}")
+            raise ValueError(
+                f"{self.label}: mutation_scale must be > 0 or null, got {mutation_scale!r}"
+            )
         self.population_size, self.sample_size = population_size, sample_size
         self.mutation_scale = mutation_scale
         self._sign = 1.0 if mode == "min" else -1.0
@@ -60,9 +64,9 @@ class REASearcher(Searcher):
         self._mutable = [
             n for n, d in space.tunable.items() if not (d.is_finite and len(d.values()) < 2)
         ]
-        self.population: deque[tuple[dict[str, Any], float]] = deque(maxlen=population_size)
+        self.population: deque[tuple[dict[str, Any], Any]] = deque(maxlen=population_size)
         self._config_of: dict[int, dict[str, Any]] = {}
-        self._last: dict[int, tuple[int, float]] = {}  # trial -> (fidelity, sign * value)
+        self._last: dict[int, tuple[int, Any]] = {}  # trial -> (fidelity, score)
 
     def suggest(self) -> dict[str, Any] | None:
         if self._used.exhausted:
@@ -80,11 +84,15 @@ class REASearcher(Searcher):
         self._used.mark(config)
         self._config_of.setdefault(trial_id, dict(config))
 
-    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
-        y = self._sign * float(value) if value is not None else np.nan
+    def on_report(self, trial_id: int, fidelity: int, value: Any) -> None:
         if trial_id in self._last and fidelity < self._last[trial_id][0]:
             return
-        self._last[trial_id] = (int(fidelity), np.inf if np.isnan(y) else y)
+        self._last[trial_id] = (int(fidelity), self._score(value))
+
+    def _score(self, value: Any) -> Any:
+        """What a tournament compares (smaller is better): sign * value, +inf if missing."""
+        y = self._sign * float(value) if value is not None else np.nan
+        return np.inf if np.isnan(y) else y
 
     def on_end(self, trial_id: int) -> None:
         if trial_id in self._last and trial_id in self._config_of:
@@ -99,6 +107,7 @@ class REASearcher(Searcher):
         }
 
     def _tournament(self) -> dict[str, Any]:
+        """The best of `sample_size` members drawn from the population (the parent)."""
         idx = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
         return self.population[min(idx.tolist(), key=lambda i: (self.population[i][1], i))][0]
 

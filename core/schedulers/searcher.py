@@ -23,6 +23,11 @@ class Searcher:
         and the fidelities it uses; called once, before the first `suggest`. Searchers
         that model the fidelity (MOBSTER's GP) take them; others ignore them."""
 
+    def set_level(self, level: int) -> None:
+        """The rung level at which the next suggested configuration starts; Hyperband-style
+        schedulers with brackets (DEHB) call it before each `suggest`. Searchers that keep
+        one model per level (DE) take it; others ignore it."""
+
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         """`config` is now being evaluated as trial `trial_id` (pending)."""
 

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import Scheduler, check_count, check_mode, metric_value
-from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import (
     bracket_sizes,
     check_rung_args,
@@ -33,6 +32,9 @@ class SyncHyperband(Scheduler):
     still waits for all of its trials; 1 = strictly one bracket at a time). `brackets`
     caps the brackets cycled through (1 = successive halving). When the searcher has
     nothing left, paused trials are resumed best first and run to max_resource.
+    Configurations come from `searcher` (random by default): a Searcher, or a name in
+    core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
+    told the rung levels (`Searcher.set_fidelities`).
 
     Example:
         >>> SyncHyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
@@ -54,7 +56,8 @@ class SyncHyperband(Scheduler):
         max_resource: int | None = None,
         brackets: int | None = None,
         parallel_brackets: int = 1,
-        searcher: Searcher | None = None,
+        searcher: Searcher | str | None = None,
+        searcher_args: dict[str, Any] | None = None,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         name = self.name
@@ -72,7 +75,12 @@ class SyncHyperband(Scheduler):
         s_max = len(self.levels) - 1
         sizes = bracket_sizes(s_max, eta)
         self.schedule = sizes if brackets is None else sizes[:brackets]
-        self.searcher = searcher or RandomSearcher(space, rng=rng, candidates=candidates)
+        from core.schedulers import resolve_searcher  # the registry imports this module
+
+        context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
+                   "fidelities": fidelities}
+        self.searcher = resolve_searcher(name, searcher, searcher_args, context)
+        self.searcher.set_fidelities(self.levels, fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self._n_started_brackets = 0
         self._bracket_of: dict[int, _Bracket] = {}
