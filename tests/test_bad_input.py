@@ -223,7 +223,8 @@ def world(tmp_path_factory):
             argv = [sys.executable, str(ROOT / "analysis" / "plot_results.py"), *args]
         else:
             argv = [sys.executable, "-m", "blackboxes", *args]
-        proc = subprocess.run(argv, cwd=ROOT, env=case_env, capture_output=True, text=True,
+        cwd = tmp if tool == PLOT else ROOT  # plot_results' default --out is ./results
+        proc = subprocess.run(argv, cwd=cwd, env=case_env, capture_output=True, text=True,
                               timeout=300)
         return proc
 
