@@ -253,5 +253,5 @@ def test_bad_input_gets_one_line_and_exit_code_2(world, i):
 @pytest.mark.slow
 def test_bad_input_changes_no_file(world):
     before, after = world["before"], world["after"]
-    changed = sorted(k for k in before if before[k] != after.get(k))
-    assert changed == [], changed
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert changed == [], changed  # nothing rewritten, removed or added
