@@ -114,27 +114,6 @@ class ResultsWriter:
         """True while recorded rows are still being checked instead of written."""
         return self._replayed < len(self._recorded)
 
-    def row(
-        self,
-        trial_id: int,
-        time: float,
-        fidelity: int | None,
-        metrics: dict[str, Any],
-        decision: str,
-        status: str,
-        config: dict[str, Any],
-    ) -> list[Any]:
-        get = metrics.get
-        return [
-            trial_id,
-            time,
-            fidelity,
-            *[get(m) for m in self.metrics],
-            decision,
-            status,
-            *[config.get(h) for h in self.hyperparameters],
-        ]
-
     def write(
         self,
         trial_id: int,
@@ -146,8 +125,17 @@ class ResultsWriter:
         config: dict[str, Any],
     ) -> None:
         """Append one row (missing metrics stay empty); while replaying, check it instead."""
-        row = self.row(trial_id, time, fidelity, metrics, decision, status, config)
-        if self._replayed < len(self._recorded):
+        get = metrics.get
+        row = [
+            trial_id,
+            time,
+            fidelity,
+            *[get(m) for m in self.metrics],
+            decision,
+            status,
+            *[config.get(h) for h in self.hyperparameters],
+        ]
+        if self.replaying:
             self._verify(row)
         else:
             self._csv.writerow(row)
