@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core import rundir
-from core.rundir import METADATA, RESULTS  # noqa: F401 - the file names, for readers
+from core.rundir import RESULTS
 from core.trial import Event, Failure, Report, Status
 
 
