@@ -3,7 +3,8 @@ reference point. Hypervolume, non-dominated filtering and attainment surfaces co
 moocore (any number of objectives).
 
 A run is multi-objective when its scheduler optimized two or more objectives
-(metadata.json: scheduler.details.args.objectives or scheduler.args.metrics), or when
+(metadata.json: scheduler.details.derived.objectives, in runs written before 2026-12
+scheduler.details.args.objectives, or scheduler.args.metrics), or when
 ``--objectives`` names them. Every report with all objectives counts as an evaluated
 point. Per task, each objective is scaled to [0, 1] between the best and the worst
 value reported by any run of the task (after turning "max" objectives into
@@ -39,8 +40,13 @@ def hv_objectives(meta: dict) -> list[str]:
     scheduler = meta.get("scheduler")
     if not isinstance(scheduler, dict):
         return []
-    details = (scheduler.get("details") or {}).get("args") or {}
-    names = details.get("objectives") or (scheduler.get("args") or {}).get("metrics") or []
+    details = scheduler.get("details") or {}
+    names = (
+        (details.get("derived") or {}).get("objectives")
+        or (details.get("args") or {}).get("objectives")  # runs written before derived
+        or (scheduler.get("args") or {}).get("metrics")
+        or []
+    )
     names = list(names)  # a dict (name -> mode) or a list of names
     return names if len(names) >= 2 else []
 

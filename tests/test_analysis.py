@@ -356,7 +356,7 @@ def write_mo_run(run_dir: Path, scheduler: str, seed: int, rows: list) -> Path:
     """A multi-objective run: f1 (min) and acc (max) optimized by the scheduler."""
     run_dir.mkdir(parents=True)
     meta = {"scheduler": {"name": scheduler, "args": {"metrics": None},
-                          "details": {"args": {"objectives": {"f1": "min", "acc": "max"}}}},
+                          "details": {"derived": {"objectives": {"f1": "min", "acc": "max"}}}},
             "benchmark": "synthetic", "task": "toy", "metric": "f1", "mode": "min",
             "objectives": {"f1": "min", "acc": "max"}, "seed": seed, "complete": True}
     (run_dir / "metadata.json").write_text(json.dumps(meta))
@@ -386,3 +386,16 @@ def test_multiobjective_outputs_hand_computed(tmp_path: Path) -> None:
     assert "| moasha | 0.239 [0.239, 0.239] | 0.457 [0.457, 0.457] |" in md
     assert "| morea | 0.783 [0.783, 0.783] | 0.783 [0.783, 0.783] |" in md
     assert "reference point 1.1 in every scaled objective" in md
+
+
+@pytest.mark.parametrize("details", [
+    {"derived": {"objectives": {"f1": "min", "acc": "max"}}},  # metadata since 2026-12
+    {"args": {"objectives": {"f1": "min", "acc": "max"}}},  # runs written before
+])
+def test_mo_objectives_read_from_either_metadata_shape(details):
+    from analysis.mo import hv_objectives
+
+    meta = {"scheduler": {"name": "moasha", "args": {"metrics": None}, "details": details}}
+    assert hv_objectives(meta) == ["f1", "acc"]
+    single = {"scheduler": {"name": "asha", "args": {}, "details": {"args": {"eta": 3}}}}
+    assert hv_objectives(single) == []

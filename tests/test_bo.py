@@ -170,8 +170,8 @@ def test_fidelity_aware_uses_every_fidelity_and_suggests():
         n_init=4,
         fidelity_aware=True,
         fidelities=[1, 3, 9, 27],
-        fidelity_levels=[1, 3, 9],
     )
+    s.set_fidelities([1, 3, 9], [1, 3, 9, 27])  # as ASHA tells it its rung levels
     for trial in range(10):
         config = s.suggest()
         BRANIN.validate(config)
@@ -230,7 +230,7 @@ def test_bo_scheduler_takes_and_records_the_searcher_parameters():
 
     ctx = {"space": BRANIN, "metric": "loss", "mode": "min", "objectives": {"loss": "min"},
            "fidelities": [1], "rng": np.random.default_rng(0), "candidates": None}
-    args = make_scheduler("bo", ctx, n_init=7).metadata()["args"]
+    args = make_scheduler("bo", ctx, n_init=7).metadata()["searcher"]["args"]
     assert args["n_init"] == 7 and args["tie_lengthscales"] is True and args["refit_every"] == 1
     assert args["n_candidates"] == 500 and "space" not in args and "rng" not in args
     with pytest.raises(ValueError, match="scheduler 'bo' has no parameter 'n_inits'"):

@@ -15,7 +15,7 @@ def _make(name, **params):
 def test_bohb_is_hyperband_with_tpe():
     b, hb = _make("bohb"), _make("hyperband")
     assert isinstance(b.searcher, TPESearcher)
-    assert [r.levels for r in b.brackets] == [r.levels for r in hb.brackets]
+    assert [r.levels for r in b.rung_systems] == [r.levels for r in hb.rung_systems]
     np.testing.assert_allclose(b.bracket_probs, hb.bracket_probs)
     assert b.metadata()["searcher"]["name"] == "tpe"
 

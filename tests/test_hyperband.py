@@ -42,8 +42,8 @@ def _hb(**kw):
 
 def test_each_bracket_is_a_rung_system_with_its_own_grace_period():
     hb = _hb()
-    assert [b.levels for b in hb.brackets] == [[1, 3, 9, 27], [3, 9, 27], [9, 27], [27], []]
-    assert [b.levels for b in _hb(brackets=2).brackets] == [[1, 3, 9, 27], [3, 9, 27]]
+    assert [b.levels for b in hb.rung_systems] == [[1, 3, 9, 27], [3, 9, 27], [9, 27], [27], []]
+    assert [b.levels for b in _hb(brackets=2).rung_systems] == [[1, 3, 9, 27], [3, 9, 27]]
 
 
 def test_brackets_drawn_with_the_hyperband_distribution():

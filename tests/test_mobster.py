@@ -17,7 +17,7 @@ def test_mobster_is_asha_with_a_fidelity_aware_gp():
     m = _make("mobster")
     assert isinstance(m.searcher, GPSearcher) and m.searcher.fidelity_aware
     assert m.rung_levels == [1, 3, 9] and m.searcher._levels == {1, 3, 9, 27}
-    assert m.metadata()["searcher"]["name"] == "gp"
+    assert m.metadata()["searcher"]["name"] == "bo"
 
 
 @pytest.mark.parametrize("kind", ["stopping", "promotion"])

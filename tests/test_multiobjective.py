@@ -92,7 +92,7 @@ def test_registered_with_a_config(name):
     sched = make_scheduler(name, context(bb, np.random.default_rng(0)), **params)
     assert sched.objectives == {"f1": "min", "f2": "min"}
     assert (sched.metric, sched.mode) == ("f1", "min")
-    assert sched.metadata()["args"]["objectives"] == {"f1": "min", "f2": "min"}
+    assert sched.metadata()["derived"]["objectives"] == {"f1": "min", "f2": "min"}
 
 
 @pytest.mark.parametrize("name", MULTI_OBJECTIVE)
@@ -195,7 +195,7 @@ def test_hydra_run_on_zdt1_records_all_objectives(tmp_path):
     meta = json.loads((out / "metadata.json").read_text())
     assert (meta["task"], meta["metric"], meta["mode"]) == ("zdt1", "f1", "min")
     assert meta["objectives"] == {"f1": "min", "f2": "min"}
-    assert meta["scheduler"]["details"]["args"]["objectives"] == {"f1": "min", "f2": "min"}
+    assert meta["scheduler"]["details"]["derived"]["objectives"] == {"f1": "min", "f2": "min"}
     df = reports(out / "results.csv")
     assert {"f1", "f2", "config_x0", "config_x5"} <= set(df.columns) and len(df) > 50
 

@@ -43,7 +43,7 @@ def test_top_rung_pauses_until_rankings_disagree():
     assert _report(p, 0, 3, 0.05) == Decision.PAUSE  # the top rung: no promotion yet
     assert _report(p, 1, 3, 0.06) == Decision.PAUSE  # same order as at rung 1
     assert p.n_open == 1
-    assert p.metadata()["args"]["max_resource_reached"] == 3
+    assert p.metadata()["derived"]["max_resource_reached"] == 3
     for t in range(6, 12):  # 6 more trials at rung 1, worse than all
         assert isinstance(p.suggest(t), Start)
     for t in range(6, 12):
@@ -51,14 +51,14 @@ def test_top_rung_pauses_until_rankings_disagree():
     assert p.suggest(12) == Resume(2)  # 12 at rung 1: top 4
     assert _report(p, 2, 3, 0.01) == Decision.CONTINUE  # order flips: rung 9 opens; promoted
     assert p.n_open == 2
-    assert p.metadata()["args"]["max_resource_reached"] == 9
+    assert p.metadata()["derived"]["max_resource_reached"] == 9
 
 
 @pytest.mark.slow
 def test_end_to_end_no_trial_trains_past_the_reached_resource(tmp_path):
     tuner = simulate(BraninCurves(), "pasha", 0, tmp_path, max_wallclock=3000)
     df = reports(tmp_path / "results.csv")
-    reached = tuner.scheduler.metadata()["args"]["max_resource_reached"]
+    reached = tuner.scheduler.metadata()["derived"]["max_resource_reached"]
     levels = tuner.scheduler.rung_levels + [81]
     assert reached in levels
     beyond = levels[levels.index(reached) + 1] if reached < 81 else 81

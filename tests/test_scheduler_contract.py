@@ -1,5 +1,8 @@
 """The contract every registered scheduler passes (parametrized over the registry)."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -198,3 +201,64 @@ def test_points_to_evaluate_are_validated(name):
         make_scheduler(name, ctx, points_to_evaluate=[{"x1": 0.0}, {"x1": 0.0, "x2": 99.0}])
     with pytest.raises(ValueError, match=r"points_to_evaluate\[0\]: unknown hyperparameter 'x3'"):
         make_scheduler(name, ctx, points_to_evaluate=[{"x3": 1.0}])
+
+
+def _yaml_args(name):
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "scheduler"
+    args = yaml.safe_load((conf / f"{name}.yaml").read_text())
+    args.pop("name")
+    return args
+
+
+def _matches(given, recorded):
+    """A value as the constructor got it (None: a default it resolves) vs as recorded."""
+    return given is None or given == recorded or (
+        isinstance(given, dict) and all(_matches(v, recorded[k]) for k, v in given.items()))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata_is_the_signature_with_the_values_given(name):
+    """One shape for every scheduler: name, args (each constructor argument but the
+    benchmark's context, with the value given in its yaml), and the searcher it uses."""
+    import json
+
+    from core.schedulers import scheduler_class
+    from core.schedulers.base import CONTEXT, signature
+
+    given = _yaml_args(name)
+    sched = make_scheduler(name, context(BraninCurves(), np.random.default_rng(0)), **given)
+    meta = json.loads(json.dumps(sched.metadata()))  # also: it is JSON
+    assert meta["name"] == name
+    assert set(meta) <= {"name", "args", "searcher", "inner", "derived"}
+    expected = set(signature(scheduler_class(name))) - CONTEXT
+    if "searcher" in meta:  # described there, not as an argument
+        expected -= {"searcher", "searcher_args"}
+        assert set(meta["searcher"]) <= {"name", "args", "derived"}
+    assert set(meta["args"]) == expected
+    for key, value in given.items():
+        if key == "searcher_args" and "searcher" in meta:
+            assert _matches(value, meta["searcher"]["args"]), (key, value, meta["searcher"])
+        elif key == "searcher" and "searcher" in meta:
+            assert meta["searcher"]["name"] == value
+        elif key in meta["args"]:
+            assert _matches(value, meta["args"][key]), (key, value, meta["args"][key])
+        else:  # a FIFO scheduler's yaml sets its searcher's arguments
+            assert _matches(value, meta["searcher"]["args"][key]), (key, value)
+
+
+@pytest.mark.parametrize("name, args, message", [
+    ("pbt", {"quantile_fraction": 0.7}, r"pbt: quantile_fraction must be a number in \(0, 0.5\]"),
+    ("pbt", {"resample_probability": "often"}, r"pbt: resample_probability .* \[0, 1\]"),
+    ("tpe", {"gamma": 1.0}, r"tpe: gamma must be a number in \(0, 1\)"),
+    ("tpe", {"random_fraction": float("nan")}, r"tpe: random_fraction .* \[0, 1\]"),
+    ("dehb", {"searcher_args": {"mutation_factor": 0}}, r"de: mutation_factor .* \(0, 2\]"),
+    ("dehb", {"searcher_args": {"crossover_prob": True}}, r"de: crossover_prob .* \[0, 1\]"),
+])
+def test_out_of_range_arguments_are_named(name, args, message):
+    """The message names the argument, the valid interval and the value given."""
+    value = next(iter(args.values()))
+    value = next(iter(value.values())) if isinstance(value, dict) else value
+    with pytest.raises(ValueError, match=f"^{message}, got {re.escape(repr(value))}$"):
+        make_scheduler(name, context(BraninCurves(), np.random.default_rng(0)), **args)

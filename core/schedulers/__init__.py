@@ -20,13 +20,12 @@ space, metric, mode, objectives, fidelities, rng and candidates.
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler
+from core.schedulers.base import Scheduler, signature
 from core.schedulers.points import complete_points, with_points
 from core.schedulers.searcher import Searcher
 from core.space import Space
@@ -77,19 +76,13 @@ def scheduler_class(name: str) -> type[Scheduler]:
 
 
 def parameters(cls: type) -> set[str]:
-    """The keyword parameters of `cls`'s constructor, following **kwargs to its bases."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        params = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            break
-    searcher = getattr(cls, "searcher_class", None)  # a FIFO scheduler takes its searcher's
+    """The keyword parameters of `cls`'s constructor, following **kwargs to its bases;
+    a FIFO scheduler (`searcher_class`) also takes its searcher's."""
+    names = set(signature(cls))
+    searcher = getattr(cls, "searcher_class", None)
     if searcher is not None:
         names |= parameters(searcher)
-    return names - {"self"}
+    return names
 
 
 def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searcher:

@@ -7,16 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_mode, metric_value
+from core.schedulers.base import check_mode, metric_value
 from core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
-from core.schedulers.searcher import Searcher
+from core.schedulers.searcher import Searcher, SearcherScheduler
 from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 TYPES = ("stopping", "promotion")
 
 
-class ASHA(Scheduler):
+class ASHA(SearcherScheduler):
     """Successive halving without waiting: rung levels grace_period * eta^k, snapped to
     the benchmark's fidelities, below max_resource.
 
@@ -29,10 +29,13 @@ class ASHA(Scheduler):
     max_resource, so none is left behind. A trial reaching max_resource is stopped there.
     Configurations come from `searcher` (random by default): a Searcher, or a name in
     core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
-    told the rung levels (`Searcher.set_fidelities`).
+    told the rung levels (`Searcher.set_fidelities`), and before each suggestion the
+    level the new trial starts at (`Searcher.set_level`: DEHB's DE keeps a population
+    per level).
 
-    Subclasses (Hyperband, PASHA, MOBSTER, BOHB, DEHB) change `_brackets`,
-    `_choose_bracket`, `_new_config` or `_n_open`, not the loop.
+    Subclasses (Hyperband, PASHA, MOASHA) change `_brackets`, `_choose_bracket`,
+    `_n_open`, `_continues` or `_on_rung`, not the loop; BOHB, MOBSTER and DEHB only
+    choose the searcher.
 
     Example:
         >>> ASHA(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
@@ -75,9 +78,10 @@ class ASHA(Scheduler):
         context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
                    "fidelities": fidelities}
         self.searcher = resolve_searcher(name, searcher, searcher_args, context)
+        self.searcher_args = searcher_args
         self.searcher.set_fidelities([*self.rung_levels, self.max_resource], fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
-        self.brackets: list[RungSystem] = self._brackets()
+        self.rung_systems: list[RungSystem] = self._brackets()
         self._bracket_of: dict[int, int] = {}  # trial id -> bracket index
         self._paused: dict[int, int] = {}  # trial id -> rung level it paused at
         self._free: set[int] = set()  # resumed after the searcher ran dry: run to the end
@@ -89,9 +93,6 @@ class ASHA(Scheduler):
 
     def _choose_bracket(self) -> int:
         return 0
-
-    def _new_config(self, bracket: int) -> dict[str, Any] | None:
-        return self.searcher.suggest()
 
     def _n_open(self, bracket: RungSystem) -> int:
         """How many of the bracket's rungs (lowest first) may promote trials."""
@@ -108,7 +109,7 @@ class ASHA(Scheduler):
 
     def suggest(self, trial_id: int) -> Suggestion | None:
         if self.type == "promotion":
-            for bracket in self.brackets:
+            for bracket in self.rung_systems:
                 found = bracket.promotable_trial(self._n_open(bracket), self._paused)
                 if found is not None:
                     level, promoted = found
@@ -116,7 +117,9 @@ class ASHA(Scheduler):
                     del self._paused[promoted]
                     return Resume(promoted)
         index = self._choose_bracket()
-        config = self._new_config(index)
+        levels = self.rung_systems[index].levels
+        self.searcher.set_level(levels[0] if levels else self.max_resource)
+        config = self.searcher.suggest()
         if config is None:
             leftover = best_paused(self._paused, self._loss_at)
             if leftover is None:
@@ -126,9 +129,6 @@ class ASHA(Scheduler):
             return Resume(leftover)
         self._bracket_of[trial_id] = index
         return Start(config)
-
-    def on_start(self, trial: Trial) -> None:
-        self.searcher.on_start(trial.trial_id, trial.config)
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
         value = metric_value(self.name, self.metric, trial, report)
@@ -140,7 +140,7 @@ class ASHA(Scheduler):
             return Decision.STOP
         if trial.trial_id in self._free:
             return Decision.CONTINUE
-        bracket = self.brackets[self._bracket_of.get(trial.trial_id, 0)]
+        bracket = self.rung_systems[self._bracket_of.get(trial.trial_id, 0)]
         if fidelity not in bracket.rungs:
             return Decision.CONTINUE
         loss = to_loss(value, self._sign)
@@ -156,28 +156,15 @@ class ASHA(Scheduler):
         self._paused[trial.trial_id] = fidelity
         return Decision.PAUSE
 
-    def on_complete(self, trial: Trial, report: Report) -> None:
-        self.searcher.on_end(trial.trial_id)
-
     def on_error(self, trial: Trial) -> None:
         self._paused.pop(trial.trial_id, None)
-        self.searcher.on_end(trial.trial_id)
+        super().on_error(trial)
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "args": {
-                "type": self.type,
-                "eta": self.eta,
-                "grace_period": self.grace_period,
-                "max_resource": self.max_resource,
-                "rung_levels": self.rung_levels,
-            },
-            "searcher": self.searcher.metadata(),
-        }
+    def derived(self) -> dict[str, Any]:
+        return {"rung_levels": self.rung_levels}
 
     def _loss_at(self, trial_id: int, level: int) -> float:
-        bracket = self.brackets[self._bracket_of.get(trial_id, 0)]
+        bracket = self.rung_systems[self._bracket_of.get(trial_id, 0)]
         return next(loss for loss, t in bracket.rungs[level] if t == trial_id)
 
 

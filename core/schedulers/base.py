@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from core.trial import Decision, Report, Suggestion, Trial
@@ -21,6 +22,7 @@ class Scheduler:
         ...         return Start({"x": 1})
     """
 
+    name = "scheduler"  # its name in core.schedulers.SCHEDULERS
     metric: str
     mode: str
     multi_objective = False  # True: it ranks several objectives (one works, but is pointless)
@@ -43,8 +45,73 @@ class Scheduler:
         """`trial` failed; it will not report again."""
 
     def metadata(self) -> dict[str, Any]:
-        """Name and constructor arguments, for the run's metadata.json."""
-        return {"name": type(self).__name__}
+        """What the run's metadata.json says of it: see `describe`."""
+        return describe(self)
+
+    def derived(self) -> dict[str, Any]:
+        """Facts the constructor arguments imply but do not show (rung levels, bracket
+        sizes, ...), for `metadata`; none by default."""
+        return {}
+
+
+# what every scheduler and searcher is given by the benchmark; metadata.json records it
+# elsewhere
+CONTEXT = frozenset({"space", "metric", "mode", "objectives", "fidelities", "rng", "candidates"})
+
+
+def signature(cls: type) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of `cls`'s constructor, following **kwargs to its bases
+    (the subclass's first), `self` left out."""
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        own = inspect.signature(klass.__init__).parameters.values()
+        for p in own:
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
+                params.setdefault(p.name, p)
+        if not any(p.kind == p.VAR_KEYWORD for p in own):
+            break
+    return params
+
+
+def constructor_args(obj: Any) -> dict[str, Any]:
+    """Each constructor argument of `obj` but the CONTEXT ones, with the value `obj` holds
+    under the argument's name: the argument as given, a None default resolved (e.g. ASHA's
+    grace_period: the benchmark's smallest fidelity)."""
+    args = {}
+    for name in signature(type(obj)):
+        if name in CONTEXT:
+            continue
+        if not hasattr(obj, name):
+            raise AttributeError(
+                f"{type(obj).__name__} stores no attribute for its constructor argument "
+                f"{name!r}; metadata() reads the arguments from attributes of their names"
+            )
+        args[name] = getattr(obj, name)
+    return args
+
+
+def describe(obj: Any) -> dict[str, Any]:
+    """The one shape of a scheduler's or searcher's metadata: its registered `name`; its
+    constructor arguments (`constructor_args`); the description of the searcher it uses
+    under "searcher" (its `searcher` argument, when that is a Searcher, replaces
+    `searcher` and `searcher_args` in "args") and of the scheduler it wraps under
+    "inner"; and its `derived()` facts under "derived", if any."""
+    args = constructor_args(obj)
+    meta: dict[str, Any] = {"name": obj.name, "args": args}
+    searcher = args.get("searcher")
+    if hasattr(searcher, "metadata"):
+        del args["searcher"]
+        args.pop("searcher_args", None)
+        meta["searcher"] = searcher.metadata()
+    inner = getattr(obj, "inner", None)
+    if isinstance(inner, Scheduler):
+        meta["inner"] = inner.metadata()
+    derived = obj.derived()
+    if derived:
+        meta["derived"] = derived
+    return meta
 
 
 def check_mode(mode: str) -> str:
@@ -73,3 +140,19 @@ def check_count(name: str, arg: str, value: int | None, optional: bool = False) 
             or not float(value).is_integer() or value < 1):  # also rejects nan and inf
         raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_range(
+    name: str, arg: str, value: float, low: float, high: float, closed: str = "both"
+) -> float:
+    """`value` if it is a number within [low, high] (`closed`: "both", "low", "high" or
+    "neither" end included); a ValueError naming the scheduler and the argument otherwise."""
+    lo_ok = {"both": True, "low": True, "high": False, "neither": False}[closed]
+    hi_ok = closed in ("both", "high")
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if not number or not (
+        (low <= value if lo_ok else low < value) and (value <= high if hi_ok else value < high)
+    ):  # nan fails every comparison
+        interval = f"{'[' if lo_ok else '('}{low:g}, {high:g}{']' if hi_ok else ')'}"
+        raise ValueError(f"{name}: {arg} must be a number in {interval}, got {value!r}")
+    return value

@@ -39,6 +39,8 @@ class GPSearcher(Searcher):
         >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 1, 0.3)
     """
 
+    name = "bo"
+
     def __init__(
         self,
         space: Space,
@@ -49,7 +51,6 @@ class GPSearcher(Searcher):
         n_init: int = 5,
         fidelity_aware: bool = False,
         fidelities: Sequence[int] | None = None,
-        fidelity_levels: Sequence[int] | None = None,
         n_candidates: int = 500,
         n_local: int = 3,
         refit_every: int = 20,
@@ -70,29 +71,15 @@ class GPSearcher(Searcher):
             ("max_fit_points", max_fit_points),
         ]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"GPSearcher: {name} must be a positive integer, got {v!r}")
+                raise ValueError(f"{self.name}: {name} must be a positive integer, got {v!r}")
         if fidelity_aware and not fidelities:
-            raise ValueError("GPSearcher: fidelity_aware=True needs the benchmark's fidelities")
+            raise ValueError(f"{self.name}: fidelity_aware=True needs the benchmark's fidelities")
         if fidelity_aware and min(fidelities) <= 0:
             raise ValueError(
-                f"GPSearcher: fidelities must be positive (they are log-scaled), "
+                f"{self.name}: fidelities must be positive (they are log-scaled), "
                 f"got min {min(fidelities)!r}"
             )
         self.space, self.mode, self.rng = space, mode, rng
-        self.args = {
-            "n_init": n_init,
-            "fidelity_aware": fidelity_aware,
-            "n_candidates": n_candidates,
-            "n_local": n_local,
-            "refit_every": refit_every,
-            "max_observations": max_observations,
-            "max_fit_points": max_fit_points,
-            "n_restarts": n_restarts,
-            "tie_lengthscales": tie_lengthscales,
-            "max_repeats": max_repeats,
-            "cost_aware": cost_aware,
-            "warp_outputs": warp_outputs,
-        }
         self.warp_outputs = warp_outputs
         self.cost_aware = cost_aware
         self._log_cost: dict[int, float] = {}  # trial id -> log seconds (cost_aware)
@@ -102,7 +89,7 @@ class GPSearcher(Searcher):
         self.n_init, self.fidelity_aware = n_init, fidelity_aware
         self.n_candidates, self.n_local, self.refit_every = n_candidates, n_local, refit_every
         self.max_observations, self.max_fit_points = max_observations, max_fit_points
-        self.n_restarts = n_restarts
+        self.n_restarts, self.tie_lengthscales = n_restarts, tie_lengthscales
         self._sign = 1.0 if mode == "min" else -1.0
         self._coords = Coords(space)
         self._groups: np.ndarray | None = None  # input column -> lengthscale
@@ -117,10 +104,8 @@ class GPSearcher(Searcher):
         if fidelity_aware:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
-        self._levels = None if fidelity_levels is None else {int(f) for f in fidelity_levels}
+        self._levels: set[int] | None = None  # set_fidelities: the rung levels
         self._target = 1.0  # scaled fidelity at which EI is evaluated: the largest one used
-        if fidelity_aware and self._levels:
-            self._target = self._scale_fidelity(max(self._levels))
         # observations: one row per trial (or per (trial, fidelity) when fidelity_aware)
         self._x_of: dict[int, np.ndarray] = {}  # trial id -> encoded config
         self._pending: dict[int, np.ndarray] = {}  # started, nothing reported yet
@@ -176,7 +161,7 @@ class GPSearcher(Searcher):
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
         if trial_id not in self._x_of:
             raise ValueError(
-                f"GPSearcher: report for trial {trial_id}, which was never started "
+                f"{self.name}: report for trial {trial_id}, which was never started "
                 "(call on_start(trial_id, config) first)"
             )
         fidelity = int(fidelity)
@@ -208,9 +193,6 @@ class GPSearcher(Searcher):
 
     def on_end(self, trial_id: int) -> None:
         self._pending.pop(trial_id, None)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "gp", **self.args}
 
     # --- internals --------------------------------------------------------------------
     def _scale_fidelity(self, fidelity: float) -> float:

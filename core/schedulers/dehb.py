@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.schedulers.base import check_range
 from core.schedulers.hyperband import Hyperband
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
@@ -20,46 +21,19 @@ from core.space import Space
 
 
 class DEHB(Hyperband):
-    """Hyperband whose configurations come from differential evolution per rung level.
+    """Hyperband whose configurations come from differential evolution per rung level:
+    `searcher="de"` (DESearcher; its settings in `searcher_args`), told each new trial's
+    starting level.
 
     Example:
         >>> DEHB(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...      eta=3, rng=np.random.default_rng(0))
+        ...      eta=3, rng=np.random.default_rng(0), searcher_args={"population_size": 10})
     """
 
     name = "dehb"
 
-    def __init__(
-        self,
-        *,
-        space: Space,
-        mode: str,
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        mutation_factor: float = 0.5,
-        crossover_prob: float = 0.5,
-        population_size: int = 20,
-        **hyperband: Any,
-    ) -> None:
-        if "searcher" in hyperband:
-            raise ValueError("dehb: its searcher is differential evolution; drop 'searcher'")
-        searcher = DESearcher(
-            space,
-            mode=mode,
-            rng=rng,
-            candidates=candidates,
-            mutation_factor=mutation_factor,
-            crossover_prob=crossover_prob,
-            population_size=population_size,
-        )
-        super().__init__(
-            space=space, mode=mode, rng=rng, candidates=candidates, searcher=searcher, **hyperband
-        )
-
-    def _new_config(self, bracket: int) -> dict[str, Any] | None:
-        levels = self.brackets[bracket].levels
-        self.searcher.set_level(levels[0] if levels else self.max_resource)
-        return self.searcher.suggest()
+    def __init__(self, *, searcher: str = "de", **hyperband: Any) -> None:
+        super().__init__(searcher=searcher, **hyperband)
 
 
 class DESearcher(Searcher):
@@ -79,6 +53,8 @@ class DESearcher(Searcher):
         >>> de.set_level(1); config = de.suggest()
     """
 
+    name = "de"
+
     def __init__(
         self,
         space: Space,
@@ -90,17 +66,15 @@ class DESearcher(Searcher):
         crossover_prob: float = 0.5,
         population_size: int = 20,
     ) -> None:
-        if not 0 < mutation_factor <= 2:
-            raise ValueError(f"dehb: mutation_factor must be in (0, 2], got {mutation_factor!r}")
-        if not 0 <= crossover_prob <= 1:
-            raise ValueError(f"dehb: crossover_prob must be in [0, 1], got {crossover_prob!r}")
+        check_range(self.name, "mutation_factor", mutation_factor, 0, 2, closed="high")
+        check_range(self.name, "crossover_prob", crossover_prob, 0, 1)
         if (
             isinstance(population_size, bool)
             or int(population_size) != population_size
             or population_size < 4
         ):
             raise ValueError(
-                f"dehb: population_size must be an integer >= 4, got {population_size!r}"
+                f"{self.name}: population_size must be an integer >= 4, got {population_size!r}"
             )
         self.space = space
         self.rng = rng
@@ -138,14 +112,6 @@ class DESearcher(Searcher):
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
         loss = self._sign * value if value == value else np.inf
         self._values.setdefault(fidelity, {})[trial_id] = loss
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": "de",
-            "mutation_factor": self.mutation_factor,
-            "crossover_prob": self.crossover_prob,
-            "population_size": self.population_size,
-        }
 
     def _population(self, level: int | None) -> list[np.ndarray]:
         """Encodings of the best configurations at `level`, or at the highest lower level

@@ -25,6 +25,8 @@ class GridSearcher(Searcher):
         ...              resolution=5).suggest()
     """
 
+    name = "grid"
+
     def __init__(
         self,
         space: Space,
@@ -72,8 +74,8 @@ class GridSearcher(Searcher):
         if row is not None:
             self.configs.mark_used(row)
 
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "grid", "resolution": self.resolution, "n_points": self._n}
+    def derived(self) -> dict[str, Any]:
+        return {"n_points": self._n}
 
 
 class GridSearch(FIFOScheduler):
@@ -85,9 +87,6 @@ class GridSearch(FIFOScheduler):
 
     name = "grid"
     searcher_class = GridSearcher
-
-    def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "n_points": len(self.searcher)}
 
 
 def _affine_bijection(n: int, rng: np.random.Generator) -> tuple[int, int]:

@@ -27,12 +27,12 @@ class Hyperband(ASHA):
     def __init__(
         self, *, type: str = "promotion", brackets: int | None = None, **asha: Any
     ) -> None:
-        self.n_brackets = check_count(self.name, "brackets", brackets, optional=True)
+        self.brackets = check_count(self.name, "brackets", brackets, optional=True)
         super().__init__(type=type, **asha)
 
     def _brackets(self) -> list[RungSystem]:
         s_max = len(self.rung_levels)  # rung levels plus max_resource: s_max + 1 levels
-        n = s_max + 1 if self.n_brackets is None else min(self.n_brackets, s_max + 1)
+        n = s_max + 1 if self.brackets is None else min(self.brackets, s_max + 1)
         self.bracket_probs = bracket_probabilities(s_max, self.eta)[:n]
         self.bracket_probs = self.bracket_probs / self.bracket_probs.sum()
         # a stream of its own (spawned, the parent's state untouched): for one seed, every
@@ -41,12 +41,10 @@ class Hyperband(ASHA):
         return [RungSystem(self.rung_levels[b:], self.eta) for b in range(n)]
 
     def _choose_bracket(self) -> int:
-        if len(self.brackets) == 1:
+        if len(self.rung_systems) == 1:
             return 0
-        return int(self._bracket_rng.choice(len(self.brackets), p=self.bracket_probs))
+        return int(self._bracket_rng.choice(len(self.rung_systems), p=self.bracket_probs))
 
-    def metadata(self) -> dict[str, Any]:
-        meta = super().metadata()
-        meta["args"]["brackets"] = self.n_brackets
-        meta["args"]["bracket_probabilities"] = [round(float(p), 6) for p in self.bracket_probs]
-        return meta
+    def derived(self) -> dict[str, Any]:
+        probabilities = [round(float(p), 6) for p in self.bracket_probs]
+        return {**super().derived(), "bracket_probabilities": probabilities}

@@ -51,7 +51,7 @@ class MedianStopping(Scheduler):
             raise ValueError(f"median_stopping: min_samples must be >= 1, got {min_samples!r}")
         self.metric = metric
         self.mode = check_mode(mode)
-        self.scheduler_name = scheduler
+        self.scheduler = scheduler
         self.scheduler_args = dict(scheduler_args or {})
         self.grace_period = min(fidelities) if grace_period is None else int(grace_period)
         self.min_samples = int(min_samples)
@@ -102,17 +102,6 @@ class MedianStopping(Scheduler):
     def on_error(self, trial: Trial) -> None:
         self.inner.on_error(trial)
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "args": {
-                "scheduler": self.scheduler_name,
-                "scheduler_args": self.scheduler_args,
-                "grace_period": self.grace_period,
-                "min_samples": self.min_samples,
-            },
-            "inner": self.inner.metadata(),
-        }
 
 
 def below_median(best: float, others: list[float], min_samples: int) -> bool:

@@ -8,17 +8,12 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.asha import ASHA
-from core.schedulers.pareto import (
-    crowding_distance,
-    nondominated_sort,
-    select_objectives,
-    to_min,
-)
+from core.schedulers.pareto import MultiObjective, crowding_distance, nondominated_sort, to_min
 from core.schedulers.rungs import RungSystem, n_promotable
 from core.trial import Report
 
 
-class MOASHA(ASHA):
+class MOASHA(MultiObjective, ASHA):
     """ASHA (stopping variant) whose rung decision ranks objective vectors, not one metric.
 
     At a rung, the trial's vector joins those already recorded there; all are ordered
@@ -31,8 +26,6 @@ class MOASHA(ASHA):
         >>> MOASHA(space=space, objectives={"err": "min", "latency": "min"},
         ...        fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
     """
-
-    multi_objective = True
 
     name = "moasha"
 
@@ -48,21 +41,13 @@ class MOASHA(ASHA):
     ) -> None:
         if type != "stopping":
             raise ValueError(f"moasha: only the stopping variant exists, got type={type!r}")
-        self.objectives = select_objectives("moasha", objectives, metrics)
-        self.metrics = metrics
-        first, first_mode = next(iter(self.objectives.items()))  # metric/mode: the benchmark's
+        first, first_mode = self.choose_objectives(objectives, metrics)  # not metric/mode
         super().__init__(metric=first, mode=first_mode, type=type, **asha)
         self._points: dict[int, _Rung] = {r: _Rung() for r in self.rung_levels}
 
     def _continues(self, bracket: RungSystem, level: int, report: Report, loss: float) -> bool:
         point = to_min([report.metrics], self.objectives)[0]
         return continues_mo(self._points[level], point, self.eta)
-
-    def metadata(self) -> dict[str, Any]:
-        meta = super().metadata()
-        meta["args"] = {"objectives": self.objectives, **meta["args"]}
-        del meta["args"]["type"]
-        return meta
 
 
 class _Rung:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.pareto import rank_order, select_objectives, to_min
+from core.schedulers.pareto import MultiObjective, rank_order, to_min
 from core.schedulers.rea import REASearcher
 from core.trial import Report
 
@@ -20,7 +20,7 @@ class MOREASearcher(REASearcher):
     by non-dominated front, then crowding distance (larger first). Population, ageing,
     mutation and the candidate pool are REA's."""
 
-    label = "morea"
+    name = "morea"
 
     def _score(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=float)
@@ -33,7 +33,7 @@ class MOREASearcher(REASearcher):
         return self.population[int(sample[np.argmin(position[sample])])][0]
 
 
-class MOREA(FIFOScheduler):
+class MOREA(MultiObjective, FIFOScheduler):
     """Regularized evolution (`morea`) whose tournaments rank objective vectors: REA
     with MOREASearcher's selection; takes REASearcher's parameters plus `objectives`
     (name -> mode) and `metrics` (the objectives to optimize; default: all but test_*).
@@ -44,7 +44,6 @@ class MOREA(FIFOScheduler):
         ...       rng=np.random.default_rng(0))
     """
 
-    multi_objective = True
     name = "morea"
     searcher_class = MOREASearcher
     defaults = {"population_size": 20, "sample_size": 5, "mutation_scale": 0.2}
@@ -58,13 +57,8 @@ class MOREA(FIFOScheduler):
         mode: str | None = None,
         **searcher_args: Any,
     ) -> None:
-        self.objectives = select_objectives("morea", objectives, metrics)
-        self.metrics = metrics
-        first, first_mode = next(iter(self.objectives.items()))  # metric/mode: the benchmark's
+        first, first_mode = self.choose_objectives(objectives, metrics)  # not metric/mode
         super().__init__(metric=first, mode=first_mode, **searcher_args)
 
     def _observation(self, report: Report) -> np.ndarray:
         return to_min([report.metrics], self.objectives)[0]
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "args": {"objectives": self.objectives, **self.args}}

@@ -1,5 +1,6 @@
 """Pure helpers of multi-objective optimization: Pareto fronts, crowding, hypervolume,
-and which objectives a multi-objective scheduler optimizes (select_objectives).
+and which objectives a multi-objective scheduler optimizes (select_objectives, and the
+MultiObjective mixin that keeps them).
 
 Every function takes an array of shape (n, m) of objective vectors, all to be
 minimized (see `to_min` to flip objectives whose mode is "max").
@@ -8,6 +9,7 @@ minimized (see `to_min` to flip objectives whose mode is "max").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -212,3 +214,25 @@ def select_objectives(
     for mode in chosen.values():
         check_mode(mode)
     return chosen
+
+
+class MultiObjective:
+    """Mixin ahead of a scheduler class: `choose_objectives` keeps the objectives it
+    optimizes (`metrics` among the benchmark's `objectives`), and metadata lists them
+    under "derived"."""
+
+    multi_objective = True
+    name: str
+    objectives: dict[str, str]
+    metrics: Sequence[str] | None
+
+    def choose_objectives(
+        self, objectives: Mapping[str, str], metrics: Sequence[str] | None
+    ) -> tuple[str, str]:
+        """Keep `select_objectives`' choice; the first objective's (metric, mode)."""
+        self.objectives = select_objectives(self.name, objectives, metrics)
+        self.metrics = metrics
+        return next(iter(self.objectives.items()))
+
+    def derived(self) -> dict[str, Any]:
+        return {**super().derived(), "objectives": self.objectives}  # type: ignore[misc]

@@ -47,15 +47,10 @@ class PASHA(ASHA):
         if rankings_disagree(lower, upper, self.epsilon):
             self.n_open = grow(self.n_open, len(bracket.levels))
 
-    def metadata(self) -> dict[str, Any]:
-        meta = super().metadata()
-        meta["args"]["epsilon"] = self.epsilon
-        meta["args"]["max_resource_reached"] = (
-            self.rung_levels[self.n_open]
-            if self.n_open < len(self.rung_levels)
-            else self.max_resource
-        )
-        return meta
+    def derived(self) -> dict[str, Any]:
+        top = self.n_open
+        reached = self.rung_levels[top] if top < len(self.rung_levels) else self.max_resource
+        return {**super().derived(), "max_resource_reached": reached}
 
 
 def rankings_disagree(lower: dict[int, float], upper: dict[int, float], epsilon: float) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_count, check_mode, metric_value
+from core.schedulers.base import Scheduler, check_count, check_mode, check_range, metric_value
 from core.schedulers.pool import CandidatePool
 from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import to_loss
@@ -58,14 +58,8 @@ class PBT(Scheduler):
             perturbation_interval = max(1, top // 9)
         population_size = check_count("pbt", "population_size", population_size)
         perturbation_interval = check_count("pbt", "perturbation_interval", perturbation_interval)
-        if not 0 < quantile_fraction <= 0.5:
-            raise ValueError(
-                f"pbt: quantile_fraction must be in (0, 0.5], got {quantile_fraction!r}"
-            )
-        if not 0 <= resample_probability <= 1:
-            raise ValueError(
-                f"pbt: resample_probability must be in [0, 1], got {resample_probability!r}"
-            )
+        check_range("pbt", "quantile_fraction", quantile_fraction, 0, 0.5, closed="high")
+        check_range("pbt", "resample_probability", resample_probability, 0, 1)
         if population_size < math.ceil(1 / quantile_fraction):
             raise ValueError(
                 f"pbt: population_size {population_size} is too small to hold quantiles of "
@@ -124,17 +118,6 @@ class PBT(Scheduler):
             scores.pop(trial.trial_id, None)  # a failed trial has no checkpoint to copy
         self._queue = [s for s in self._queue if s.checkpoint_of != trial.trial_id]
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "args": {
-                "population_size": self.population_size,
-                "perturbation_interval": self.perturbation_interval,
-                "quantile_fraction": self.quantile_fraction,
-                "resample_probability": self.resample_probability,
-                "max_resource": self.max_resource,
-            },
-        }
 
 
 def quantiles(scores: dict[int, float], fraction: float) -> tuple[list[int], list[int]]:

@@ -66,7 +66,15 @@ def midpoint(space: Space, name: str) -> Any:
     return domain.decode([0.5])
 
 
-class PointsFirst(Searcher):
+class _Wrapper:
+    """What the two wrappers share: metadata is the wrapped one's plus the points, and
+    any other attribute is the wrapped one's (e.g. GridSearcher's pools)."""
+
+    inner: Any
+    points: list[dict[str, Any]]
+
+
+class PointsFirst(_Wrapper, Searcher):
     """Hands out `points` in order, then defers to `inner`; forwards every observation.
 
     Example:
@@ -101,19 +109,11 @@ class PointsFirst(Searcher):
     def on_end(self, trial_id: int) -> None:
         self.inner.on_end(trial_id)
 
-    def metadata(self) -> dict[str, Any]:
-        return {**self.inner.metadata(), "points_to_evaluate": self.points}
-
-    def __getattr__(self, name: str) -> Any:  # e.g. GridSearcher's len, pools, args
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
     def __len__(self) -> int:
         return len(self.inner)  # type: ignore[arg-type]
 
 
-class _PointsFirstScheduler(Scheduler):
+class _PointsFirstScheduler(_Wrapper, Scheduler):
     """`inner` (a scheduler that runs every trial to the end), after `points`."""
 
     def __init__(self, inner: Scheduler, points: Sequence[dict[str, Any]]) -> None:

@@ -24,6 +24,8 @@ class RandomSearcher(Searcher):
         >>> RandomSearcher(space, rng=np.random.default_rng(0)).suggest()
     """
 
+    name = "random"
+
     def __init__(
         self,
         space: Space,
@@ -88,9 +90,6 @@ class RandomSearcher(Searcher):
         config = {**self.space.constants, **dict(zip(names, combo, strict=True))}
         self._seen.add(self.space.key(config))
         return {k: config[k] for k in self.space}
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "random", "allow_duplicates": self.allow_duplicates}
 
 
 class RandomSearch(FIFOScheduler):

@@ -10,7 +10,7 @@ import numpy as np
 
 from core.schedulers import SEARCHERS, make_searcher
 from core.schedulers.base import Scheduler
-from core.schedulers.pareto import normalize, select_objectives, to_min
+from core.schedulers.pareto import MultiObjective, normalize, to_min
 from core.schedulers.pool import CandidatePool
 from core.schedulers.random import RandomSearcher
 from core.schedulers.searcher import Searcher
@@ -20,7 +20,7 @@ from core.trial import Decision, Report, Start, Suggestion, Trial
 SCALARIZED = "scalarized"  # the metric name the inner searcher sees (mode "min")
 
 
-class RandomScalarization(Scheduler):
+class RandomScalarization(MultiObjective, Scheduler):
     """Each suggestion draws weights w ~ Dirichlet(1, ..., 1) and asks a single-objective
     searcher, fitted afresh on the augmented Chebyshev scalarization
     s = max_i w_i z_i + rho * sum_i w_i z_i of the finished trials' objectives z, each
@@ -30,14 +30,14 @@ class RandomScalarization(Scheduler):
 
     `searcher` is a name in core.schedulers.SEARCHERS; the searcher gets space, rng, candidates,
     metric="scalarized" and mode="min" where its constructor takes them, plus
-    `searcher_params`.
+    `searcher_args` (checked when the scheduler is built).
 
     Example:
         >>> RandomScalarization(space=space, objectives={"f1": "min", "f2": "min"},
         ...                     rng=np.random.default_rng(0), searcher="tpe")
     """
 
-    multi_objective = True
+    name = "random_scalarization"
 
     def __init__(
         self,
@@ -47,14 +47,12 @@ class RandomScalarization(Scheduler):
         rng: np.random.Generator,
         metrics: Sequence[str] | None = None,
         searcher: str = "tpe",
-        searcher_params: Mapping[str, Any] | None = None,
+        searcher_args: Mapping[str, Any] | None = None,
         n_initial: int = 5,
         rho: float = 0.05,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
-        self.objectives = select_objectives("random_scalarization", objectives, metrics)
-        self.metric, self.mode = next(iter(self.objectives.items()))
-        self.metrics = metrics
+        self.metric, self.mode = self.choose_objectives(objectives, metrics)
         if searcher not in SEARCHERS:
             raise ValueError(
                 f"random_scalarization: unknown searcher {searcher!r}; "
@@ -65,12 +63,13 @@ class RandomScalarization(Scheduler):
         if not rho >= 0:
             raise ValueError(f"random_scalarization: rho must be >= 0, got {rho!r}")
         self.searcher = searcher
-        self.searcher_params = dict(searcher_params or {})
+        self.searcher_args = dict(searcher_args or {})
         self.n_initial = int(n_initial)
         self.rho = float(rho)
         self.space = space
         self.rng = rng
         self.candidates = list(candidates) if candidates is not None else None
+        self._searcher(np.random.default_rng(0))  # bad searcher_args fail now, not at trial 6
         self._random = RandomSearcher(space, rng=rng, candidates=self.candidates)
         self._pool = CandidatePool(space, self.candidates)  # never suggest a config twice
         self._pending: dict[int, dict[str, Any]] = {}
@@ -110,17 +109,7 @@ class RandomScalarization(Scheduler):
 
     def _fit(self, weights: np.ndarray) -> Searcher:
         """A fresh searcher that has seen every finished trial's scalarized value."""
-        inner = make_searcher(
-            self.searcher,
-            {
-                "space": self.space,
-                "rng": self.rng,
-                "candidates": self.candidates,
-                "metric": SCALARIZED,
-                "mode": "min",
-            },
-            **self.searcher_params,
-        )
+        inner = self._searcher(self.rng)
         ids = list(self._done)
         values = scalarize(normalize(np.vstack([self._done[i][2] for i in ids])), weights, self.rho)
         for trial_id, value in zip(ids, values.tolist(), strict=True):
@@ -140,17 +129,12 @@ class RandomScalarization(Scheduler):
                 return config
         return None
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": "random_scalarization",
-            "args": {
-                "objectives": self.objectives,
-                "searcher": self.searcher,
-                "searcher_params": self.searcher_params,
-                "n_initial": self.n_initial,
-                "rho": self.rho,
-            },
-        }
+    def _searcher(self, rng: np.random.Generator) -> Searcher:
+        """A new `searcher` for the scalarized metric (mode "min")."""
+        context = {"space": self.space, "rng": rng, "candidates": self.candidates,
+                   "metric": SCALARIZED, "mode": "min"}
+        return make_searcher(self.searcher, context, **self.searcher_args)
+
 
 
 def scalarize(z: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> np.ndarray:

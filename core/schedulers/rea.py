@@ -30,7 +30,7 @@ class REASearcher(Searcher):
         >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3); s.on_end(0)
     """
 
-    label = "rea"  # names the scheduler in error messages
+    name = "rea"  # also names the scheduler in error messages
 
     def __init__(
         self,
@@ -46,15 +46,15 @@ class REASearcher(Searcher):
         check_mode(mode)
         for name, v in [("population_size", population_size), ("sample_size", sample_size)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{self.label}: {name} must be a positive integer, got {v!r}")
+                raise ValueError(f"{self.name}: {name} must be a positive integer, got {v!r}")
         if sample_size > population_size:
             raise ValueError(
-                f"{self.label}: sample_size={sample_size} exceeds population_size={population_size}"
+                f"{self.name}: sample_size={sample_size} exceeds population_size={population_size}"
             )
         self.space, self.mode, self.rng = space, mode, rng
         if mutation_scale is not None and not mutation_scale > 0:
             raise ValueError(
-                f"{self.label}: mutation_scale must be > 0 or null, got {mutation_scale!r}"
+                f"{self.name}: mutation_scale must be > 0 or null, got {mutation_scale!r}"
             )
         self.population_size, self.sample_size = population_size, sample_size
         self.mutation_scale = mutation_scale
@@ -97,14 +97,6 @@ class REASearcher(Searcher):
     def on_end(self, trial_id: int) -> None:
         if trial_id in self._last and trial_id in self._config_of:
             self.population.append((self._config_of[trial_id], self._last[trial_id][1]))
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": "rea",
-            "mutation_scale": self.mutation_scale,
-            "population_size": self.population_size,
-            "sample_size": self.sample_size,
-        }
 
     def _tournament(self) -> dict[str, Any]:
         """The best of `sample_size` members drawn from the population (the parent)."""

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from core.schedulers.base import Scheduler, describe
+from core.trial import Report, Trial
+
 
 class Searcher:
     """Proposes configurations and learns from observations keyed by trial id.
 
     Schedulers decide *when* (stop, pause, promote); searchers decide *which config*.
     Every observation carries its trial id, so asynchronous workers never pair a
-    config with another trial's result.
+    config with another trial's result. Subclasses keep each constructor argument in an
+    attribute of its name (metadata reads them there).
     """
+
+    name = "searcher"  # its name in core.schedulers.SEARCHERS
 
     def suggest(self) -> dict[str, Any] | None:
         """A new configuration, or None when the searcher has nothing left."""
@@ -24,9 +30,9 @@ class Searcher:
         that model the fidelity (MOBSTER's GP) take them; others ignore them."""
 
     def set_level(self, level: int) -> None:
-        """The rung level at which the next suggested configuration starts; Hyperband-style
-        schedulers with brackets (DEHB) call it before each `suggest`. Searchers that keep
-        one model per level (DE) take it; others ignore it."""
+        """The rung level at which the next suggested configuration starts; multi-fidelity
+        schedulers (ASHA and its family, sync_hyperband) call it before each `suggest`.
+        Searchers that keep one model per level (DE) take it; others ignore it."""
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         """`config` is now being evaluated as trial `trial_id` (pending)."""
@@ -42,4 +48,25 @@ class Searcher:
         """Trial `trial_id` ended (completed, stopped or failed): no longer pending."""
 
     def metadata(self) -> dict[str, Any]:
-        return {"name": type(self).__name__}
+        """Its name and constructor arguments (core.schedulers.base.describe)."""
+        return describe(self)
+
+    def derived(self) -> dict[str, Any]:
+        """Facts its arguments imply but do not show, for `metadata`; none by default."""
+        return {}
+
+
+class SearcherScheduler(Scheduler):
+    """A scheduler whose configurations come from `self.searcher`: it tells the searcher
+    when a trial starts and when it ends (completed, stopped or failed)."""
+
+    searcher: Searcher
+
+    def on_start(self, trial: Trial) -> None:
+        self.searcher.on_start(trial.trial_id, trial.config)
+
+    def on_complete(self, trial: Trial, report: Report) -> None:
+        self.searcher.on_end(trial.trial_id)
+
+    def on_error(self, trial: Trial) -> None:
+        self.searcher.on_end(trial.trial_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, check_count, check_mode, metric_value
+from core.schedulers.base import check_count, check_mode, metric_value
 from core.schedulers.rungs import (
     bracket_sizes,
     check_rung_args,
@@ -16,12 +16,12 @@ from core.schedulers.rungs import (
     to_loss,
     top_trials,
 )
-from core.schedulers.searcher import Searcher
+from core.schedulers.searcher import Searcher, SearcherScheduler
 from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 
-class SyncHyperband(Scheduler):
+class SyncHyperband(SearcherScheduler):
     """Hyperband as published (Li et al., 2018): brackets s = s_max..0 in turn, each a run
     of successive halving with the sizes of `bracket_sizes`.
 
@@ -34,7 +34,8 @@ class SyncHyperband(Scheduler):
     nothing left, paused trials are resumed best first and run to max_resource.
     Configurations come from `searcher` (random by default): a Searcher, or a name in
     core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
-    told the rung levels (`Searcher.set_fidelities`).
+    told the rung levels (`Searcher.set_fidelities`) and, before each suggestion, the
+    level the new trial starts at (`Searcher.set_level`).
 
     Example:
         >>> SyncHyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
@@ -62,24 +63,24 @@ class SyncHyperband(Scheduler):
     ) -> None:
         name = self.name
         self.parallel_brackets = check_count(name, "parallel_brackets", parallel_brackets)
-        brackets = check_count(name, "brackets", brackets, optional=True)
+        self.brackets = check_count(name, "brackets", brackets, optional=True)
         fidelities, self.grace_period, self.max_resource = check_rung_args(
             name, fidelities, eta, grace_period, max_resource
         )
         self.metric = metric
         self.mode = check_mode(mode)
         self.eta = eta
-        self.n_brackets = brackets
         self.levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
         self.levels.append(self.max_resource)
         s_max = len(self.levels) - 1
         sizes = bracket_sizes(s_max, eta)
-        self.schedule = sizes if brackets is None else sizes[:brackets]
+        self.schedule = sizes if self.brackets is None else sizes[: self.brackets]
         from core.schedulers import resolve_searcher  # the registry imports this module
 
         context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
                    "fidelities": fidelities}
         self.searcher = resolve_searcher(name, searcher, searcher_args, context)
+        self.searcher_args = searcher_args
         self.searcher.set_fidelities(self.levels, fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self._n_started_brackets = 0
@@ -117,6 +118,7 @@ class SyncHyperband(Scheduler):
         it is done (b.done)."""
         while True:
             if b.rung == 0 and len(b.members) < b.sizes[0]:
+                self.searcher.set_level(b.levels[0])
                 config = self.searcher.suggest()
                 if config is None:
                     self._exhausted = True
@@ -154,28 +156,13 @@ class SyncHyperband(Scheduler):
         self._paused[trial.trial_id] = (report.fidelity, to_loss(value, self._sign))
         return Decision.PAUSE
 
-    def on_complete(self, trial: Trial, report: Report) -> None:
-        self.searcher.on_end(trial.trial_id)
-
     def on_error(self, trial: Trial) -> None:
         self._failed.add(trial.trial_id)
         self._paused.pop(trial.trial_id, None)
-        self.searcher.on_end(trial.trial_id)
+        super().on_error(trial)
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "args": {
-                "eta": self.eta,
-                "grace_period": self.grace_period,
-                "max_resource": self.max_resource,
-                "brackets": self.n_brackets,
-                "parallel_brackets": self.parallel_brackets,
-                "levels": self.levels,
-                "bracket_sizes": self.schedule,
-            },
-            "searcher": self.searcher.metadata(),
-        }
+    def derived(self) -> dict[str, Any]:
+        return {"levels": self.levels, "bracket_sizes": self.schedule}
 
     def _record(self, trial_id: int, fidelity: int, value: float) -> bool:
         """Record a report at the current rung's level; True if the trial is a member."""

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.schedulers.base import check_mode
+from core.schedulers.base import check_mode, check_range
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
@@ -39,6 +39,8 @@ class TPESearcher(Searcher):
         >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3)
     """
 
+    name = "tpe"
+
     def __init__(
         self,
         space: Space,
@@ -58,29 +60,15 @@ class TPESearcher(Searcher):
         check_mode(mode)
         if categorical_bandwidth not in ("scott", "prior"):
             raise ValueError(
-                "TPESearcher: categorical_bandwidth must be 'scott' or 'prior', "
+                f"{self.name}: categorical_bandwidth must be 'scott' or 'prior', "
                 f"got {categorical_bandwidth!r}"
             )
         self.categorical_bandwidth = categorical_bandwidth
-        if not 0 < gamma < 1:
-            raise ValueError(f"TPESearcher: gamma must be in (0, 1), got {gamma!r}")
-        if not 0 <= random_fraction <= 1:
-            raise ValueError(
-                f"TPESearcher: random_fraction must be in [0, 1], got {random_fraction!r}"
-            )
+        check_range(self.name, "gamma", gamma, 0, 1, closed="neither")
+        check_range(self.name, "random_fraction", random_fraction, 0, 1)
         if min_points is not None and (not isinstance(min_points, int) or min_points < 2):
-            raise ValueError(f"TPESearcher: min_points must be an integer >= 2, got {min_points!r}")
+            raise ValueError(f"{self.name}: min_points must be an integer >= 2, got {min_points!r}")
         self.space, self.mode, self.rng = space, mode, rng
-        self.args = {
-            "min_points": min_points,
-            "gamma": gamma,
-            "n_samples": n_samples,
-            "random_fraction": random_fraction,
-            "bandwidth_factor": bandwidth_factor,
-            "min_bandwidth": min_bandwidth,
-            "max_repeats": max_repeats,
-            "categorical_bandwidth": categorical_bandwidth,
-        }
         self.max_repeats = max_repeats
         self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
         self.gamma, self.n_samples, self.random_fraction = gamma, n_samples, random_fraction
@@ -124,7 +112,7 @@ class TPESearcher(Searcher):
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
         if trial_id not in self._col_of:
             raise ValueError(
-                f"TPESearcher: report for trial {trial_id}, which was never started "
+                f"{self.name}: report for trial {trial_id}, which was never started "
                 "(call on_start(trial_id, config) first)"
             )
         fidelity = int(fidelity)
@@ -133,9 +121,6 @@ class TPESearcher(Searcher):
             self._obs[fidelity] = _Table(len(self._cols.names))
             self._fids = sorted(self._obs, reverse=True)
         self._obs[fidelity].put(trial_id, self._col_of[trial_id], y)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": "tpe", **self.args}
 
     # --- internals --------------------------------------------------------------------
     def _model_fidelity(self) -> int | None:
