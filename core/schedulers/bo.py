@@ -17,6 +17,7 @@ from core.schedulers.base import check_mode
 from core.schedulers.coords import Coords
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
+from core.schedulers.initial_design import InitialDesign
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.schedulers.threads import single_threaded
@@ -26,7 +27,8 @@ from core.space import Space
 class GPSearcher(Searcher):
     """Gaussian-process BO: Matérn-5/2 ARD GP, expected improvement, pending fantasies.
 
-    The first `n_init` configurations are drawn at random. Then each suggestion fits
+    The first `n_init` configurations are an `initial_design`: "random" (uniform),
+    "sobol" or "lhs" (core/schedulers/initial_design.py). Then each suggestion fits
     (every few observations) the GP hyperparameters, fantasizes pending trials with the
     posterior mean (so parallel workers spread out), and maximises EI over
     `n_candidates` random candidates plus a local search around the best of them. On a
@@ -61,6 +63,7 @@ class GPSearcher(Searcher):
         max_repeats: int = 0,
         cost_aware: bool = False,
         warp_outputs: bool | None = False,
+        initial_design: str = "random",
     ) -> None:
         check_mode(mode)
         for name, v in [
@@ -101,6 +104,7 @@ class GPSearcher(Searcher):
         self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
         self._used = CandidatePool(space, candidates)
         self._finite = self._used.finite
+        self._initial = InitialDesign(initial_design, space, self._used, n_init, "GPSearcher")
         if fidelity_aware:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
@@ -130,7 +134,7 @@ class GPSearcher(Searcher):
             return None
         self._n_suggested += 1
         if self._n_suggested <= self.n_init or len(self._rows_y) < 2:
-            config = self._used.random(self.rng)
+            config = self._initial.draw(self.rng)
         else:
             with single_threaded():
                 config = self._bayes()

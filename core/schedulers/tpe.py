@@ -13,6 +13,7 @@ import numpy as np
 
 from core.schedulers.base import check_mode, check_range
 from core.schedulers.fifo import FIFOScheduler
+from core.schedulers.initial_design import InitialDesign
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.schedulers.threads import single_threaded
@@ -25,11 +26,12 @@ class TPESearcher(Searcher):
 
     The densities are fitted on the highest fidelity with at least `min_points`
     observations (default: number of hyperparameters + 2); the best `gamma` fraction is
-    "good". A `random_fraction` of suggestions (and all before a model exists) are
-    random. On a finite space or a table (`candidates`), configurations already
-    evaluated or pending are not suggested again, unless `max_repeats` > 0: then a row
-    evaluated at most `max_repeats` times competes with the new candidates (while unused
-    rows remain: once every row is used, the searcher ends).
+    "good". Before a model exists, suggestions follow the `initial_design` ("random",
+    "sobol" or "lhs", of min_points points: core/schedulers/initial_design.py); after,
+    a `random_fraction` of them are random. On a finite space or a table (`candidates`),
+    configurations already evaluated or pending are not suggested again, unless
+    `max_repeats` > 0: then a row evaluated at most `max_repeats` times competes with the
+    new candidates (while unused rows remain: once every row is used, the searcher ends).
     `categorical_bandwidth`: "scott" (BOHB: the normal-reference rule applied to the
     category index, which makes a kernel nearly uniform on 5 categories) or "prior"
     (Optuna: the observed category keeps (1 + 1/c) / 2 of the mass).
@@ -56,6 +58,7 @@ class TPESearcher(Searcher):
         min_bandwidth: float = 1e-3,
         max_repeats: int = 0,
         categorical_bandwidth: str = "scott",
+        initial_design: str = "random",
     ) -> None:
         check_mode(mode)
         if categorical_bandwidth not in ("scott", "prior"):
@@ -78,6 +81,9 @@ class TPESearcher(Searcher):
         self._sign = 1.0 if mode == "min" else -1.0
         self._used = CandidatePool(space, candidates)
         self._finite = self._used.finite
+        self._initial = InitialDesign(
+            initial_design, space, self._used, self.min_points, "TPESearcher"
+        )
         self._col_of: dict[int, np.ndarray] = {}  # trial id -> column encoding
         self._obs: dict[int, _Table] = {}  # fidelity -> (column encoding, sign * value) rows
         self._fids: list[int] = []  # fidelities with observations, descending
@@ -95,7 +101,9 @@ class TPESearcher(Searcher):
         if use_model:
             with single_threaded():
                 config = self._from_model(fidelity)
-        if config is None:
+        if config is None and fidelity is None:  # no model yet: the initial design
+            config = self._initial.draw(self.rng)
+        elif config is None:
             config = self._used.random(self.rng)
         if config is not None:
             self._used.mark(config)
