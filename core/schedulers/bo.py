@@ -104,7 +104,8 @@ class GPSearcher(Searcher):
         self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
         self._used = CandidatePool(space, candidates)
         self._finite = self._used.finite
-        self._initial = InitialDesign(initial_design, space, self._used, n_init, "GPSearcher")
+        self.initial_design = initial_design
+        self._initial = InitialDesign(initial_design, space, self._used, n_init, self.name)
         if fidelity_aware:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)

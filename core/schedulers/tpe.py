@@ -81,9 +81,8 @@ class TPESearcher(Searcher):
         self._sign = 1.0 if mode == "min" else -1.0
         self._used = CandidatePool(space, candidates)
         self._finite = self._used.finite
-        self._initial = InitialDesign(
-            initial_design, space, self._used, self.min_points, "TPESearcher"
-        )
+        self.initial_design = initial_design
+        self._initial = InitialDesign(initial_design, space, self._used, self.min_points, self.name)
         self._col_of: dict[int, np.ndarray] = {}  # trial id -> column encoding
         self._obs: dict[int, _Table] = {}  # fidelity -> (column encoding, sign * value) rows
         self._fids: list[int] = []  # fidelities with observations, descending
