@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,19 +51,53 @@ def comparable(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_difference(old: Any, new: Any, prefix: str = "") -> str | None:
-    """Dotted key of the first difference between two configs, None if equal.
+def config_difference(
+    old: Any, new: Any, prefix: str = "", added: Callable[[str, Any], bool] | None = None
+) -> str | None:
+    """Dotted key of the first difference between two configs, None if equal. A key only
+    `new` has is no difference where `added(dotted_key, new_value)` says so.
 
     >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
     'a.b'
     """
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
-            found = config_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+            if key not in old and added is not None and added(f"{prefix}{key}", new[key]):
+                continue
+            found = config_difference(old.get(key), new.get(key), f"{prefix}{key}.", added)
             if found:
                 return found
         return None
     return None if old == new else prefix.rstrip(".") or "config"
+
+
+def added_at_default(config: dict[str, Any]) -> Callable[[str, Any], bool]:
+    """For config_difference: a scheduler argument that a run written by an older simtune
+    lacks (scheduler.K, or scheduler.searcher_args.K) is no difference when `config`
+    sets it to its default. Behaviour at an argument's default does not change when the
+    argument is added (traces are kept byte-identical), and a resumed run replays every
+    recorded row and stops at the first that differs."""
+    scheduler = config.get("scheduler")
+
+    def added(dotted: str, value: Any) -> bool:
+        parts = dotted.split(".")
+        if parts[0] != "scheduler" or not isinstance(scheduler, dict) or len(parts) > 3:
+            return False
+        from core.schedulers import NO_DEFAULT, argument_default  # only on this rare path
+
+        name = scheduler.get("name")
+        if len(parts) == 2:
+            default = argument_default(name, parts[1])
+        elif parts[1] == "searcher_args":
+            searcher = scheduler.get("searcher") or argument_default(name, "searcher")
+            if not isinstance(searcher, str):
+                return False
+            default = argument_default(name, parts[2], searcher=searcher)
+        else:
+            return False
+        return default is not NO_DEFAULT and comparable({"v": default}) == {"v": value}
+
+    return added
 
 
 def _at(config: Any, dotted: str) -> Any:
@@ -99,7 +134,7 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
     difference = None
     if config is not None:
         old, new = comparable(meta.get("config") or {}), comparable(config)
-        key = config_difference(old, new)
+        key = config_difference(old, new, added=added_at_default(new))
         if key is not None:
             difference = f"{key}: {_at(old, key)!r} -> {_at(new, key)!r}"
     return RunState(kind, meta, difference)

@@ -347,3 +347,28 @@ def test_real_run_killed_then_rerun_continues_from_checkpoints(backend, tmp_path
         if len(pre) and pre["status"].iloc[-1] == "running" and len(trial) > len(pre):
             # it continued from its checkpoint, not from the first epoch
             assert len(launches) >= 2 and launches[-1] > 1, (trial_id, launches)
+
+
+def test_an_argument_added_since_at_its_default_is_the_same_run(tmp_path):
+    """A run written before a scheduler argument existed (here: bo's initial_design,
+    dropped from its stored config) is still complete for a rerun that sets the argument
+    to its default, and another run for one that sets another value."""
+    args = ["scheduler=bo", "benchmark=synthetic", "stop.max_trials=12",
+            "stop.max_wallclock=null", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert _run_py(args, tmp_path).returncode == 0
+    meta_path = tmp_path / "run" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["config"]["scheduler"].pop("initial_design") == "random"
+    meta_path.write_text(json.dumps(meta))
+    before = _snapshot(tmp_path / "run")
+    again = _run_py(args, tmp_path)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert "already holds a complete run" in again.stderr + again.stdout
+    assert _snapshot(tmp_path / "run") == before
+    other = _run_py([*args, "scheduler.initial_design=sobol"], tmp_path)
+    assert other.returncode == 2
+    assert "another configuration (scheduler.initial_design: None -> 'sobol')" in other.stderr
+    changed = _run_py([*args, "scheduler.n_init=7"], tmp_path)  # an argument it had
+    assert changed.returncode == 2 and "scheduler.n_init: 5 -> 7" in changed.stderr
+    assert _snapshot(tmp_path / "run") == before
+

@@ -85,6 +85,27 @@ def parameters(cls: type) -> set[str]:
     return names
 
 
+NO_DEFAULT = object()  # argument_default: the argument has none (or does not exist)
+
+
+def argument_default(scheduler: str, key: str, searcher: str | None = None) -> Any:
+    """The default of scheduler `scheduler`'s argument `key` (its yaml may set another),
+    or, with `searcher`, of that searcher's argument `key` (for `searcher_args`);
+    NO_DEFAULT if there is none."""
+    try:
+        cls = _load("searcher", SEARCHERS, searcher) if searcher else scheduler_class(scheduler)
+    except (ValueError, TypeError):
+        return NO_DEFAULT
+    defaults = {} if searcher else getattr(cls, "defaults", {})
+    if key in defaults:
+        return defaults[key]
+    for klass in (cls, getattr(cls, "searcher_class", None)):
+        param = signature(klass).get(key) if klass is not None else None
+        if param is not None:
+            return NO_DEFAULT if param.default is param.empty else param.default
+    return NO_DEFAULT
+
+
 def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searcher:
     """The searcher `name` built from the `context` entries its constructor names (space,
     mode, rng, candidates, ...), plus `params`; unknown parameters get an error."""
@@ -208,6 +229,7 @@ __all__ = [
     "SCHEDULERS",
     "SEARCHERS",
     "Scheduler",
+    "argument_default",
     "create",
     "make_scheduler",
     "make_searcher",
