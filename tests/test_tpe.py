@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from core.schedulers.encoding import Columns
 from core.schedulers.random import RandomSearcher
-from core.schedulers.tpe import _KDE, Columns, TPESearcher, split_good_bad
+from core.schedulers.tpe import _KDE, TPESearcher, split_good_bad
 from core.space import Space, choice, randint, uniform
 from tests.test_bo import BRANIN, BRANIN_MIN, f_branin, run
 

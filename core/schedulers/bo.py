@@ -14,7 +14,7 @@ import numpy as np
 
 from core.schedulers.acquisition import Acquisition, PerSecond
 from core.schedulers.base import check_mode
-from core.schedulers.coords import Coords
+from core.schedulers.encoding import Coords
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
 from core.schedulers.initial_design import InitialDesign

@@ -12,12 +12,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.schedulers.base import check_mode, check_range
+from core.schedulers.encoding import Columns
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.initial_design import InitialDesign
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.schedulers.threads import single_threaded
-from core.space import Categorical, Ordinal, Space
+from core.space import Space
 
 
 class TPESearcher(Searcher):
@@ -221,67 +222,6 @@ def split_good_bad(y: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]
     n_good = min(max(int(np.ceil(gamma * len(y))), 1), len(y))
     good, bad = order[:n_good], order[n_good:]
     return good, (bad if len(bad) else good)
-
-
-class Columns:
-    """One column per hyperparameter: numeric and ordinal values in [0,1] (on their
-    scale, snapped to the valid grid), categorical ones as the category index.
-
-    Example:
-        >>> Columns(space).encode({"x": 0.3, "opt": "adam"})
-    """
-
-    def __init__(self, space: Space) -> None:
-        self.space = space
-        self.domains = list(space.tunable.values())
-        self.names = list(space.tunable)
-        self.is_cat = np.array(
-            [isinstance(d, Categorical) and not isinstance(d, Ordinal) for d in self.domains]
-        )
-        self.n_cats = np.array(
-            [len(d.categories) if c else 0 for d, c in zip(self.domains, self.is_cat, strict=True)]
-        )
-
-        cat = np.flatnonzero(self.is_cat)
-        self._cat_cols = cat
-        self._offsets = np.concatenate([[0], np.cumsum(self.n_cats[cat])[:-1]]).astype(int)
-        self._n_onehot = int(self.n_cats[cat].sum())
-
-    def onehot(self, x: np.ndarray) -> np.ndarray:
-        """One-hot encoding of the categorical columns of the rows of x."""
-        out = np.zeros((len(x), self._n_onehot))
-        if self._n_onehot:
-            idx = x[:, self._cat_cols].astype(int) + self._offsets
-            np.put_along_axis(out, idx, 1.0, axis=1)
-        return out
-
-    def encode(self, config: dict[str, Any]) -> np.ndarray:
-        return np.array(
-            [
-                float(d.index(config[n])) if c else d.encode(config[n])[0]
-                for n, d, c in zip(self.names, self.domains, self.is_cat, strict=True)
-            ]
-        )
-
-    def encode_many(self, configs: Sequence[dict[str, Any]]) -> np.ndarray:
-        """`encode` of each config (rows), one lookup per distinct value of a column."""
-        out = np.empty((len(configs), len(self.names)))
-        for j, (n, d, c) in enumerate(zip(self.names, self.domains, self.is_cat, strict=True)):
-            code: dict[Any, float] = {}
-            for i, config in enumerate(configs):
-                v = config[n]
-                key = (type(v), v)
-                x = code.get(key)
-                if x is None:
-                    x = code[key] = float(d.index(v)) if c else d.encode(v)[0]
-                out[i, j] = x
-        return out
-
-    def decode(self, x: np.ndarray) -> dict[str, Any]:
-        out = dict(self.space.constants)
-        for n, d, c, v in zip(self.names, self.domains, self.is_cat, x, strict=True):
-            out[n] = d.categories[int(v)] if c else d.decode([v])
-        return {k: out[k] for k in self.space}
 
 
 class _KDE:
