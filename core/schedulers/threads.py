@@ -12,7 +12,11 @@ def single_threaded() -> AbstractContextManager:
     cost far more than they give (10x measured), and one thread keeps sums reproducible."""
     global _CONTROLLER
     if _CONTROLLER is None:
+        import scipy.linalg  # noqa: F401  (loads scipy's own BLAS, which the GP uses)
         from threadpoolctl import ThreadpoolController
 
+        # the controller limits the BLAS libraries loaded when it is made: made before
+        # scipy's (TPE first in a process), it left the GP's on every thread, and a GP run
+        # after a TPE run in one process decided differently (and 5x slower)
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=1, user_api="blas")
