@@ -103,7 +103,6 @@ class MedianStopping(Scheduler):
         self.inner.on_error(trial)
 
 
-
 def below_median(best: float, others: list[float], min_samples: int) -> bool:
     """The median rule on losses: True if `best` is worse than the median of the sorted
     running averages `others`, given at least `min_samples` of them."""

@@ -119,7 +119,6 @@ class PBT(Scheduler):
         self._queue = [s for s in self._queue if s.checkpoint_of != trial.trial_id]
 
 
-
 def quantiles(scores: dict[int, float], fraction: float) -> tuple[list[int], list[int]]:
     """(bottom, top): the trials of the worst and of the best floor(fraction * n) losses,
     ties by trial id; both empty while n < 1 / fraction."""

@@ -136,7 +136,6 @@ class RandomScalarization(MultiObjective, Scheduler):
         return make_searcher(self.searcher, context, **self.searcher_args)
 
 
-
 def scalarize(z: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> np.ndarray:
     """Augmented Chebyshev scalarization of the rows of `z` (n, m), lower is better:
     max_i w_i z_i + rho * sum_i w_i z_i. A row with a missing (+inf) value gets +inf."""
