@@ -219,3 +219,11 @@ def test_morea_tournament_picks_the_best_ranked_vector_and_mutates_it_like_rea()
     assert s._tournament() == configs[1]
     child = s.suggest()
     assert sum(child[k] != configs[1][k] for k in child) == 1
+
+
+def test_random_scalarization_checks_its_searcher_args_when_built():
+    """A wrong searcher argument is one line at once, not an error after n_initial trials."""
+    bb = zdt1_curves(max_fidelity=9)
+    with pytest.raises(ValueError, match="searcher 'tpe' has no parameter 'gama'"):
+        make_scheduler("random_scalarization", context(bb, np.random.default_rng(0)),
+                       searcher="tpe", searcher_args={"gama": 0.2})
