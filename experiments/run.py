@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from analysis import sweep
+from analysis.overrides import check_command_line
 from blackboxes import repository
 from blackboxes.blackbox import Blackbox, TabularBlackbox
 from blackboxes.surrogate import with_surrogate
@@ -376,41 +377,8 @@ def main(cfg: DictConfig) -> str:
     return sweep.COMPLETE
 
 
-CONFIG_GROUPS = ("scheduler", "benchmark", "backend", "launcher", "stop")
-
-
-def check_command_line(args: list[str]) -> str | None:
-    """One line for an unknown config-group name or an output dir that is a file, None if
-    the overrides look right (Hydra's own messages for these list its search path)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        overrides = OverridesParser.create().parse_overrides(
-            [a for a in args if not a.startswith("-")]
-        )
-    except Exception:  # noqa: BLE001 - Hydra says what is wrong with the syntax itself
-        return None
-    for override in overrides:
-        key = override.key_or_group
-        if key in CONFIG_GROUPS:
-            try:
-                values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
-                          else [override.get_value_element_as_str()])
-            except Exception:  # noqa: BLE001 - an interval or a glob: let Hydra expand it
-                continue
-            known = sorted(p.stem for p in (ROOT / "conf" / key).glob("*.yaml"))
-            for value in values:
-                if value not in known:
-                    return (f"{key}={value}: no such {key}; available: {', '.join(known)}")
-        elif key in ("hydra.run.dir", "hydra.sweep.dir") and not override.is_sweep_override():
-            path = Path(str(override.value())).expanduser()
-            if path.exists() and not path.is_dir():
-                return f"{key}={path}: that is a file; name a directory for the run's output"
-    return None
-
-
 if __name__ == "__main__":
-    problem = check_command_line(sys.argv[1:])
+    problem = check_command_line(sys.argv[1:], ROOT / "conf")
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -78,6 +78,15 @@ CASES: list[tuple[str, list[str], str]] = [
     (RUN, ["-m", "scheduler=asha,bogus"], "scheduler=bogus: no such scheduler"),
     # run.py: the scheduler's arguments
     (RUN, ["+scheduler.etta=2"], "scheduler 'asha' has no parameter 'etta'"),
+    (RUN, ["scheduler.etta=2"], "scheduler.etta: scheduler 'asha' has no parameter 'etta'"),
+    (RUN, ["scheduler=dehb", "scheduler.mutation_factor=0.7"],  # under searcher_args now
+     "scheduler 'dehb' has no parameter 'mutation_factor'"),
+    (RUN, ["scheduler=bohb", "scheduler.searcher_args.gama=0.2"],
+     "conf/scheduler/bohb.yaml does not set 'gama'"),
+    (RUN, ["-m", "scheduler=asha,bo", "scheduler.eta=2"], "scheduler 'bo' has no parameter 'eta'"),
+    (RUN, ["seeed=3"], "seeed: no such key; the run's keys are n_workers"),
+    (RUN, ["stop.max_trails=3"], "conf/stop/default.yaml does not set 'max_trails'"),
+    (RUN, ["benchmark=fcnet", "benchmark.tsk=naval"], "fcnet.yaml does not set 'tsk'"),
     (RUN, ["scheduler.eta=abc"], "eta"),
     (RUN, ["scheduler.eta=1"], "eta must be a finite number > 1"),
     (RUN, ["scheduler.eta=1e400"], "eta"),

@@ -1,0 +1,118 @@
+"""experiments/run.py's command line checked against conf/ before Hydra composes it: one
+line naming the override and the fix, where Hydra would print its search path or a
+"Key ... is not in struct" block (and exit 1).
+
+Example:
+    >>> check_command_line(["scheduler=dehb", "scheduler.eta=3"], Path("conf")) is None
+    True
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CONFIG_GROUPS = ("scheduler", "benchmark", "backend", "launcher", "stop")
+OUTPUT_DIRS = ("hydra.run.dir", "hydra.sweep.dir")
+
+
+def check_command_line(args: list[str], conf: Path) -> str | None:
+    """One line for the first override that names an unknown config-group option, a key
+    that no chosen config has, or an output dir that is a file; None if they look right
+    (Hydra itself reports syntax errors)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(
+            [a for a in args if not a.startswith("-")]
+        )
+    except Exception:  # noqa: BLE001 - Hydra says what is wrong with the syntax itself
+        return None
+    chosen = dict(_defaults(conf))  # group -> the options a run (or sweep) uses
+    for override in overrides:
+        key = override.key_or_group
+        if key in CONFIG_GROUPS:
+            values = _values(override)
+            if values is None:
+                continue
+            known = sorted(p.stem for p in (conf / key).glob("*.yaml"))
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                return f"{key}={unknown[0]}: no such {key}; available: {', '.join(known)}"
+            chosen[key] = values
+        elif key in OUTPUT_DIRS and not override.is_sweep_override():
+            path = Path(str(override.value())).expanduser()
+            if path.exists() and not path.is_dir():
+                return f"{key}={path}: that is a file; name a directory for the run's output"
+    for override in overrides:
+        if override.is_add() or override.is_force_add() or override.is_delete():
+            continue  # "+key=..." adds a key on purpose; run.py checks what it means
+        problem = _unknown_key(override.key_or_group, override, chosen, conf)
+        if problem:
+            return problem
+    return None
+
+
+def _values(override: Any) -> list[str] | None:
+    try:
+        if override.is_sweep_override():
+            return list(override.sweep_string_iterator())
+        return [override.get_value_element_as_str()]
+    except Exception:  # noqa: BLE001 - an interval or a glob: let Hydra expand it
+        return None
+
+
+@cache
+def _yaml(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _defaults(conf: Path) -> list[tuple[str, list[str]]]:
+    entries = (_yaml(conf / "config.yaml") or {}).get("defaults") or []
+    return [(g, [str(v)]) for e in entries if isinstance(e, dict)
+            for g, v in e.items() if g in CONFIG_GROUPS]
+
+
+def _unknown_key(key: str, override: Any, chosen: dict[str, list[str]], conf: Path) -> str | None:
+    group, _, rest = key.partition(".")
+    if group == "hydra" or "/" in key or key in CONFIG_GROUPS:  # hydra/launcher=joblib
+        return None
+    if not rest:  # a top-level key
+        top = {k for k in (_yaml(conf / "config.yaml") or {}) if k != "defaults"}
+        if key in top:
+            return None
+        return (f"{key}: no such key; the run's keys are {', '.join(sorted(top - {'hydra'}))} "
+                f"and those of the groups {', '.join(CONFIG_GROUPS)} (e.g. scheduler.eta=3)")
+    if group not in CONFIG_GROUPS:
+        return None
+    value = _values(override)
+    shown = value[0] if value and len(value) == 1 else "..."
+    for name in chosen.get(group, []):
+        node: Any = _yaml(conf / group / f"{name}.yaml")
+        parts = rest.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict):
+                break  # a value Hydra itself refuses to index
+            if part not in node:
+                return _missing(group, name, parts[: depth + 1], node, shown)
+            node = node[part]
+    return None
+
+
+def _missing(group: str, name: str, parts: list[str], node: dict, shown: str) -> str:
+    dotted = ".".join(parts)
+    where = f"conf/{group}/{name}.yaml"
+    if group == "scheduler" and len(parts) == 1:
+        from core.schedulers import parameters, scheduler_class
+        from core.schedulers.base import CONTEXT
+
+        valid = sorted({*parameters(scheduler_class(name)), "points_to_evaluate"} - CONTEXT)
+        if parts[0] not in valid:
+            return (f"scheduler.{dotted}: scheduler {name!r} has no parameter {parts[0]!r}; "
+                    f"its parameters: {valid}")
+    keys = ", ".join(sorted(k for k in node if k != "name")) or "none"
+    return (f"{group}.{dotted}: {where} does not set {parts[-1]!r} (it sets {keys}); "
+            f"to pass it anyway, write +{group}.{dotted}={shown}")
