@@ -38,16 +38,21 @@ SCHEDULERS = ["random", "tpe", "bo", "rea", "dehb"]
 
 
 class _Trace:
-    """Stands in for the ResultsWriter: the (config, value) of each finished trial."""
+    """Stands in for the ResultsWriter: the (config, value) of each report, and its
+    (virtual) time and trial id."""
 
     def __init__(self, metric: str) -> None:
         self.metric = metric
         self.rows: list[tuple[dict[str, Any], float]] = []
+        self.times: list[float] = []
+        self.trial_ids: list[int] = []
 
     def write(self, trial_id, time, fidelity, metrics, decision, status, config) -> None:
         value = metrics.get(self.metric)
         if value is not None:
             self.rows.append((config, value))
+            self.times.append(float(time))
+            self.trial_ids.append(int(trial_id))
 
     def close(self, **_) -> None:
         pass
@@ -58,6 +63,16 @@ def defaults(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]
     experiments/run.py reads them (bo_cost.yaml is `bo` with cost_aware), plus `overrides`."""
     params = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"), resolve=True)
     return params.pop("name"), {**params, **overrides}
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`--set` items NAME.ARG=VALUE (VALUE read as YAML) as {NAME: {ARG: value}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        sched, _, arg = key.partition(".")
+        overrides.setdefault(sched, {})[arg] = yaml.safe_load(value)
+    return overrides
 
 
 def seed_means(bb: Any, metric: str) -> np.ndarray:
@@ -77,6 +92,20 @@ def run_one(
 ) -> tuple[list, float]:
     """The finished trials' (config, observed value), and mean ms per suggest (last 50):
     `n` trials, or as many as `budget` virtual seconds allow."""
+    trace, ms = run_trace(name, bb, seed, n, params, budget, n_workers)
+    return trace.rows, ms
+
+
+def run_trace(
+    name: str,
+    bb: Any,
+    seed: int,
+    n: int,
+    params: dict[str, Any],
+    budget: float | None = None,
+    n_workers: int = 1,
+) -> tuple[_Trace, float]:
+    """`run_one`'s run: its reports (_Trace), and mean ms per suggest (last 50)."""
     metric, mode = next(iter(bb.objectives.items()))
     rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     ctx = {
@@ -108,7 +137,7 @@ def run_one(
         results=trace,  # type: ignore[arg-type]
         progress=False,
     ).run()
-    return trace.rows, 1e3 * float(np.mean(times[-50:]))
+    return trace, 1e3 * float(np.mean(times[-50:]))
 
 
 def regrets(rows: list, bb: Any, means: np.ndarray, mode: str, ns: list[int]) -> np.ndarray:
@@ -140,11 +169,7 @@ def main() -> None:
         "--set", nargs="*", default=[], metavar="NAME.ARG=VALUE", help="scheduler overrides"
     )
     args = parser.parse_args()
-    overrides: dict[str, dict[str, Any]] = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        sched, _, arg = key.partition(".")
-        overrides.setdefault(sched, {})[arg] = yaml.safe_load(value)
+    overrides = parse_overrides(args.set)
     ns = [10**9] if args.budget else sorted(args.n)
     head = "".join(f"{'N=' + str(n):>10}{'best@' + str(n):>10}" for n in ns)
     if args.budget:
