@@ -81,18 +81,10 @@ def seed_means(bb: Any, metric: str) -> np.ndarray:
     return np.array([bb.evaluate(c, fidelity=last)[metric] for c in bb.configs()], dtype=float)
 
 
-def run_one(
-    name: str,
-    bb: Any,
-    seed: int,
-    n: int,
-    params: dict[str, Any],
-    budget: float | None = None,
-    n_workers: int = 1,
-) -> tuple[list, float]:
+def run_one(*args: Any, **kwargs: Any) -> tuple[list, float]:
     """The finished trials' (config, observed value), and mean ms per suggest (last 50):
-    `n` trials, or as many as `budget` virtual seconds allow."""
-    trace, ms = run_trace(name, bb, seed, n, params, budget, n_workers)
+    `n` trials, or as many as `budget` virtual seconds allow (`run_trace`'s arguments)."""
+    trace, ms = run_trace(*args, **kwargs)
     return trace.rows, ms
 
 
@@ -105,7 +97,8 @@ def run_trace(
     budget: float | None = None,
     n_workers: int = 1,
 ) -> tuple[_Trace, float]:
-    """`run_one`'s run: its reports (_Trace), and mean ms per suggest (last 50)."""
+    """The reports (_Trace) of `name` on `bb`, and mean ms per suggest (last 50): `n`
+    trials, or as many as `budget` virtual seconds allow."""
     metric, mode = next(iter(bb.objectives.items()))
     rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     ctx = {
