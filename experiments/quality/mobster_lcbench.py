@@ -13,9 +13,10 @@ on OpenML tasks 3945 and 34539, seeds 0..4. Two lookups:
   (benchmark.surrogate=nearest); distinct configurations can then be the same row.
 The score is the best val_accuracy reported so far (any epoch, as analysis/curves.py);
 regret = reference - best seen, where the reference is the table's optimum (`nearest`)
-or the best value any run of this invocation reported (`surrogate`). Printed: the median
-over seeds of the regret at fractions of the budget, trials started, distinct
-configurations (table rows for `nearest`) and mean ms per `suggest` (last 50).
+or 100 (`surrogate`, whose optimum is unknown: the regret is then the validation error in
+percent). Printed: the median over seeds of the regret at fractions of the budget (and
+its mean at the end), trials started, distinct configurations (table rows for `nearest`)
+and mean ms per `suggest` (last 50).
 The model files: $SIMTUNE_YAHPO_DIR, else $SIMTUNE_DATA/yahpo/lcbench.
 """
 
@@ -51,7 +52,7 @@ def model_dir() -> Path:
 
 
 def benchmark(task: str, lookup: str, table_size: int) -> tuple[Any, float | None]:
-    """The blackbox of `task` for `lookup`, and its known optimum of METRIC (or None)."""
+    """The blackbox of `task` for `lookup`, and its optimum of METRIC (None if unknown)."""
     bb = load_yahpo_lcbench(task, raw_dir=model_dir())
     if lookup == "surrogate":
         return bb, None
@@ -117,15 +118,16 @@ def main() -> None:
                         first.setdefault(t, c)
                     n_distinct = distinct(bb, list(first.values()))
                     stats.setdefault(name, []).append((len(first), n_distinct, ms))
-            ref = optimum if optimum is not None else max(
-                float(c[-1]) for runs in curves.values() for c in runs)
-            source = "table optimum" if optimum is not None else "best found"
+            ref = 100.0 if optimum is None else optimum
+            source = "error in %" if optimum is None else "table optimum"
             print(f"\n{lookup} {task}: reference {ref:.3f} ({source})")
-            print(f"{'scheduler':<12}{cols}{'trials':>8}{'distinct':>9}{'ms/sugg':>9}")
+            print(f"{'scheduler':<12}{cols}{'mean@1':>8}{'trials':>8}{'distinct':>9}"
+                  f"{'ms/sugg':>9}")
             for name in args.schedulers:
-                regret = np.median(ref - np.asarray(curves[name]), axis=0)
+                regret = ref - np.asarray(curves[name])
                 n, d, ms = np.mean(stats[name], axis=0)
-                cells = "".join(f"{r:>8.3f}" for r in regret)
+                cells = "".join(f"{r:>8.3f}" for r in np.median(regret, axis=0))
+                cells += f"{regret[:, -1].mean():>8.3f}"
                 print(f"{name:<12}{cells}{n:>8.0f}{d:>9.0f}{ms:>9.2f}", flush=True)
 
 
