@@ -10,7 +10,10 @@ from core.schedulers.asha import ASHA
 class MOBSTER(ASHA):
     """ASHA (stopping or promotion) whose new configurations come from a GP over
     (configuration, fidelity) fitted on the values at the rung levels, with expected
-    improvement at the maximum fidelity: `searcher="bo"` with `fidelity_aware=True`.
+    improvement at the maximum fidelity: `searcher="bo"` with `fidelity_aware=True` and
+    `warp_outputs=True` (the GP fits normal scores of the values: on YAHPO LCBench the
+    raw accuracies span ~90 points, from diverged runs and epoch 1, and their spread set
+    a posterior sd of 7-20 points where the optima differ by tenths; docs/search_quality.md).
 
     Example:
         >>> MOBSTER(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
@@ -22,5 +25,5 @@ class MOBSTER(ASHA):
     def __init__(
         self, *, searcher: str = "bo", searcher_args: dict[str, Any] | None = None, **asha: Any
     ) -> None:
-        args = {"fidelity_aware": True, **(searcher_args or {})}
+        args = {"fidelity_aware": True, "warp_outputs": True, **(searcher_args or {})}
         super().__init__(searcher=searcher, searcher_args=args, **asha)

@@ -41,17 +41,22 @@ SCHEDULERS = ["random", "tpe", "bo", "rea", "dehb"]
 
 
 class _Trace:
-    """Stands in for the ResultsWriter: the (config, value) of each finished trial (its
-    report at the `last` fidelity; synthetic/* report every epoch)."""
+    """Stands in for the ResultsWriter: the (config, value) of each report at the `last`
+    fidelity (every report if None; synthetic/* report every epoch), with its (virtual)
+    time and trial id."""
 
-    def __init__(self, metric: str, last: int) -> None:
+    def __init__(self, metric: str, last: int | None) -> None:
         self.metric, self.last = metric, last
         self.rows: list[tuple[dict[str, Any], float]] = []
+        self.times: list[float] = []
+        self.trial_ids: list[int] = []
 
     def write(self, trial_id, time, fidelity, metrics, decision, status, config) -> None:
         value = metrics.get(self.metric)
-        if value is not None and fidelity == self.last:
+        if value is not None and (self.last is None or fidelity == self.last):
             self.rows.append((config, value))
+            self.times.append(float(time))
+            self.trial_ids.append(int(trial_id))
 
     def close(self, **_) -> None:
         pass
@@ -64,6 +69,16 @@ def defaults(name: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]
     return params.pop("name"), {**params, **overrides}
 
 
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`--set` items NAME.ARG=VALUE (VALUE read as YAML) as {NAME: {ARG: value}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        sched, _, arg = key.partition(".")
+        overrides.setdefault(sched, {})[arg] = yaml.safe_load(value)
+    return overrides
+
+
 def seed_means(bb: Any, metric: str) -> np.ndarray | None:
     """Per table row, the mean over its seeds of `metric` at the last fidelity; None for
     a closed-form blackbox (synthetic/*: one seed, an observation is the true value)."""
@@ -73,7 +88,14 @@ def seed_means(bb: Any, metric: str) -> np.ndarray | None:
     return np.array([bb.evaluate(c, fidelity=last)[metric] for c in bb.configs()], dtype=float)
 
 
-def run_one(
+def run_one(*args: Any, **kwargs: Any) -> tuple[list, float]:
+    """The finished trials' (config, observed value), and mean ms per suggest (last 50):
+    `n` trials, or as many as `budget` virtual seconds allow (`run_trace`'s arguments)."""
+    trace, ms = run_trace(*args, **kwargs)
+    return trace.rows, ms
+
+
+def run_trace(
     name: str,
     bb: Any,
     seed: int,
@@ -81,9 +103,11 @@ def run_one(
     params: dict[str, Any],
     budget: float | None = None,
     n_workers: int = 1,
-) -> tuple[list, float]:
-    """The finished trials' (config, observed value), and mean ms per suggest (last 50):
-    `n` trials, or as many as `budget` virtual seconds allow."""
+    all_reports: bool = False,
+) -> tuple[_Trace, float]:
+    """The reports (_Trace) of `name` on `bb` (at the last fidelity, or all of them), and
+    mean ms per suggest (last 50): `n` trials, or as many as `budget` virtual seconds
+    allow."""
     metric, mode = next(iter(bb.objectives.items()))
     rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     ctx = {
@@ -106,7 +130,7 @@ def run_one(
         return out
 
     scheduler.suggest = timed  # type: ignore[method-assign]
-    trace = _Trace(metric, bb.fidelities[-1])
+    trace = _Trace(metric, None if all_reports else bb.fidelities[-1])
     Tuner(
         scheduler=scheduler,
         backend=SimulatedBackend(bb, rng=rng_b),
@@ -115,7 +139,7 @@ def run_one(
         results=trace,  # type: ignore[arg-type]
         progress=False,
     ).run()
-    return trace.rows, 1e3 * float(np.mean(times[-50:]))
+    return trace, 1e3 * float(np.mean(times[-50:]))
 
 
 def regrets(
@@ -154,11 +178,7 @@ def main() -> None:
         "--set", nargs="*", default=[], metavar="NAME.ARG=VALUE", help="scheduler overrides"
     )
     args = parser.parse_args()
-    overrides: dict[str, dict[str, Any]] = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        sched, _, arg = key.partition(".")
-        overrides.setdefault(sched, {})[arg] = yaml.safe_load(value)
+    overrides = parse_overrides(args.set)
     ns = [10**9] if args.budget else sorted(args.n)
     head = "".join(f"{'N=' + str(n):>10}{'best@' + str(n):>10}" for n in ns)
     if args.budget:
