@@ -164,11 +164,7 @@ class GPSearcher(Searcher):
             self._pending[trial_id] = self._x_of[trial_id]
 
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
-        if trial_id not in self._x_of:
-            raise ValueError(
-                f"{self.name}: report for trial {trial_id}, which was never started "
-                "(call on_start(trial_id, config) first)"
-            )
+        self.check_started(trial_id, self._x_of)
         fidelity = int(fidelity)
         self._pending.pop(trial_id, None)
         y = self._sign * float(value) if value is not None else np.nan

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from core.schedulers.base import Scheduler, describe
@@ -54,6 +54,14 @@ class Searcher:
     def derived(self) -> dict[str, Any]:
         """Facts its arguments imply but do not show, for `metadata`; none by default."""
         return {}
+
+    def check_started(self, trial_id: int, started: Container[int]) -> None:
+        """A ValueError unless `trial_id` is among the `started` trials (`on_report`)."""
+        if trial_id not in started:
+            raise ValueError(
+                f"{self.name}: report for trial {trial_id}, which was never started "
+                "(call on_start(trial_id, config) first)"
+            )
 
 
 class SearcherScheduler(Scheduler):

@@ -118,11 +118,7 @@ class TPESearcher(Searcher):
             self._col_of[trial_id] = self._cols.encode(config)
 
     def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
-        if trial_id not in self._col_of:
-            raise ValueError(
-                f"{self.name}: report for trial {trial_id}, which was never started "
-                "(call on_start(trial_id, config) first)"
-            )
+        self.check_started(trial_id, self._col_of)
         fidelity = int(fidelity)
         y = self._sign * float(value) if value is not None else np.nan
         if fidelity not in self._obs:
