@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +101,19 @@ def reports(path: Path):
 
     df = pd.read_csv(path)
     return df[df["decision"].notna()].reset_index(drop=True)
+
+
+SWEEP = [sys.executable, str(Path(__file__).resolve().parents[1] / "experiments" / "run.py"),
+         "-m"]
+SMALL_SWEEP = ["benchmark=synthetic", "stop.max_wallclock=300", "progress=false"]
+
+
+def sweep(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """`run.py -m` on the synthetic benchmark (300 s budget) plus `args`, in `cwd` with a
+    cache of its own; an AssertionError quoting stderr if it fails and `check`."""
+    env = {**os.environ, "SIMTUNE_CACHE": str(cwd / "cache")}
+    proc = subprocess.run([*SWEEP, *SMALL_SWEEP, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc

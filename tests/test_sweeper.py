@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,19 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 from analysis.compose import SweepComposer
 from analysis.sweep import SUBDIR_MAX, run_subdir
 from analysis.sweeper import job_config
+from tests.helpers import SWEEP as RUN
+from tests.helpers import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = [sys.executable, str(ROOT / "experiments" / "run.py"), "-m"]
-SMALL = ["benchmark=synthetic", "stop.max_wallclock=300", "progress=false"]
-
-
-def sweep(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SIMTUNE_CACHE": str(cwd / "cache")}
-    proc = subprocess.run([*RUN, *SMALL, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def progress(sweep_dir: Path) -> dict:

@@ -7,7 +7,6 @@ benchmark with a small virtual budget, then checks the run directories it wrote.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,19 +16,9 @@ import pytest
 
 from analysis.sweep import sweep_size
 from core.rundir import config_difference
+from tests.helpers import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = [sys.executable, str(ROOT / "experiments" / "run.py"), "-m"]
-SMALL = ["benchmark=synthetic", "stop.max_wallclock=300", "progress=false"]
-
-
-def sweep(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([*RUN, *SMALL, *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def output(proc: subprocess.CompletedProcess) -> str:
