@@ -8,7 +8,23 @@ from typing import Any
 from core.trial import Decision, Report, Suggestion, Trial
 
 
-class Scheduler:
+class Described:
+    """What schedulers and searchers share: a registered `name`, and metadata derived
+    from the constructor (`describe`), plus `derived` facts."""
+
+    name = "?"  # its name in core.schedulers.SCHEDULERS or SEARCHERS
+
+    def metadata(self) -> dict[str, Any]:
+        """What the run's metadata.json says of it: see `describe`."""
+        return describe(self)
+
+    def derived(self) -> dict[str, Any]:
+        """Facts the constructor arguments imply but do not show (rung levels, bracket
+        sizes, ...), for `metadata`; none by default."""
+        return {}
+
+
+class Scheduler(Described):
     """Base class of every HPO algorithm.
 
     The Tuner calls `suggest` whenever a worker is free, `on_start` once the trial
@@ -22,7 +38,7 @@ class Scheduler:
         ...         return Start({"x": 1})
     """
 
-    name = "scheduler"  # its name in core.schedulers.SCHEDULERS
+    name = "scheduler"
     metric: str
     mode: str
     multi_objective = False  # True: it ranks several objectives (one works, but is pointless)
@@ -43,15 +59,6 @@ class Scheduler:
 
     def on_error(self, trial: Trial) -> None:
         """`trial` failed; it will not report again."""
-
-    def metadata(self) -> dict[str, Any]:
-        """What the run's metadata.json says of it: see `describe`."""
-        return describe(self)
-
-    def derived(self) -> dict[str, Any]:
-        """Facts the constructor arguments imply but do not show (rung levels, bracket
-        sizes, ...), for `metadata`; none by default."""
-        return {}
 
 
 # what every scheduler and searcher is given by the benchmark; metadata.json records it

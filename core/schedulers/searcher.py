@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from typing import Any
 
-from core.schedulers.base import Scheduler, describe
+from core.schedulers.base import Described, Scheduler
 from core.trial import Report, Trial
 
 
-class Searcher:
+class Searcher(Described):
     """Proposes configurations and learns from observations keyed by trial id.
 
     Schedulers decide *when* (stop, pause, promote); searchers decide *which config*.
@@ -18,7 +18,7 @@ class Searcher:
     attribute of its name (metadata reads them there).
     """
 
-    name = "searcher"  # its name in core.schedulers.SEARCHERS
+    name = "searcher"
 
     def suggest(self) -> dict[str, Any] | None:
         """A new configuration, or None when the searcher has nothing left."""
@@ -46,14 +46,6 @@ class Searcher:
 
     def on_end(self, trial_id: int) -> None:
         """Trial `trial_id` ended (completed, stopped or failed): no longer pending."""
-
-    def metadata(self) -> dict[str, Any]:
-        """Its name and constructor arguments (core.schedulers.base.describe)."""
-        return describe(self)
-
-    def derived(self) -> dict[str, Any]:
-        """Facts its arguments imply but do not show, for `metadata`; none by default."""
-        return {}
 
     def check_started(self, trial_id: int, started: Container[int]) -> None:
         """A ValueError unless `trial_id` is among the `started` trials (`on_report`)."""
