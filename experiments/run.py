@@ -11,6 +11,7 @@ import inspect
 import logging
 import logging.handlers
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,19 @@ def check_run_keys(cfg: DictConfig) -> None:
         )
 
 
+STARTED = time.time()  # before Hydra makes the run directory
+
+
+def discard_if_made(directory: Path) -> None:
+    """Remove `directory` if Hydra made it for this invocation and it is still empty (bad
+    input leaves no trace; run.log opens at its first record, which bad input drops)."""
+    try:
+        if directory.stat().st_ctime >= STARTED and not any(directory.iterdir()):
+            directory.rmdir()
+    except OSError:
+        pass
+
+
 class DeferredLogFile:
     """Holds log records back from the run's log file until the configuration is valid.
 
@@ -364,6 +378,7 @@ def main(cfg: DictConfig) -> str:
         if not isinstance(e, ValueError):
             raise
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        discard_if_made(out_dir)
         sys.exit(2)
     if not summary.complete:
         line = f"run incomplete: {summary.reason}"

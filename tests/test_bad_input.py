@@ -264,3 +264,18 @@ def test_bad_input_changes_no_file(world):
     before, after = world["before"], world["after"]
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     assert changed == [], changed  # nothing rewritten, removed or added
+
+
+def test_bad_input_into_a_new_directory_leaves_no_trace(tmp_path):
+    """The run directory Hydra made for the invocation goes again, and no run.log is
+    written; a directory that was there before (empty) stays."""
+    run = [sys.executable, str(ROOT / "experiments" / "run.py"), "scheduler=tpe",
+           "scheduler.initial_design=halton", "progress=false"]
+    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
+    (tmp_path / "there").mkdir()
+    for name in ("new", "there"):
+        proc = subprocess.run([*run, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "initial_design must be one of" in proc.stderr
+    assert not (tmp_path / "new").exists()
+    assert list((tmp_path / "there").iterdir()) == []
