@@ -1,0 +1,79 @@
+"""Record or check every scheduler's traces: the md5 of results.csv of fixed simulated runs.
+
+A refactoring that must not change behaviour keeps every trace byte-identical:
+
+    python experiments/traces.py --record   # writes experiments/traces.json
+    python experiments/traces.py            # reruns them all, lists every difference (exit 1)
+
+Each scheduler runs through experiments/run.py (the command a user types) on the benchmarks
+of its kind, seeds 0 and 1, with 1 and 4 workers, at most 80 trials a run: multi-objective
+schedulers on zdt1, the others on the mlp_sklearn digits curves and on hartmann3's closed-form
+curves, single-fidelity ones also on the NAS-Bench-201 final-epoch table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = ROOT / "experiments" / "traces.json"
+
+SINGLE_FIDELITY = ("bo", "grid", "random", "rea", "tpe")
+MULTI_FIDELITY = ("asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha",
+                  "pbt", "sync_hyperband", "sync_sh")
+MULTI_OBJECTIVE = ("moasha", "morea", "random_scalarization")
+
+# (schedulers, benchmark overrides): one sweep each
+SWEEPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (SINGLE_FIDELITY + MULTI_FIDELITY, ("benchmark=mlp_sklearn", "benchmark.task=digits")),
+    (SINGLE_FIDELITY + MULTI_FIDELITY, ("benchmark=synthetic", "benchmark.task=hartmann3")),
+    (SINGLE_FIDELITY, ("benchmark=nasbench201", "benchmark.task=cifar10")),
+    (MULTI_OBJECTIVE, ("benchmark=synthetic", "benchmark.task=zdt1")),
+)
+COMMON = ("seed=0,1", "n_workers=1,4", "stop.max_trials=80", "progress=false",
+          "status_every=null", "hydra/launcher=basic")
+
+
+def run_sweeps(out: Path) -> dict[str, str]:
+    """Run every sweep into `out`; the md5 of each run's results.csv by its run name."""
+    traces: dict[str, str] = {}
+    for i, (schedulers, benchmark) in enumerate(SWEEPS):
+        sweep_dir = out / str(i)
+        command = [sys.executable, str(ROOT / "experiments" / "run.py"), "-m",
+                   f"scheduler={','.join(schedulers)}", *benchmark, *COMMON,
+                   f"hydra.sweep.dir={sweep_dir}"]
+        print(" ".join(command[1:]), file=sys.stderr, flush=True)
+        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        for results in sorted(sweep_dir.glob("*/results.csv")):
+            assert results.parent.name not in traces, f"two runs named {results.parent.name}"
+            traces[results.parent.name] = hashlib.md5(results.read_bytes()).hexdigest()
+    return traces
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--record", action="store_true", help=f"write {TRACES.name}")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        traces = run_sweeps(Path(tmp))
+    if args.record:
+        TRACES.write_text(json.dumps(traces, indent=1, sort_keys=True) + "\n")
+        print(f"recorded {len(traces)} traces in {TRACES.relative_to(ROOT)}")
+        return
+    recorded = json.loads(TRACES.read_text())
+    differ = sorted(k for k in recorded.keys() | traces.keys()
+                    if recorded.get(k) != traces.get(k))
+    for name in differ:
+        print(f"differs: {name}: recorded {recorded.get(name)}, now {traces.get(name)}")
+    print(f"{len(recorded) - len(differ)} of {len(recorded)} traces byte-identical")
+    sys.exit(1 if differ else 0)
+
+
+if __name__ == "__main__":
+    main()
