@@ -113,6 +113,11 @@ def _missing(group: str, name: str, parts: list[str], node: dict, shown: str) ->
         if parts[0] not in valid:
             return (f"scheduler.{dotted}: scheduler {name!r} has no parameter {parts[0]!r}; "
                     f"its parameters: {valid}")
+    if group == "benchmark" and name != "custom" and len(parts) == 1:
+        from core.custom import CUSTOM_ONLY, use_custom
+
+        if parts[0] in (*CUSTOM_ONLY, "training"):
+            return use_custom(name, parts[0], shown)
     keys = ", ".join(sorted(k for k in node if k != "name")) or "none"
     return (f"{group}.{dotted}: {where} does not set {parts[-1]!r} (it sets {keys}); "
             f"to pass it anyway, write +{group}.{dotted}={shown}")

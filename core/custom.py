@@ -22,6 +22,26 @@ from core.space import Space
 KEYS = ("name", "training", "space", "metric", "mode", "fidelity", "max_fidelity",
         "min_fidelity", "objectives", "task", "max_wallclock")
 
+# the entries only benchmark=custom reads: a table benchmark brings its own
+CUSTOM_ONLY = ("space", "mode", "fidelity", "max_fidelity", "min_fidelity", "objectives")
+
+
+def use_custom(benchmark: str, key: str, value: Any = None) -> str:
+    """The line for `benchmark.<key>=<value>` given to the table benchmark `benchmark`,
+    which ignores it: it points to benchmark=custom, where your own space and training go."""
+    example = {"training": "path/to/train.py:train", "space": "space.yaml",
+               "metric": "val_accuracy", "max_fidelity": "20"}
+    if value is not None:
+        example[key] = str(value)
+    line = " ".join(f"benchmark.{k}={v}" for k, v in example.items())
+    if key == "training":
+        return (f"benchmark.training: benchmark={benchmark} sets no training; to train your "
+                f"script on {benchmark}'s own space write +benchmark.training={value}, and for "
+                f"your own space use benchmark=custom, e.g. benchmark=custom {line}")
+    return (f"benchmark.{key}: benchmark={benchmark} has its own space, objectives and "
+            f"fidelities and takes no {key}; for your own, use benchmark=custom, e.g. "
+            f"benchmark=custom {line}")
+
 
 @dataclass
 class Problem:

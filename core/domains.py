@@ -304,25 +304,57 @@ def logfinrange(low: float, high: float, size: int, cast_int: bool = False) -> F
     return FiniteRange(low, high, size, log=True, cast_int=cast_int)
 
 
-def domain_from_dict(spec: Mapping) -> Domain:
-    """Inverse of `Domain.to_dict`."""
+def domain_from_dict(spec: Mapping) -> Domain | Value:
+    """Inverse of `Domain.to_dict` (and the constant of {"type": "constant", "value": v});
+    a missing or unknown key (a misspelt `categories`) is a ValueError naming it and the
+    keys of the domain's type."""
     kind = spec.get("type")
+    if kind not in _KEYS:
+        raise ValueError(f"unknown domain type {kind!r}; known: {sorted(_KEYS)}")
+    _check_keys(spec)
+    if kind == "constant":
+        return spec["value"]
     if kind in _INTERVALS:
         return _INTERVALS[kind](spec["low"], spec["high"])
     if kind == "choice":
         return Categorical(spec["categories"])
     if kind == "ordinal":
         return Ordinal(spec["categories"])
-    if kind in ("finrange", "logfinrange"):
-        return FiniteRange(
-            spec["low"],
-            spec["high"],
-            spec["size"],
-            kind == "logfinrange",
-            spec.get("cast_int", False),
-        )
-    raise ValueError(f"unknown domain type {kind!r}; known: {sorted(_KINDS)}")
+    return FiniteRange(
+        spec["low"], spec["high"], spec["size"], kind == "logfinrange", spec.get("cast_int", False)
+    )
+
+
+def _check_keys(spec: Mapping) -> None:
+    """A ValueError for the first key of `spec` its type does not take (with the nearest
+    valid one, if close), or the first one it needs that is missing."""
+    import difflib
+
+    kind = spec["type"]
+    keys, optional = _KEYS[kind], _OPTIONAL.get(kind, ())
+    valid = ", ".join(["type", *keys, *optional])
+    for key in spec:
+        if key != "type" and key not in keys and key not in optional:
+            close = difflib.get_close_matches(str(key), [*keys, *optional], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if key == "log":
+                log_kind = kind if kind.startswith("log") else _LOG_KINDS.get(kind)
+                hint = f" (for a log scale, write type: {log_kind})" if log_kind else ""
+            raise ValueError(f"type {kind} takes no key {key!r}{hint}; its keys: {valid}")
+    missing = [k for k in keys if k not in spec]
+    if missing:
+        raise ValueError(f"type {kind} needs the key {missing[0]!r}; its keys: {valid}")
 
 
 _INTERVALS = {c.kind: c for c in (Uniform, LogUniform, RandInt, LogRandInt)}
-_KINDS = set(_INTERVALS) | {"choice", "ordinal", "finrange", "logfinrange", "constant"}
+# each type's required keys (besides "type"), then its optional ones
+_KEYS: dict[str, tuple[str, ...]] = {
+    **{kind: ("low", "high") for kind in _INTERVALS},
+    "choice": ("categories",),
+    "ordinal": ("categories",),
+    "finrange": ("low", "high", "size"),
+    "logfinrange": ("low", "high", "size"),
+    "constant": ("value",),
+}
+_OPTIONAL = {"finrange": ("cast_int",), "logfinrange": ("cast_int",)}
+_LOG_KINDS = {"uniform": "loguniform", "randint": "lograndint", "finrange": "logfinrange"}

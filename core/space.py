@@ -164,13 +164,18 @@ class Space(Mapping):
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Mapping]) -> Space:
+        """Inverse of `to_dict`; a domain with a missing or unknown key is a ValueError
+        naming the hyperparameter, the key and the keys its type takes."""
         items = {}
         for name, s in spec.items():
             if not isinstance(s, Mapping) or "type" not in s:
                 raise ValueError(
                     f"hyperparameter {name!r}: expected a dict with a 'type', got {s!r}"
                 )
-            items[name] = s["value"] if s["type"] == "constant" else domain_from_dict(s)
+            try:
+                items[name] = domain_from_dict(s)
+            except ValueError as e:
+                raise ValueError(f"hyperparameter {name!r}: {e}") from None
         return cls(items)
 
     @classmethod

@@ -7,13 +7,14 @@ import math
 import time as _time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from core.backends.base import Backend
 from core.callbacks import Callback
+from core.checks import RunChecks
 from core.results import ResultsWriter
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
@@ -47,6 +48,7 @@ class TuningSummary:
     best_trial: int | None = None  # the trial that reported `best`
     best_config: dict[str, Any] | None = None  # its configuration
     cost: float = 0.0  # total trial cost (stop.max_cost's measure)
+    warnings: list[str] = field(default_factory=list)  # what looked misconfigured (core.checks)
 
     @property
     def complete(self) -> bool:
@@ -95,6 +97,7 @@ class Tuner:
         self._first_failure: str | None = None
         self._cost: dict[int, float] = {}  # trial id -> its cost so far
         self._cost_total = 0.0
+        self._checks = RunChecks(scheduler, backend)
 
     @property
     def n_running(self) -> int:
@@ -119,6 +122,7 @@ class Tuner:
             from core.backends.replay import ReplayBackend
 
             self.backend = ReplayBackend(self.backend, results.recorded_events())
+        self._checks.start()
         bar = self._progress_bar()
         reason = "interrupted"
         try:
@@ -153,6 +157,8 @@ class Tuner:
             if self._n_failed and self._n_failed == len(self.trials) and reason in FINISHED:
                 reason = f"all {self._n_failed} trials failed"
             summary = self._summary(reason)
+            for warning in summary.warnings:
+                log.warning(warning)
             for callback in self.callbacks:
                 callback.on_run_end(summary)
             if results is not None:
@@ -259,6 +265,7 @@ class Tuner:
             self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"))
             return
         trial.fidelity = report.fidelity
+        self._checks.on_report(report)
         self._add_cost(trial, report)
         t = _time.perf_counter()
         decision = self.scheduler.on_report(trial, report)
@@ -385,4 +392,5 @@ class Tuner:
             best_trial=self._best_trial,
             best_config=None if self._best_trial is None else self.trials[self._best_trial].config,
             cost=self._cost_total,
+            warnings=self._checks.warnings(),
         )

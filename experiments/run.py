@@ -33,7 +33,7 @@ from core.backends._trialdir import training_path as checked_training_path
 from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
-from core.custom import Problem, problem_from_config
+from core.custom import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from core.results import ResultsWriter, run_metadata
 from core.rundir import TRIALS
 from core.schedulers import create as create_scheduler
@@ -77,6 +77,9 @@ def load_benchmark(cfg: DictConfig) -> Blackbox | Problem:
     if bench.get("name") == "custom":
         entries: dict[str, Any] = OmegaConf.to_container(bench, resolve=True)  # type: ignore[assignment]
         return problem_from_config(entries, base=ROOT)
+    for key in CUSTOM_ONLY:  # +benchmark.space=... on a table: it would be ignored
+        if bench.get(key) is not None:
+            raise ValueError(use_custom(bench.name, key, bench.get(key)))
     task = bench.get("task")  # str(): Hydra reads an OpenML id such as 3945 as an int
     task = None if task is None else str(task)
     blackbox = repository.load_shared(bench.name, task, bench.get("raw_dir"))

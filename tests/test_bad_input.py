@@ -132,6 +132,20 @@ CASES: list[tuple[str, list[str], str]] = [
     (RUN, ["benchmark=custom", "backend=simulated", "benchmark.training={tmp}/fit.py:fit",
            "benchmark.space={tmp}/space.yaml", "benchmark.metric=f1",
            "benchmark.max_fidelity=3"], "has no table to simulate"),
+    (RUN, ["benchmark=custom", "backend=local", "benchmark.training={tmp}/fit.py:fit",
+           "benchmark.space={tmp}/misspelt.yaml"], "misspelt.yaml: "
+     "hyperparameter 'x': type choice takes no key 'categroies' (did you mean 'categories'?)"),
+    # run.py: entries of benchmark=custom given to a table benchmark
+    (RUN, ["benchmark=synthetic", "benchmark.space={tmp}/space.yaml"],
+     "benchmark=synthetic has its own space, objectives and fidelities and takes no space; "
+     "for your own, use benchmark=custom, e.g. benchmark=custom"),
+    (RUN, ["+benchmark.space={tmp}/space.yaml"],  # "+" passes the command-line check
+     "benchmark.space: benchmark=mlp_sklearn has its own space"),
+    (RUN, ["benchmark=fcnet", "+benchmark.max_fidelity=30"],
+     "takes no max_fidelity; for your own, use benchmark=custom"),
+    (RUN, ["benchmark=fcnet", "backend=local", "benchmark.training={tmp}/fit.py:fit"],
+     "benchmark=fcnet sets no training; to train your script on fcnet's own space write "
+     "+benchmark.training="),
     # run.py: directories and the finished run
     (RUN, ["hydra.run.dir={tmp}/afile"], "that is a file; name a directory"),
     (RUN, [*FIN, "seed=5"], "another configuration (seed: 0 -> 5)"),
@@ -199,6 +213,7 @@ def world(tmp_path_factory):
     (tmp / "fit.py").write_text(FIT)
     (tmp / "space.yaml").write_text("x: {type: uniform, low: 0, high: 1}\n")
     (tmp / "broken.yaml").write_text("x: {type: uniform, low: [0\n")
+    (tmp / "misspelt.yaml").write_text("x: {type: choice, categroies: [a, b]}\n")
     (tmp / "wrongsig.py").write_text("def space(task, other):\n    return None\n")
     for name, results, meta in (
         ("randrun", os.urandom(4000), (fin / "metadata.json").read_bytes()),

@@ -78,3 +78,27 @@ def test_points_must_be_rows_of_the_table():
                points_to_evaluate=[{"x1": 0.5, "x2": 1.0}])
     with pytest.raises(ValueError, match="must be a list of configurations"):
         create("random", space=bb.space, metric="loss", points_to_evaluate={"x1": 0.5})
+
+
+MULTI_FIDELITY = ["asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha",
+                  "pbt", "sync_hyperband", "sync_sh"]
+
+
+@pytest.mark.parametrize("name", MULTI_FIDELITY)
+def test_a_multi_fidelity_scheduler_needs_its_fidelities(name):
+    """Without max_fidelity it would see one fidelity, 1: a single rung, nothing stopped."""
+    space = BraninCurves().space
+    with pytest.raises(ValueError, match=rf"create\('{name}'\): {name} is a multi-fidelity "
+                                         r"scheduler: give max_fidelity"):
+        create(name, space=space, metric="loss")
+    assert create(name, space=space, metric="loss", max_fidelity=9).metric == "loss"
+
+
+def test_moasha_and_fidelity_aware_bo_need_fidelities_single_fidelity_ones_do_not():
+    space = BraninCurves().space
+    with pytest.raises(ValueError, match="moasha is a multi-fidelity scheduler"):
+        create("moasha", space=space, objectives={"loss": "min", "f": "min"})
+    with pytest.raises(ValueError, match="bo is a multi-fidelity scheduler"):
+        create("bo", space=space, metric="loss", fidelity_aware=True)
+    for name in ("random", "bo", "tpe", "rea", "grid"):
+        assert create(name, space=space, metric="loss").metric == "loss"

@@ -102,6 +102,31 @@ def test_from_json_rejects_unknown_type():
         Space.from_dict({"x": {"type": "gaussian"}})
 
 
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"type": "choice", "categroies": ["a", "b"]},
+         "hyperparameter 'x': type choice takes no key 'categroies' (did you mean "
+         "'categories'?); its keys: type, categories"),
+        ({"type": "uniform", "low": 0, "high": 1, "log": True},
+         "hyperparameter 'x': type uniform takes no key 'log' (for a log scale, write type: "
+         "loguniform); its keys: type, low, high"),
+        ({"type": "finrange", "low": 0, "high": 1, "size": 3, "castint": True},
+         "did you mean 'cast_int'?); its keys: type, low, high, size, cast_int"),
+        ({"type": "constant", "value": 3, "vlaue": 4}, "type constant takes no key 'vlaue'"),
+        ({"type": "ordinal"}, "hyperparameter 'x': type ordinal needs the key 'categories'"),
+        ({"type": "randint", "low": 1, "hihg": 5},
+         "type randint takes no key 'hihg' (did you mean 'high'?)"),
+    ],
+)
+def test_from_dict_refuses_a_key_its_domain_does_not_take(spec, expected):
+    """A misspelt key was ignored (an optional one) or a bare KeyError (a required one)."""
+    with pytest.raises(ValueError) as info:
+        Space.from_dict({"y": {"type": "uniform", "low": 0, "high": 1}, "x": spec})
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_encode_decode(space):
     rng = np.random.default_rng(1)
     assert space.n_dims() == 1 + 1 + 1 + 1 + 3 + 1 + 1 + 1

@@ -106,6 +106,14 @@ def argument_default(scheduler: str, key: str, searcher: str | None = None) -> A
     return NO_DEFAULT
 
 
+def needs_fidelities(name: str, args: Mapping[str, Any]) -> bool:
+    """True if scheduler `name` with `args` decides by fidelity (its constructor requires
+    `fidelities`, or it models them: fidelity_aware=True), so it cannot do without them."""
+    param = signature(scheduler_class(name)).get("fidelities")
+    required = param is not None and param.default is param.empty
+    return required or bool(args.get("fidelity_aware"))
+
+
 def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searcher:
     """The searcher `name` built from the `context` entries its constructor names (space,
     mode, rng, candidates, ...), plus `params`; unknown parameters get an error."""
@@ -183,7 +191,8 @@ def create(
 
     `metric`/`mode` name the objective (default: the first of `objectives`);
     `objectives` (name -> mode) defaults to {metric: mode}. The fidelities are
-    `fidelities`, or 1..`max_fidelity`, or [1] for a single-fidelity problem. Randomness
+    `fidelities`, or 1..`max_fidelity`, or [1] for a single-fidelity scheduler (a
+    multi-fidelity one needs either: without, a ValueError says so). Randomness
     comes from `rng`, or from `seed` (default 0) exactly as experiments/run.py derives
     the scheduler's stream, so `create(name, ..., seed=s)` decides as a run with seed=s.
     `scheduler_args` are the scheduler's own parameters (its conf/scheduler/<name>.yaml).
@@ -207,6 +216,12 @@ def create(
                 f"create({name!r}): max_fidelity must be a positive integer, got {max_fidelity!r}"
             )
         fidelities = list(range(1, max_fidelity + 1))
+    elif fidelities is None and needs_fidelities(name, scheduler_args):
+        raise ValueError(
+            f"create({name!r}): {name} is a multi-fidelity scheduler: give max_fidelity "
+            "(the last fidelity a trial reports, e.g. max_fidelity=20 for 20 epochs) or "
+            "fidelities=[...]"
+        )
     if rng is not None and seed is not None:
         raise ValueError(f"create({name!r}): give seed or rng, not both")
     if rng is None:
