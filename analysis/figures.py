@@ -58,6 +58,14 @@ def mark_floor(ax, floor: float | None) -> None:
 def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, agg: str,
                styles: Styles, panels: list[Group], rng: np.random.Generator,
                path: Path, baseline: str | None = None) -> list[Path]:
+    """tasks.png/.pdf: tasks_figure saved at ``path``."""
+    return save(tasks_figure(curves, tasks, x, is_log, agg, styles, panels, rng, baseline),
+                path)
+
+
+def tasks_figure(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, agg: str,
+                 styles: Styles, panels: list[Group], rng: np.random.Generator,
+                 baseline: str | None = None):
     """One row per task, one column per group: regret (or the best value if the
     optimum is unknown) over x, aggregated over seeds."""
     fig, axes, tops = figure(len(tasks), len(panels), (4.4, 2.9), legend_rows(panels))
@@ -108,13 +116,21 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
         legend(ax, styles, [s for s in panel.members if s in set(curves.scheduler)],
                panel.background, title=panel.title, baseline=baseline)
     title(fig, f"Per task: {AGG_LABELS[agg]} over seeds", fontsize="large")
-    return save(fig, path)
+    return fig
 
 
 def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: Styles,
                  panels: list[Group], rng: np.random.Generator, headline: str,
                  path: Path, baseline: str | None = None,
                  reference: str = "worst") -> list[Path]:
+    """summary.png/.pdf: summary_figure saved at ``path``."""
+    return save(summary_figure(curves, x, is_log, agg, styles, panels, rng, headline,
+                               baseline, reference), path)
+
+
+def summary_figure(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: Styles,
+                   panels: list[Group], rng: np.random.Generator, headline: str,
+                   baseline: str | None = None, reference: str = "worst"):
     """Over budget fractions, per group of schedulers: normalized regret pooled over all
     tasks and seeds (bootstrap CI stratified by task), and, with two or more tasks, the
     average rank among all schedulers across tasks (1 = best). ``headline`` begins the
@@ -180,4 +196,4 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
             "task); no rank panel for one task.").format(agg=AGG_LABELS[agg])
     title(fig, f"{headline}\n{what} {len(task_keys)} task(s), "
           f"{curves.run_dir.nunique()} runs.")
-    return save(fig, path)
+    return fig

@@ -6,14 +6,15 @@ Usage (from the repository root):
         [--budget-fractions 0.25 0.5 1.0] [--reference {worst,median}] [--include-incomplete] \\
         [--highlight asha,bo] [--objectives A,B]
 
-Writes to --out: runs.csv (every run found, its method label, used or why not),
-tasks.png/.pdf (one row per task, one column per scheduler family), summary.png/.pdf
-(normalized regret pooled over tasks and average rank, per family), regret_table.md/.tex
+Writes to --out: runs.csv (every run found, its method label, used or why not: a
+repeated seed is used once, analysis.pooling), tasks.png/.pdf (one row per task, one
+column per scheduler family), summary.png/.pdf (normalized regret pooled over tasks and,
+for >= 2 tasks, average rank, per family), regret_table.md/.tex
 (regret at the budget fractions; tests with tasks as the unit), significance.csv,
 per_task_table.md (tests within each task, seeds as units), tasks.csv,
 critical_difference.png/.pdf and pairwise.csv (>= 3 tasks), for multi-objective runs
 pareto.png/.pdf, hypervolume.png/.pdf, hypervolume_table.md and hypervolume_tasks.csv
-(analysis.mo), and for a single run run.png/.pdf (analysis.run_view).
+(analysis.mo); for a single run only runs.csv and run.png/.pdf (analysis.run_view).
 
 Example:
     >>> main(["multirun/my-sweep", "--out", "docs/results"])  # doctest: +SKIP
@@ -188,10 +189,10 @@ def run(args: argparse.Namespace) -> list[Path]:
                             f"schedulers: {', '.join(schedulers)}")
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "runs.csv"]
-    families = {label: family(label, searcher) for label, searcher in
-                zip(runs["label"], runs["searcher"], strict=True)}
-    runs.drop(columns=["defaulted"]).assign(family=runs["label"].map(families)).to_csv(
-        written[0], index=False)
+    fams = [family(label, searcher) for label, searcher in
+            zip(runs["label"], runs["searcher"], strict=True)]
+    runs.drop(columns=["defaulted"]).assign(family=fams).to_csv(written[0], index=False)
+    families = dict(zip(runs["label"], fams, strict=True))
     if df["run_dir"].nunique() == 1:  # nothing to compare: the run's own view
         note("note: one run: run.png shows it; the comparisons (summary.png, tasks.png, "
              "the tables) need two or more")

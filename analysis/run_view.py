@@ -77,7 +77,12 @@ def mark_failures(ax, results: pd.DataFrame, fate: pd.Series, col: str) -> None:
 
 
 def plot_run(run_dir: Path, path: Path, metric: str | None = None) -> list[Path]:
-    """run.png/.pdf: the metric over time and over the fidelity (if recorded) per trial."""
+    """run.png/.pdf: run_figure saved at ``path``."""
+    return save(run_figure(run_dir, metric), path)
+
+
+def run_figure(run_dir: Path, metric: str | None = None):
+    """The metric over time and over the fidelity (if recorded) per trial."""
     meta = read_metadata(run_dir)
     info = run_info(meta, run_dir, metric)
     results = read_results(run_dir)
@@ -129,7 +134,7 @@ def plot_run(run_dir: Path, path: Path, metric: str | None = None) -> list[Path]
     title(fig, f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
           f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports"
           + (f"\nbest configuration (star): {text}" if text else ""))
-    return save(fig, path)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:

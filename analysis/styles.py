@@ -3,7 +3,8 @@
 Up to ~20 methods stay distinguishable because no panel shows more than one family
 (single-fidelity; multi-fidelity with a random searcher; multi-fidelity, model-based):
 within a family each scheduler has its own colour, each family its own marker, and the
-baseline is drawn black and dashed in every panel as the common reference. With
+baseline is drawn black and dashed in every panel as the common reference (its legend
+entry says "(baseline)", as it may be of another family than the panel's header). With
 ``highlight``, one panel shows the highlighted schedulers in colour over all the others
 in light grey.
 
