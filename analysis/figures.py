@@ -31,6 +31,7 @@ from analysis.styles import (
     log_y_if_spread,
     save,
     set_x,
+    title,
     x_left,
 )
 
@@ -56,7 +57,15 @@ def mark_floor(ax, floor: float | None) -> None:
 
 def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, agg: str,
                styles: Styles, panels: list[Group], rng: np.random.Generator,
-               path: Path) -> list[Path]:
+               path: Path, baseline: str | None = None) -> list[Path]:
+    """tasks.png/.pdf: tasks_figure saved at ``path``."""
+    return save(tasks_figure(curves, tasks, x, is_log, agg, styles, panels, rng, baseline),
+                path)
+
+
+def tasks_figure(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, agg: str,
+                 styles: Styles, panels: list[Group], rng: np.random.Generator,
+                 baseline: str | None = None):
     """One row per task, one column per group: regret (or the best value if the
     optimum is unknown) over x, aggregated over seeds."""
     fig, axes, tops = figure(len(tasks), len(panels), (4.4, 2.9), legend_rows(panels))
@@ -105,17 +114,27 @@ def plot_tasks(curves: pd.DataFrame, tasks: pd.DataFrame, x: str, is_log: bool, 
                 ax.set_xlabel(X_LABELS[x])
     for ax, panel in zip(tops, panels, strict=True):
         legend(ax, styles, [s for s in panel.members if s in set(curves.scheduler)],
-               panel.background, title=panel.title)
-    fig.suptitle(f"Per task: {AGG_LABELS[agg]} over seeds", fontsize="large")
-    return save(fig, path)
+               panel.background, title=panel.title, baseline=baseline)
+    title(fig, f"Per task: {AGG_LABELS[agg]} over seeds", fontsize="large")
+    return fig
 
 
 def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: Styles,
                  panels: list[Group], rng: np.random.Generator, headline: str,
-                 path: Path) -> list[Path]:
+                 path: Path, baseline: str | None = None,
+                 reference: str = "worst") -> list[Path]:
+    """summary.png/.pdf: summary_figure saved at ``path``."""
+    return save(summary_figure(curves, x, is_log, agg, styles, panels, rng, headline,
+                               baseline, reference), path)
+
+
+def summary_figure(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: Styles,
+                   panels: list[Group], rng: np.random.Generator, headline: str,
+                   baseline: str | None = None, reference: str = "worst"):
     """Over budget fractions, per group of schedulers: normalized regret pooled over all
-    tasks and seeds (bootstrap CI stratified by task), and the average rank among all
-    schedulers across tasks (1 = best). ``headline`` is the figure's title."""
+    tasks and seeds (bootstrap CI stratified by task), and, with two or more tasks, the
+    average rank among all schedulers across tasks (1 = best). ``headline`` begins the
+    figure's title; ``reference`` is what scores 1 (curves.REFERENCES)."""
     schedulers = sorted(curves["scheduler"].unique())
     task_keys = sorted(set(zip(curves.benchmark, curves.task, strict=True)))
     fractions = np.sort(curves["fraction"].unique())
@@ -133,38 +152,48 @@ def plot_summary(curves: pd.DataFrame, x: str, is_log: bool, agg: str, styles: S
             if len(one):
                 scores[i, j] = centre(matrix(one, "norm_regret"), agg)
     mean_rank = dict(zip(schedulers, average_rank(scores), strict=True))
-    fig, axes, tops = figure(2, len(panels), (4.6, 3.3), legend_rows(panels))
+    ranked = len(task_keys) >= 2  # a rank over one task is that task's order: no panel
+    fig, axes, tops = figure(2 if ranked else 1, len(panels), (4.6, 3.3), legend_rows(panels))
     left = x_left(fractions[max(start - 1, 0)], 1.0, is_log)
     shown = np.concatenate([np.concatenate(v)[np.tile(fractions >= left, 3)]
                             for v in pooled.values()])
     unit = X_LABELS[x].split(" (")[0]
     for c, panel in enumerate(panels):
-        ax_regret, ax_rank = axes[0][c], axes[1][c]
+        ax_regret = axes[0][c]
+        ax_rank = axes[1][c] if ranked else None
         for sched in panel.background:
             line(ax_regret, fractions, pooled[sched][0], BACKGROUND)
-            line(ax_rank, fractions, mean_rank[sched], BACKGROUND)
+            if ranked:
+                line(ax_rank, fractions, mean_rank[sched], BACKGROUND)
         for sched in panel.members:
             mid, lo, hi = pooled[sched]
             line(ax_regret, fractions, mid, styles[sched], sched, band=(lo, hi))
-            line(ax_rank, fractions, mean_rank[sched], styles[sched], sched)
+            if ranked:
+                line(ax_rank, fractions, mean_rank[sched], styles[sched], sched)
         floor = log_y_if_spread(ax_regret, shown)
         if floor:
             for artist in ax_regret.lines:
                 artist.set_ydata(np.maximum(artist.get_ydata(), floor))
         mark_floor(ax_regret, floor)
         fit_y(ax_regret, shown, floor)
-        for ax in (ax_regret, ax_rank):
+        for ax in (ax_regret, ax_rank) if ranked else (ax_regret,):
             if is_log:
                 log_x(ax, left, 1.0)
             else:
                 set_x(ax, left, 1.0)
             ax.grid(True, alpha=0.3)
-        ax_rank.set_xlabel(f"fraction of the budget ({unit})")
-        ax_rank.set_ylim(len(schedulers) + 0.5, 0.5)  # best at the top
-        legend(tops[c], styles, panel.members, panel.background, title=panel.title)
-    axes[0][0].set_ylabel("normalized regret (unitless:\n0 = optimum, 1 = reference)")
-    axes[1][0].set_ylabel(f"average rank of {len(schedulers)}\nacross tasks (1 = best)")
-    fig.suptitle(f"{headline}\nTop: normalized regret, {AGG_LABELS[agg]} (seeds resampled "
-                 f"within tasks); bottom: average rank. {len(task_keys)} task(s), "
-                 f"{curves.run_dir.nunique()} runs.", fontsize="medium")
-    return save(fig, path)
+        axes[-1][c].set_xlabel(f"fraction of the budget ({unit})")
+        if ranked:
+            ax_rank.set_ylim(len(schedulers) + 0.5, 0.5)  # best at the top
+        legend(tops[c], styles, panel.members, panel.background, title=panel.title,
+               baseline=baseline)
+    axes[0][0].set_ylabel(f"normalized regret (0 = optimum,\n1 = {reference} "
+                          "first-reported value)")
+    if ranked:
+        axes[1][0].set_ylabel(f"average rank of {len(schedulers)}\nacross tasks (1 = best)")
+    what = ("Top: normalized regret, {agg} (seeds resampled within tasks); bottom: average "
+            "rank." if ranked else "Normalized regret, {agg} (seeds resampled within the "
+            "task); no rank panel for one task.").format(agg=AGG_LABELS[agg])
+    title(fig, f"{headline}\n{what} {len(task_keys)} task(s), "
+          f"{curves.run_dir.nunique()} runs.")
+    return fig

@@ -121,6 +121,8 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
     else:
         sched_name, sched_args = str(scheduler), "{}"
     fidelities = meta.get("fidelities")
+    details = scheduler.get("details") if isinstance(scheduler, dict) else None
+    searcher = (details or {}).get("searcher") if isinstance(details, dict) else None
     return {
         "benchmark": str(meta.get("benchmark", DEFAULTS["benchmark"])),
         "task": str(meta.get("task") or DEFAULTS["task"]),
@@ -133,8 +135,20 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
         "optimum": math.nan if optimum is None else float(optimum),
         "complete": bool(meta.get("complete", False)),
         "learning_curves": (len(fidelities) > 1) if isinstance(fidelities, list) else None,
+        "searcher": str(searcher.get("name", "")) if isinstance(searcher, dict) else "",
+        "budget": budget(meta),
         "defaulted": ",".join(k for k in DEFAULTS if k not in meta),
     }
+
+
+def budget(meta: dict) -> str:
+    """The run's budget as written in metadata.json ``stop``: its set limits, e.g.
+    "max_wallclock=3.3" ("" if none is recorded)."""
+    stop = meta.get("stop")
+    if not isinstance(stop, dict):
+        return ""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(stop.items()) if v is not None)
 
 
 def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:

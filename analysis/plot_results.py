@@ -6,14 +6,15 @@ Usage (from the repository root):
         [--budget-fractions 0.25 0.5 1.0] [--reference {worst,median}] [--include-incomplete] \\
         [--highlight asha,bo] [--objectives A,B]
 
-Writes to --out: runs.csv (every run found, its method label, used or why not),
-tasks.png/.pdf (one row per task, one column per scheduler family), summary.png/.pdf
-(normalized regret pooled over tasks and average rank, per family), regret_table.md/.tex
+Writes to --out: runs.csv (every run found, its method label, used or why not: a
+repeated seed is used once, analysis.pooling), tasks.png/.pdf (one row per task, one
+column per scheduler family), summary.png/.pdf (normalized regret pooled over tasks and,
+for >= 2 tasks, average rank, per family), regret_table.md/.tex
 (regret at the budget fractions; tests with tasks as the unit), significance.csv,
 per_task_table.md (tests within each task, seeds as units), tasks.csv,
 critical_difference.png/.pdf and pairwise.csv (>= 3 tasks), for multi-objective runs
 pareto.png/.pdf, hypervolume.png/.pdf, hypervolume_table.md and hypervolume_tasks.csv
-(analysis.mo), and for a single run run.png/.pdf (analysis.run_view).
+(analysis.mo); for a single run only runs.csv and run.png/.pdf (analysis.run_view).
 
 Example:
     >>> main(["multirun/my-sweep", "--out", "docs/results"])  # doctest: +SKIP
@@ -46,6 +47,7 @@ from analysis.load import (  # noqa: E402
     find_runs,
     read_one,
 )
+from analysis.pooling import check_pooling, which  # noqa: E402
 from analysis.styles import groups, scheduler_styles  # noqa: E402
 from analysis.tables import (  # noqa: E402
     caption,
@@ -56,8 +58,6 @@ from analysis.tables import (  # noqa: E402
     to_markdown,
 )
 from analysis.variants import family, variant_labels  # noqa: E402
-
-SHOW = 5  # run directories listed per note
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -99,14 +99,10 @@ def note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _which(dirs: pd.Series) -> str:
-    shown = ", ".join(dirs.iloc[:SHOW])
-    return shown + (f", ... ({len(dirs) - SHOW} more)" if len(dirs) > SHOW else "")
-
-
-def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, reports): one row per run found (label, complete, n_reports, used, why
-    not) and the reports of the runs used, with notes on stderr."""
+def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(runs, reports, warnings): one row per run found (label, complete, n_reports,
+    used, why not) and the reports of the runs used; notes and warnings on stderr, the
+    warnings (about what was pooled) also returned for the table."""
     found = find_runs(args.dirs)
     if not found:
         raise AnalysisError(
@@ -125,21 +121,24 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
     empty = runs[runs["n_reports"] == 0]
     if len(empty):
         note(f"note: {len(empty)} of {len(runs)} runs have no reports and are left out: "
-             f"{_which(empty['run_dir'])}")
+             f"{which(empty['run_dir'])}")
     if incomplete.any():
         what = ("used up to their last report" if args.include_incomplete
                 else "left out (--include-incomplete uses them up to their last report)")
         note(f"note: {int(incomplete.sum())} of {len(runs)} runs are incomplete "
              f"(complete=false: interrupted or crashed) and {what}: "
-             f"{_which(runs.loc[incomplete, 'run_dir'])}")
+             f"{which(runs.loc[incomplete, 'run_dir'])}")
     for key in ("benchmark", "task", "scheduler"):
         lacking = runs[runs["defaulted"].str.contains(key)]
         if len(lacking):
             note(f"note: {len(lacking)} run(s) have no '{key}' in {METADATA_FILE}; "
-                 f"analysed as '{key}=unknown': {_which(lacking['run_dir'])}")
+                 f"analysed as '{key}=unknown': {which(lacking['run_dir'])}")
     variants = runs.loc[runs["label"] != runs["scheduler"], "label"].unique()
     if len(variants):
         note(f"note: scheduler variants analysed apart: {', '.join(sorted(variants))}")
+    runs, warnings = check_pooling(runs)
+    for line in warnings:
+        note(line)
     used = runs[runs["left_out"] == ""]
     if used.empty:
         why = "have no reports" if len(empty) == len(runs) else "are unusable"
@@ -153,7 +152,7 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
     if len(beat):
         note(f"warning: {len(beat)} runs beat the stated optimum (negative regret), "
              f"e.g. {beat[0]}")
-    return runs, df
+    return runs, df, warnings
 
 
 def headline(tasks: pd.DataFrame) -> str:
@@ -177,7 +176,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     blocked = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
         raise AnalysisError(f"--out {args.out}: {blocked} is a file; name a directory")
-    runs, df = load(args)
+    runs, df, warnings = load(args)
     schedulers = sorted(df["scheduler"].unique())
     baseline = args.baseline or ("random" if "random" in schedulers else schedulers[0])
     if baseline not in schedulers:
@@ -190,23 +189,33 @@ def run(args: argparse.Namespace) -> list[Path]:
                             f"schedulers: {', '.join(schedulers)}")
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "runs.csv"]
-    runs.drop(columns=["defaulted"]).assign(family=runs["label"].map(family)).to_csv(
-        written[0], index=False)
+    fams = [family(label, searcher) for label, searcher in
+            zip(runs["label"], runs["searcher"], strict=True)]
+    runs.drop(columns=["defaulted"]).assign(family=fams).to_csv(written[0], index=False)
+    families = dict(zip(runs["label"], fams, strict=True))
+    if df["run_dir"].nunique() == 1:  # nothing to compare: the run's own view
+        note("note: one run: run.png shows it; the comparisons (summary.png, tasks.png, "
+             "the tables) need two or more")
+        written += run_view.plot_run(Path(df["run_dir"].iloc[0]), out / "run", args.metric)
+        for path in written:
+            print(f"wrote {path}")
+        return written
     grid, is_log = fraction_grid(df, args.x, args.n_grid)
     curves, tasks = run_curves(df, args.x, grid, args.reference)
     at, _ = run_curves(df, args.x, np.array(fractions), args.reference)
     rng = np.random.default_rng(args.seed)
-    styles = scheduler_styles(schedulers, baseline)
-    panels = groups(schedulers, baseline, highlight)
+    styles = scheduler_styles(schedulers, baseline, families)
+    panels = groups(schedulers, baseline, highlight, families)
     written += plot_tasks(curves, tasks, args.x, is_log, args.agg, styles, panels, rng,
-                          out / "tasks")
+                          out / "tasks", baseline)
     written += plot_summary(curves, args.x, is_log, args.agg, styles, panels, rng,
-                            headline(tasks), out / "summary")
+                            headline(tasks), out / "summary", baseline, args.reference)
     table, tests = regret_table(at, args.agg, baseline, rng)
     sources = set(tasks["optimum_source"])
     best = "the table's optimum" if sources == {"metadata optimum"} else (
         "the table's optimum where known, else the best value any run found")
     text = caption(args.agg, baseline, X_LABELS[args.x], best, args.reference)
+    text += "".join(f"\n\n{w[0].upper()}{w[1:]}" for w in warnings)
     markdown = to_markdown(table, tests, baseline, text)
     texts = {"regret_table.md": markdown, "regret_table.tex": to_latex(table, tests, baseline,
                                                                         text),
@@ -219,8 +228,6 @@ def run(args: argparse.Namespace) -> list[Path]:
     written += [out / "significance.csv", out / "tasks.csv"]
     written += write_critical_difference(at, args.agg, len(tasks), out)
     written += mo.write_outputs(runs, df, args, out, styles, rng)
-    if len(runs[runs["left_out"] == ""]) == 1:
-        written += run_view.plot_run(Path(df["run_dir"].iloc[0]), out / "run", args.metric)
     print(f"{df.run_dir.nunique()} runs, {len(tasks)} task(s), schedulers: "
           f"{', '.join(schedulers)}\n")
     print(markdown)

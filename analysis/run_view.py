@@ -18,18 +18,31 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 if __package__ in (None, ""):  # run as `python analysis/run_view.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.load import AnalysisError, read_metadata, read_results, run_info  # noqa: E402
-from analysis.styles import figure, save, title  # noqa: E402
+from analysis.styles import figure, log_ticks, save, title  # noqa: E402
 
-FATES = {  # fate -> colour, drawn in this order (the most common first, underneath)
-    "stopped": "C3", "paused": "C1", "running at the end": "0.5", "completed": "C0",
-    "failed": "black",
+FATES = {  # fate -> line style, drawn in this order (the most common first, underneath)
+    "stopped": {"color": "C1", "linestyle": "-"},
+    "paused": {"color": "C4", "linestyle": "--"},
+    "running at the end": {"color": "0.45", "linestyle": ":"},
+    "completed": {"color": "C0", "linestyle": "-"},
+    "failed": {"color": "black", "linestyle": "-"},
 }
+FAILED_MARK = {"marker": "x", "markersize": 7, "markeredgewidth": 1.5, "color": "black",
+               "linestyle": "none"}
+
+
+def fmt(value: object) -> str:
+    """A value for a title: floats to 4 significant digits (256.0 -> 256), else as is."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)
 
 
 def fates(results: pd.DataFrame) -> pd.Series:
@@ -45,8 +58,31 @@ def fates(results: pd.DataFrame) -> pd.Series:
     return fate
 
 
+def mark_failures(ax, results: pd.DataFrame, fate: pd.Series, col: str) -> None:
+    """An x per failed trial where it failed: at its failure's x and its last reported
+    value, or at the bottom of the panel if it reported nothing."""
+    for trial in fate.index[fate == "failed"]:
+        rows = results[results["trial_id"] == trial]
+        x = rows[col].iloc[-1]
+        if x != x:  # no fidelity recorded at the failure: the last one reported
+            x = rows[col].dropna().iloc[-1] if rows[col].notna().any() else np.nan
+        if x != x:
+            continue
+        values = rows["value"].dropna()
+        if len(values):
+            ax.plot([x], [values.iloc[-1]], **FAILED_MARK, zorder=4)
+        else:
+            ax.plot([x], [0.02], **FAILED_MARK, zorder=4, clip_on=False,
+                    transform=ax.get_xaxis_transform())
+
+
 def plot_run(run_dir: Path, path: Path, metric: str | None = None) -> list[Path]:
-    """run.png/.pdf: the metric over time and over the fidelity (if recorded) per trial."""
+    """run.png/.pdf: run_figure saved at ``path``."""
+    return save(run_figure(run_dir, metric), path)
+
+
+def run_figure(run_dir: Path, metric: str | None = None):
+    """The metric over time and over the fidelity (if recorded) per trial."""
     meta = read_metadata(run_dir)
     info = run_info(meta, run_dir, metric)
     results = read_results(run_dir)
@@ -64,13 +100,15 @@ def plot_run(run_dir: Path, path: Path, metric: str | None = None) -> list[Path]
     best = results.loc[(sign * results["value"]).idxmin()]
     counts = fate.value_counts()
     for ax, (col, label) in zip(axes[0], xs, strict=True):
-        for kind, colour in FATES.items():
+        for kind, style in FATES.items():
             for trial in fate.index[fate == kind]:
                 rows = results[results["trial_id"] == trial]
-                ax.plot(rows[col], rows["value"], color=colour, linewidth=0.7, alpha=0.6,
-                        marker="." if len(rows) == 1 else None, markersize=3)
-        ax.plot(best[col], best["value"], marker="*", markersize=14, color="gold",
-                markeredgecolor="black", linestyle="none")
+                ax.plot(rows[col], rows["value"], **style, linewidth=0.7, alpha=0.6,
+                        marker="." if rows["value"].notna().sum() == 1 else None,
+                        markersize=3)
+        mark_failures(ax, results, fate, col)
+        ax.plot(best[col], best["value"], marker="*", markersize=15, color="gold",
+                markeredgecolor="black", markeredgewidth=1.0, linestyle="none", zorder=5)
         ax.set_xlabel(label)
         ax.set_ylabel(f"{name} ({info['mode']})")
         ax.grid(True, alpha=0.3)
@@ -78,21 +116,25 @@ def plot_run(run_dir: Path, path: Path, metric: str | None = None) -> list[Path]
             span = results["time"].max() / results["time"].min()
             if span > 100:
                 ax.set_xscale("log")
+                log_ticks(ax.xaxis)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=c, label=f"{k} ({counts[k]})") for k, c in FATES.items()
-               if k in counts]
+    handles = [Line2D([], [], **FATES[k], label=f"{k} ({counts[k]})") for k in FATES
+               if k in counts and k != "failed"]
+    if "failed" in counts:
+        handles.append(Line2D([], [], **FAILED_MARK,
+                              label=f"failed ({counts['failed']}): x where it failed"))
     config = {k[len("config_"):]: v for k, v in best.items() if str(k).startswith("config_")}
     handles.append(Line2D([], [], marker="*", color="gold", markeredgecolor="black",
                           linestyle="none", markersize=12,
-                          label=f"best: trial {best['trial_id']}, {name} = {best['value']:.4g}"))
+                          label=f"best: trial {best['trial_id']}, {name} = {fmt(best['value'])}"))
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small",
                frameon=False)
-    text = ", ".join(f"{k}={v}" for k, v in config.items())
+    text = ", ".join(f"{k}={fmt(v)}" for k, v in config.items())
     title(fig, f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
-          f"{info['seed']}: {fate.size} trials, {len(results)} reports"
+          f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports"
           + (f"\nbest configuration (star): {text}" if text else ""))
-    return save(fig, path)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Up to ~20 methods stay distinguishable because no panel shows more than one family
 (single-fidelity; multi-fidelity with a random searcher; multi-fidelity, model-based):
 within a family each scheduler has its own colour, each family its own marker, and the
-baseline is drawn black and dashed in every panel as the common reference. With
+baseline is drawn black and dashed in every panel as the common reference (its legend
+entry says "(baseline)", as it may be of another family than the panel's header). With
 ``highlight``, one panel shows the highlighted schedulers in colour over all the others
 in light grey.
 
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.variants import FAMILY_ORDER, family
+from analysis import variants
+from analysis.variants import FAMILY_ORDER
 
 COLOURS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")  # tab10 without grey
 MARKERS = {"single-fidelity": "o", "multi-fidelity, random search": "s",
@@ -31,10 +33,13 @@ BACKGROUND = {"color": "0.75", "linestyle": "-", "linewidth": 0.8, "marker": Non
 Styles = dict[str, dict]  # scheduler -> matplotlib line properties
 
 
-def scheduler_styles(labels: list[str], baseline: str | None = None) -> Styles:
+def scheduler_styles(labels: list[str], baseline: str | None = None,
+                     families: dict[str, str] | None = None) -> Styles:
     """Line properties per scheduler: a colour of its own (names sorted by family) if
     there are at most len(COLOURS), else by position within its family; marker by
-    family; the baseline black and dashed. The same in every figure."""
+    family (``families``: label -> family, default variants.family); the baseline black
+    and dashed. The same in every figure."""
+    family = _family_of(families)
     styles: Styles = {}
     unique = len(set(labels) - {baseline}) <= len(COLOURS)
     offset = 0
@@ -51,6 +56,11 @@ def scheduler_styles(labels: list[str], baseline: str | None = None) -> Styles:
     return styles
 
 
+def _family_of(families: dict[str, str] | None):
+    """label -> family: from ``families`` where given, else variants.family."""
+    return lambda label: (families or {}).get(label) or variants.family(label)
+
+
 @dataclass
 class Group:
     """One panel's schedulers: drawn in colour (members) or in grey (background)."""
@@ -60,10 +70,11 @@ class Group:
     background: list[str] = field(default_factory=list)
 
 
-def groups(labels: list[str], baseline: str | None, highlight: list[str] | None = None
-           ) -> list[Group]:
-    """Panels of schedulers: one per family present (the baseline in each), or one
-    highlight panel with the rest in the background."""
+def groups(labels: list[str], baseline: str | None, highlight: list[str] | None = None,
+           families: dict[str, str] | None = None) -> list[Group]:
+    """Panels of schedulers: one per family present (the baseline in each, whatever its
+    own family), or one highlight panel with the rest in the background."""
+    family = _family_of(families)
     labels = sorted(set(labels))
     base = [baseline] if baseline in labels else []
     if highlight:
@@ -108,12 +119,14 @@ def save(fig, path: Path) -> list[Path]:
 
 
 def legend(ax, styles: Styles, names: list[str], background: list[str] | None = None,
-           ncols: int = 2, title: str | None = None) -> None:
+           ncols: int = 2, title: str | None = None, baseline: str | None = None) -> None:
     """A legend filling ``ax`` (an empty axes of a legend row, see figure), one entry
-    per name in order, and one for the grey background schedulers."""
+    per name in order (``baseline`` marked as such: it is in every panel, whatever its
+    family), and one for the grey background schedulers."""
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], **styles[n], label=n) for n in names]
+    handles = [Line2D([], [], **styles[n], label=f"{n} (baseline)" if n == baseline else n)
+               for n in names]
     if background:
         handles.append(Line2D([], [], **BACKGROUND, label=f"other ({len(background)})"))
     ax.legend(handles=handles, loc="lower center", ncols=ncols, fontsize="small",
@@ -132,12 +145,30 @@ def figure_legend(fig, styles: Styles, names: list[str], ncols: int = 3) -> None
 
 
 def title(fig, text: str, fontsize: str = "medium") -> None:
-    """A figure title wrapped to the figure's width (each paragraph of ``text`` apart)."""
+    """A figure title wrapped to the figure's width (each paragraph of ``text`` apart), so
+    that it never runs past the figure's edges (line widths measured in the font)."""
     import textwrap
 
-    width = max(40, int(fig.get_figwidth() * 13))
-    fig.suptitle("\n".join(textwrap.fill(p, width) for p in text.split("\n")),
-                 fontsize=fontsize)
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(size=fontsize)
+    dpi = 72.0
+    room = 0.96 * fig.get_figwidth() * dpi
+    renderer = RendererAgg(1, 1, dpi)
+
+    def fits(line: str) -> bool:
+        return renderer.get_text_width_height_descent(line, font, ismath=False)[0] <= room
+
+    lines = []
+    for paragraph in text.split("\n"):
+        width = max(len(paragraph), 1)
+        wrapped = [paragraph]
+        while width > 20 and not all(map(fits, wrapped)):
+            width -= 2
+            wrapped = textwrap.wrap(paragraph, width) or [""]
+        lines += wrapped
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def legend_rows(panels: list, ncols: int = 2) -> int:
@@ -163,12 +194,24 @@ def x_left(first: float, right: float, is_log: bool) -> float:
 
 def log_x(ax, left: float, right: float) -> None:
     """Log x axis from ``x_left(left, right, True)`` to ``right`` (earlier points are
-    off the axis, not squeezed)."""
-    from matplotlib.ticker import NullFormatter
-
+    off the axis, not squeezed), with ticks at 1, 2 and 5 of each decade."""
     ax.set_xscale("log")
     set_x(ax, x_left(left, right, True), right)
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    log_ticks(ax.xaxis)
+
+
+def log_ticks(axis) -> None:
+    """Ticks of a log axis labelled as plain numbers (0.02, 0.5, 10, 2000): at 1, 2 and 5
+    of each decade where the axis spans up to three decades, else at the decades (with
+    unlabelled minor ticks)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    decades = math.log10(hi / lo) if lo > 0 and hi > 0 else math.inf
+    subs = (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def set_x(ax, left: float, right: float) -> None:
@@ -178,7 +221,9 @@ def set_x(ax, left: float, right: float) -> None:
 
 
 def fit_y(ax, values: np.ndarray, floor: float | None) -> None:
-    """y limits around the ``values`` in view (those off the x axis do not stretch it)."""
+    """y limits around the ``values`` in view (those off the x axis do not stretch it).
+    0 is included only when it is near: when it widens the range at most twofold
+    (values of 0.90 to 0.97 get an axis of about 0.90 to 0.97, not 0 to 1)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if not values.size:
@@ -186,8 +231,12 @@ def fit_y(ax, values: np.ndarray, floor: float | None) -> None:
     if floor:
         ax.set_ylim(floor * 0.8, max(values.max(), floor) * 1.5)
         return
-    lo, hi = min(0.0, values.min()), values.max()
-    pad = 0.04 * (hi - lo) or 0.05
+    lo, hi = values.min(), values.max()
+    if 0 < lo <= hi - lo:
+        lo = 0.0
+    elif lo <= hi < 0 and hi - lo >= -hi:
+        hi = 0.0
+    pad = 0.04 * (hi - lo) or 0.05 * (abs(hi) or 1.0)
     ax.set_ylim(lo - pad, hi + pad)
 
 

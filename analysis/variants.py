@@ -19,15 +19,17 @@ import json
 from collections.abc import Sequence
 
 # family of each registered scheduler: how it spends the budget (see docs/benchmarking.md)
+# (a static table: the analysis reads result files only, never core.schedulers)
+SINGLE, MF_RANDOM, MF_MODEL = ("single-fidelity", "multi-fidelity, random search",
+                               "multi-fidelity, model-based")
 FAMILIES: dict[str, str] = {
     **dict.fromkeys(["random", "grid", "bo", "tpe", "rea", "morea", "random_scalarization"],
-                    "single-fidelity"),
+                    SINGLE),
     **dict.fromkeys(["asha", "hyperband", "sync_hyperband", "sync_sh", "pasha",
-                     "median_stopping", "pbt", "moasha"], "multi-fidelity, random search"),
-    **dict.fromkeys(["bohb", "mobster", "dehb"], "multi-fidelity, model-based"),
+                     "median_stopping", "pbt", "moasha"], MF_RANDOM),
+    **dict.fromkeys(["bohb", "mobster", "dehb"], MF_MODEL),
 }
-FAMILY_ORDER = ["single-fidelity", "multi-fidelity, random search",
-                "multi-fidelity, model-based", "other"]
+FAMILY_ORDER = [SINGLE, MF_RANDOM, MF_MODEL, "other"]
 _MISSING = "-"
 
 
@@ -47,9 +49,14 @@ def variant_labels(runs: Sequence[tuple[str, str]]) -> list[str]:
             for name, args in parsed]
 
 
-def family(label: str) -> str:
-    """The family of a scheduler label (its name before any '('), 'other' if unknown."""
-    return FAMILIES.get(label.split("(")[0], "other")
+def family(label: str, searcher: str | None = None) -> str:
+    """The family of a scheduler label (its name before any '('), 'other' if unknown; a
+    multi-fidelity scheduler run with a searcher other than random (metadata.json
+    ``scheduler.details.searcher.name``, e.g. asha with ``searcher: bo``) is model-based."""
+    fam = FAMILIES.get(label.split("(")[0], "other")
+    if fam == MF_RANDOM and searcher not in (None, "", "random"):
+        return MF_MODEL
+    return fam
 
 
 def _parse(args: str) -> dict:

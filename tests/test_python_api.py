@@ -41,7 +41,7 @@ def test_the_quickstart_runs_as_documented(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / plot[1]), *plot[2:]], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert (tmp_path / "quickstart" / "plots" / "summary.png").stat().st_size > 10_000
+    assert (tmp_path / "quickstart" / "plots" / "run.png").stat().st_size > 10_000  # one run
 
     again = subprocess.run([sys.executable, "quickstart.py"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=300)
