@@ -8,19 +8,21 @@ their own session or process group are found too; a process that cleared its
 environment (`env -i`) is not. Pure standard library: it imports nothing of simtune.
 
 The tuner's side is here too: `watch_token()` starts the watchdog of this process at
-the first launch, and `die_with_parent(argv)` makes each trial process arm
-PR_SET_PDEATHSIG before it execs the trial.
+the first launch, `die_with_parent(argv)` makes each trial process arm
+PR_SET_PDEATHSIG before it execs the trial, and `watched(name)` marks the processes of
+a service the tuner starts (the Ray instance of backend=ray) so that they die with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 WATCH_ENV = "SIMTUNE_WATCH"
 _KEY = WATCH_ENV.encode() + b"="
@@ -105,11 +107,31 @@ def watch_token() -> str:
         _WATCHDOG = subprocess.Popen(
             [sys.executable, __file__, _TOKEN],
             stdin=subprocess.PIPE,  # its only write end stays here: EOF = the tuner is gone
+            env={k: v for k, v in os.environ.items() if k != WATCH_ENV},  # no one else's prey
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C or kill of the tuner's group leaves it alive
         )
     return _TOKEN
+
+
+@contextlib.contextmanager
+def watched(name: str) -> Iterator[None]:
+    """Within: processes this one starts carry SIMTUNE_WATCH=TOKEN:`name`, and so does every
+    process they start; the watchdog kills them all once this process is gone.
+
+    For a service whose processes are started indirectly (the Ray instance of
+    backend=ray address=local: its head processes, their workers and agents).
+    """
+    old = os.environ.get(WATCH_ENV)
+    os.environ[WATCH_ENV] = f"{watch_token()}:{name}"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[WATCH_ENV]
+        else:
+            os.environ[WATCH_ENV] = old
 
 
 def watchdog_pid() -> int | None:
