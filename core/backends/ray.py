@@ -33,7 +33,7 @@ from typing import Any
 
 from core.backends._gpus import GpuPool
 from core.backends._process import ProcEvent, TrialRun, launch
-from core.backends._watchdog import watched
+from core.backends._watchdog import adopt, watched
 from core.backends.python import PythonBackend
 from core.trial import Event
 
@@ -110,6 +110,8 @@ class RayBackend(PythonBackend):
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_concurrency=4, max_restarts=0
         ).remote()
         delta = {k: v for k, v in env.items() if os.environ.get(k) != v}  # the node keeps its own
+        if self._owns_ray and self.address == "local":
+            adopt("ray")  # with the workers started since
         return RemoteProcess(trial_id, actor, argv, str(cwd), delta, self._events, self._stamp,
                              self.max_output_bytes)
 
@@ -153,6 +155,7 @@ def _connect(address: str, init_args: dict[str, Any]) -> bool:
         return True
     with watched("ray"):  # the instance started here (all its processes) dies with this one
         ray.init(address="local", **args)
+    adopt("ray")
     return True
 
 
