@@ -104,3 +104,25 @@ def output_reports(tdir: Path, fidelity: str) -> list[tuple[int, dict[str, Any]]
                 break
             out.append((int(value), metrics))
     return out
+
+
+def unrecorded(
+    reports: list[tuple[int, dict[str, Any]]], recorded: int | None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
+    """Of a trial's `reports` (output_reports), those above the `recorded` fidelity, each
+    above the one before: (metrics of the recorded report, the new ones, highest fidelity).
+
+    Example:
+        >>> unrecorded([(1, {"e": 1}), (2, {"e": 2}), (3, {"e": 3}), (3, {"e": 3})], 2)
+        ({'e': 2}, [{'e': 3}], 3)
+    """
+    top = -1 if recorded is None else recorded
+    base: dict[str, Any] | None = None
+    new: list[dict[str, Any]] = []
+    for fidelity, metrics in reports:
+        if fidelity == recorded and not new:
+            base = metrics
+        elif fidelity > top:
+            new.append(metrics)
+            top = fidelity
+    return base, new, top

@@ -9,7 +9,9 @@ resume starts the script again on the same checkpoint directory.
 
 Nothing is written before the first start or recover. A trial directory left by an
 interrupted run is kept (start and recover continue on its checkpoint) when its
-config.json holds the same configuration, and refused with ValueError otherwise.
+config.json holds the same configuration, and refused with ValueError otherwise. No
+report is lost to an interruption: `drain` reads what running trials said before a graceful
+stop, and `recover_reports` what stdout.txt holds beyond the recorded rows at a resume.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from typing import Any
 
 from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
 from core.backends._process import ProcEvent, TrialRun, install_signal_handlers, launch
-from core.backends._trialdir import config_text, output_reports, take_trial_dir, training_path
+from core.backends._trialdir import (
+    config_text,
+    output_reports,
+    take_trial_dir,
+    training_path,
+    unrecorded,
+)
 from core.backends.base import Backend
 from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
@@ -181,16 +189,12 @@ class LocalBackend(Backend):
         repeated as its last (as for any process that ends below max_fidelity).
         """
         tid = trial.trial_id
-        top = -1 if trial.fidelity is None else trial.fidelity
-        base: Report | None = None
-        new: list[dict[str, Any]] = []
-        for fid, metrics in output_reports(self.trial_dir(tid), self.fidelity):
-            if fid == trial.fidelity and not new:
-                values = {k: v for k, v in metrics.items() if k != self.fidelity}
-                base = Report(tid, 0.0, fid, values)
-            elif fid > top:
-                new.append(metrics)
-                top = fid
+        found = output_reports(self.trial_dir(tid), self.fidelity)
+        recorded, new, top = unrecorded(found, trial.fidelity)
+        base = None
+        if recorded is not None and trial.fidelity is not None:
+            values = {k: v for k, v in recorded.items() if k != self.fidelity}
+            base = Report(tid, 0.0, trial.fidelity, values)
         self._unread[tid] = (base, new, top)
 
     def resume(self, trial: Trial) -> None:
