@@ -224,6 +224,9 @@ def test_recover_takes_over_a_trial_of_a_tuner_killed_with_sigkill(ray_cluster, 
     assert wait_dead(pid, 30.0), "the trial process outlived its killed tuner"
     saved = int((ckpt / "epoch.txt").read_text())
     assert saved >= 3
+    # the cluster it joined by address is the user's: its watchdog left it alone
+    assert all(node["Alive"] for node in ray_cluster.nodes())
+    assert free_cpus(ray_cluster, NUM_CPUS) == NUM_CPUS
 
     backend = make(toy, tmp_path, max_fidelity=saved + 2)
     with pytest.raises(ValueError, match=r"trial_0 holds another configuration .* than trial 0"):
