@@ -98,6 +98,7 @@ class Tuner:
         self._cost: dict[int, float] = {}  # trial id -> its cost so far
         self._cost_total = 0.0
         self._checks = RunChecks(scheduler, backend)
+        self._waiting = False  # in backend.next_events: an interrupt there may drain
 
     @property
     def n_running(self) -> int:
@@ -131,10 +132,12 @@ class Tuner:
             reason = self._loop(bar)
         except KeyboardInterrupt:
             reason = "interrupted (SIGINT)"
+            self._drain()
             raise
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 0
             reason = f"interrupted (signal {code - 128})" if code > 128 else "interrupted"
+            self._drain()
             raise
         except BaseException as e:
             reason = "crashed: " + " ".join(f"{type(e).__name__}: {e}".split())[:500]
@@ -192,7 +195,9 @@ class Tuner:
             if not self._running:
                 return idle_reason or "nothing left to run"
             if not pending:
+                self._waiting = True
                 pending.extend(backend.next_events(until=deadline))
+                self._waiting = False
                 if bar is not None:
                     self._update_bar(bar)
             if not pending:
@@ -213,6 +218,25 @@ class Tuner:
                 return "cost budget reached"
             if self._best is not None and stop.target_reached(self._best, self.scheduler.mode):
                 return "metric target reached"
+
+    def _drain(self) -> None:
+        """A graceful interrupt that came while the loop waited for events: record what the
+        trials already reported (the backend ends them and reads their output) first.
+
+        Elsewhere in the loop the state may be half updated, so nothing is drained there;
+        a resume recovers those reports from the trials' output (recover_reports).
+        """
+        if not self._waiting:
+            return
+        self._waiting = False
+        try:
+            for event in self.backend.drain():
+                if isinstance(event, Report):
+                    self._on_report(event)
+                elif isinstance(event, Failure):
+                    self._on_failure(event)
+        except Exception:
+            log.exception("could not record the trials' last reports at the interrupt")
 
     def _fill_workers(self) -> str | None:
         """Start or resume trials while a worker is free; say why it stopped short, if it did."""

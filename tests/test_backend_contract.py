@@ -64,7 +64,8 @@ TOY = textwrap.dedent(
                 sys.stdout.write(("x" * 1000 + "\\n") * 1000)
             if kind == "nofidelity":
                 reporter(loss=1.0)
-            ckpt.write_text(str(epoch))
+            ckpt.with_suffix(".tmp").write_text(str(epoch))
+            ckpt.with_suffix(".tmp").replace(ckpt)  # atomically: a kill leaves a whole one
             reporter(epoch=epoch, loss=float(config.get("x", 1.0)) / epoch)
 
 

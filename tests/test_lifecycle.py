@@ -349,6 +349,77 @@ def test_real_run_killed_then_rerun_continues_from_checkpoints(backend, tmp_path
             assert len(launches) >= 2 and launches[-1] > 1, (trial_id, launches)
 
 
+INTERRUPTING_TRAINING = """
+import os
+import signal
+import time
+from pathlib import Path
+
+from core.report import run_script
+
+
+def train(config, reporter, checkpoint_dir=None):
+    ckpt = Path(checkpoint_dir) / "epoch.txt"
+    done = int(ckpt.read_text()) if ckpt.exists() else 0
+    for epoch in range(done + 1, 51):
+        time.sleep(0.02)
+        (ckpt.parent / "tmp").write_text(str(epoch))
+        (ckpt.parent / "tmp").replace(ckpt)  # checkpoint first (atomically), then report
+        reporter(epoch=epoch, val_accuracy=epoch / 50, val_logloss=1.0 / epoch,
+                 test_accuracy=0.5)
+        flag = Path(checkpoint_dir) / "interrupted"
+        if epoch == 7 and os.environ["SIMTUNE_TRIAL_ID"] == "1" and not flag.exists():
+            flag.touch()
+            os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C of the tuner, right after a report
+
+
+if __name__ == "__main__":
+    run_script(train)
+"""
+
+
+def _output_epochs(trial_dir: Path) -> list[int]:
+    """The epochs of the reports a trial wrote to its output (stdout.txt)."""
+    lines = (trial_dir / "stdout.txt").read_text().splitlines()
+    return [json.loads(line.split(" ", 1)[1])["epoch"] for line in lines
+            if line.startswith("[simtune] ")]
+
+
+@pytest.mark.slow
+def test_sigint_records_every_report_trials_made_and_the_rerun_goes_on_from_there(tmp_path):
+    script = tmp_path / "interrupting_train.py"
+    script.write_text(INTERRUPTING_TRAINING)
+    out = tmp_path / "run"
+    args = ["backend=local", "benchmark=mlp_sklearn", "scheduler=random",
+            f"benchmark.training={script}:train", "stop.max_trials=4", "n_workers=2",
+            "stop.max_wallclock=null", f"hydra.run.dir={out}"]
+    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([*RUN, *args, "progress=false"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    import pandas as pd
+
+    rows = pd.read_csv(out / "results.csv")
+    trials = out / "trials"
+    assert (trials / "trial_1" / "checkpoints" / "interrupted").exists()
+    for trial_dir in sorted(trials.glob("trial_*")):
+        trial_id = int(trial_dir.name.split("_")[1])
+        recorded = rows.loc[rows["trial_id"] == trial_id, "epoch"].tolist()
+        written = _output_epochs(trial_dir)
+        assert written == recorded, (trial_id, written, recorded)  # none lost, none skipped
+        assert int((trial_dir / "checkpoints" / "epoch.txt").read_text()) == recorded[-1]
+    assert 7 in rows.loc[rows["trial_id"] == 1, "epoch"].tolist()
+    again = _run_py(args, tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rows = pd.read_csv(out / "results.csv")
+    assert json.loads((out / "metadata.json").read_text())["complete"] is True
+    assert sorted(rows["trial_id"].unique()) == [0, 1, 2, 3]
+    for trial_id, trial in rows.groupby("trial_id"):  # each from epoch 1 to 50, once
+        assert trial["epoch"].tolist() == list(range(1, 51)), trial_id
+        assert trial["status"].tolist() == ["running"] * 49 + ["completed"], trial_id
+
+
 def test_an_argument_added_since_at_its_default_is_the_same_run(tmp_path):
     """A run written before a scheduler argument existed (here: bo's initial_design,
     dropped from its stored config) is still complete for a rerun that sets the argument

@@ -7,11 +7,15 @@ run continues on what is there, and a different configuration is refused.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
+from core.report import PREFIX, parse_report
 from core.trial import Trial
+
+REPORT_PREFIX = PREFIX.encode()
 
 
 def training_path(spec: str, base: str | Path | None = None) -> tuple[Path, str]:
@@ -72,3 +76,53 @@ def _canonical(text: str) -> str:
         return json.dumps(json.loads(text), sort_keys=True)
     except json.JSONDecodeError:
         return text
+
+
+def output_reports(tdir: Path, fidelity: str) -> list[tuple[int, dict[str, Any]]]:
+    """The (fidelity, metrics) reports in `tdir`/stdout.txt, in the order written.
+
+    What a trial said, as its output on storage holds it: a later process of the run
+    recovers the reports its interrupted tuner never recorded from here. Lines other
+    than reports are skipped; reading stops at the first report the live backend would
+    have refused (malformed, cut off, without a whole-number fidelity).
+    """
+    out: list[tuple[int, dict[str, Any]]] = []
+    path = tdir / "stdout.txt"
+    if not path.is_file():
+        return out
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.startswith(REPORT_PREFIX):
+                continue
+            try:
+                metrics = parse_report(raw.decode("utf-8", errors="replace"))
+            except ValueError:
+                break
+            value = None if metrics is None else metrics.get(fidelity)
+            if (not raw.endswith(b"\n") or value is None or not math.isfinite(value)
+                    or value != int(value)):
+                break
+            out.append((int(value), metrics))
+    return out
+
+
+def unrecorded(
+    reports: list[tuple[int, dict[str, Any]]], recorded: int | None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
+    """Of a trial's `reports` (output_reports), those above the `recorded` fidelity, each
+    above the one before: (metrics of the recorded report, the new ones, highest fidelity).
+
+    Example:
+        >>> unrecorded([(1, {"e": 1}), (2, {"e": 2}), (3, {"e": 3}), (3, {"e": 3})], 2)
+        ({'e': 2}, [{'e': 3}], 3)
+    """
+    top = -1 if recorded is None else recorded
+    base: dict[str, Any] | None = None
+    new: list[dict[str, Any]] = []
+    for fidelity, metrics in reports:
+        if fidelity == recorded and not new:
+            base = metrics
+        elif fidelity > top:
+            new.append(metrics)
+            top = fidelity
+    return base, new, top

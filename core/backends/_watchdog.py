@@ -3,24 +3,28 @@
 Run by path, `python _watchdog.py TOKEN`, with stdin the read end of a pipe whose only
 write end the tuner holds. Whichever way the tuner ends, the kernel closes that end;
 the read returns and every process whose environment holds `SIMTUNE_WATCH=TOKEN:...`
-is killed. Processes are found through /proc (Linux), so trial processes that started
-their own session or process group are found too; a process that cleared its
+is killed with every process below it (after the trials those processes run themselves:
+see `nested_first`).
+Processes are found through /proc (Linux), so trial processes that started their own
+session or process group are found too; a process that cleared its
 environment (`env -i`) is not. Pure standard library: it imports nothing of simtune.
 
 The tuner's side is here too: `watch_token()` starts the watchdog of this process at
-the first launch, and `die_with_parent(argv)` makes each trial process arm
-PR_SET_PDEATHSIG before it execs the trial.
+the first launch, `die_with_parent(argv)` makes each trial process arm
+PR_SET_PDEATHSIG before it execs the trial, and `watched(name)` marks the processes of
+a service the tuner starts (the Ray instance of backend=ray) so that they die with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 WATCH_ENV = "SIMTUNE_WATCH"
 _KEY = WATCH_ENV.encode() + b"="
@@ -67,6 +71,89 @@ def sweep(match: Callable[[str], bool], rounds: int = 50) -> int:
     return killed
 
 
+def nested_first(prefix: str, wait: float = 5.0) -> int:
+    """SIGKILL the processes below ours (value starting with `prefix`) that carry another
+    SIMTUNE_WATCH value, and wait up to `wait` s until their parents have reaped them.
+
+    These are the trials a service of ours runs (the trial processes of backend=ray's
+    actors): killed while their actor still lives, the actor's reader reads what they
+    wrote to the end (their reports reach their output on storage) before it reaps them.
+    """
+    if not os.path.isdir("/proc"):
+        return 0
+    parent = _parents()
+    nested = []
+    for pid in parent:
+        value = watch_value(pid)
+        if value is None or value.startswith(prefix):
+            continue
+        up, seen = parent.get(pid, 0), 0
+        while up > 1 and seen < 64:
+            above = watch_value(up)
+            if above is not None and above.startswith(prefix):
+                nested.append(pid)
+                break
+            up, seen = parent.get(up, 0), seen + 1
+    for pid in nested:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    end = time.monotonic() + wait
+    while time.monotonic() < end and any(_stat(pid)[:1] not in ([], ["Z"]) for pid in nested):
+        time.sleep(0.02)  # a zombie is dead: its reader has read what it wrote
+    return len(nested)
+
+
+def trees(prefix: str) -> dict[int, str]:
+    """The processes whose value starts with `prefix` and every process below them, each
+    with its start time (pid -> start; the pair names one process, a pid is reused).
+
+    Below: a process may have lost its environment (setproctitle, which Ray's agents use,
+    can overwrite it) or cleared it, and still be part of what ours started.
+    """
+    if not os.path.isdir("/proc"):
+        return {}
+    parent, me = _parents(), os.getpid()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = [pid for pid in parent if (value := watch_value(pid)) and value.startswith(prefix)]
+    found: dict[int, str] = {}
+    while todo:
+        pid = todo.pop()
+        if pid not in found and pid != me and (stat := _stat(pid)):
+            found[pid] = stat[2]
+            todo += children.get(pid, [])
+    return found
+
+
+def kill_known(known: dict[int, str]) -> None:
+    """SIGKILL each pid of `known` that is still the process it was (same start time)."""
+    for pid, start in known.items():
+        if _stat(pid)[2:] == [start]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process."""
+    return {pid: stat[1] for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if (stat := _stat(pid))}
+
+
+def _stat(pid: int) -> list:
+    """[state, parent pid, start time] of `pid`, [] if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return [fields[0], int(fields[1]), fields[19]]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
 # -- the tuner's side ----------------------------------------------------------------------------
 _WATCHDOG: subprocess.Popen | None = None
 _TOKEN = ""
@@ -105,11 +192,43 @@ def watch_token() -> str:
         _WATCHDOG = subprocess.Popen(
             [sys.executable, __file__, _TOKEN],
             stdin=subprocess.PIPE,  # its only write end stays here: EOF = the tuner is gone
+            env={k: v for k, v in os.environ.items() if k != WATCH_ENV},  # no one else's prey
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C or kill of the tuner's group leaves it alive
         )
     return _TOKEN
+
+
+@contextlib.contextmanager
+def watched(name: str) -> Iterator[None]:
+    """Within: processes this one starts carry SIMTUNE_WATCH=TOKEN:`name`, and so does every
+    process they start; the watchdog kills them all once this process is gone.
+
+    For a service whose processes are started indirectly (the Ray instance of
+    backend=ray address=local: its head processes, their workers and agents).
+    """
+    old = os.environ.get(WATCH_ENV)
+    os.environ[WATCH_ENV] = f"{watch_token()}:{name}"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[WATCH_ENV]
+        else:
+            os.environ[WATCH_ENV] = old
+
+
+def adopt(name: str) -> None:
+    """Tell the watchdog the processes marked `name` by `watched` and all below them now:
+    it kills them too, even those that lost their mark (Ray's agents rename themselves)."""
+    found = trees(f"{watch_token()}:{name}")
+    if _WATCHDOG is not None and _WATCHDOG.stdin is not None and found:
+        try:
+            _WATCHDOG.stdin.write("".join(f"{p} {s}\n" for p, s in found.items()).encode())
+            _WATCHDOG.stdin.flush()
+        except (OSError, ValueError):  # the watchdog is gone, or its pipe was closed
+            pass
 
 
 def watchdog_pid() -> int | None:
@@ -141,9 +260,14 @@ def main(argv: list[str]) -> None:
     prefix = argv[0] + ":"
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # it ends when its tuner has ended, not before
-    while sys.stdin.buffer.read(1 << 16):
-        pass
-    sweep(lambda value: value.startswith(prefix))
+    known: dict[int, str] = {}  # processes the tuner told about (adopt): "PID START" lines
+    for line in sys.stdin.buffer:
+        pid, _, start = line.decode(errors="replace").strip().partition(" ")
+        if pid.isdigit() and start.isdigit():
+            known[int(pid)] = start
+    nested_first(prefix)
+    kill_known({**known, **trees(prefix)})
+    sweep(lambda value: value.startswith(prefix))  # and what was forked meanwhile
 
 
 if __name__ == "__main__":

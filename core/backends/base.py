@@ -52,6 +52,16 @@ class Backend:
             f"backend {self.name} cannot take over the trials of an interrupted run"
         )
 
+    def recover_reports(self, trial: Trial) -> None:
+        """After `recover(trial)`: hand over first, at its resume, the reports it made that
+        the interrupted process never recorded (above `trial.fidelity`), where the backend
+        can still read them (its output on storage); by default there are none."""
+
+    def drain(self) -> list[Event]:
+        """For a graceful interrupt: end the running trials and return the events of what
+        they already said that `next_events` did not hand out yet (by default none)."""
+        return []
+
     def next_events(self, until: float | None = None) -> list[Event]:
         """Wait for the next events, at most until time `until`.
 

@@ -9,7 +9,9 @@ resume starts the script again on the same checkpoint directory.
 
 Nothing is written before the first start or recover. A trial directory left by an
 interrupted run is kept (start and recover continue on its checkpoint) when its
-config.json holds the same configuration, and refused with ValueError otherwise.
+config.json holds the same configuration, and refused with ValueError otherwise. No
+report is lost to an interruption: `drain` reads what running trials said before a graceful
+stop, and `recover_reports` what stdout.txt holds beyond the recorded rows at a resume.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from typing import Any
 
 from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
 from core.backends._process import ProcEvent, TrialRun, install_signal_handlers, launch
-from core.backends._trialdir import config_text, take_trial_dir, training_path
+from core.backends._trialdir import (
+    config_text,
+    output_reports,
+    take_trial_dir,
+    training_path,
+    unrecorded,
+)
 from core.backends.base import Backend
 from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
@@ -119,6 +127,10 @@ class LocalBackend(Backend):
                 f"available ({self._gpus.gpus}); ask for at most that many"
             )
         self._recovered: set[int] = set()  # taken over from an interrupted process, paused
+        # recovered trial -> (its recorded report, unrecorded reports, highest fidelity) read
+        # from its output, handed over at its resume; then reports up to that fidelity are old
+        self._unread: dict[int, tuple[Report | None, list[dict[str, Any]], int]] = {}
+        self._floor: dict[int, int] = {}
         install_signal_handlers()
 
     # -- clock ---------------------------------------------------------------------------
@@ -153,6 +165,7 @@ class LocalBackend(Backend):
         """
         self._take_dir(trial)
         self._recovered.discard(trial.trial_id)
+        self._unread.pop(trial.trial_id, None)
         self._launch(trial)
 
     def recover(self, trial: Trial) -> None:
@@ -166,6 +179,23 @@ class LocalBackend(Backend):
         self._take_dir(trial)
         self._procs.pop(trial.trial_id, None)
         self._recovered.add(trial.trial_id)
+
+    def recover_reports(self, trial: Trial) -> None:
+        """Hand over first, when the recovered `trial` resumes, the reports in its output
+        (stdout.txt, on storage) above its last recorded fidelity `trial.fidelity`: what it
+        said that the interrupted process never recorded (backend=ray: also what it said
+        while that process was dead). Its new process's reports up to the highest of them
+        are then old news and dropped; if it reports nothing new, its recorded report is
+        repeated as its last (as for any process that ends below max_fidelity).
+        """
+        tid = trial.trial_id
+        found = output_reports(self.trial_dir(tid), self.fidelity)
+        recorded, new, top = unrecorded(found, trial.fidelity)
+        base = None
+        if recorded is not None and trial.fidelity is not None:
+            values = {k: v for k, v in recorded.items() if k != self.fidelity}
+            base = Report(tid, 0.0, trial.fidelity, values)
+        self._unread[tid] = (base, new, top)
 
     def resume(self, trial: Trial) -> None:
         if trial.trial_id in self._recovered:
@@ -203,8 +233,14 @@ class LocalBackend(Backend):
     def _launch(self, trial: Trial) -> None:
         tid = trial.trial_id
         self._held.pop(tid, None)
+        self._floor.pop(tid, None)
         argv, env = self._argv(trial), self._env(trial)
-        self._procs[tid] = self._spawn(tid, argv, self.trial_dir(tid), env)
+        proc = self._procs[tid] = self._spawn(tid, argv, self.trial_dir(tid), env)
+        if tid in self._unread:  # recovered: what its output holds comes first
+            base, reports, self._floor[tid] = self._unread.pop(tid)
+            proc.last_report = base
+            now = time.monotonic()
+            self._pending.extend(ProcEvent(proc, "recovered", now, m) for m in reports)
 
     def _spawn(self, trial_id: int, argv: list[str], cwd: Path, env: dict[str, str]) -> TrialRun:
         """Start one run of a trial's process; its events go to `self._events`.
@@ -237,6 +273,7 @@ class LocalBackend(Backend):
     def stop(self, trial_id: int) -> None:
         proc = self._halt(trial_id)
         self._recovered.discard(trial_id)
+        self._unread.pop(trial_id, None)
         if proc is not None:
             proc.terminate(self.grace_period)
 
@@ -250,6 +287,37 @@ class LocalBackend(Backend):
             proc.kill_now(self.grace_period)
         for proc in procs:  # each process's reader killed its leftovers when it ended
             proc.kill_group(everywhere=False)
+
+    def drain(self) -> list[Event]:
+        """For a graceful interrupt: the events of what running trials already said.
+
+        First every event that arrived is handled as usual; then the trials still running
+        are ended, their output is read to its end, and the reports in it are handed
+        out too (held ones not as last). In time order; no trial runs afterwards.
+        """
+        events = self._take_arrived(reports_only=False)
+        running = [p for p in self._procs.values() if not p.halted]
+        for proc in running:
+            proc.terminate(self.grace_period)
+        for proc in running:
+            proc.kill_now(self.grace_period)  # once ended, its reader has read everything
+        events += self._take_arrived(reports_only=True)
+        for proc in running:
+            held = self._held.pop(proc.trial_id, None)
+            if held is not None and not proc.halted:
+                events.append(held)
+            proc.halted = True
+        return sorted(events, key=lambda e: e.time)
+
+    def _take_arrived(self, reports_only: bool) -> list[Event]:
+        events: list[Event] = []
+        while True:
+            try:
+                item = self._pending.popleft() if self._pending else self._events.get_nowait()
+            except queue.Empty:
+                return events
+            if not reports_only or item.kind in ("report", "recovered"):
+                events += self._handle(item)
 
     # -- events ----------------------------------------------------------------------------
     def next_events(self, until: float | None = None) -> list[Event]:
@@ -325,7 +393,7 @@ class LocalBackend(Backend):
             return []  # stale: the trial was paused, stopped or failed before
         t = ev.time - self._t0
         tid = proc.trial_id
-        if ev.kind == "report":
+        if ev.kind in ("report", "recovered"):
             metrics = ev.payload
             if self.fidelity not in metrics:
                 return [
@@ -337,9 +405,13 @@ class LocalBackend(Backend):
                         grace=0,
                     )
                 ]
-            proc.n_reports += 1
-            proc.last_seen = ev.time
             fid = metrics[self.fidelity]
+            proc.last_seen = ev.time
+            if ev.kind == "report" and tid in self._floor:
+                if fid <= self._floor[tid]:
+                    return []  # handed over from its output already (see recover_reports)
+                del self._floor[tid]
+            proc.n_reports += 1
             why = proc.check_fidelity(self.fidelity, fid, STALLED_REPORTS)
             if why is not None:
                 return [self._fail(proc, ev.time, why, grace=0)]

@@ -12,7 +12,10 @@ one-node cluster, a shared file system otherwise); resume and PBT copies read th
 RayBackend is LocalBackend with one hook changed: `_spawn` returns a RemoteProcess (the
 TrialRun of a process in an actor) instead of a local TrialProcess. A trial of an
 interrupted driver is taken over with LocalBackend's `recover`: the driver's actors died
-with it (Ray ties an actor's life to its owner's), and their processes with the actors.
+with it (Ray ties an actor's life to its owner's), and their processes with the actors;
+the reports they made that it never recorded are read from their output on storage
+(LocalBackend.recover_reports). A Ray instance started here (address=local) carries this
+process's SIMTUNE_WATCH token: its watchdog kills all of it should this process be killed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 from core.backends._gpus import GpuPool
 from core.backends._process import ProcEvent, TrialRun, launch
+from core.backends._watchdog import adopt, watched
 from core.backends.python import PythonBackend
 from core.trial import Event
 
@@ -106,6 +110,8 @@ class RayBackend(PythonBackend):
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_concurrency=4, max_restarts=0
         ).remote()
         delta = {k: v for k, v in env.items() if os.environ.get(k) != v}  # the node keeps its own
+        if self._owns_ray and self.address == "local":
+            adopt("ray")  # with the workers started since
         return RemoteProcess(trial_id, actor, argv, str(cwd), delta, self._events, self._stamp,
                              self.max_output_bytes)
 
@@ -144,7 +150,12 @@ def _connect(address: str, init_args: dict[str, Any]) -> bool:
     if ray.is_initialized():
         return False
     args = {"include_dashboard": False, "log_to_driver": False, **init_args}
-    ray.init(address=None if address == "local" else address, **args)
+    if address != "local":  # a cluster of the user's: joined, never stopped by us
+        ray.init(address=address, **args)
+        return True
+    with watched("ray"):  # the instance started here (all its processes) dies with this one
+        ray.init(address="local", **args)
+    adopt("ray")
     return True
 
 

@@ -5,7 +5,8 @@ interrupted run saw (the same reports in the same order, on the recorded clock),
 their state is rebuilt without training anything again; starting, stopping or
 pausing a trial costs nothing then. When the last recorded event is out, every trial
 the replay left running is taken over from the interrupted process (`recover`) and
-continued from its checkpoint (`resume`); reports it makes again at fidelities
+continued from its checkpoint (`resume`), after the reports it made that were never
+recorded (`recover_reports`: its output on storage); reports it makes again at fidelities
 already recorded are dropped. The clock goes on from the last recorded time.
 
 Example:
@@ -84,8 +85,17 @@ class ReplayBackend(Backend):
         offset = self._offset
         assert offset is not None
         inner_until = None if until is None else until - offset
+        return self._on_run_clock(self.inner.next_events(until=inner_until))
+
+    def drain(self) -> list[Event]:
+        return self._on_run_clock(self.inner.drain()) if self.live else []
+
+    def _on_run_clock(self, events: list[Event]) -> list[Event]:
+        """The inner backend's live `events` on the run's clock, without recorded reports."""
+        offset = self._offset
+        assert offset is not None
         out: list[Event] = []
-        for event in self.inner.next_events(until=inner_until):
+        for event in events:
             if isinstance(event, Report):
                 if event.fidelity <= self._done_to.get(event.trial_id, -1) and not event.last:
                     continue  # recorded before the interruption
@@ -99,8 +109,9 @@ class ReplayBackend(Backend):
         """The replay is over: continue the trials it left running, for real."""
         self._offset = self._now - self.inner.time()
         running, self._running = self._running, {}
-        for trial in running.values():
+        for trial in running.values():  # and what they said that was never recorded
             self.inner.recover(trial)
+            self.inner.recover_reports(trial)
             self.inner.resume(trial)
 
     def charge(self, seconds: float) -> None:
