@@ -147,6 +147,7 @@ def make_backend(
         from core.backends.python import PythonBackend, load_function
 
         fn = load_function(f"{script}:{function}", base=ROOT)
+        common["config_space"] = blackbox.space  # its signature is checked against it here
         if name == "python":
             _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
             return PythonBackend(fn, root=root, **common, **params)
