@@ -350,12 +350,12 @@ def main(cfg: DictConfig) -> str:
     """
     install_signal_handlers()  # SIGTERM/SIGHUP end the run through its cleanup
     log_file = DeferredLogFile()
-    if launch_remote(cfg):
-        return sweep.COMPLETE
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     try:
+        if launch_remote(cfg):  # bad launcher settings: one line, as any bad input
+            return sweep.COMPLETE
         state = rundir.inspect(out_dir, config)
         if state.kind == "complete" and state.difference is None:
             log_file.drop()

@@ -206,11 +206,19 @@ NO_AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AW
           "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_PROFILE")
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "SageMaker needs an AWS region and none is set: pass backend.region="),
-    (["backend.region=us-east-1"], "SageMaker needs AWS credentials and none were found"),
-])
-def test_sagemaker_without_region_or_credentials_says_so_in_one_line(extra, message, tmp_path):
+SAGEMAKER = ["backend=sagemaker", "backend.bucket=b", "backend.image_uri=img",
+             "backend.role=arn:aws:iam::123456789012:role/R", "benchmark=mlp_sklearn"]
+LAUNCHER = ["launcher=sagemaker", "launcher.bucket=b", "launcher.image_uri=img",
+            "launcher.role=arn:aws:iam::123456789012:role/R"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (SAGEMAKER, "SageMaker needs an AWS region and none is set: pass backend.region="),
+    ([*SAGEMAKER, "backend.region=us-east-1"], "SageMaker needs AWS credentials and none"),
+    (LAUNCHER, "SageMaker needs an AWS region and none is set: pass launcher.region="),
+    ([*LAUNCHER, "launcher.region=us-east-1"], "SageMaker needs AWS credentials and none"),
+], ids=["backend-region", "backend-credentials", "launcher-region", "launcher-credentials"])
+def test_sagemaker_without_region_or_credentials_says_so_in_one_line(args, message, tmp_path):
     (tmp_path / "empty").write_text("")
     env = {k: v for k, v in _env().items() if k not in NO_AWS}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "empty"),
@@ -218,10 +226,8 @@ def test_sagemaker_without_region_or_credentials_says_so_in_one_line(extra, mess
                AWS_EC2_METADATA_DISABLED="true", SIMTUNE_CACHE=str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), "backend=sagemaker",
-         "backend.bucket=b", "backend.role=arn:aws:iam::123456789012:role/R",
-         "backend.image_uri=img", "benchmark=mlp_sklearn", "progress=false",
-         f"hydra.run.dir={run_dir}", *extra],
+        [sys.executable, str(ROOT / "experiments" / "run.py"), *args, "progress=false",
+         f"hydra.run.dir={run_dir}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
