@@ -294,6 +294,7 @@ def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         config, checkpoint_dir = parse_args(args, os.environ.get(CONFIG_ENV))
+        function_shape(train, config)  # a function of neither shape: one line, not a trace
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

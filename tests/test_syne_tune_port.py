@@ -290,3 +290,14 @@ def test_ported_sagemaker_example_runs_train_height_in_its_jobs(aws, tmp_path):
     best = min(1 / (0.1 + h["width"] * s / 100) + 0.1 * h["height"] for h in ran
                for s in range(4))
     assert summary.best == pytest.approx(best)
+
+
+def test_run_script_names_a_function_of_neither_shape_in_one_line(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("from core.report import run_script\n\n"
+                      "def train(a, b, c):\n    pass\n\nrun_script(train)\n")
+    proc = subprocess.run([sys.executable, str(script), "--width", "3"], env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: training function train(a, b, c) fits neither shape")
+    assert len(proc.stderr.splitlines()) == 1
