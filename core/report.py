@@ -22,7 +22,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -227,8 +227,9 @@ def function_shape(train: Callable[..., Any], names: Iterable[str]) -> str:
             why = str(e)
     # a parameter named like a hyperparameter means keywords were meant: say why they fail
     if not set(params) & set(names):
+        takes = _takes_checkpoint_dir(params)
         try:
-            sig.bind(None, None)
+            sig.bind(None, None, **({"checkpoint_dir": None} if takes else {}))
             return CONFIG_SHAPE
         except TypeError:
             pass
@@ -271,12 +272,14 @@ def _call_config_shape(
         params = inspect.signature(train).parameters
     except (TypeError, ValueError):
         return train(config, reporter)
-    takes = "checkpoint_dir" in params or any(
-        p.kind == p.VAR_KEYWORD for p in params.values()
-    )
-    if takes:
+    if _takes_checkpoint_dir(params):
         return train(config, reporter, checkpoint_dir=checkpoint_dir)
     return train(config, reporter)
+
+
+def _takes_checkpoint_dir(params: Mapping[str, inspect.Parameter]) -> bool:
+    """A config-shaped function gets `checkpoint_dir=` if it names it or takes **kwargs."""
+    return "checkpoint_dir" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
 def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> Any:
