@@ -60,6 +60,7 @@ class Problem:
     optimum: dict[str, float] | None = None  # unknown for real training
 
     def __post_init__(self) -> None:
+        self.space = Space.of(self.space)  # a dict {name: domain or constant} works as well
         self.objectives = {self.metric: self.mode, **self.objectives}
 
     @property

@@ -7,7 +7,9 @@ line on stdout, the prefix `[simtune] ` followed by a JSON object of numbers,
 
 Every other line of output is left alone. `run_script(train)` turns a script's
 command line (`--name value` pairs or one `--config-json JSON` argument, and
-`--checkpoint-dir DIR`) into the call `train(config, reporter, checkpoint_dir)`.
+`--checkpoint-dir DIR`) into the call `train(config, reporter, checkpoint_dir)` (or
+`train(**config)` for a function taking its hyperparameters as keywords, which reports
+through `Reporter()`).
 The local backend sends pairs and the same config as JSON in $SIMTUNE_CONFIG, which
 gives the pairs their exact types ("007" stays a string) when both agree.
 """
@@ -20,7 +22,8 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 PREFIX = "[simtune] "
@@ -36,16 +39,25 @@ class Reporter:
     """Receives one call per fidelity step from a training function or script.
 
     Every call names the fidelity (e.g. `epoch=3`) and the metrics reached there.
-    Backends and tools subclass it to forward reports where they are needed.
+    `Reporter()` made anywhere in a trial reports for that trial, as in Syne Tune: inside
+    a function that `call_train` runs (backend=python, its hyperparameters as keywords or
+    not) it hands the report to that trial's reporter; in a script (backend=local,
+    sagemaker) it writes the protocol line to stdout, where the backend reads it. Outside
+    any trial it writes the same line to stdout, so a script run by hand shows what it
+    reports. Backends and tools subclass it to send reports elsewhere.
 
     Example:
-        >>> def train(config: dict, reporter: Reporter) -> None:
-        ...     for epoch in range(1, 11):
-        ...         reporter(epoch=epoch, val_accuracy=0.5 + epoch / 100)
+        >>> report = Reporter()
+        >>> report(epoch=1, mean_loss=0.3)
+        [simtune] {"epoch": 1, "mean_loss": 0.3}
     """
 
     def __call__(self, **metrics: Any) -> None:
-        raise NotImplementedError
+        target = _TRIAL_REPORTER.get()
+        if target is not None and target is not self:
+            target(**metrics)
+        else:
+            _write(sys.stdout, metrics)
 
 
 class StdoutReporter(Reporter):
@@ -60,9 +72,16 @@ class StdoutReporter(Reporter):
         self.stream = stream
 
     def __call__(self, **metrics: Any) -> None:
-        stream = self.stream or sys.stdout
-        stream.write(format_report(metrics) + "\n")
-        stream.flush()
+        _write(self.stream or sys.stdout, metrics)
+
+
+# the reporter of the trial whose training function runs in this context (see call_train)
+_TRIAL_REPORTER: ContextVar[Reporter | None] = ContextVar("simtune_reporter", default=None)
+
+
+def _write(stream: TextIO, metrics: dict[str, Any]) -> None:
+    stream.write(format_report(metrics) + "\n")
+    stream.flush()
 
 
 def format_report(metrics: dict[str, Any]) -> str:
@@ -176,20 +195,91 @@ def _json_config(text: str, where: str) -> dict[str, Any]:
     return config
 
 
+CONFIG_SHAPE = "config"  # train(config, reporter[, checkpoint_dir])
+KEYWORDS_SHAPE = "keywords"  # train(**hyperparameters[, checkpoint_dir]), reports via Reporter()
+
+
+def function_shape(train: Callable[..., Any], names: Iterable[str]) -> str:
+    """How `train` takes a config of the hyperparameters `names`: CONFIG_SHAPE, or
+    KEYWORDS_SHAPE (Syne Tune's shape: each hyperparameter a keyword argument). A
+    function that fits both (e.g. `f(*args, **kwargs)`) gets CONFIG_SHAPE; one that
+    fits neither a ValueError in one line saying why.
+
+    Example:
+        >>> function_shape(lambda steps, width: None, ["steps", "width"])
+        'keywords'
+    """
+    names = list(names)
+    try:
+        sig = inspect.signature(train)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the native shape
+        return CONFIG_SHAPE
+    params = sig.parameters
+    keywords: dict[str, Any] = dict.fromkeys(names)
+    if "checkpoint_dir" in params:
+        keywords.setdefault("checkpoint_dir", None)
+    why = "the config has no hyperparameters"
+    if names and not any(p.kind == p.VAR_POSITIONAL for p in params.values()):
+        try:
+            sig.bind(**keywords)
+            return KEYWORDS_SHAPE
+        except TypeError as e:
+            why = str(e)
+    # a parameter named like a hyperparameter means keywords were meant: say why they fail
+    if not set(params) & set(names):
+        takes = _takes_checkpoint_dir(params)
+        try:
+            sig.bind(None, None, **({"checkpoint_dir": None} if takes else {}))
+            return CONFIG_SHAPE
+        except TypeError:
+            pass
+    name = getattr(train, "__qualname__", repr(train))
+    raise ValueError(
+        f"training function {name}{sig} fits neither shape: fn(config, reporter"
+        f"[, checkpoint_dir]), or the hyperparameters as keywords fn("
+        f"{', '.join(f'{n}=...' for n in names[:6])}{', ...' if len(names) > 6 else ''}) "
+        f"reporting with Reporter() ({why})"
+    )
+
+
 def call_train(
     train: Callable[..., Any],
     config: dict[str, Any],
     reporter: Reporter,
     checkpoint_dir: str | None,
 ) -> Any:
-    """`train(config, reporter[, checkpoint_dir])`: the checkpoint dir only if `train` takes it."""
-    params = inspect.signature(train).parameters
-    takes = "checkpoint_dir" in params or any(
-        p.kind == p.VAR_KEYWORD for p in params.values()
-    )
-    if takes:
+    """`train(config, reporter[, checkpoint_dir])`, or `train(**config[, checkpoint_dir])`
+    for a function taking its hyperparameters as keywords (`function_shape`); a
+    `Reporter()` made inside reports to `reporter`. The checkpoint dir goes only to a
+    function that takes it."""
+    shape = function_shape(train, config)
+    params = inspect.signature(train).parameters if shape == KEYWORDS_SHAPE else {}
+    token = _TRIAL_REPORTER.set(reporter)
+    try:
+        if shape == KEYWORDS_SHAPE:
+            extra = {"checkpoint_dir": checkpoint_dir} if "checkpoint_dir" in params else {}
+            return train(**config, **extra)
+        return _call_config_shape(train, config, reporter, checkpoint_dir)
+    finally:
+        _TRIAL_REPORTER.reset(token)
+
+
+def _call_config_shape(
+    train: Callable[..., Any], config: dict[str, Any], reporter: Reporter,
+    checkpoint_dir: str | None,
+) -> Any:
+    try:
+        params = inspect.signature(train).parameters
+    except (TypeError, ValueError):
+        return train(config, reporter)
+    if _takes_checkpoint_dir(params):
         return train(config, reporter, checkpoint_dir=checkpoint_dir)
     return train(config, reporter)
+
+
+def _takes_checkpoint_dir(params: Mapping[str, inspect.Parameter]) -> bool:
+    """A config-shaped function gets `checkpoint_dir=` if it names it or takes **kwargs."""
+    return "checkpoint_dir" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
 def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> Any:
@@ -207,6 +297,7 @@ def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         config, checkpoint_dir = parse_args(args, os.environ.get(CONFIG_ENV))
+        function_shape(train, config)  # a function of neither shape: one line, not a trace
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -59,6 +59,32 @@ class Space(Mapping):
         self.constants = {k: v for k, v in self._items.items() if not isinstance(v, Domain)}
         self._names = tuple(self.tunable)
 
+    @classmethod
+    def of(cls, space: Space | Mapping[str, Domain | Value]) -> Space:
+        """`space` as a Space: a Space as it is, a dict {name: Domain | constant} (Syne
+        Tune's `config_space`) made into one; ValueError names what is neither.
+
+        Example:
+            >>> Space.of({"width": randint(0, 20), "steps": 100}).constants
+            {'steps': 100}
+        """
+        if isinstance(space, Space):
+            return space
+        if not isinstance(space, Mapping):
+            raise ValueError(
+                "a config space is a Space or a dict {name: domain or constant}, got "
+                f"{type(space).__name__} {str(space)[:100]!r}"
+            )
+        for name, value in space.items():
+            if not isinstance(value, Domain) and not _is_constant(value):
+                kind = f"{type(value).__module__}.{type(value).__qualname__}"
+                raise ValueError(
+                    f"hyperparameter {name!r} is a {kind}, neither a domain of simtune "
+                    "(uniform, loguniform, randint, choice, ... from core) nor a constant "
+                    "(a number, string, bool or a JSON list/dict of them)"
+                )
+        return cls(space)
+
     def __getitem__(self, name: str) -> Domain | Value:
         return self._items[name]
 
@@ -181,3 +207,12 @@ class Space(Mapping):
     @classmethod
     def from_json(cls, text: str) -> Space:
         return cls.from_dict(json.loads(text))
+
+
+def _is_constant(value: Value) -> bool:
+    """True for a value a config may hold as it is: anything JSON writes (numpy scalars too)."""
+    try:
+        json.dumps(_plain(value))
+    except (TypeError, ValueError):
+        return False
+    return True

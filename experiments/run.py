@@ -150,6 +150,7 @@ def make_backend(
         from core.backends.python import PythonBackend, load_function
 
         fn = load_function(f"{script}:{function}", base=ROOT)
+        common["config_space"] = blackbox.space  # its signature is checked against it here
         if name == "python":
             _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
             return PythonBackend(fn, root=root, **common, **params)
@@ -352,12 +353,12 @@ def main(cfg: DictConfig) -> str:
     """
     install_signal_handlers()  # SIGTERM/SIGHUP end the run through its cleanup
     log_file = DeferredLogFile()
-    if launch_remote(cfg):
-        return sweep.COMPLETE
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     try:
+        if launch_remote(cfg):  # bad launcher settings: one line, as any bad input
+            return sweep.COMPLETE
         state = rundir.inspect(out_dir, config)
         if state.kind == "complete" and state.difference is None:
             log_file.drop()

@@ -46,15 +46,28 @@ def launch_of(name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def aws_session(region: str | None = None) -> Any:
-    """A boto3 Session; a ValueError saying how to install boto3 when it is missing."""
+def aws_session(region: str | None = None, where: str = "backend") -> Any:
+    """A boto3 Session with a region and credentials; else a ValueError saying what is
+    missing and how to set it (`where`: the config group, e.g. "backend" or "launcher")."""
     try:
         import boto3
     except ImportError:
         raise ValueError(
             "the SageMaker backend and launcher need boto3: pip install -e '.[sagemaker]'"
         ) from None
-    return boto3.Session(region_name=region)
+    session = boto3.Session(region_name=region)
+    if not session.region_name:
+        raise ValueError(
+            f"SageMaker needs an AWS region and none is set: pass {where}.region=us-east-1 "
+            "(or set AWS_DEFAULT_REGION, or region in ~/.aws/config via `aws configure`)"
+        )
+    if session.get_credentials() is None:
+        raise ValueError(
+            "SageMaker needs AWS credentials and none were found: set AWS_ACCESS_KEY_ID "
+            "and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run `aws configure` (or "
+            "`aws sso login`)"
+        )
+    return session
 
 
 def aws_clients(

@@ -1,4 +1,5 @@
-"""Trials as Python functions `f(config, reporter[, checkpoint_dir])`, each in its own process.
+"""Trials as Python functions, each in its own process: `f(config, reporter[, checkpoint_dir])`,
+or Syne Tune's shape `f(**hyperparameters)` reporting through `Reporter()`.
 
 The function is pickled with cloudpickle (by value when defined in `__main__`, so a
 training function and its tuner can live in one file) and run by
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from core.backends.local import LocalBackend, training_path
-from core.report import CHECKPOINT_ARG
+from core.report import CHECKPOINT_ARG, function_shape
+from core.space import Space
 from core.trial import Trial
 
 FUNCTION_FILE = "function.pkl"
@@ -58,10 +60,15 @@ def load_function(spec: str, base: str | Path | None = None) -> Callable[..., An
 
 
 class PythonBackend(LocalBackend):
-    """Runs `fn(config, reporter[, checkpoint_dir])` in a fresh Python process per trial.
+    """Runs `fn` in a fresh Python process per trial, called as `fn(config, reporter[,
+    checkpoint_dir])` or, Syne Tune's shape, with the hyperparameters as keyword arguments
+    `fn(**config[, checkpoint_dir])`, reporting through `Reporter()` (core.report).
 
-    Takes the keyword arguments of LocalBackend (fidelity, max_fidelity, hang_timeout, ...).
-    The config reaches `fn` as the exact dict the scheduler suggested (JSON round trip).
+    The shape is read from `fn`'s signature before the first trial: at once when
+    `config_space` (a Space or a dict of domains and constants) is given, else at the first
+    start; a function that fits neither raises ValueError saying why. Takes the keyword
+    arguments of LocalBackend (fidelity, max_fidelity, hang_timeout, ...). The config
+    reaches `fn` as the exact dict the scheduler suggested (JSON round trip).
 
     Example:
         >>> def train(config, reporter, checkpoint_dir=None):
@@ -72,14 +79,27 @@ class PythonBackend(LocalBackend):
 
     name = "python"
 
-    def __init__(self, fn: Callable[..., Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        config_space: Space | Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         import cloudpickle
 
         if not callable(fn):
             raise TypeError(f"PythonBackend needs a callable training function, got {fn!r}")
+        space = None if config_space is None else Space.of(config_space)
+        self.shape = None if space is None else function_shape(fn, space)
         super().__init__([sys.executable, "-m", "core.backends._runner"], **kwargs)
         self.fn = fn
         self._pickled = cloudpickle.dumps(fn)  # fails here, before anything is written
+
+    def start(self, trial: Trial) -> None:
+        if self.shape is None:  # no config_space given: check before the first trial runs
+            self.shape = function_shape(self.fn, trial.config)
+        super().start(trial)
 
     @property
     def function_path(self) -> Path:

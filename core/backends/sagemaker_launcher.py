@@ -68,7 +68,7 @@ def launch_tuning_job(
         >>> launch_tuning_job(cfg_dict, project_root=".", image_uri=IMAGE, role=ROLE, bucket="b")
     """
     if session is None:
-        session = aws_session(region)
+        session = aws_session(region, where="launcher")
     s3, sm = aws_clients(session, ("s3", "sagemaker"))  # botocore's standard retries
     now = datetime.now(timezone.utc)
     name = job_name(job_prefix, int(run_config.get("seed", 0)), 0, now)

@@ -158,6 +158,7 @@ def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Schedul
     first, in order (see core/schedulers/points.py).
     """
     cls = scheduler_class(name)
+    context = {**context, "space": Space.of(context["space"])}  # a dict works as well
     points = params.pop("points_to_evaluate", None)
     accepted = parameters(cls)
     unknown = sorted(set(params) - accepted | (set(params) & set(context)))
@@ -175,7 +176,7 @@ def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Schedul
 def create(
     name: str,
     *,
-    space: Space,
+    space: Space | Mapping[str, Any],
     metric: str | None = None,
     mode: str = "min",
     objectives: Mapping[str, str] | None = None,
@@ -196,6 +197,7 @@ def create(
     comes from `rng`, or from `seed` (default 0) exactly as experiments/run.py derives
     the scheduler's stream, so `create(name, ..., seed=s)` decides as a run with seed=s.
     `scheduler_args` are the scheduler's own parameters (its conf/scheduler/<name>.yaml).
+    `space` is a Space or a dict {name: domain or constant} (Syne Tune's config_space).
 
     Example:
         >>> create("asha", space=space, metric="loss", mode="min", max_fidelity=20, seed=0)
