@@ -21,7 +21,7 @@ from core.stopping import StoppingCriterion
 from core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
 
 log = logging.getLogger("simtune.tuner")
-WAIT = 5.0  # real backends: seconds the Tuner waits for events before telling the callbacks
+WAIT = 1.0  # real backends: seconds the Tuner waits for events before telling the callbacks
 
 # the ends of a complete run (with at least one valid report): its budget, its target,
 # or nothing left to run
