@@ -260,3 +260,41 @@ def test_a_run_without_a_valid_report_stops_early_and_runs_again_once_fixed(tmp_
     assert f"best: trial {best['trial_id']}, value {best['value']:.6g} at fidelity 3" in last_log
     aside = json.loads((out / "superseded" / "0" / "metadata.json").read_text())
     assert aside["end_reason"].startswith("no valid report")
+
+
+SILENT = """
+import time
+time.sleep(600)  # never reports
+"""
+
+
+@pytest.mark.slow
+def test_a_silent_trial_is_named_and_a_budget_without_reports_is_not_complete(tmp_path,
+                                                                               caplog):
+    from core.backends.local import LocalBackend
+    from core.results import ResultsWriter
+    from core.schedulers import create
+    from core.space import Space, uniform
+    from core.stopping import StoppingCriterion
+    from core.tuner import Tuner
+
+    (tmp_path / "silent.py").write_text(SILENT)
+    space = Space({"x": uniform(0, 1)})
+    writer = ResultsWriter(tmp_path / "run", fidelity="epoch", metrics=["loss"],
+                           hyperparameters=["x"])
+    tuner = Tuner(
+        scheduler=create("random", space=space, metric="loss", mode="min", seed=0),
+        backend=LocalBackend(str(tmp_path / "silent.py"), root=tmp_path / "trials",
+                             hang_timeout=600, max_fidelity=3),
+        stop=StoppingCriterion(max_wallclock=4), n_workers=1, results=writer,
+        progress=False, callbacks=[StatusLine(every=1)],
+    )
+    with caplog.at_level("INFO", logger="simtune.status"):
+        summary = tuner.run()
+    said = [r.getMessage() for r in caplog.records if r.name == "simtune.status"]
+    assert any("; trial 0: no report for " in m and m.endswith("; hang_timeout 600 s")
+               for m in said), said
+    assert not summary.complete and summary.reason == (
+        "no valid report (budget reached; 0 of 1 trials failed)")
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["complete"] is False and meta["best"] is None
