@@ -155,9 +155,10 @@ def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
     """One run as a DataFrame: one row per report, RUN_COLUMNS + REPORT_COLUMNS.
 
     ``trials`` counts the trials that have reported so far, ``value`` is the metric
-    at that report, ``best_so_far`` its running best in time order, ``regret`` the
-    distance of best_so_far to the known optimum (NaN if unknown). A header-only
-    results.csv gives zero rows.
+    at that report, ``best_so_far`` its running best in time order (over every report,
+    at any fidelity: the anytime view; the run's incumbent is core.incumbent's),
+    ``regret`` the distance of best_so_far to the known optimum (NaN if unknown). A
+    header-only results.csv gives zero rows.
     """
     return read_one(run_dir, metric)[1]
 

@@ -1,5 +1,5 @@
 """The view of one run (run.png): every trial's learning curve, coloured by what the
-scheduler did with it, and the best configuration marked.
+scheduler did with it, and the incumbent (core.incumbent) marked.
 
 A trial's fate is read from its last row in results.csv: "stopped" (decision stop or
 status stopped), "paused" (decision pause, not resumed by the end), "completed" (status
@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as `python analysis/run_view.py`
 
 from analysis.load import AnalysisError, read_metadata, read_results, run_info  # noqa: E402
 from analysis.styles import figure, log_ticks, save, title  # noqa: E402
+from core.incumbent import incumbent  # noqa: E402
 
 FATES = {  # fate -> line style, drawn in this order (the most common first, underneath)
     "stopped": {"color": "C1", "linestyle": "-"},
@@ -96,8 +97,9 @@ def run_figure(run_dir: Path, metric: str | None = None):
     if fidelity in results.columns and results[fidelity].nunique() > 1:
         xs.append((fidelity, fidelity))
     fig, axes = figure(1, len(xs), size=(5.6, 4.0))
-    sign = 1.0 if info["mode"] == "min" else -1.0
-    best = results.loc[(sign * results["value"]).idxmin()]
+    best = incumbent(results, "value", info["mode"], fidelity)  # the run's one "best"
+    if best is None:
+        raise AnalysisError(f"{run_dir}: no finite value of {name!r} to show")
     counts = fate.value_counts()
     for ax, (col, label) in zip(axes[0], xs, strict=True):
         for kind, style in FATES.items():

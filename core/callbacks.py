@@ -17,6 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from core.incumbent import counts, rank
 from core.trial import Decision, Report, Trial
 
 if TYPE_CHECKING:
@@ -40,12 +41,17 @@ class Callback:
     def on_trial_end(self, trial: Trial) -> None:
         """`trial` has ended: `trial.status` says completed, stopped or failed."""
 
+    def on_wait(self) -> None:
+        """No event came for a few real seconds (real backends: the Tuner is waiting)."""
+
     def on_run_end(self, summary: TuningSummary) -> None:
         """The run has ended (also when interrupted: see `summary.reason`)."""
 
 
 class StatusLine(Callback):
-    """Logs one line every `every` real seconds: trials, reports and the `top` best trials.
+    """Logs one line every `every` real seconds: trials, reports, the `top` trials ranked
+    as the incumbent is (core.incumbent: highest fidelity, then best value; the first is
+    the incumbent), and, on a real backend, the running trials silent for `every` s.
 
     Example:
         >>> StatusLine(every=60, top=3)
@@ -57,42 +63,66 @@ class StatusLine(Callback):
         self.every = every
         self.top = top
         self._tuner: Tuner | None = None
-        self._best: dict[int, float] = {}  # trial id -> its best value of the metric
+        self._best: dict[int, tuple[tuple, Any, float]] = {}  # trial -> (rank, fidelity, value)
+        self._seen: dict[int, float] = {}  # trial id -> its last report or start (backend clock)
         self._next = 0.0
 
     def on_run_start(self, tuner: Tuner) -> None:
         self._tuner = tuner
         self._next = time.monotonic() + self.every
 
+    def on_trial_start(self, trial: Trial) -> None:
+        if self._tuner is not None:
+            self._seen[trial.trial_id] = self._tuner.backend.time()
+
     def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
         tuner = self._tuner
         if tuner is None:
             return
+        self._seen[trial.trial_id] = report.time
         value = report.metrics.get(tuner.scheduler.metric)
-        if isinstance(value, (int, float)) and value == value:
+        if counts(value):
+            key = rank(report.fidelity, value, tuner.scheduler.mode)
             old = self._best.get(trial.trial_id)
-            better = old is None or (value < old if tuner.scheduler.mode == "min" else value > old)
-            if better:
-                self._best[trial.trial_id] = value
-        if time.monotonic() >= self._next:
+            if old is None or key > old[0]:
+                self._best[trial.trial_id] = (key, report.fidelity, value)
+        self.on_wait()
+
+    def on_wait(self) -> None:
+        if self._tuner is not None and time.monotonic() >= self._next:
             self._next = time.monotonic() + self.every
             log.info("%s", self.line())
 
     def line(self) -> str:
-        """The status now, e.g. '40 trials (4 running), 310 reports; best: #12 0.93 ...'."""
+        """The status now, e.g. '40 trials (4 running), 310 reports, 95 s; best: #12
+        acc=0.93 (fidelity 50) {...}; ...; trial 3: no report for 60 s; hang_timeout 600 s'."""
         tuner = self._tuner
         if tuner is None:
             return "not started"
-        sign = 1 if tuner.scheduler.mode == "min" else -1
-        best = heapq.nsmallest(self.top, self._best.items(), key=lambda kv: sign * kv[1])
+        best = heapq.nlargest(self.top, self._best.items(), key=lambda kv: kv[1][0])
         ranked = "; ".join(
-            f"#{tid} {tuner.scheduler.metric}={v:.6g} {_short(tuner.trials[tid].config)}"
-            for tid, v in best
+            f"#{tid} {tuner.scheduler.metric}={v:.6g} (fidelity {f}) "
+            f"{_short(tuner.trials[tid].config)}" for tid, (_, f, v) in best
         )
         return (
             f"{len(tuner.trials)} trials ({tuner.n_running} running), {tuner.n_reports} "
             f"reports, {tuner.backend.time():.0f} s; best: {ranked or 'none yet'}"
+            + self._silent(tuner)
         )
+
+    def _silent(self, tuner: Tuner) -> str:
+        """'; trial 3: no report for 60 s; hang_timeout 600 s' for the running trials of
+        a real backend that have not reported for `every` s ('' if none)."""
+        if tuner.backend.deterministic:
+            return ""
+        now = tuner.backend.time()
+        quiet = sorted((self._seen.get(tid, now), tid) for tid in tuner.running)
+        said = [f"trial {tid}: no report for {now - t:.0f} s" for t, tid in quiet
+                if now - t >= self.every][: self.top]
+        if not said:
+            return ""
+        hang = getattr(tuner.backend, "hang_timeout", None)
+        return f"; {', '.join(said)}; hang_timeout {'none' if hang is None else f'{hang:g} s'}"
 
 
 def _short(config: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from core import rundir
 from core.rundir import RESULTS
 from core.trial import Event, Failure, Report, Status
+
+log = logging.getLogger("simtune.results")
 
 
 class ReplayMismatch(ValueError):
@@ -32,7 +35,8 @@ class ResultsWriter:
     `config` identifies the run: a directory holding an incomplete run of the same
     config resumes it (unless resume=False, which moves it to superseded/), one of
     another config is refused, a complete one of the same config is refused too
-    (there is nothing left to do).
+    (there is nothing left to do). One that ended without a valid report (of any config)
+    is moved to superseded/ and the run starts afresh.
 
     Example:
         >>> w = ResultsWriter("out", fidelity="epoch", metrics=["loss"], hyperparameters=["lr"])
@@ -73,6 +77,8 @@ class ResultsWriter:
             *(f"config_{h}" for h in self.hyperparameters),
         ]
         state = rundir.inspect(self.directory, config)
+        if state.kind == "empty":  # nothing worth resuming: keep it aside, start afresh
+            resume = False
         if state.kind != "new" and resume:
             why = rundir.refusal(self.directory, state)
             if why is None and state.kind == "complete":
@@ -84,7 +90,9 @@ class ResultsWriter:
             self.metadata["config"] = rundir.comparable(config)
         self.directory.mkdir(parents=True, exist_ok=True)
         if state.kind != "new" and not resume:
-            rundir.set_aside(self.directory)
+            aside = rundir.set_aside(self.directory)
+            log.info("moved the earlier run of %s (%s) to %s", self.directory,
+                     state.metadata.get("end_reason", "interrupted"), aside)
             state = rundir.RunState("new")
         recorded = rundir.read_rows(self.directory, self.columns) if state.kind != "new" else []
         if state.kind != "new":

@@ -3,7 +3,7 @@
 Example:
     >>> run = load_run("outputs/2026-12-01/10-00-00")  # doctest: +SKIP
     >>> run.best()  # doctest: +SKIP
-    Best(trial_id=12, value=0.931, fidelity=50, config={'lr': 0.01, ...}, rule='any report')
+    Best(trial_id=12, value=0.931, fidelity=50, config={'lr': 0.01, ...}, rule='incumbent: ...')
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.incumbent import incumbent
 from core.rundir import METADATA, RESULTS
+
+RULES = {  # RunResults.best's rules -> how Best.rule says them
+    "incumbent": "incumbent: best value at the highest fidelity reached",
+    "any": "any report",
+    "last": "last report of each trial",
+}
 
 
 @dataclass
@@ -53,36 +60,39 @@ class RunResults:
         return {int(tid): {c[len("config_"):]: _plain(v) for c, v in row.items()}
                 for tid, row in first.iterrows()}
 
-    def best(self, per_trial: str = "any", metric: str | None = None,
+    def best(self, rule: str = "incumbent", metric: str | None = None,
              mode: str | None = None) -> Best | None:
-        """The best trial by the run's metric and mode (or the given ones).
+        """The best trial by the run's metric and mode (or the given ones), under `rule`:
 
-        per_trial="any": a trial counts with its best value in any report (what the
-        Tuner's summary reports); "last": with its last report only (the model as it
-        ended, e.g. after early stopping). None if no report has the metric.
+        - "incumbent": the run's one definition (core.incumbent): among the reports at
+          the highest fidelity any trial reached, the best value; metadata.json's `best`,
+          the Tuner's summary and status line, and run.png's star say the same.
+        - "any": a trial counts with its best value in any report, at any fidelity.
+        - "last": with its last report only (the model as it ended).
+
+        None if no report has the metric.
         """
-        if per_trial not in ("any", "last"):
-            raise ValueError(f"per_trial must be 'any' or 'last', got {per_trial!r}")
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
         metric, mode = metric or self.metric, mode or self.mode
         if metric not in self.rows.columns:
             raise ValueError(f"the run has no metric {metric!r}; columns: "
                              f"{', '.join(self.rows.columns)}")
         rows = self.rows[self.rows[metric].notna()]
-        if per_trial == "last":
+        if rule == "last":
             rows = rows.groupby("trial_id", sort=False).tail(1)
-        if rows.empty:
-            return None
-        i = rows[metric].idxmin() if mode == "min" else rows[metric].idxmax()
-        row = rows.loc[i]
-        trial_id = int(row["trial_id"])
         fidelity_name = self.metadata.get("fidelity_name")
+        row = incumbent(rows, metric, mode, fidelity_name if rule == "incumbent" else None)
+        if row is None:
+            return None
+        trial_id = int(row["trial_id"])
         fidelity = row.get(fidelity_name) if fidelity_name else None
         return Best(
             trial_id=trial_id,
             value=float(row[metric]),
             fidelity=None if fidelity is None or fidelity != fidelity else int(fidelity),
             config=self.configs()[trial_id],
-            rule="any report" if per_trial == "any" else "last report of each trial",
+            rule=RULES[rule],
         )
 
 

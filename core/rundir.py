@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -32,7 +33,8 @@ IGNORED_KEYS = ("progress", "resume", "status_every")
 
 @dataclass
 class RunState:
-    """What a directory holds: kind is "new", "complete" or "incomplete".
+    """What a directory holds: kind is "new", "complete", "incomplete" or "empty" (a run
+    that ended without a single valid report: a rerun sets it aside and starts afresh).
 
     `difference` names the first config key that differs from the config asked for
     ("key: old -> new"), None if the stored run is of the same configuration.
@@ -72,15 +74,20 @@ def config_difference(
 
 
 def added_at_default(config: dict[str, Any]) -> Callable[[str, Any], bool]:
-    """For config_difference: a scheduler argument that a run written by an older simtune
-    lacks (scheduler.K, or scheduler.searcher_args.K) is no difference when `config`
-    sets it to its default. Behaviour at an argument's default does not change when the
-    argument is added (traces are kept byte-identical), and a resumed run replays every
-    recorded row and stops at the first that differs."""
+    """For config_difference: a scheduler argument or stop criterion that a run written by
+    an older simtune lacks (scheduler.K, scheduler.searcher_args.K, stop.K) is no
+    difference when `config` sets it to its default. Behaviour at an argument's default
+    does not change when the argument is added (traces are kept byte-identical), and a
+    resumed run replays every recorded row and stops at the first that differs."""
     scheduler = config.get("scheduler")
 
     def added(dotted: str, value: Any) -> bool:
         parts = dotted.split(".")
+        if parts[0] == "stop" and len(parts) == 2:  # a stop criterion added at its default
+            from core.stopping import StoppingCriterion
+
+            fields = {f.name: f.default for f in dataclasses.fields(StoppingCriterion)}
+            return parts[1] in fields and fields[parts[1]] == value
         if parts[0] != "scheduler" or not isinstance(scheduler, dict) or len(parts) > 3:
             return False
         from core.schedulers import NO_DEFAULT, argument_default  # only on this rare path
@@ -130,7 +137,11 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
         ) from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} holds no run's metadata; use another directory")
-    kind = "complete" if meta.get("complete") is True else "incomplete"
+    reason = str(meta.get("end_reason") or "interrupted")
+    if meta.get("n_reports") == 0 and not reason.startswith(("interrupted", "crashed")):
+        kind = "empty"  # it ended with nothing to keep (written so by older simtune: complete)
+    else:
+        kind = "complete" if meta.get("complete") is True else "incomplete"
     difference = None
     if config is not None:
         old, new = comparable(meta.get("config") or {}), comparable(config)

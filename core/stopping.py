@@ -16,6 +16,9 @@ class StoppingCriterion:
       the running ones have finished.
     - max_trials_finished: trials that ended (completed, stopped early or failed).
     - max_failures: failed trials tolerated before the run gives up.
+    - max_failures_before_report: failed trials that end a run which has no valid report
+      yet (a training that cannot report: a wrong metric or fidelity name, a crash);
+      such a run is not complete. Once a trial has reported, only max_failures counts.
     - max_cost: total cost of all trials; each trial's cost is its latest reported
       `cost_attribute` (cumulative, e.g. dollars) or, without one, the seconds it ran
       on a worker (backend's clock). The run ends once the total reaches it.
@@ -30,6 +33,7 @@ class StoppingCriterion:
     max_trials: int | None = None
     max_trials_finished: int | None = None
     max_failures: int | None = None
+    max_failures_before_report: int | None = 3
     max_cost: float | None = None
     cost_attribute: str | None = None
     metric_target: float | None = None
@@ -81,6 +85,17 @@ class StoppingCriterion:
         """True if `best` (the best value so far) reaches metric_target."""
         target = self.metric_target
         return target is not None and (best >= target if mode == "max" else best <= target)
+
+    def failures_end(self, n_failed: int, n_reports: int) -> str | None:
+        """Why `n_failed` failed trials end a run that has `n_reports` valid reports, None
+        if it goes on."""
+        if self.max_failures is not None and n_failed >= self.max_failures:
+            return f"{n_failed} trials failed (stop.max_failures={self.max_failures})"
+        early = self.max_failures_before_report
+        if not n_reports and early is not None and n_failed >= early:
+            return (f"no valid report: {n_failed} trials failed and none reported "
+                    f"(stop.max_failures_before_report={early})")
+        return None
 
     def to_dict(self) -> dict:
         return asdict(self)

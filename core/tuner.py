@@ -15,14 +15,17 @@ from tqdm.auto import tqdm
 from core.backends.base import Backend
 from core.callbacks import Callback
 from core.checks import RunChecks
+from core.incumbent import Incumbent, describe
 from core.results import ResultsWriter
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
 from core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
 
 log = logging.getLogger("simtune.tuner")
+WAIT = 1.0  # real backends: seconds the Tuner waits for events before telling the callbacks
 
-# the ends of a complete run: its budget, its target, or nothing left to run
+# the ends of a complete run (with at least one valid report): its budget, its target,
+# or nothing left to run
 FINISHED = frozenset({
     "budget reached",
     "trial budget reached",
@@ -42,18 +45,26 @@ class TuningSummary:
     n_failed: int
     n_reports: int
     time: float  # on the backend's clock
-    best: float | None  # best value of the scheduler's metric seen in any report
+    best: float | None  # the incumbent's value of the scheduler's metric (core.incumbent)
     reason: str  # why the run ended
     first_failure: str | None = None  # reason of the first failed trial
-    best_trial: int | None = None  # the trial that reported `best`
+    best_trial: int | None = None  # the incumbent: the trial that reported `best`
     best_config: dict[str, Any] | None = None  # its configuration
     cost: float = 0.0  # total trial cost (stop.max_cost's measure)
     warnings: list[str] = field(default_factory=list)  # what looked misconfigured (core.checks)
+    best_fidelity: int | None = None  # the fidelity of the incumbent's report
 
     @property
     def complete(self) -> bool:
-        """True if the run ended by its budget or had nothing left to run."""
-        return self.reason in FINISHED
+        """True if the run ended by its budget or had nothing left to run, with at least
+        one valid report."""
+        return self.reason in FINISHED and self.n_reports > 0
+
+    def best_record(self) -> dict[str, Any] | None:
+        """The incumbent as metadata.json records it (None: no valid report)."""
+        return None if self.best_trial is None else {
+            "trial_id": self.best_trial, "config": self.best_config, "value": self.best,
+            "fidelity": self.best_fidelity}
 
 
 class Tuner:
@@ -92,8 +103,8 @@ class Tuner:
         self._n_finished = 0
         self._n_failed = 0
         self._n_reports = 0
-        self._best: float | None = None
-        self._best_trial: int | None = None
+        self._best: float | None = None  # best value of any report (stop.metric_target's)
+        self.incumbent = Incumbent(scheduler.mode)  # the run's best (core.incumbent)
         self._first_failure: str | None = None
         self._cost: dict[int, float] = {}  # trial id -> its cost so far
         self._cost_total = 0.0
@@ -107,6 +118,11 @@ class Tuner:
     @property
     def n_reports(self) -> int:
         return self._n_reports
+
+    @property
+    def running(self) -> frozenset[int]:
+        """Ids of the trials running now."""
+        return frozenset(self._running)
 
     def run(self) -> TuningSummary:
         """Run until the stopping criterion holds or nothing is left to do.
@@ -157,8 +173,9 @@ class Tuner:
                 self.backend.close()  # no trial keeps running, whatever happened above
             if bar is not None:
                 bar.close()
-            if self._n_failed and self._n_failed == len(self.trials) and reason in FINISHED:
-                reason = f"all {self._n_failed} trials failed"
+            if reason in FINISHED and not self._n_reports:
+                reason = f"no valid report ({reason}; {self._n_failed} of {len(self.trials)} " \
+                    "trials failed)"
             summary = self._summary(reason)
             for warning in summary.warnings:
                 log.warning(warning)
@@ -172,15 +189,11 @@ class Tuner:
                     n_reports=summary.n_reports,
                     end_time=summary.time,
                     complete=summary.complete,
+                    best=summary.best_record(),
                 )
-        log.info(
-            "run ended (%s): %d trials, %d reports, %.1f s on the backend's clock, best %s",
-            reason,
-            summary.n_started,
-            summary.n_reports,
-            summary.time,
-            summary.best,
-        )
+        log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
+                 reason, summary.n_started, summary.n_reports, summary.time,
+                 describe(summary.best_record()))
         return summary
 
     def _loop(self, bar: tqdm | None) -> str:
@@ -194,15 +207,22 @@ class Tuner:
                 return "budget reached"
             if not self._running:
                 return idle_reason or "nothing left to run"
+            until = deadline
             if not pending:
+                if not backend.deterministic:  # wake up now and then to tell the callbacks
+                    until = min(math.inf if deadline is None else deadline, backend.time() + WAIT)
                 self._waiting = True
-                pending.extend(backend.next_events(until=deadline))
+                pending.extend(backend.next_events(until=until))
                 self._waiting = False
                 if bar is not None:
                     self._update_bar(bar)
             if not pending:
                 if deadline is not None and backend.time() >= deadline:
                     return "budget reached"
+                if until is not None and backend.time() >= until:
+                    for callback in self.callbacks:
+                        callback.on_wait()
+                    continue
                 raise RuntimeError(
                     f"backend {backend.name} returned no event while trials "
                     f"{sorted(self._running)} are running"
@@ -212,8 +232,9 @@ class Tuner:
                 self._on_report(event)
             elif isinstance(event, Failure):
                 self._on_failure(event)
-            if stop.max_failures is not None and self._n_failed >= stop.max_failures:
-                return f"{self._n_failed} trials failed (stop.max_failures={stop.max_failures})"
+            given_up = stop.failures_end(self._n_failed, self._n_reports)
+            if given_up:
+                return given_up
             if stop.max_cost is not None and self._cost_total >= stop.max_cost:
                 return "cost budget reached"
             if self._best is not None and stop.target_reached(self._best, self.scheduler.mode):
@@ -310,10 +331,10 @@ class Tuner:
         self.backend.charge(_time.perf_counter() - t)
         self._n_reports += 1
         value = report.metrics[self.scheduler.metric]
-        if value == value:  # not NaN
-            best = self._best
-            if best is None or (value < best if self.scheduler.mode == "min" else value > best):
-                self._best, self._best_trial = value, trial.trial_id
+        self.incumbent.offer(trial.trial_id, report.fidelity, value)
+        best = self._best
+        if best is None or (value < best if self.scheduler.mode == "min" else value > best):
+            self._best = value
         self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
         for callback in self.callbacks:
             callback.on_report(trial, report, decision)
@@ -401,7 +422,8 @@ class Tuner:
             n = min(n, self.stop.max_wallclock)
         bar.update(n - bar.n)
         if bar.n == bar.last_print_n:  # just redrawn: refresh the status text too
-            bar.set_postfix_str(f"{len(self.trials)} trials, best {self._best}", refresh=False)
+            bar.set_postfix_str(f"{len(self.trials)} trials, best {self.incumbent.value}",
+                                refresh=False)
 
     def _summary(self, reason: str) -> TuningSummary:
         return TuningSummary(
@@ -410,11 +432,12 @@ class Tuner:
             n_failed=self._n_failed,
             n_reports=self._n_reports,
             time=self.backend.time(),
-            best=self._best,
+            best=self.incumbent.value,
             reason=reason,
             first_failure=self._first_failure,
-            best_trial=self._best_trial,
-            best_config=None if self._best_trial is None else self.trials[self._best_trial].config,
+            best_trial=(best := self.incumbent.trial_id),
+            best_config=None if best is None else dict(self.trials[best].config),
             cost=self._cost_total,
             warnings=self._checks.warnings(),
+            best_fidelity=self.incumbent.fidelity,
         )

@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 import logging
 import logging.handlers
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.custom import CUSTOM_ONLY, Problem, problem_from_config, use_custom
+from core.incumbent import describe
 from core.results import ResultsWriter, run_metadata
 from core.rundir import TRIALS
 from core.schedulers import create as create_scheduler
@@ -319,8 +321,14 @@ def run(
         log.info("resuming the interrupted run in %s: replaying its %d recorded rows",
                  out_dir, tuner.results.n_recorded)
     summary = tuner.run()
-    log.info("results in %s", out_dir / "results.csv")
+    log.info("results in %s; best: %s", out_dir / "results.csv", describe(summary.best_record()))
     return summary
+
+
+def rerun_command(out_dir: Path) -> str:
+    """The command line that reruns this run in `out_dir` (resuming it)."""
+    args = [a for a in sys.argv[1:] if not a.startswith("hydra.run.dir=")]
+    return shlex.join(["python", sys.argv[0], *args, f"hydra.run.dir={out_dir}"])
 
 
 def launch_remote(cfg: DictConfig) -> bool:
@@ -349,7 +357,8 @@ def main(cfg: DictConfig) -> str:
     A complete run of the same config in the output dir is skipped, an incomplete one
     resumed, one of another config refused (resume=false moves it aside). In a sweep a
     failing run writes failed.txt and the others go on; a single run exits 2 with a
-    one-line message on bad input, and 1 if every trial failed.
+    one-line message on bad input, and 1 if the run is incomplete (e.g. no trial made a
+    valid report), quoting the first failure.
     """
     install_signal_handlers()  # SIGTERM/SIGHUP end the run through its cleanup
     log_file = DeferredLogFile()
@@ -370,8 +379,8 @@ def main(cfg: DictConfig) -> str:
     except KeyboardInterrupt:
         if multirun:
             raise
-        print(f"interrupted: {out_dir} holds an incomplete run; rerun the same command to "
-              "resume it", file=sys.stderr)
+        print(f"interrupted: {out_dir} holds an incomplete run; resume it with: "
+              f"{rerun_command(out_dir)}", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
         if multirun:

@@ -142,7 +142,8 @@ def test_metric_target_ends_the_run_when_reached(tmp_path):
     reports = rows[rows["decision"] != ""].dropna(subset=["val_accuracy"])
     assert reports["val_accuracy"].iloc[-1] >= 0.97  # the last report is the one that hit it
     assert (reports["val_accuracy"].iloc[:-1] < 0.97).all()
-    assert summary.best >= 0.97 and summary.best_config is not None
+    # the target is on any report; the summary's best is the incumbent (core.incumbent)
+    assert summary.best_config is not None and summary.best_fidelity == reports["epoch"].max()
 
 
 def test_max_cost_bounds_the_total_training_time(tmp_path):
@@ -219,7 +220,81 @@ def test_a_report_that_cannot_be_used_fails_its_trial(kind, why, tmp_path):
                  "benchmark.fidelity=round", "benchmark.max_fidelity=3", "backend=local",
                  "scheduler=random", "stop.max_trials=2", "n_workers=1",
                  f"hydra.run.dir={out}"], tmp_path)
-    assert proc.returncode == 1  # every trial failed: the run is not complete
-    assert why in proc.stderr.strip().splitlines()[-1]
+    if kind == "inf":  # no valid report: the run is not complete, its last line says why
+        assert proc.returncode == 1 and why in proc.stderr.strip().splitlines()[-1]
+    else:  # its first report (round 2) is valid: complete, the trial failed on the next
+        assert proc.returncode == 0 and why in proc.stdout + proc.stderr
     rows = pd.read_csv(out / "results.csv")
     assert (rows.groupby("trial_id")["status"].last() == "failed").all()
+
+
+@pytest.mark.slow
+def test_a_run_without_a_valid_report_stops_early_and_runs_again_once_fixed(tmp_path):
+    """A wrong metric name: every trial fails. The run stops after 3 failures instead of
+    starting all of its trials, is not complete, exits 1 quoting the first failure; the
+    same command with the right metric, in the same directory, then runs."""
+    out = tmp_path / "run"
+    training = ROOT / "experiments" / "training"
+    args = ["benchmark=custom", "backend=local", "scheduler=asha",
+            f"benchmark.training={training / 'sgd_diabetes.py'}:train",
+            f"benchmark.space={training / 'sgd_diabetes_space.yaml'}", "benchmark.mode=max",
+            "benchmark.max_fidelity=3", "stop.max_trials=12", "n_workers=2",
+            f"hydra.run.dir={out}"]
+    wrong = _run([*args, "benchmark.metric=val_acc"], tmp_path)
+    assert wrong.returncode == 1, wrong.stderr[-2000:]
+    last = wrong.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: run incomplete: no valid report: 3 trials failed"), last
+    assert "; first failure: trial " in last
+    assert "lacks the metric 'val_acc' (it has val_mse, val_r2)" in last
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["complete"] is False and meta["end_reason"].startswith("no valid report")
+    assert meta["n_failed"] == 3 and meta["n_trials"] < 12 and meta["best"] is None
+
+    fixed = _run([*args, "benchmark.metric=val_r2"], tmp_path)
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["complete"] is True and meta["n_reports"] > 0 and meta["n_trials"] == 12
+    best = meta["best"]
+    assert best["fidelity"] == 3 and best["config"]["epochs"] == 30
+    last_log = (out / "run.log").read_text().strip().splitlines()[-1]
+    assert f"best: trial {best['trial_id']}, value {best['value']:.6g} at fidelity 3" in last_log
+    aside = json.loads((out / "superseded" / "0" / "metadata.json").read_text())
+    assert aside["end_reason"].startswith("no valid report")
+
+
+SILENT = """
+import time
+time.sleep(600)  # never reports
+"""
+
+
+@pytest.mark.slow
+def test_a_silent_trial_is_named_and_a_budget_without_reports_is_not_complete(tmp_path,
+                                                                               caplog):
+    from core.backends.local import LocalBackend
+    from core.results import ResultsWriter
+    from core.schedulers import create
+    from core.space import Space, uniform
+    from core.stopping import StoppingCriterion
+    from core.tuner import Tuner
+
+    (tmp_path / "silent.py").write_text(SILENT)
+    space = Space({"x": uniform(0, 1)})
+    writer = ResultsWriter(tmp_path / "run", fidelity="epoch", metrics=["loss"],
+                           hyperparameters=["x"])
+    tuner = Tuner(
+        scheduler=create("random", space=space, metric="loss", mode="min", seed=0),
+        backend=LocalBackend(str(tmp_path / "silent.py"), root=tmp_path / "trials",
+                             hang_timeout=600, max_fidelity=3),
+        stop=StoppingCriterion(max_wallclock=4), n_workers=1, results=writer,
+        progress=False, callbacks=[StatusLine(every=1)],
+    )
+    with caplog.at_level("INFO", logger="simtune.status"):
+        summary = tuner.run()
+    said = [r.getMessage() for r in caplog.records if r.name == "simtune.status"]
+    assert any("; trial 0: no report for " in m and m.endswith("; hang_timeout 600 s")
+               for m in said), said
+    assert not summary.complete and summary.reason == (
+        "no valid report (budget reached; 0 of 1 trials failed)")
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["complete"] is False and meta["best"] is None

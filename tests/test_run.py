@@ -86,3 +86,26 @@ def test_bad_input_one_clear_line(tmp_path, override, expected):
 def test_unknown_scheduler_lists_valid_names(tmp_path):
     proc = _run(["scheduler=bogus"], cwd=tmp_path, check=False)
     assert "asha" in proc.stderr and "random" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_run_written_before_a_stop_criterion_existed_is_still_complete(tmp_path):
+    """metadata.json of an older simtune lacks stop.max_failures_before_report: at its
+    default that is no other configuration, the rerun is skipped; and a run an older
+    simtune called complete although it made no valid report runs again."""
+    out = tmp_path / "run"
+    args = ["scheduler=random", "stop.max_trials=8", f"hydra.run.dir={out}"]
+    _run(args, cwd=tmp_path)
+    path = out / "metadata.json"
+    meta = json.loads(path.read_text())
+    del meta["config"]["stop"]["max_failures_before_report"]
+    path.write_text(json.dumps(meta))
+    before = (out / "results.csv").read_bytes()
+    again = _run(args, cwd=tmp_path)
+    assert "skipped" in again.stdout + again.stderr
+    path.write_text(json.dumps({**meta, "n_reports": 0}))  # complete, with nothing in it
+    rerun = _run(args, cwd=tmp_path)
+    assert "skipped" not in rerun.stdout + rerun.stderr
+    assert (out / "superseded" / "0" / "results.csv").read_bytes() == before
+    assert (out / "results.csv").read_bytes() == before  # the same seed, the same run
+    assert json.loads(path.read_text())["complete"] is True
