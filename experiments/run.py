@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 import logging
 import logging.handlers
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -34,8 +35,10 @@ from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.custom import Problem, problem_from_config
-from core.results import ResultsWriter, run_metadata
+from core.diskfull import NoSpace
+from core.results import ResultsWriter, RunComplete, run_metadata
 from core.rundir import TRIALS
+from core.runlock import RunLocked
 from core.schedulers import create as create_scheduler
 from core.schedulers import scheduler_class
 from core.stopping import StoppingCriterion
@@ -356,19 +359,36 @@ def main(cfg: DictConfig) -> str:
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     try:
         state = rundir.inspect(out_dir, config)
-        if state.kind == "complete" and state.difference is None:
+        if state.kind == "complete" and state.difference is None and state.changed is None:
             log_file.drop()
             log.info("skipped: %s already holds a complete run of this config", out_dir)
             return sweep.SKIPPED
         if multirun:
             sweep.clear_failure(out_dir)
         summary = run(cfg, out_dir, validated=log_file.release)
-    except KeyboardInterrupt:
+    except RunComplete:  # completed by another process since it was inspected
+        log_file.drop()
+        log.info("skipped: %s already holds a complete run of this config", out_dir)
+        return sweep.SKIPPED
+    except RunLocked as e:
+        log_file.drop()
+        if multirun:
+            log.warning("skipped: %s", e)
+            return sweep.HELD
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, SystemExit) as e:
+        signum = 2 if isinstance(e, KeyboardInterrupt) else _signal_of(e)
+        if multirun or signum is None:
+            raise
+        print(f"interrupted ({signal.Signals(signum).name}): {out_dir} holds an incomplete "
+              "run; rerun the same command to resume it", file=sys.stderr)
+        sys.exit(128 + signum)
+    except NoSpace as e:
         if multirun:
             raise
-        print(f"interrupted: {out_dir} holds an incomplete run; rerun the same command to "
-              "resume it", file=sys.stderr)
-        sys.exit(130)
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
     except Exception as e:
         if multirun:
             log_file.release()
@@ -390,6 +410,12 @@ def main(cfg: DictConfig) -> str:
         print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
     return sweep.COMPLETE
+
+
+def _signal_of(e: SystemExit) -> int | None:
+    """The signal a SystemExit(128 + signum) of install_signal_handlers stands for."""
+    code = e.code if isinstance(e.code, int) else 0
+    return code - 128 if 128 < code < 128 + signal.NSIG else None
 
 
 if __name__ == "__main__":
