@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from time import monotonic
 from typing import Any
 
 from core import rundir
-from core.diskfull import is_no_space, no_space
+from core.diskfull import NoSpace, is_no_space, no_space
 from core.rundir import RESULTS
 from core.runlock import LOCK_FILE, RunLock
 from core.trial import Event, Failure, Report, Status
@@ -55,6 +56,7 @@ class ResultsWriter:
 
     _recorded: list[str] = []  # rows of an interrupted run, to be replayed (read-only)
     _replayed = 0  # how many of them the resumed run has reproduced
+    _full: NoSpace | None = None  # the write that found the disk full
 
     def __init__(
         self,
@@ -129,17 +131,16 @@ class ResultsWriter:
         self._digest = hashlib.sha256(b"" if fresh else path.read_bytes())
         self._size = 0 if fresh else path.stat().st_size  # bytes of whole rows written
         self._synced = monotonic()
+        self.update()
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
                                | (os.O_TRUNC if fresh else 0), 0o644)
-            if fresh:
-                self._append(self._line(self.columns))
-            self.metadata.update(self._recorded_digest())
-            rundir.write_metadata(self.directory, self.metadata)
         except OSError as e:
             if is_no_space(e):
                 raise no_space(e, path) from None
             raise
+        if fresh:
+            self._append(self._line(self.columns))
 
     @property
     def n_recorded(self) -> int:
@@ -199,7 +200,8 @@ class ResultsWriter:
             if done:
                 os.ftruncate(self._fd, self._size)
             if is_no_space(e):
-                raise no_space(e, self.directory / RESULTS, len(data)) from None
+                self._full = no_space(e, self.directory / RESULTS, len(data))
+                raise self._full from None
             raise
         self._size += len(data)
         self._digest.update(data)
@@ -245,9 +247,12 @@ class ResultsWriter:
         try:
             rundir.write_metadata(self.directory, self.metadata)
         except OSError as e:
-            if is_no_space(e):
-                raise no_space(e, self.directory / rundir.METADATA) from None
-            raise
+            if not is_no_space(e):
+                raise
+            if self._full is None:  # else the first NoSpace says it; metadata.json stays
+                text = json.dumps(self.metadata, indent=2, default=str)
+                self._full = no_space(e, self.directory / rundir.METADATA, len(text) + 1)
+                raise self._full from None
 
     def close(self, *, complete: bool = False, **final: Any) -> None:
         """Flush and close; record `final` facts and whether the run is complete.
