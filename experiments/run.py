@@ -35,7 +35,7 @@ from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.custom import Problem, problem_from_config
-from core.diskfull import NoSpace
+from core.diskfull import NoSpace, is_no_space, no_space
 from core.results import ResultsWriter, RunComplete, run_metadata
 from core.rundir import TRIALS
 from core.runlock import RunLocked
@@ -384,12 +384,12 @@ def main(cfg: DictConfig) -> str:
         print(f"interrupted ({signal.Signals(signum).name}): {out_dir} holds an incomplete "
               "run; rerun the same command to resume it", file=sys.stderr)
         sys.exit(128 + signum)
-    except NoSpace as e:
-        if multirun:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
     except Exception as e:
+        if is_no_space(e) and not multirun:  # the run stopped; a rerun resumes it
+            where = getattr(e, "filename", None) or out_dir
+            full = e if isinstance(e, NoSpace) else no_space(e, where)
+            print(f"error: {full}", file=sys.stderr)
+            sys.exit(1)
         if multirun:
             log_file.release()
             log.exception("run failed (recorded in %s): %s", out_dir / sweep.FAILED_FILE,
