@@ -226,3 +226,51 @@ def test_tabulate_refuses_a_checkpoint_another_process_writes(tmp_path):
     assert f"{checkpoint} is being written by another process (pid {os.getpid()}" \
         in proc.stderr
     assert not checkpoint.exists()
+
+
+SPAM = """
+import os, sys, time
+from pathlib import Path
+from core.report import run_script
+def fit(config, reporter, checkpoint_dir=None):
+    ckpt = Path(checkpoint_dir) / "round"
+    start = int(ckpt.read_text()) if ckpt.exists() else 0
+    with open(os.environ["STARTS"], "a") as f:
+        f.write(f"{start}\\n")
+    for r in range(start + 1, 4):
+        ckpt.write_text(str(r))
+        reporter(round=r, f1=r / 10)
+        if start == 0 and r == 2:  # the first process fills the disk with its stderr
+            sys.stderr.write("x" * 2_000_000)
+            sys.stderr.flush()
+            time.sleep(60)
+if __name__ == "__main__":
+    run_script(fit)
+"""
+
+
+def test_a_trial_whose_output_fills_the_disk_resumes_from_its_checkpoint(tmp_path, small_disk):
+    mount, limit, free = small_disk
+    out = mount / "run"
+    (tmp_path / "fit.py").write_text(SPAM)
+    (tmp_path / "space.yaml").write_text("x: {type: uniform, low: 0, high: 1}\n")
+    args = [*RUN, "benchmark=custom", "benchmark.training=fit.py:fit",
+            "benchmark.space=space.yaml", "benchmark.metric=f1", "benchmark.mode=max",
+            "benchmark.fidelity=round", "benchmark.max_fidelity=3", "backend=local",
+            "scheduler=random", "stop.max_trials=1", "n_workers=1", "progress=false",
+            f"hydra.run.dir={out}"]
+    starts = tmp_path / "starts.txt"
+    run_env = {**env(tmp_path), "STARTS": str(starts)}
+    proc = subprocess.run(args, cwd=tmp_path, env=run_env, capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "on the file system at " in line, line
+    free()
+    proc = subprocess.run(args, cwd=tmp_path, env=run_env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert starts.read_text() == "0\n2\n"  # the rerun went on from the checkpoint of round 2
+    rows = (out / "results.csv").read_text().splitlines()
+    assert not any(",failed," in row for row in rows), rows
+    assert rows[-1].split(",")[2:4] == ["3", "0.3"]
