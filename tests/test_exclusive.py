@@ -165,19 +165,19 @@ def test_sigterm_says_how_to_resume_like_sigint(tmp_path, lone):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A directory on a 1 MB file system (tmpfs, as root) and how to give it more space;
-    without root, a 1 MB file-size limit in the child instead."""
+    """A directory on a 256 KB file system (tmpfs, as root) and how to give it more space;
+    without root, a 250 KB file-size limit in the child instead."""
     mount = tmp_path / "disk"
     mount.mkdir()
     ok = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
         capture_output=True).returncode == 0
     state = {"limit": not ok}
 
     def limit() -> None:
         if state["limit"]:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a core dump
-            resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (250_000, 250_000))
 
     def free() -> None:
         if ok:
