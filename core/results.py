@@ -101,6 +101,7 @@ class ResultsWriter:
             raise
 
     def _refuse(self, state: rundir.RunState, resume: bool) -> None:
+        """ValueError if the run in the directory may not go on (RunComplete: it is done)."""
         if state.kind == "new" or not resume:
             return
         why = rundir.refusal(self.directory, state)
@@ -125,7 +126,7 @@ class ResultsWriter:
         self._replayed = 0  # rows of _recorded checked so far
         self.n_rows = 0
         path = self.directory / RESULTS
-        fresh = state.kind == "new" or not path.exists()
+        fresh = state.kind == "new" or not path.exists() or path.stat().st_size == 0
         self._buffer = io.StringIO()
         self._check = csv.writer(self._buffer, lineterminator="")
         self._digest = hashlib.sha256(b"" if fresh else path.read_bytes())
