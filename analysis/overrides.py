@@ -1,6 +1,6 @@
 """experiments/run.py's command line checked against conf/ before Hydra composes it: one
-line naming the override and the fix, where Hydra would print its search path or a
-"Key ... is not in struct" block (and exit 1).
+line naming the override and the fix, where Hydra would print its search path, a syntax
+error with a link, or a "Key ... is not in struct" block (and exit 1).
 
 Example:
     >>> check_command_line(["scheduler=dehb", "scheduler.eta=3"], Path("conf")) is None
@@ -11,28 +11,37 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 CONFIG_GROUPS = ("scheduler", "benchmark", "backend", "launcher", "stop")
 OUTPUT_DIRS = ("hydra.run.dir", "hydra.sweep.dir")
 
 
 def check_command_line(args: list[str], conf: Path) -> str | None:
-    """One line for the first override that names an unknown config-group option, a key
-    that no chosen config has, or an output dir that is a file; None if they look right
-    (Hydra itself reports syntax errors)."""
+    """One line for the first override that Hydra cannot parse, names an unknown option of
+    a config group (simtune's or Hydra's, e.g. hydra/launcher), a key that no chosen
+    config has, or an output dir that is a file; None if they look right."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        overrides = OverridesParser.create().parse_overrides(
-            [a for a in args if not a.startswith("-")]
-        )
-    except Exception:  # noqa: BLE001 - Hydra says what is wrong with the syntax itself
-        return None
+    parser = OverridesParser.create()
+    overrides = []
+    for arg in _override_args(args):
+        try:
+            overrides += parser.parse_overrides([arg])
+        except Exception as e:  # noqa: BLE001 - Hydra's OverrideParseException, in one line
+            why = str(e).split("\nSee ")[0].replace(f"Error parsing override '{arg}'\n", "")
+            return (f"{arg}: not an override Hydra can read ({' '.join(why.split())}); write "
+                    "key=value, e.g. seed=3, or a sweep seed=1,2 (quote values holding "
+                    "brackets or spaces; grammar: "
+                    "https://hydra.cc/docs/advanced/override_grammar/basic)")
     chosen = dict(_defaults(conf))  # group -> the options a run (or sweep) uses
     for override in overrides:
         key = override.key_or_group
-        if key in CONFIG_GROUPS:
+        if key.startswith("hydra/") and not override.is_delete():
+            problem = _unknown_hydra_option(key, _values(override), conf)
+            if problem:
+                return problem
+        elif key in CONFIG_GROUPS:
             values = _values(override)
             if values is None:
                 continue
@@ -52,6 +61,40 @@ def check_command_line(args: list[str], conf: Path) -> str | None:
         if problem:
             return problem
     return None
+
+
+def _override_args(args: list[str]) -> list[str]:
+    """The overrides among Hydra's command-line arguments (not its flags and their values)."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+
+    def refuse(message: str) -> NoReturn:
+        raise ValueError(message)
+
+    parser.error = refuse  # type: ignore[method-assign]
+    try:
+        known, rest = parser.parse_known_args(args)
+    except ValueError:  # a malformed flag: Hydra's own usage line says it
+        return []
+    return [*known.overrides, *(a for a in rest if not a.startswith("-"))]
+
+
+def _unknown_hydra_option(group: str, values: list[str] | None, conf: Path) -> str | None:
+    """One line if `values` name an option of Hydra's config group `group` (e.g.
+    hydra/launcher) that neither Hydra, its plugins nor conf/ has."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # plugins register their options (joblib, submitit_local, ...)
+    known = ConfigRepository(create_config_search_path(str(conf))).get_group_options(group)
+    unknown = [v for v in values or [] if v not in known]
+    if not unknown:
+        return None
+    if not known:
+        return f"{group}: Hydra has no config group {group!r}"
+    return f"{group}={unknown[0]}: no such {group}; available: {', '.join(known)}"
 
 
 def _values(override: Any) -> list[str] | None:

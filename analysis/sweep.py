@@ -41,6 +41,7 @@ METADATA_FILE = "metadata.json"
 FAILED_FILE = "failed.txt"
 PROGRESS_FILE = "progress.json"
 COMPLETE, SKIPPED, FAILED = "complete", "skipped", "failed"
+HELD = "held"  # skipped: another process writes the run (core.runlock)
 LOCAL_LAUNCHERS = (  # launchers whose jobs are processes the sweep process starts
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
@@ -122,7 +123,7 @@ def _locked(sweep_dir: Path):
 def start_progress(sweep_dir: str | Path, total: int | None) -> None:
     """Reset the sweep's counters: 0 of ``total`` runs done."""
     with _locked(Path(sweep_dir)) as path:
-        counts = {"total": total, "done": 0, COMPLETE: 0, SKIPPED: 0, FAILED: 0}
+        counts = {"total": total, "done": 0, COMPLETE: 0, SKIPPED: 0, HELD: 0, FAILED: 0}
         path.write_text(json.dumps(counts) + "\n", encoding="utf-8")
 
 
@@ -131,11 +132,12 @@ def read_progress(sweep_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads((Path(sweep_dir) / PROGRESS_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return {"total": None, "done": 0, COMPLETE: 0, SKIPPED: 0, FAILED: 0}
+        return {"total": None, "done": 0, COMPLETE: 0, SKIPPED: 0, HELD: 0, FAILED: 0}
 
 
 def bump_progress(sweep_dir: str | Path, outcome: str) -> dict[str, Any]:
-    """Count one finished run with ``outcome`` (complete|skipped|failed); returns the counts."""
+    """Count one finished run with ``outcome`` (complete|skipped|held|failed); returns the
+    counts."""
     with _locked(Path(sweep_dir)) as path:
         counts = read_progress(sweep_dir)
         counts["done"] += 1
@@ -182,7 +184,7 @@ class SweepProgress(Callback):
         if config.hydra.mode != RunMode.MULTIRUN:
             return
         outcome = job_return.return_value if job_return.status == JobStatus.COMPLETED else FAILED
-        if outcome not in (COMPLETE, SKIPPED, FAILED):
+        if outcome not in (COMPLETE, SKIPPED, HELD, FAILED):
             outcome = COMPLETE
         count_run(config.hydra.sweep.dir, outcome,
                   config.hydra.job.override_dirname or config.hydra.job.num)
@@ -192,6 +194,9 @@ class SweepProgress(Callback):
         c = read_progress(sweep_dir)
         log.info("sweep done: %d runs, %d complete, %d skipped (already complete), %d failed",
                  c["done"], c[COMPLETE], c[SKIPPED], c[FAILED])
+        if c.get(HELD):
+            log.warning("%d runs skipped: another process was writing them (rerun the sweep "
+                        "once it ended to check they are complete)", c[HELD])
         if c[FAILED]:
             failed = sorted(str(p) for p in sweep_dir.rglob(FAILED_FILE))
             print(f"error: {c[FAILED]} of {c['done']} runs failed; reasons in "

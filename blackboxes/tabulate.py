@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import datetime
 import importlib
 import importlib.util
@@ -42,6 +43,7 @@ import numpy as np
 from blackboxes.blackbox import TIME, TabularBlackbox
 from blackboxes.tabulate_checkpoint import Parts, Result, read_checkpoint, start_part
 from core.provenance import machine, versions
+from core.runlock import RunLock
 from core.space import Space
 
 log = logging.getLogger("simtune.blackboxes")
@@ -157,25 +159,26 @@ def tabulate(
         "max_fidelity": max_fidelity,
         "fidelity_name": fidelity_name,
     }
-    done, earlier = read_checkpoint(Path(checkpoint), header) if checkpoint else ({}, Parts())
-    pending = [j for j in jobs if j not in done]
-    todo = pending if limit is None else pending[:limit]
-    n_workers = (os.cpu_count() or 1) if workers is None else workers
-    started = time.time()
-    with open(checkpoint or os.devnull, "a", encoding="utf-8") as sink:
-        if checkpoint:
-            start_part(Path(checkpoint), sink, header, started)
-        try:
-            for (i, s), result in _run(train, configs, todo, max_fidelity, fidelity_name,
-                                       n_workers, progress, len(jobs), len(done)):
-                done[(i, s)] = result
-                sink.write(json.dumps({"config": i, "seed": s, **result, "at": time.time()}))
-                sink.write("\n")
-                sink.flush()
-        finally:  # an interrupted part still counts its time (a killed one: up to its last line)
-            ended = time.time()
+    with _checkpoint_lock(checkpoint):
+        done, earlier = read_checkpoint(Path(checkpoint), header) if checkpoint else ({}, Parts())
+        pending = [j for j in jobs if j not in done]
+        todo = pending if limit is None else pending[:limit]
+        n_workers = (os.cpu_count() or 1) if workers is None else workers
+        started = time.time()
+        with open(checkpoint or os.devnull, "a", encoding="utf-8") as sink:
             if checkpoint:
-                sink.write(json.dumps({"part_end": ended}) + "\n")
+                start_part(Path(checkpoint), sink, header, started)
+            try:
+                for (i, s), result in _run(train, configs, todo, max_fidelity, fidelity_name,
+                                           n_workers, progress, len(jobs), len(done)):
+                    done[(i, s)] = result
+                    sink.write(json.dumps({"config": i, "seed": s, **result, "at": time.time()}))
+                    sink.write("\n")
+                    sink.flush()
+            finally:  # an interrupted part counts its time (a killed one: up to its last line)
+                ended = time.time()
+                if checkpoint:
+                    sink.write(json.dumps({"part_end": ended}) + "\n")
     if len(done) < len(jobs):
         log.info("%d of %d evaluations done; rerun to continue", len(done), len(jobs))
         return None
@@ -200,6 +203,15 @@ def tabulate(
         )
     return build(done, space, configs, header["seeds"], objectives, name, task, fidelity_name,
                  max_fidelity, meta, clock)
+
+
+def _checkpoint_lock(checkpoint: str | Path | None) -> contextlib.AbstractContextManager:
+    """One tabulation at a time reads and appends to a checkpoint (core.runlock): a second
+    one is refused (RunLocked, a ValueError) naming the first."""
+    if not checkpoint:
+        return contextlib.nullcontext()
+    path = Path(checkpoint)
+    return RunLock.acquire(path.with_name(path.name + ".lock"), what=str(path))
 
 
 def build(

@@ -9,29 +9,43 @@ recorded ones are appended.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from core import rundir
+from core.diskfull import NoSpace, is_no_space, no_space
 from core.rundir import RESULTS
+from core.runlock import LOCK_FILE, RunLock
 from core.trial import Event, Failure, Report, Status
 
 log = logging.getLogger("simtune.results")
+DIGEST_EVERY = 1.0  # seconds between the digests of results.csv recorded in metadata.json
 
 
 class ReplayMismatch(ValueError):
     """A resumed run does not reproduce the rows its directory recorded."""
 
 
+class RunComplete(ValueError):
+    """The directory holds a complete run of this configuration: nothing left to do."""
+
+
 class ResultsWriter:
     """Writes one CSV row per report, flushed as it goes, plus the run's metadata.
 
     Columns: trial_id, time, <fidelity>, <metrics...>, decision, status, config_<hp>...
-    A crash loses nothing already written: every row is handed to the OS at once.
+    A crash loses nothing already written: every row is handed to the OS at once. The
+    writer holds the directory's lock (core.runlock) until closed: a second writer is
+    refused, naming it. metadata.json records a digest of the rows written (every
+    DIGEST_EVERY seconds and at the end); a resume or a rerun refuses a file changed since.
+    A full disk raises core.diskfull.NoSpace and leaves whole rows.
     `config` identifies the run: a directory holding an incomplete run of the same
     config resumes it (unless resume=False, which moves it to superseded/), one of
     another config is refused, a complete one of the same config is refused too
@@ -45,6 +59,7 @@ class ResultsWriter:
 
     _recorded: list[str] = []  # rows of an interrupted run, to be replayed (read-only)
     _replayed = 0  # how many of them the resumed run has reproduced
+    _full: NoSpace | None = None  # the write that found the disk full
 
     def __init__(
         self,
@@ -77,18 +92,34 @@ class ResultsWriter:
             *(f"config_{h}" for h in self.hyperparameters),
         ]
         state = rundir.inspect(self.directory, config)
-        if state.kind == "empty":  # nothing worth resuming: keep it aside, start afresh
-            resume = False
-        if state.kind != "new" and resume:
-            why = rundir.refusal(self.directory, state)
-            if why is None and state.kind == "complete":
-                why = f"{self.directory} holds a complete run of this configuration already"
-            if why:
-                raise ValueError(why)
+        self._refuse(state, resume)  # before the lock: a refused run leaves no lock file
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock.acquire(self.directory / LOCK_FILE)
+        try:
+            state = rundir.inspect(self.directory, config)  # as it is now that it is ours
+            self._refuse(state, resume)
+            # a run without a valid report is nothing worth resuming: set aside, start afresh
+            self._open(state, metadata, config, resume and state.kind != "empty")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _refuse(self, state: rundir.RunState, resume: bool) -> None:
+        """ValueError if the run in the directory may not go on (RunComplete: it is done)."""
+        if state.kind in ("new", "empty") or not resume:
+            return
+        why = rundir.refusal(self.directory, state)
+        if why:
+            raise ValueError(why)
+        if state.kind == "complete":
+            raise RunComplete(f"{self.directory} holds a complete run of this configuration "
+                              "already")
+
+    def _open(self, state: rundir.RunState, metadata: dict[str, Any] | None,
+              config: dict[str, Any] | None, resume: bool) -> None:
         self.metadata: dict[str, Any] = {**(metadata or {}), "complete": False}
         if config is not None:
             self.metadata["config"] = rundir.comparable(config)
-        self.directory.mkdir(parents=True, exist_ok=True)
         if state.kind != "new" and not resume:
             aside = rundir.set_aside(self.directory)
             log.info("moved the earlier run of %s (%s) to %s", self.directory,
@@ -100,17 +131,23 @@ class ResultsWriter:
         self._recorded = recorded
         self._replayed = 0  # rows of _recorded checked so far
         self.n_rows = 0
-        rundir.write_metadata(self.directory, self.metadata)
-        fresh = state.kind == "new" or not (self.directory / RESULTS).exists()
-        self._file = open(  # noqa: SIM115
-            self.directory / RESULTS, "w" if fresh else "a", newline="", encoding="utf-8"
-        )
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        if fresh:
-            self._csv.writerow(self.columns)
-            self._file.flush()
+        path = self.directory / RESULTS
+        fresh = state.kind == "new" or not path.exists() or path.stat().st_size == 0
         self._buffer = io.StringIO()
         self._check = csv.writer(self._buffer, lineterminator="")
+        self._digest = hashlib.sha256(b"" if fresh else path.read_bytes())
+        self._size = 0 if fresh else path.stat().st_size  # bytes of whole rows written
+        self._synced = monotonic()
+        self.update()
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                               | (os.O_TRUNC if fresh else 0), 0o644)
+        except OSError as e:
+            if is_no_space(e):
+                raise no_space(e, path) from None
+            raise
+        if fresh:
+            self._append(self._line(self.columns))
 
     @property
     def n_recorded(self) -> int:
@@ -146,15 +183,42 @@ class ResultsWriter:
         if self.replaying:
             self._verify(row)
         else:
-            self._csv.writerow(row)
-            self._file.flush()
+            self._append(self._line(row))
+            if monotonic() - self._synced > DIGEST_EVERY:
+                self.update()  # the digest of the rows so far: an edit of them is refused
         self.n_rows += 1
 
-    def _verify(self, row: list[Any]) -> None:
+    def _line(self, row: Sequence[Any]) -> str:
+        """`row` as one CSV line, without its newline."""
         self._buffer.seek(0)
         self._buffer.truncate()
         self._check.writerow(row)
-        line, expected = self._buffer.getvalue(), self._recorded[self._replayed]
+        return self._buffer.getvalue()
+
+    def _append(self, line: str) -> None:
+        """Write `line` and its newline to results.csv; a full disk cuts a partial write
+        off again (the file stays whole rows) and raises NoSpace."""
+        data = (line + "\n").encode("utf-8")
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as e:
+            if done:
+                os.ftruncate(self._fd, self._size)
+            if is_no_space(e):
+                self._full = no_space(e, self.directory / RESULTS, len(data))
+                raise self._full from None
+            raise
+        self._size += len(data)
+        self._digest.update(data)
+
+    def _recorded_digest(self) -> dict[str, Any]:
+        self._synced = monotonic()
+        return {rundir.DIGEST: self._digest.hexdigest(), rundir.DIGEST_BYTES: self._size}
+
+    def _verify(self, row: list[Any]) -> None:
+        line, expected = self._line(row), self._recorded[self._replayed]
         if line != expected:
             raise ReplayMismatch(
                 f"cannot resume {self.directory}: row {self._replayed + 1} of {RESULTS} was "
@@ -186,7 +250,16 @@ class ResultsWriter:
     def update(self, **facts: Any) -> None:
         """Add `facts` to metadata.json now."""
         self.metadata.update(facts)
-        rundir.write_metadata(self.directory, self.metadata)
+        self.metadata.update(self._recorded_digest())
+        try:
+            rundir.write_metadata(self.directory, self.metadata)
+        except OSError as e:
+            if not is_no_space(e):
+                raise
+            if self._full is None:  # else the first NoSpace says it; metadata.json stays
+                text = json.dumps(self.metadata, indent=2, default=str)
+                self._full = no_space(e, self.directory / rundir.METADATA, len(text) + 1)
+                raise self._full from None
 
     def close(self, *, complete: bool = False, **final: Any) -> None:
         """Flush and close; record `final` facts and whether the run is complete.
@@ -194,19 +267,24 @@ class ResultsWriter:
         A run that ended before it replayed all of its recorded rows did not reproduce
         them: ReplayMismatch (the rows stay as they were).
         """
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+        if not self._lock.held:
+            return  # closed before
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._close(complete, final)
+        finally:
+            self._lock.release()
+
+    def _close(self, complete: bool, final: dict[str, Any]) -> None:
         left = len(self._recorded) - self._replayed
         reason = str(final.get("end_reason", ""))
         interrupted = reason.startswith(("interrupted", "crashed"))
         if left and not interrupted:
             complete = False
             final["end_reason"] = f"{reason}; replay ended with {left} recorded rows left"
-        self.metadata.update(final)
         self.metadata["complete"] = bool(complete)
-        rundir.write_metadata(self.directory, self.metadata)
+        self.update(**final)
         if left and not interrupted:
             raise ReplayMismatch(
                 f"cannot resume {self.directory}: the resumed run ended "

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ RESULTS = "results.csv"
 METADATA = "metadata.json"
 SUPERSEDED = "superseded"  # where resume=false moves an earlier run of the directory
 TRIALS = "trials"  # trial directories of the real backends
+DIGEST, DIGEST_BYTES = "results_sha256", "results_bytes"  # metadata: what results.csv holds
 # config keys that do not change a run's results
 IGNORED_KEYS = ("progress", "resume", "status_every")
 
@@ -36,13 +38,15 @@ class RunState:
     """What a directory holds: kind is "new", "complete", "incomplete" or "empty" (a run
     that ended without a single valid report: a rerun sets it aside and starts afresh).
 
-    `difference` names the first config key that differs from the config asked for
-    ("key: old -> new"), None if the stored run is of the same configuration.
+    `difference` names the config keys that differ from the config asked for
+    ("key: old -> new; ..."), None if the stored run is of the same configuration.
+    `changed` says that results.csv was changed since it was written (its digest).
     """
 
     kind: str
     metadata: dict[str, Any] = field(default_factory=dict)
     difference: str | None = None
+    changed: str | None = None
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -62,15 +66,34 @@ def config_difference(
     >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
     'a.b'
     """
+    return next(iter(config_differences(old, new, prefix, added)), None)
+
+
+def config_differences(
+    old: Any, new: Any, prefix: str = "", added: Callable[[str, Any], bool] | None = None
+) -> list[str]:
+    """Dotted keys of every difference between two configs, in key order (see
+    config_difference)."""
     if isinstance(old, dict) and isinstance(new, dict):
+        found: list[str] = []
         for key in sorted(set(old) | set(new)):
             if key not in old and added is not None and added(f"{prefix}{key}", new[key]):
                 continue
-            found = config_difference(old.get(key), new.get(key), f"{prefix}{key}.", added)
-            if found:
-                return found
-        return None
-    return None if old == new else prefix.rstrip(".") or "config"
+            found += config_differences(old.get(key), new.get(key), f"{prefix}{key}.", added)
+        return found
+    return [] if old == new else [prefix.rstrip(".") or "config"]
+
+
+def chosen_differences(keys: list[str]) -> list[str]:
+    """`keys` without those that follow from another choice of a config group: where
+    `group.name` differs, the keys of its options under `group` are no news.
+
+    >>> chosen_differences(["backend.charge_decision_time", "backend.name", "seed"])
+    ['backend.name', 'seed']
+    """
+    renamed = {k[: -len("name")] for k in keys if k.endswith(".name")}
+    return [k for k in keys if k.endswith(".name") and k[: -len("name")] in renamed
+            or not any(k.startswith(group) for group in renamed)]
 
 
 def added_at_default(config: dict[str, Any]) -> Callable[[str, Any], bool]:
@@ -145,10 +168,11 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
     difference = None
     if config is not None:
         old, new = comparable(meta.get("config") or {}), comparable(config)
-        key = config_difference(old, new, added=added_at_default(new))
-        if key is not None:
-            difference = f"{key}: {_at(old, key)!r} -> {_at(new, key)!r}"
-    return RunState(kind, meta, difference)
+        keys = chosen_differences(config_differences(old, new, added=added_at_default(new)))
+        if keys:
+            difference = "; ".join(f"{key}: {_at(old, key)!r} -> {_at(new, key)!r}"
+                                   for key in keys[:3]) + ("; ..." if len(keys) > 3 else "")
+    return RunState(kind, meta, difference, results_changed(directory, meta))
 
 
 def complete_run(directory: str | Path, config: dict[str, Any]) -> bool:
@@ -157,11 +181,14 @@ def complete_run(directory: str | Path, config: dict[str, Any]) -> bool:
         state = inspect(directory, config)
     except ValueError:
         return False
-    return state.kind == "complete" and state.difference is None
+    return state.kind == "complete" and state.difference is None and state.changed is None
 
 
 def refusal(directory: str | Path, state: RunState) -> str | None:
-    """Why a run of another configuration may not go on in `directory`, None if it may."""
+    """Why a run may not go on in `directory` (another configuration's, or its results
+    changed since they were written), None if it may."""
+    if state.kind != "new" and state.changed is not None:
+        return state.changed
     if state.kind == "new" or state.difference is None:
         return None
     what = "a complete" if state.kind == "complete" else "an incomplete"
@@ -220,9 +247,40 @@ def read_rows(directory: str | Path, header: list[str]) -> list[str]:
     return lines[1:]
 
 
+def results_digest(data: bytes) -> dict[str, Any]:
+    """The metadata fields recording `data`, the bytes of results.csv written so far."""
+    return {DIGEST: hashlib.sha256(data).hexdigest(), DIGEST_BYTES: len(data)}
+
+
+def results_changed(directory: str | Path, metadata: dict[str, Any]) -> str | None:
+    """One line if results.csv no longer starts with the bytes `metadata` recorded a digest
+    of (a row edited or deleted since), None if it does or no digest was recorded."""
+    digest, size = metadata.get(DIGEST), metadata.get(DIGEST_BYTES)
+    if not isinstance(digest, str) or not isinstance(size, int):
+        return None  # written by a simtune that kept no digest
+    path = Path(directory) / RESULTS
+    try:
+        with open(path, "rb") as f:
+            data = f.read(size)
+    except OSError:
+        data = b""
+    if len(data) == size and hashlib.sha256(data).hexdigest() == digest:
+        return None
+    return (
+        f"{path} was changed after simtune wrote it (its first {size:,} bytes no longer "
+        f"match the digest in {METADATA}): a row was edited or deleted; restore the file, "
+        "or rerun with resume=false to move that run into "
+        f"{Path(directory) / SUPERSEDED}/ and start afresh"
+    )
+
+
 def write_metadata(directory: str | Path, metadata: dict[str, Any]) -> None:
     """Replace metadata.json atomically (a crash leaves the old or the new one, whole)."""
     path = Path(directory) / METADATA
     tmp = path.with_name(METADATA + ".partial")
-    tmp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old metadata.json, no debris
+        raise

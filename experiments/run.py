@@ -11,6 +11,7 @@ import inspect
 import logging
 import logging.handlers
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -35,9 +36,11 @@ from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.custom import CUSTOM_ONLY, Problem, problem_from_config, use_custom
+from core.diskfull import NoSpace, is_no_space, no_space
 from core.incumbent import describe
-from core.results import ResultsWriter, run_metadata
+from core.results import ResultsWriter, RunComplete, run_metadata
 from core.rundir import TRIALS
+from core.runlock import RunLocked
 from core.schedulers import create as create_scheduler
 from core.schedulers import scheduler_class
 from core.stopping import StoppingCriterion
@@ -369,20 +372,37 @@ def main(cfg: DictConfig) -> str:
         if launch_remote(cfg):  # bad launcher settings: one line, as any bad input
             return sweep.COMPLETE
         state = rundir.inspect(out_dir, config)
-        if state.kind == "complete" and state.difference is None:
+        if state.kind == "complete" and state.difference is None and state.changed is None:
             log_file.drop()
             log.info("skipped: %s already holds a complete run of this config", out_dir)
             return sweep.SKIPPED
         if multirun:
             sweep.clear_failure(out_dir)
         summary = run(cfg, out_dir, validated=log_file.release)
-    except KeyboardInterrupt:
+    except RunComplete:  # completed by another process since it was inspected
+        log_file.drop()
+        log.info("skipped: %s already holds a complete run of this config", out_dir)
+        return sweep.SKIPPED
+    except RunLocked as e:
+        log_file.drop()
         if multirun:
+            log.warning("skipped: %s", e)
+            return sweep.HELD
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, SystemExit) as e:
+        signum = 2 if isinstance(e, KeyboardInterrupt) else _signal_of(e)
+        if multirun or signum is None:
             raise
-        print(f"interrupted: {out_dir} holds an incomplete run; resume it with: "
-              f"{rerun_command(out_dir)}", file=sys.stderr)
-        sys.exit(130)
+        print(f"interrupted ({signal.Signals(signum).name}): {out_dir} holds an incomplete "
+              f"run; resume it with: {rerun_command(out_dir)}", file=sys.stderr)
+        sys.exit(128 + signum)
     except Exception as e:
+        if is_no_space(e) and not multirun:  # the run stopped; a rerun resumes it
+            where = getattr(e, "filename", None) or out_dir
+            full = e if isinstance(e, NoSpace) else no_space(e, where)
+            print(f"error: {full}", file=sys.stderr)
+            sys.exit(1)
         if multirun:
             log_file.release()
             log.exception("run failed (recorded in %s): %s", out_dir / sweep.FAILED_FILE,
@@ -403,6 +423,12 @@ def main(cfg: DictConfig) -> str:
         print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
     return sweep.COMPLETE
+
+
+def _signal_of(e: SystemExit) -> int | None:
+    """The signal a SystemExit(128 + signum) of install_signal_handlers stands for."""
+    code = e.code if isinstance(e.code, int) else 0
+    return code - 128 if 128 < code < 128 + signal.NSIG else None
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.runlock import LOCK_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN, PLOT = "run", "plot"
 BLACKBOXES = "blackboxes"
@@ -151,6 +153,14 @@ CASES: list[tuple[str, list[str], str]] = [
     (RUN, [*FIN, "seed=5"], "another configuration (seed: 0 -> 5)"),
     (RUN, [*FIN, "n_workers=3"], "another configuration (n_workers: 2 -> 3)"),
     (RUN, [*FIN, "stop.max_trials=6"], "another configuration (stop.max_trials: 5 -> 6)"),
+    (RUN, [*FIN, "scheduler=asha"], "another configuration (scheduler.name: 'random' -> 'asha');"),
+    (RUN, [*FIN[:-1], "hydra.run.dir={tmp}/edited"], "was changed after simtune wrote it"),
+    # run.py: the command line itself (Hydra's syntax, Hydra's own groups)
+    (RUN, ["seed=[1,2"], "seed=[1,2: not an override Hydra can read"),
+    (RUN, ["seed"], "seed: not an override Hydra can read (missing EQUAL"),
+    (RUN, ["hydra/launcher=nope"], "hydra/launcher=nope: no such hydra/launcher; available:"),
+    (RUN, ["backend=local", "benchmark.training=experiments/training/mlp_sklearn.py:nope"],
+     "has no function 'nope' (its functions: evaluate, split, train)"),
     # plot_results.py
     (PLOT, [], "the following arguments are required"),
     (PLOT, ["{tmp}/nothing"], "does not exist"),
@@ -197,7 +207,8 @@ def _snapshot(directory: Path) -> dict[str, str]:
     """Every file below `directory` but the table cache (loading a benchmark may fill it)."""
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.rglob("*"))
-            if p.is_file() and p.relative_to(directory).parts[0] != "cache"}
+            if p.is_file() and p.relative_to(directory).parts[0] != "cache"
+            and p.name != LOCK_FILE}  # a writer's lock, there only while it runs
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +231,8 @@ def world(tmp_path_factory):
         ("truncated", b"".join((fin / "results.csv").read_bytes().splitlines(True)[:3]),
          (fin / "metadata.json").read_bytes()),
         ("badmeta", (fin / "results.csv").read_bytes(), b"{not json"),
+        ("edited", b"".join((fin / "results.csv").read_bytes().splitlines(True)[:-1]),
+         (fin / "metadata.json").read_bytes()),  # its last row deleted
     ):
         (tmp / name).mkdir()
         (tmp / name / "results.csv").write_bytes(results)

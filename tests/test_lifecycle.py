@@ -100,12 +100,19 @@ def _writer(out: Path, **kw) -> ResultsWriter:
                          config={"seed": 0}, **kw)
 
 
+def _die(w: ResultsWriter) -> None:
+    """What the writer's process dying does to its files: they are closed, the OS drops
+    the directory's lock, and nothing else happens."""
+    os.close(w._fd)
+    os.close(w._lock._fd)
+
+
 def test_a_partial_last_line_is_dropped_and_rows_are_checked(tmp_path):
     w = _writer(tmp_path)
     w.write(0, 1.5, 1, {"loss": 0.25}, "continue", "running", {"lr": 0.1})
     w.write(1, 2.0, 1, {"loss": 3}, "stop", "stopped", {"lr": 0.2})
-    w._file.write("0,2.5,2,0.1")  # the process died while writing this row
-    w._file.flush()
+    os.write(w._fd, b"0,2.5,2,0.1")  # the process died while writing this row
+    _die(w)
     w = _writer(tmp_path)
     text = (tmp_path / "results.csv").read_text()
     assert text.endswith("stopped,0.2\n")  # the partial line is gone
@@ -123,7 +130,7 @@ def test_a_run_ending_before_its_recorded_rows_is_not_complete(tmp_path):
     w = _writer(tmp_path)
     for i in range(3):
         w.write(i, float(i), 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
-    w._file.close()  # killed: metadata still says complete=false
+    _die(w)  # killed: metadata still says complete=false
     w = _writer(tmp_path)
     w.write(0, 0.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
     with pytest.raises(ReplayMismatch, match="2 of its 3 recorded rows"):

@@ -76,7 +76,8 @@ def test_joblib_sweep_analysis_and_rerun_skips(tmp_path: Path) -> None:
         ("random", 0), ("random", 1), ("asha", 0), ("asha", 1)}
     assert "run 4/4 done" in output(proc) and "sweep done: 4 runs, 4 complete" in output(proc)
     progress = json.loads((sweep_dir / "progress.json").read_text())
-    assert progress == {"total": 4, "done": 4, "complete": 4, "skipped": 0, "failed": 0}
+    assert progress == {"total": 4, "done": 4, "complete": 4, "skipped": 0, "held": 0,
+                        "failed": 0}
 
     out = tmp_path / "analysis"
     ana = subprocess.run([sys.executable, str(ROOT / "analysis" / "plot_results.py"),

@@ -217,7 +217,8 @@ def test_make_backend_never_imports_the_local_training_file(tmp_path):
 
     marker = tmp_path / "imported"
     script = tmp_path / "no_main_guard.py"
-    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit(9)\n")
+    script.write_text(f"def train(config, reporter): pass\nopen({str(marker)!r}, 'w')"
+                      ".write('ran')\nraise SystemExit(9)\n")
     cfg = OmegaConf.create({"benchmark": {"training": f"{script}:train"},
                             "backend": {"name": "local", "hang_timeout": None}})
     backend = make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
@@ -227,6 +228,10 @@ def test_make_backend_never_imports_the_local_training_file(tmp_path):
     with pytest.raises(ValueError, match="training script .*missing.py' not found"):
         make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
     json.dumps(backend.metadata())  # still describable without having run anything
+    cfg.benchmark.training = f"{script}:nope"  # the file is read, not run, to find it
+    with pytest.raises(ValueError, match="no_main_guard.py has no function 'nope' .*: train"):
+        make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
+    assert not marker.exists()
 
 
 def test_output_that_cannot_be_stored_fails_the_trial(tmp_path):

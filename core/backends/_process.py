@@ -212,7 +212,7 @@ class TrialProcess(TrialRun):
             self._pump(out.fileno(), err.fileno())
         except OSError as e:  # its output files cannot be written: the trial cannot be read
             self._discard = True
-            self.events.put(ProcEvent(self, "broken", time.monotonic(), str(e)))
+            self.events.put(ProcEvent(self, "broken", time.monotonic(), e))
             self.terminate(grace=0.0)
         self._exited(block=True)
         self.kill_group()  # its leader is a zombie now: the group id is still its own

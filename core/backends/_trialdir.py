@@ -6,6 +6,7 @@ run continues on what is there, and a different configuration is refused.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import shutil
@@ -33,7 +34,37 @@ def training_path(spec: str, base: str | Path | None = None) -> tuple[Path, str]
     path = path.resolve()
     if not path.is_file():
         raise ValueError(f"training script {path_text!r} not found ({path})")
+    defined = top_level_names(path)
+    if defined is not None and name not in defined:
+        functions = ", ".join(sorted(n for n, f in defined.items() if f and n[0] != "_"))
+        raise ValueError(f"training script {path_text} has no function {name!r} (its "
+                         f"functions: {functions or 'none'}); write {path_text}:<function>")
     return path, name
+
+
+def top_level_names(path: Path) -> dict[str, bool] | None:
+    """The names a Python file defines at its top level (functions, classes, assignments,
+    imports), each with whether it is a `def`, read without running the file; None if it
+    does not parse (running it will say)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    names: dict[str, bool] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names[node.name] = not isinstance(node, ast.ClassDef)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            if any(a.name == "*" for a in node.names):
+                return None  # names only running it tells
+            names.update({(a.asname or a.name).partition(".")[0]: False for a in node.names})
+        else:  # assignments, and definitions under a top-level if/try
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                    names.setdefault(n.id, False)
+                elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                    names[n.name] = True
+    return names
 
 
 def take_trial_dir(tdir: Path, trial: Trial, source: Path | None) -> None:

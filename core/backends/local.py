@@ -35,6 +35,7 @@ from core.backends._trialdir import (
     unrecorded,
 )
 from core.backends.base import Backend
+from core.diskfull import is_no_space, no_space
 from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
 from core.trial import Event, Failure, Report, Trial
 
@@ -435,6 +436,9 @@ class LocalBackend(Backend):
         if ev.kind == "overflow":
             return [self._fail(proc, ev.time, f"wrote more than {ev.payload:,} bytes of output")]
         if ev.kind == "broken":
+            if is_no_space(ev.payload):  # the run's disk, not the trial: end the run, so that
+                # a rerun once space is freed resumes the trial from its checkpoint
+                raise no_space(ev.payload, self.trial_dir(tid))
             return [self._fail(proc, ev.time, f"its output could not be stored: {ev.payload}")]
         # exit
         code = ev.payload
