@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -157,8 +158,11 @@ def test_sigterm_says_how_to_resume_like_sigint(tmp_path, lone):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143
     [line] = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert line.startswith(f"interrupted (SIGTERM): {out} holds an incomplete run; rerun")
-    proc = run(tmp_path, out)
+    assert line.startswith(f"interrupted (SIGTERM): {out} holds an incomplete run; "
+                           "resume it with: python ")
+    command = shlex.split(line.split("resume it with: ", 1)[1])  # the command it printed
+    proc = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, env=env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "results.csv").read_bytes() == lone
 
