@@ -133,6 +133,7 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
         "optimum": math.nan if optimum is None else float(optimum),
         "complete": bool(meta.get("complete", False)),
         "learning_curves": (len(fidelities) > 1) if isinstance(fidelities, list) else None,
+        "allow_single_fidelity": meta.get("allow_single_fidelity") is True,
         "defaulted": ",".join(k for k in DEFAULTS if k not in meta),
     }
 

@@ -49,7 +49,7 @@ def variant_labels(runs: Sequence[tuple[str, str]]) -> list[str]:
 
 def family(label: str) -> str:
     """The family of a scheduler label (its name before any '('), 'other' if unknown."""
-    return FAMILIES.get(label.split("(")[0], "other")
+    return FAMILIES.get(label.split("(")[0].strip(), "other")
 
 
 def _parse(args: str) -> dict:
