@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from analysis import sweep
-from analysis.overrides import check_command_line
+from analysis.overrides import check_command_line, check_sweep_fidelities
 from blackboxes import repository
 from blackboxes.blackbox import Blackbox, TabularBlackbox
 from blackboxes.curves import single_fidelity_refusal
@@ -423,7 +423,8 @@ def main(cfg: DictConfig) -> str:
 
 
 if __name__ == "__main__":
-    problem = check_command_line(sys.argv[1:], ROOT / "conf")
+    problem = (check_command_line(sys.argv[1:], ROOT / "conf")
+               or check_sweep_fidelities(sys.argv[1:], ROOT / "conf"))
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

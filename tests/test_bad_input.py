@@ -114,6 +114,12 @@ CASES: list[tuple[str, list[str], str]] = [
      "set benchmark.max_fidelity to the last value of the fidelity your training reports"),
     (RUN, ["benchmark=nasbench201", "allow_single_fidelity=maybe"],
      "allow_single_fidelity must be true or false"),
+    # ... and a sweep holding one such pair stops before its directory is made
+    (RUN, ["-m", "scheduler=asha,bo", "benchmark=nasbench201"],
+     "scheduler=asha is multi-fidelity, but nasbench201/cifar10 has a single fidelity"),
+    (RUN, ["-m", "scheduler=random,hyperband", "benchmark=nasbench201",
+           "benchmark.task=cifar10,imagenet16-120", "allow_single_fidelity=false"],
+     "scheduler=hyperband is multi-fidelity, but nasbench201/cifar10 has a single fidelity"),
     (RUN, ["scheduler=pbt", "scheduler.population_size=0"], "population_size"),
     # run.py: the backend's arguments
     (RUN, ["+backend.nope=1"], "backend 'simulated' has no parameter 'nope'"),
