@@ -28,8 +28,9 @@
 #   RESULTS=docs/results           where the analysis writes figures and tables:
 #                                  RESULTS/ the single-fidelity schedulers on every table,
 #                                  RESULTS/multi_fidelity/ every scheduler on the tables with
-#                                  learning curves, RESULTS/<family>/ each family on its own
-#                                  (with several families)
+#                                  learning curves (unless they are one family of several:
+#                                  then it is RESULTS/<family>/), RESULTS/<family>/ each
+#                                  family on its own (with several families)
 #   N_JOBS=-1                      parallel runs (-1: one per core)
 #   PYTHON=python
 # Exit status: 0 if every run completed, 1 if some failed (their failed.txt names why;
@@ -120,10 +121,12 @@ analyse() {  # out dir...
 if [ -n "$sf_dirs" ]; then
     analyse "$RESULTS" $sf_dirs
 fi
-if [ -n "$mf_dirs" ]; then
+# (one curve family among several: its RESULTS/<family>/ is that analysis)
+n_swept=$(echo $swept | wc -w)
+if [ -n "$mf_dirs" ] && { [ "$n_swept" -eq 1 ] || [ "$(echo $mf_dirs | wc -w)" -gt 1 ]; }; then
     analyse "$RESULTS/multi_fidelity" $mf_dirs > /dev/null
 fi
-if [ "$(echo $swept | wc -w)" -gt 1 ]; then
+if [ "$n_swept" -gt 1 ]; then
     for family in $swept; do
         analyse "$RESULTS/$family" "$OUT/$family" > /dev/null
     done

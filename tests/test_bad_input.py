@@ -84,7 +84,7 @@ CASES: list[tuple[str, list[str], str]] = [
     (RUN, ["scheduler=bohb", "scheduler.searcher_args.gama=0.2"],
      "conf/scheduler/bohb.yaml does not set 'gama'"),
     (RUN, ["-m", "scheduler=asha,bo", "scheduler.eta=2"], "scheduler 'bo' has no parameter 'eta'"),
-    (RUN, ["seeed=3"], "seeed: no such key; the run's keys are n_workers"),
+    (RUN, ["seeed=3"], "seeed: no such key; the run's keys are allow_single_fidelity, n_workers"),
     (RUN, ["stop.max_trails=3"], "conf/stop/default.yaml does not set 'max_trails'"),
     (RUN, ["benchmark=fcnet", "benchmark.tsk=naval"], "fcnet.yaml does not set 'tsk'"),
     (RUN, ["scheduler.eta=abc"], "eta"),

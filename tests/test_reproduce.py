@@ -20,7 +20,7 @@ def test_reproduce_slice_with_a_missing_family(tmp_path):
         "RESULTS": str(results), "N_JOBS": "2", "SIMTUNE_CACHE": str(tmp_path / "cache"),
     })
     proc = subprocess.run(["bash", str(ROOT / "experiments" / "reproduce.sh")], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=1800)
     # lcbench has no raw files here and bogus is no benchmark: both left out, status 1
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "reproduce: lcbench left out: raw files needed" in proc.stderr
