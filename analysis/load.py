@@ -137,6 +137,7 @@ def run_info(meta: dict, run_dir: str | Path, metric: str | None = None) -> dict
         "learning_curves": (len(fidelities) > 1) if isinstance(fidelities, list) else None,
         "searcher": str(searcher.get("name", "")) if isinstance(searcher, dict) else "",
         "budget": budget(meta),
+        "allow_single_fidelity": meta.get("allow_single_fidelity") is True,
         "defaulted": ",".join(k for k in DEFAULTS if k not in meta),
     }
 

@@ -97,6 +97,54 @@ def _unknown_hydra_option(group: str, values: list[str] | None, conf: Path) -> s
     return f"{group}={unknown[0]}: no such {group}; available: {', '.join(known)}"
 
 
+def check_sweep_fidelities(args: list[str], conf: Path) -> str | None:
+    """For a sweep (-m): the one line refusing a multi-fidelity scheduler of the sweep on a
+    table of the sweep with a single fidelity (run.py refuses each such run; here the whole
+    sweep stops before its directory is made); None if there is none, if
+    allow_single_fidelity=true, or if the values are not plain lists (run.py checks)."""
+    if not {"-m", "--multirun"} & set(args):
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(
+            [a for a in args if not a.startswith("-")])
+    except Exception:  # noqa: BLE001 - Hydra reports the syntax
+        return None
+    chosen: dict[str, list[str] | None] = dict(_defaults(conf))
+    for override in overrides:
+        chosen[override.key_or_group.lstrip("+")] = _values(override)
+    allow = chosen.get("allow_single_fidelity", ["false"])
+    if allow is None or [str(v).lower() for v in allow] != ["false"]:
+        return None
+    from core.schedulers import scheduler_class
+
+    try:
+        multi = [s for s in chosen.get("scheduler") or [] if scheduler_class(s).multi_fidelity]
+    except ValueError:
+        return None
+    if not multi:
+        return None
+    from blackboxes import repository
+    from blackboxes.curves import single_fidelity_refusal
+
+    for name in chosen.get("benchmark") or []:
+        entries = _yaml(conf / "benchmark" / f"{name}.yaml") or {}
+        if name == "custom" or entries.get("surrogate"):
+            continue
+        raw = chosen.get("benchmark.raw_dir", [entries.get("raw_dir")])
+        for task in chosen.get("benchmark.task", [entries.get("task")]) or []:
+            try:
+                bb = repository.load_shared(name, None if task is None else str(task),
+                                            None if raw in (None, [None], ["null"]) else raw[0])
+            except Exception:  # noqa: BLE001 - the run itself reports it
+                continue
+            if len(bb.fidelities) == 1:
+                return single_fidelity_refusal(multi[0], bb.name, bb.task, bb.fidelity_name,
+                                               bb.fidelities[0])
+    return None
+
+
 def _values(override: Any) -> list[str] | None:
     try:
         if override.is_sweep_override():

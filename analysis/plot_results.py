@@ -59,6 +59,8 @@ from analysis.tables import (  # noqa: E402
 )
 from analysis.variants import family, variant_labels  # noqa: E402
 
+ONE_FIDELITY = " (1 fidelity)"  # the label mark of a multi-fidelity scheduler on one fidelity
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -112,6 +114,8 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, list[str
     pairs = [read_one(r, args.metric) for r in found]
     runs = pd.DataFrame([info for info, _ in pairs])
     labels = variant_labels(list(zip(runs["scheduler"], runs["scheduler_args"], strict=True)))
+    labels = [label + ONE_FIDELITY if one else label
+              for label, one in zip(labels, runs["allow_single_fidelity"], strict=True)]
     runs.insert(2, "label", labels)
     runs["left_out"] = ""
     runs.loc[runs["n_reports"] == 0, "left_out"] = "no reports"

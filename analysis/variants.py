@@ -53,7 +53,7 @@ def family(label: str, searcher: str | None = None) -> str:
     """The family of a scheduler label (its name before any '('), 'other' if unknown; a
     multi-fidelity scheduler run with a searcher other than random (metadata.json
     ``scheduler.details.searcher.name``, e.g. asha with ``searcher: bo``) is model-based."""
-    fam = FAMILIES.get(label.split("(")[0], "other")
+    fam = FAMILIES.get(label.split("(")[0].strip(), "other")
     if fam == MF_RANDOM and searcher not in (None, "", "random"):
         return MF_MODEL
     return fam

@@ -137,10 +137,13 @@ def download(
     convert: bool = True,
     progress: bool = True,
     timeout: float = 60.0,
+    source: Source | None = None,
 ) -> Path:
     """Fetch, verify and unpack the originals of `name` into `dest`; convert `tasks` (all).
 
-    `base_url` replaces each file's location by `<base_url>/<file name>` (mirrors, tests).
+    `base_url` replaces each file's location by `<base_url>/<file name>` (mirrors, tests);
+    `source` replaces the registered files, sizes and checksums (a mirror holding other
+    copies, e.g. a sample of the records in the original format).
     Returns the raw dir to pass to the loader.
     """
     if name not in SOURCES:
@@ -148,7 +151,7 @@ def download(
             f"no download for {name!r}; downloadable: {', '.join(sorted(SOURCES))} "
             "(other benchmarks ship with an installed package)"
         )
-    source = SOURCES[name]
+    source = source or SOURCES[name]
     dest = Path(dest).expanduser() if dest else default_dest(name)
     dest.mkdir(parents=True, exist_ok=True)
     for f in source.files:

@@ -29,8 +29,8 @@ METADATA = "metadata.json"
 SUPERSEDED = "superseded"  # where resume=false moves an earlier run of the directory
 TRIALS = "trials"  # trial directories of the real backends
 DIGEST, DIGEST_BYTES = "results_sha256", "results_bytes"  # metadata: what results.csv holds
-# config keys that do not change a run's results
-IGNORED_KEYS = ("progress", "resume", "status_every")
+# config keys that do not change a run's results (allow_single_fidelity only permits one)
+IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity")
 
 
 @dataclass

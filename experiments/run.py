@@ -25,9 +25,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from analysis import sweep
-from analysis.overrides import check_command_line
+from analysis.overrides import check_command_line, check_sweep_fidelities
 from blackboxes import repository
 from blackboxes.blackbox import Blackbox, TabularBlackbox
+from blackboxes.curves import single_fidelity_refusal
 from blackboxes.surrogate import with_surrogate
 from core import rundir
 from core.backends._process import install_signal_handlers
@@ -200,7 +201,7 @@ def check_run_keys(cfg: DictConfig) -> None:
         raise ValueError(
             f"n_workers must be a positive integer (e.g. n_workers=4), got {n_workers!r}"
         )
-    for key in ("resume", "progress"):
+    for key in ("resume", "progress", "allow_single_fidelity"):
         if not isinstance(cfg.get(key), bool):
             raise ValueError(f"{key} must be true or false, got {cfg.get(key)!r}")
     every = cfg.get("status_every")
@@ -214,46 +215,71 @@ def check_run_keys(cfg: DictConfig) -> None:
 STARTED = time.time()  # before Hydra makes the run directory
 
 
+def _existed(argv: list[str]) -> dict[Path, bool]:
+    """Whether each directory Hydra may make above this invocation's run directory
+    existed before it ran: those of the default outputs/DATE/, and of a hydra.run.dir=
+    on the command line."""
+    paths = [Path("outputs") / time.strftime("%Y-%m-%d")]
+    paths += [Path(a.partition("=")[2]).expanduser() for a in argv
+              if a.startswith("hydra.run.dir=") and "$" not in a]
+    return {p.absolute(): p.is_dir() for path in paths for p in (path, *path.parents)}
+
+
+EXISTED = _existed(sys.argv[1:])
+
+
 def discard_if_made(directory: Path) -> None:
-    """Remove `directory` if Hydra made it for this invocation and it is still empty (bad
-    input leaves no trace; run.log opens at its first record, which bad input drops)."""
+    """Remove `directory` if Hydra made it for this invocation and it is still empty, and
+    so the parents it made with it (bad input leaves no trace, not even outputs/; run.log
+    opens at its first record, which bad input drops)."""
     try:
-        if directory.stat().st_ctime >= STARTED and not any(directory.iterdir()):
-            directory.rmdir()
+        if directory.stat().st_ctime < STARTED:
+            return
+        for made in (directory, *directory.absolute().parents):
+            if made != directory and EXISTED.get(made) is not False or any(made.iterdir()):
+                return
+            made.rmdir()
     except OSError:
         pass
 
 
 class DeferredLogFile:
-    """Holds log records back from the run's log file until the configuration is valid.
+    """Holds log records back from the run's log file and the console until the
+    configuration is valid.
 
-    Bad input then leaves the run directory as it was, log file included.
+    Bad input then leaves the run directory as it was, log file included, and its one
+    line is all the console shows.
     """
 
     def __init__(self) -> None:
         root = logging.getLogger()
-        self.files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+        self.handlers = list(root.handlers)
         self.held = logging.handlers.BufferingHandler(100_000)
-        for handler in self.files:
+        for handler in self.handlers:
             root.removeHandler(handler)
         root.addHandler(self.held)
 
     def release(self) -> None:
-        """Write the held records, and from now on every record, to the log file."""
+        """Write the held records, and from now on every record, to the log file and console."""
         root = logging.getLogger()
         root.removeHandler(self.held)
-        for handler in self.files:
+        for handler in self.handlers:
             root.addHandler(handler)
             for record in self.held.buffer:
                 if record.levelno >= handler.level:
                     handler.handle(record)
         self.held.buffer.clear()
-        self.files = []
+        self.handlers = []
 
     def drop(self) -> None:
-        """Forget the held records (nothing of this invocation reaches the log file)."""
-        logging.getLogger().removeHandler(self.held)
+        """Forget the held records; later records reach the console, never the log file."""
+        root = logging.getLogger()
+        root.removeHandler(self.held)
+        for handler in self.handlers:
+            if not isinstance(handler, logging.FileHandler):
+                root.addHandler(handler)
         self.held.buffer.clear()
+        self.handlers = []
 
 
 def run(
@@ -290,6 +316,10 @@ def run(
         rng=scheduler_rng, candidates=candidates, **params,
     )
     backend = make_backend(cfg, blackbox, backend_rng, out_dir)
+    one_fidelity = scheduler_class(name).multi_fidelity and len(blackbox.fidelities) == 1
+    if one_fidelity and not cfg.allow_single_fidelity:
+        raise ValueError(single_fidelity_refusal(name, blackbox.name, blackbox.task,
+                                                 blackbox.fidelity_name, blackbox.fidelities[0]))
     tuner = Tuner(
         scheduler=scheduler,
         backend=backend,
@@ -317,7 +347,7 @@ def run(
             scheduler=scheduler, scheduler_name=name, scheduler_args=params, benchmark=blackbox,
             metric=metric, mode=mode, seed=cfg.seed, n_workers=cfg.n_workers, backend=backend,
             stop=stop, packages=_PACKAGES,
-        ),
+        ) | ({"allow_single_fidelity": True} if one_fidelity else {}),  # analysis marks it
     )
     validated()
     if tuner.results.replaying:
@@ -432,7 +462,8 @@ def _signal_of(e: SystemExit) -> int | None:
 
 
 if __name__ == "__main__":
-    problem = check_command_line(sys.argv[1:], ROOT / "conf")
+    problem = (check_command_line(sys.argv[1:], ROOT / "conf")
+               or check_sweep_fidelities(sys.argv[1:], ROOT / "conf"))
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

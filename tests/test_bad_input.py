@@ -86,7 +86,7 @@ CASES: list[tuple[str, list[str], str]] = [
     (RUN, ["scheduler=bohb", "scheduler.searcher_args.gama=0.2"],
      "conf/scheduler/bohb.yaml does not set 'gama'"),
     (RUN, ["-m", "scheduler=asha,bo", "scheduler.eta=2"], "scheduler 'bo' has no parameter 'eta'"),
-    (RUN, ["seeed=3"], "seeed: no such key; the run's keys are n_workers"),
+    (RUN, ["seeed=3"], "seeed: no such key; the run's keys are allow_single_fidelity, n_workers"),
     (RUN, ["stop.max_trails=3"], "conf/stop/default.yaml does not set 'max_trails'"),
     (RUN, ["benchmark=fcnet", "benchmark.tsk=naval"], "fcnet.yaml does not set 'tsk'"),
     (RUN, ["scheduler.eta=abc"], "eta"),
@@ -97,6 +97,31 @@ CASES: list[tuple[str, list[str], str]] = [
     (RUN, ["scheduler.type=bogus"], "type must be one of"),
     (RUN, ["scheduler=bo", "scheduler.n_init=-1"], "n_init must be a positive integer"),
     (RUN, ["scheduler=moasha", "benchmark=nasbench201"], "optimizes several objectives"),
+    # run.py: a multi-fidelity scheduler on a table with one fidelity is random search
+    (RUN, ["benchmark=nasbench201"], "scheduler=asha is multi-fidelity, but nasbench201/cifar10 "
+     "has a single fidelity (epoch 200 only), so it would be random search; fetch its learning "
+     "curves once with `python -m blackboxes download nasbench201` (1.1 GB), or use a "
+     "benchmark with curves offline: benchmark=mlp_sklearn"),
+    (RUN, ["scheduler=bohb", "benchmark=nasbench201", "benchmark.task=cifar100"],
+     "the NATS-Bench records hold curves for cifar10 only: benchmark.task=cifar10 after"),
+    (RUN, ["scheduler=median_stopping", "benchmark=fcnet"], "but fcnet/protein_structure has "
+     "a single fidelity (epoch 100 only), so it would be random search; fetch its learning "
+     "curves once with `python -m blackboxes download fcnet`"),
+    (RUN, ["scheduler=pbt", "benchmark=hpobench_mlp"], "hpobench_mlp/australian has a single "
+     "fidelity (iter 243 only), so it would be random search; no source of hpobench_mlp "
+     "records learning curves: use a benchmark with curves offline: benchmark=mlp_sklearn"),
+    (RUN, ["scheduler=sync_sh", "benchmark=custom", "backend=local",
+           "benchmark.training={tmp}/fit.py:fit", "benchmark.space={tmp}/space.yaml",
+           "benchmark.metric=f1", "benchmark.max_fidelity=1"],
+     "set benchmark.max_fidelity to the last value of the fidelity your training reports"),
+    (RUN, ["benchmark=nasbench201", "allow_single_fidelity=maybe"],
+     "allow_single_fidelity must be true or false"),
+    # ... and a sweep holding one such pair stops before its directory is made
+    (RUN, ["-m", "scheduler=asha,bo", "benchmark=nasbench201"],
+     "scheduler=asha is multi-fidelity, but nasbench201/cifar10 has a single fidelity"),
+    (RUN, ["-m", "scheduler=random,hyperband", "benchmark=nasbench201",
+           "benchmark.task=cifar10,imagenet16-120", "allow_single_fidelity=false"],
+     "scheduler=hyperband is multi-fidelity, but nasbench201/cifar10 has a single fidelity"),
     (RUN, ["scheduler=pbt", "scheduler.population_size=0"], "population_size"),
     # run.py: the backend's arguments
     (RUN, ["+backend.nope=1"], "backend 'simulated' has no parameter 'nope'"),
@@ -292,6 +317,22 @@ def test_bad_input_changes_no_file(world):
     before, after = world["before"], world["after"]
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     assert changed == [], changed  # nothing rewritten, removed or added
+
+
+def test_bad_input_into_the_default_directory_leaves_no_outputs_dir(tmp_path):
+    """Without hydra.run.dir, Hydra makes outputs/DATE/TIME: bad input removes all three;
+    an outputs/ that was there before stays, with what it held."""
+    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
+    run = [sys.executable, str(ROOT / "experiments" / "run.py"), "scheduler=asha",
+           "benchmark=synthetic", "benchmark.task=branin", "scheduler.eta=1", "progress=false"]
+    fresh, kept = tmp_path / "fresh", tmp_path / "kept"
+    fresh.mkdir()
+    (kept / "outputs" / "old").mkdir(parents=True)
+    for cwd in (fresh, kept):
+        proc = subprocess.run(run, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "eta must be a finite number > 1" in proc.stderr
+    assert list(fresh.iterdir()) == []
+    assert list((kept / "outputs").iterdir()) == [kept / "outputs" / "old"]
 
 
 def test_bad_input_into_a_new_directory_leaves_no_trace(tmp_path):

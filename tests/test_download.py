@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -16,8 +21,11 @@ from pathlib import Path
 import pytest
 
 from blackboxes import repository
-from blackboxes.download import OfflineError, download, extract, fetch, main
+from blackboxes.download import SOURCES, OfflineError, RemoteFile, download, extract, fetch, main
+from blackboxes.sources.nasbench201 import NATS_FOLDER
 from tests.test_lcbench import lcbench_data, write_lcbench
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Server:
@@ -196,3 +204,50 @@ def test_extract_refuses_paths_outside(tmp_path: Path) -> None:
         ValueError, match=r"cannot unpack .*evil.tar.gz \(ReadError: [^\n]*delete it"
     ):
         extract(archive, tmp_path / "out")
+
+
+def nats_tar(data_dir: Path) -> bytes:
+    """The NATS-Bench sample records packed as the real archive is: one folder in a tar."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        t.add(data_dir / "nats" / NATS_FOLDER, arcname=NATS_FOLDER)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_nasbench201_download_then_the_headline_sweep_has_curves(
+    server: Server, cache: Path, tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    """`python -m blackboxes download nasbench201` as a user meets it (a cut transfer,
+    then a resumed one with a progress bar and the checksum), on the NATS-Bench records
+    in their original format; then `run.py -m scheduler=asha,bo benchmark=nasbench201`
+    runs ASHA with rungs below epoch 200 (offline it is refused)."""
+    body = nats_tar(data_dir)
+    name = SOURCES["nasbench201"].files[0].name  # NATS-tss-v1_0-3ffb9-simple.tar
+    server.files[name] = body
+    sample = dataclasses.replace(  # the real pins are those of the 1.1 GB archive
+        SOURCES["nasbench201"],
+        files=(RemoteFile(name, "-", len(body), hashlib.sha256(body).hexdigest()),))
+    dest = tmp_path / "raw"
+    server.cut_at = len(body) // 2
+    with pytest.raises(OfflineError, match="run again to resume"):
+        download("nasbench201", dest, base_url=server.url, source=sample, progress=False)
+    server.cut_at = None
+    raw = download("nasbench201", dest, base_url=server.url, source=sample, tasks=["cifar10"])
+    assert server.ranges[-1] == f"bytes={len(body) // 2}-"
+    assert f"{name}: 100%" in capsys.readouterr().err  # tqdm's bar, resumed at 50%
+    assert raw == dest / NATS_FOLDER and (dest / name).read_bytes() == body
+    assert (cache / "nasbench201" / "cifar10.nats.h5").is_file()
+
+    env = {**os.environ, "SIMTUNE_CACHE": str(cache), "SIMTUNE_NATS_DIR": str(raw)}
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), "-m", "scheduler=asha,bo",
+         "benchmark=nasbench201", "seed=0", f"hydra.sweep.dir={sweep}", "progress=false"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads(next(sweep.glob("*scheduler=asha*/metadata.json")).read_text())
+    assert meta["complete"] is True and meta["fidelities"] == list(range(1, 201))
+    assert meta["scheduler"]["details"]["derived"]["rung_levels"][0] < 200
+    epochs = json.loads(next(sweep.glob("*scheduler=bo*/metadata.json")).read_text())
+    assert epochs["complete"] is True

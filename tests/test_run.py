@@ -26,7 +26,7 @@ def _run(args, cwd, check=True):
 @pytest.mark.slow
 def test_multirun_two_schedulers_two_seeds(tmp_path):
     sweep = tmp_path / "sweep"
-    _run(["-m", "scheduler=random,asha", "benchmark=nasbench201", "seed=0,1",
+    _run(["-m", "scheduler=random,tpe", "benchmark=nasbench201", "seed=0,1",
           f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     runs = sorted(p.parent for p in sweep.glob("*/metadata.json"))
     assert len(runs) == 4
@@ -51,7 +51,38 @@ def test_multirun_two_schedulers_two_seeds(tmp_path):
         assert reports["val_accuracy"].between(0, 100).all()
         assert df["val_accuracy"].max() <= meta["optimum"]["val_accuracy"] <= 100
         assert len(df) > 50  # 12 h / ~2,000 s per trial x 4 workers
-    assert seen == {("random", 0), ("random", 1), ("asha", 0), ("asha", 1)}
+    assert seen == {("random", 0), ("random", 1), ("tpe", 0), ("tpe", 1)}
+
+
+@pytest.mark.slow
+def test_allow_single_fidelity_runs_it_and_the_analysis_marks_it(tmp_path):
+    """asha on NAS-Bench-201's final-epoch table: refused, unless allow_single_fidelity=true;
+    then metadata.json says so, the run is the random search it is, and the figures'
+    label says '(1 fidelity)'."""
+    common = ["benchmark=nasbench201", "stop.max_wallclock=20000"]
+    refused = _run(["scheduler=asha", *common, f"hydra.run.dir={tmp_path / 'no'}"],
+                   cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "allow_single_fidelity=true runs it" in refused.stderr
+    assert not (tmp_path / "no").exists()
+    _run(["scheduler=asha", *common, "allow_single_fidelity=true",
+          f"hydra.run.dir={tmp_path / 'runs' / 'asha'}"], cwd=tmp_path)
+    _run(["scheduler=random", *common, f"hydra.run.dir={tmp_path / 'runs' / 'random'}"],
+         cwd=tmp_path)
+    meta = json.loads((tmp_path / "runs" / "asha" / "metadata.json").read_text())
+    assert meta["allow_single_fidelity"] is True and meta["fidelities"] == [200]
+    assert "allow_single_fidelity" not in json.loads(
+        (tmp_path / "runs" / "random" / "metadata.json").read_text())
+    asha, rand = (pd.read_csv(tmp_path / "runs" / n / "results.csv") for n in ("asha", "random"))
+    assert (asha["epoch"].dropna() == 200).all()
+    cols = ["trial_id", "time", "val_accuracy", *[f"config_op{i}" for i in range(6)]]
+    pd.testing.assert_frame_equal(asha[cols], rand[cols])  # random search, in effect
+    proc = subprocess.run([sys.executable, str(ROOT / "analysis" / "plot_results.py"),
+                           str(tmp_path / "runs"), "--out", str(tmp_path / "fig")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = pd.read_csv(tmp_path / "fig" / "runs.csv")
+    assert sorted(runs["label"]) == ["asha (1 fidelity)", "random"]
+    assert sorted(runs["family"]) == ["multi-fidelity, random search", "single-fidelity"]
 
 
 @pytest.mark.slow

@@ -9,12 +9,30 @@ import pytest
 
 from blackboxes.blackbox import TabularBlackbox
 from blackboxes.synthetic import BraninCurves
-from core.schedulers import SCHEDULERS, make_scheduler
+from core.schedulers import SCHEDULERS, make_scheduler, scheduler_class, scheduler_names
 from core.space import Space, choice
 from core.trial import Decision, Report, Resume, Start, Trial
 from tests.helpers import context, simulate
 
 NAMES = sorted(SCHEDULERS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_scheduler_declares_its_kind(name):
+    """experiments/reproduce.sh and run.py choose by these declared facts."""
+    cls = scheduler_class(name)
+    assert isinstance(cls.multi_fidelity, bool), f"{name}: declare multi_fidelity"
+    assert isinstance(cls.multi_objective, bool), f"{name}: declare multi_objective"
+
+
+def test_scheduler_kinds():
+    assert scheduler_names(multi_fidelity=True, multi_objective=False) == [
+        "asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha", "pbt",
+        "sync_hyperband", "sync_sh"]
+    assert scheduler_names(multi_fidelity=False, multi_objective=False) == [
+        "bo", "grid", "random", "rea", "tpe"]
+    assert scheduler_names(multi_objective=True) == ["moasha", "morea", "random_scalarization"]
+    assert scheduler_names(multi_fidelity=True, multi_objective=True) == ["moasha"]
 
 
 def _trace(path):

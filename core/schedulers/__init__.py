@@ -75,6 +75,23 @@ def scheduler_class(name: str) -> type[Scheduler]:
     return _load("scheduler", SCHEDULERS, name)
 
 
+def scheduler_names(
+    *, multi_fidelity: bool | None = None, multi_objective: bool | None = None
+) -> list[str]:
+    """The registered schedulers, in registry order, with the declared kind asked for
+    (None: either); e.g. `scheduler_names(multi_objective=False)` are the single-objective
+    ones. Kinds are class attributes (`Scheduler.multi_fidelity`, `.multi_objective`)."""
+    names = []
+    for name in SCHEDULERS:
+        cls = scheduler_class(name)
+        if multi_fidelity is not None and cls.multi_fidelity is not multi_fidelity:
+            continue
+        if multi_objective is not None and cls.multi_objective is not multi_objective:
+            continue
+        names.append(name)
+    return names
+
+
 def parameters(cls: type) -> set[str]:
     """The keyword parameters of `cls`'s constructor, following **kwargs to its bases;
     a FIFO scheduler (`searcher_class`) also takes its searcher's."""
@@ -251,4 +268,5 @@ __all__ = [
     "make_scheduler",
     "make_searcher",
     "scheduler_class",
+    "scheduler_names",
 ]

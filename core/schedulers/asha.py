@@ -43,6 +43,7 @@ class ASHA(SearcherScheduler):
     """
 
     name = "asha"
+    multi_fidelity = True  # stops trials at rungs (and its subclasses)
 
     def __init__(
         self,

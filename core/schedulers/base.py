@@ -42,6 +42,10 @@ class Scheduler(Described):
     metric: str
     mode: str
     multi_objective = False  # True: it ranks several objectives (one works, but is pointless)
+    # declared by every scheduler (None: not declared): True if it decides on intermediate
+    # fidelities (stops, pauses or promotes trials part-way), so it needs learning curves;
+    # on a table with one fidelity it is the random search of its searcher
+    multi_fidelity: bool | None = None
 
     def suggest(self, trial_id: int) -> Suggestion | None:
         """A new configuration for trial `trial_id`, a paused trial to resume, or None."""

@@ -23,6 +23,7 @@ class FIFOScheduler(SearcherScheduler):
     """
 
     name = "fifo"
+    multi_fidelity = False  # every trial runs to the end
     searcher_class: ClassVar[type[Searcher] | None] = None
     defaults: ClassVar[dict[str, Any]] = {}
 

@@ -27,6 +27,7 @@ class MedianStopping(Scheduler):
     """
 
     name = "median_stopping"
+    multi_fidelity = True  # stops trials part-way
 
     def __init__(
         self,

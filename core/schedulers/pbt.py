@@ -34,6 +34,7 @@ class PBT(Scheduler):
     """
 
     name = "pbt"
+    multi_fidelity = True  # ranks trials every perturbation_interval
 
     def __init__(
         self,

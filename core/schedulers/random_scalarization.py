@@ -38,6 +38,7 @@ class RandomScalarization(MultiObjective, Scheduler):
     """
 
     name = "random_scalarization"
+    multi_fidelity = False  # trials run to the end
 
     def __init__(
         self,

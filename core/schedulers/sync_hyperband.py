@@ -43,6 +43,7 @@ class SyncHyperband(SearcherScheduler):
     """
 
     name = "sync_hyperband"
+    multi_fidelity = True  # pauses trials at rungs
 
     def __init__(
         self,
