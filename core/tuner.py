@@ -104,6 +104,7 @@ class Tuner:
         self._n_failed = 0
         self._n_reports = 0
         self._best: float | None = None  # best value of any report (stop.metric_target's)
+        self._best_at: tuple[int, Any] = (-1, None)  # its trial and fidelity
         self.incumbent = Incumbent(scheduler.mode)  # the run's best (core.incumbent)
         self._first_failure: str | None = None
         self._cost: dict[int, float] = {}  # trial id -> its cost so far
@@ -238,6 +239,11 @@ class Tuner:
             if stop.max_cost is not None and self._cost_total >= stop.max_cost:
                 return "cost budget reached"
             if self._best is not None and stop.target_reached(self._best, self.scheduler.mode):
+                trial_id, fidelity = self._best_at
+                log.info("metric target %s reached by trial %d: %s %s at fidelity %s (any "
+                         "report counts; the run's best is its incumbent, core.incumbent)",
+                         stop.metric_target, trial_id, self.scheduler.metric, self._best,
+                         fidelity)
                 return "metric target reached"
 
     def _drain(self) -> None:
@@ -334,7 +340,7 @@ class Tuner:
         self.incumbent.offer(trial.trial_id, report.fidelity, value)
         best = self._best
         if best is None or (value < best if self.scheduler.mode == "min" else value > best):
-            self._best = value
+            self._best, self._best_at = value, (trial.trial_id, report.fidelity)
         self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
         for callback in self.callbacks:
             callback.on_report(trial, report, decision)

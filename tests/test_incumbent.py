@@ -98,3 +98,23 @@ def test_the_status_line_ranks_trials_as_the_incumbent(tmp_path):
     first = status.line().split("best: ", 1)[1]
     assert first.startswith(f"#{summary.best_trial} val_accuracy={summary.best:.6g} "
                             f"(fidelity {summary.best_fidelity}) ")
+
+
+def test_the_metric_target_names_the_report_that_reached_it(tmp_path, caplog):
+    """metric_target counts any report (as Syne Tune's); the log line says which one, since
+    the run's best (the incumbent) may then be another, worse trial that trained further."""
+    bb = repository.load_shared("synthetic", "branin")
+    target = 2.0
+    with caplog.at_level("INFO", logger="simtune.tuner"):
+        tuner = simulate(bb, "asha", 0, tmp_path, metric_target=target, max_trials=500)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["end_reason"] == "metric target reached"
+    [line] = [r.getMessage() for r in caplog.records if "reached by trial" in r.getMessage()]
+    trial_id, value, fidelity = tuner._best_at[0], tuner._best, tuner._best_at[1]
+    assert value <= target
+    assert line.startswith(f"metric target {target} reached by trial {trial_id}: loss {value} "
+                           f"at fidelity {fidelity}")
+    rows = pd.read_csv(tmp_path / "results.csv")
+    hit = rows[(rows["trial_id"] == trial_id) & (rows[bb.fidelity_name] == fidelity)]
+    assert hit["loss"].iloc[0] == value  # the report named is the one recorded
+    assert meta["best"]["fidelity"] >= fidelity  # the incumbent trained at least as far

@@ -19,6 +19,7 @@ import argparse
 import logging
 
 from core import PythonBackend, StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
+from core.incumbent import describe
 
 
 def train_height(steps: int, width: float, height: float):
@@ -54,8 +55,9 @@ def main(max_wallclock: float = 10, n_workers: int = 4, max_steps: int = 100,
     tuner = Tuner(scheduler=scheduler, backend=trial_backend, stop=stop_criterion,
                   n_workers=n_workers, progress=False)
     summary = tuner.run()
-    print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed), "
-          f"best {metric} {summary.best} by {summary.best_config}")
+    # the incumbent: the best value among the trials at the highest fidelity reached
+    print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed); "
+          f"best {metric}: {describe(summary.best_record())}")
     return summary
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from core import StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
 from core.backends.sagemaker import SageMakerBackend
+from core.incumbent import describe
 
 ENTRY_POINT = Path(__file__).parent / "training_scripts" / "height_example" / "train_height.py"
 
@@ -60,8 +61,9 @@ def main(estimator: Any, max_wallclock: float = 600, max_trials: int | None = No
     tuner = Tuner(scheduler=scheduler, backend=trial_backend, stop=stop,
                   n_workers=n_workers, progress=False)
     summary = tuner.run()
-    print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed), "
-          f"best {metric} {summary.best} by {summary.best_config}")
+    # the incumbent: the best value among the trials at the highest fidelity reached
+    print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed); "
+          f"best {metric}: {describe(summary.best_record())}")
     return summary
 
 

@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from core import LocalBackend, StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
+from core.incumbent import describe
 
 ENTRY_POINT = Path(__file__).parent / "training_scripts" / "height_example" / "train_height.py"
 
@@ -35,8 +36,9 @@ def main(max_wallclock: float = 20, n_workers: int = 4, max_steps: int = 100,
                   stop=StoppingCriterion(max_wallclock=max_wallclock),
                   n_workers=n_workers, progress=False)
     summary = tuner.run()
-    print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed), "
-          f"best {metric} {summary.best} by {summary.best_config}")
+    # the incumbent: the best value among the trials at the highest fidelity reached
+    print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed); "
+          f"best {metric}: {describe(summary.best_record())}")
     return summary
 
 
