@@ -25,7 +25,9 @@
 #   OUT=multirun/reproduce         sweep directory: OUT/<family>/single_fidelity and
 #                                  OUT/<family>/multi_fidelity; rerunning resumes (complete
 #                                  runs skip)
-#   RESULTS=docs/results           where the analysis writes figures and tables:
+#   RESULTS=docs/results           where the analysis writes figures and tables (default:
+#                                  docs/results for the whole comparison, OUT/analysis for
+#                                  a slice, so a quick try never overwrites the committed one):
 #                                  RESULTS/ the single-fidelity schedulers on every table,
 #                                  RESULTS/multi_fidelity/ every scheduler on the tables with
 #                                  learning curves (unless they are one family of several:
@@ -41,10 +43,17 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 SEEDS=${SEEDS:-10}
 OUT=${OUT:-multirun/reproduce}
-RESULTS=${RESULTS:-docs/results}
 N_JOBS=${N_JOBS:--1}
 MAX_TASKS=${MAX_TASKS:-$([ "${FIRST_TASK_ONLY:-0}" = 1 ] && echo 1 || echo 0)}
 FAMILIES=${FAMILIES:-nasbench201 fcnet hpobench_mlp mlp_sklearn}
+# the committed comparison is the whole one; a slice's analysis goes beside its runs
+if [ "$SEEDS" = 10 ] && [ "$MAX_TASKS" = 0 ] && [ -z "${SCHEDULERS:-}" ] \
+    && [ "$FAMILIES" = "nasbench201 fcnet hpobench_mlp mlp_sklearn" ]; then
+    RESULTS=${RESULTS:-docs/results}
+else
+    RESULTS=${RESULTS:-$OUT/analysis}
+fi
+echo "reproduce: runs into $OUT, analysis into $RESULTS" >&2
 SCHEDULERS=${SCHEDULERS:-$("$PYTHON" -c '
 from core.schedulers import scheduler_names
 print(",".join(scheduler_names(multi_objective=False)))

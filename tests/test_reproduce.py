@@ -64,3 +64,19 @@ def test_default_schedulers_come_from_the_declared_kinds(tmp_path):
     assert "SINGLE=bo,grid,random,rea,tpe" in proc.stderr
     assert ("MULTI=asha,bohb,dehb,hyperband,median_stopping,mobster,pasha,pbt,sync_hyperband,"
             "sync_sh") in proc.stderr
+
+
+def test_a_slice_never_writes_into_the_committed_results(tmp_path):
+    """A quick slice (FIRST_TASK_ONLY=1, other FAMILIES, SEEDS...) without RESULTS puts its
+    analysis beside its runs; only the whole comparison defaults to docs/results."""
+    out = tmp_path / "multirun"
+    env = {**os.environ, "PYTHON": sys.executable, "FAMILIES": "bogus", "SEEDS": "1",
+           "FIRST_TASK_ONLY": "1", "OUT": str(out)}
+    env.pop("RESULTS", None)
+    before = {p: p.stat().st_mtime_ns for p in (ROOT / "docs" / "results").rglob("*")}
+    proc = subprocess.run(["bash", str(ROOT / "experiments" / "reproduce.sh")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1  # the only family is no benchmark
+    assert f"reproduce: runs into {out}, analysis into {out}/analysis" in proc.stderr
+    after = {p: p.stat().st_mtime_ns for p in (ROOT / "docs" / "results").rglob("*")}
+    assert after == before
