@@ -63,6 +63,34 @@ def best_so_far(values: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
 
+def incumbent_so_far(values: np.ndarray, fidelities: np.ndarray | None, mode: str
+                     ) -> np.ndarray:
+    """The run's incumbent value after each report, in time order (core.incumbent's
+    definition): the best value among the reports so far at the highest fidelity any of
+    them reached; reports without a finite value do not count. Without fidelities, the
+    running best (best_so_far). When a trial reaches a new highest fidelity, the
+    incumbent is that report's value, worse or not.
+
+    >>> incumbent_so_far(np.array([0.9, 0.5, 0.7, 0.6]), np.array([1, 2, 2, 1]), "max").tolist()
+    [0.9, 0.5, 0.7, 0.7]
+    """
+    values = np.asarray(values, dtype=float)
+    if fidelities is None or not values.size:
+        return best_so_far(values, mode)
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    level = pd.to_numeric(pd.Series(fidelities), errors="coerce").to_numpy(dtype=float)
+    valid = np.isfinite(values)
+    level = np.where(valid & ~np.isnan(level), level, -np.inf)
+    level[~valid] = -np.inf
+    top = np.maximum.accumulate(level)  # the highest fidelity reached so far
+    sign = 1.0 if mode == "min" else -1.0
+    counted = np.where(valid & (level == top), sign * values, np.inf)
+    segment = np.concatenate([[0], np.cumsum(top[1:] != top[:-1])])  # top constant within
+    running = pd.Series(counted).groupby(segment).cummin().to_numpy()
+    return np.where(np.isfinite(running), sign * running, np.nan)
+
+
 def regret(best: np.ndarray, optimum: float, mode: str) -> np.ndarray:
     """optimum - best for mode="max", best - optimum for "min"; all NaN if optimum is NaN.
 
@@ -156,10 +184,11 @@ def read_run(run_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
     """One run as a DataFrame: one row per report, RUN_COLUMNS + REPORT_COLUMNS.
 
     ``trials`` counts the trials that have reported so far, ``value`` is the metric
-    at that report, ``best_so_far`` its running best in time order (over every report,
-    at any fidelity: the anytime view; the run's incumbent is core.incumbent's),
-    ``regret`` the distance of best_so_far to the known optimum (NaN if unknown). A
-    header-only results.csv gives zero rows.
+    at that report, ``best_so_far`` the run's incumbent value after it (core.incumbent:
+    the best value at the highest fidelity reached so far, see incumbent_so_far; the
+    best over every report at any fidelity is ``best_so_far(value)``), ``regret`` the
+    distance of best_so_far to the known optimum (NaN if unknown). A header-only
+    results.csv gives zero rows.
     """
     return read_one(run_dir, metric)[1]
 
@@ -188,7 +217,8 @@ def read_one(run_dir: str | Path, metric: str | None = None) -> tuple[dict, pd.D
         )
     raw = raw.sort_values("time", kind="stable")
     values = pd.to_numeric(raw[info["metric"]], errors="coerce").to_numpy(dtype=float)
-    best = best_so_far(values, info["mode"])
+    levels = raw[fidelity].to_numpy() if fidelity in raw.columns else None
+    best = incumbent_so_far(values, levels, info["mode"])
     df = pd.DataFrame({
         "trial_id": raw["trial_id"].to_numpy(),
         "time": raw["time"].to_numpy(dtype=float),

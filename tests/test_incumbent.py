@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -118,3 +121,21 @@ def test_the_metric_target_names_the_report_that_reached_it(tmp_path, caplog):
     hit = rows[(rows["trial_id"] == trial_id) & (rows[bb.fidelity_name] == fidelity)]
     assert hit["loss"].iloc[0] == value  # the report named is the one recorded
     assert meta["best"]["fidelity"] >= fidelity  # the incumbent trained at least as far
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband", "random"])
+def test_the_analysis_curve_ends_at_the_runs_best(tmp_path, scheduler):
+    """analysis.load's best_so_far is the incumbent after each report: it ends at
+    metadata.json's best, and differs from the best over every report where an early stop
+    looked better than what trained further."""
+    from analysis.load import best_so_far, read_run
+
+    run_py = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
+    subprocess.run([sys.executable, str(run_py), f"scheduler={scheduler}", "stop.max_trials=60",
+                    "benchmark=mlp_sklearn", "progress=false", f"hydra.run.dir={tmp_path}"],
+                   check=True, capture_output=True, timeout=300)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    df = read_run(tmp_path)
+    assert df["best_so_far"].iloc[-1] == meta["best"]["value"]
+    anytime = best_so_far(df["value"].to_numpy(), "max")
+    assert (df["best_so_far"] <= anytime).all()  # never above what any report showed
