@@ -43,15 +43,10 @@ def counts(value: Any) -> bool:
 def best_of(reports: Iterable[tuple[Any, Any, Any]], mode: str) -> Any:
     """The key of the incumbent among `reports` of (key, fidelity, value), in time
     order; None if no value counts."""
-    best, best_rank = None, None
+    live = Incumbent(mode)
     for key, fidelity, value in reports:
-        value = float(value) if counts(_plain(value)) else math.nan
-        if value != value:
-            continue
-        r = rank(fidelity, value, mode)
-        if best_rank is None or r > best_rank:
-            best, best_rank = key, r
-    return best
+        live.offer(key, fidelity, value)
+    return live.trial_id
 
 
 def incumbent(rows: Any, metric: str, mode: str, fidelity: str | None = None) -> Any:
