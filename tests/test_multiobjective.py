@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import moocore
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -18,7 +19,7 @@ from scipy.stats import mannwhitneyu
 from blackboxes.synthetic import zdt1_curves, zdt1_front_hypervolume
 from core.backends.simulated import SimulatedBackend
 from core.schedulers import SCHEDULERS, make_scheduler
-from core.schedulers.pareto import hypervolume_2d, to_min
+from core.schedulers.pareto import to_min
 from core.stopping import StoppingCriterion
 from core.trial import Report, Trial
 from core.tuner import Tuner
@@ -66,7 +67,7 @@ def hypervolumes(name: str) -> np.ndarray:
             results=points,  # type: ignore[arg-type]
             progress=False,
         ).run()
-        out.append(hypervolume_2d(to_min(points.rows, bb.objectives), REF))
+        out.append(moocore.hypervolume(to_min(points.rows, bb.objectives), ref=REF))
     return np.array(out)
 
 

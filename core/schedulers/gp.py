@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.linalg import LinAlgError
-from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtri, dtrtrs
+from scipy.linalg import cho_solve, cholesky
+from scipy.linalg.lapack import dpotri, dtrtri
 
 from core.schedulers.threads import single_threaded
 
@@ -97,7 +98,7 @@ class GP:
             chol = _cholesky(matern52(self.x, self.x, hp), hp.noise)
         self.chol = chol
         self._linv = linv  # inverse of the Cholesky factor, built on first use
-        self.alpha = cho_solve(chol, self.y) if len(self.y) else self.y
+        self.alpha = cho_solve((chol, True), self.y, check_finite=False) if len(self.y) else self.y
 
     def __len__(self) -> int:
         return len(self.y)
@@ -117,7 +118,8 @@ class GP:
         x = np.vstack([self.x, x_new])
         y = np.concatenate([self.y, np.asarray(y_new, dtype=float)])
         try:
-            l22 = cholesky(k22 + (self.hp.noise + JITTER) * np.eye(m))
+            k22 += (self.hp.noise + JITTER) * np.eye(m)
+            l22 = cholesky(k22, lower=True, check_finite=False)
         except LinAlgError:
             return GP(x, y, self.hp)  # numerically singular: refactorize with more jitter
         chol = np.zeros((n + m, n + m))
@@ -152,32 +154,9 @@ class GP:
         return mean, var
 
 
-def cholesky(a: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor (LAPACK directly: scipy's wrappers cost more than the work
-    at these sizes); LinAlgError if `a` is not positive definite."""
-    c, info = dpotrf(a, lower=1, clean=1)
-    if info != 0:
-        raise LinAlgError(f"matrix not positive definite (LAPACK info {info})")
-    return c
-
-
-def cho_solve(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve (L L^T) x = b given the lower Cholesky factor L."""
-    x, info = dpotrs(chol, b, lower=1)
-    if info != 0:
-        raise ValueError(f"dpotrs failed (info {info})")
-    return x
-
-
-def solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve L x = b for lower-triangular L."""
-    x, info = dtrtrs(chol, b, lower=1)
-    if info != 0:
-        raise ValueError(f"dtrtrs failed (info {info})")
-    return x
-
-
 def _tri_inverse(chol: np.ndarray) -> np.ndarray:
+    """L^-1 of a lower triangular L (LAPACK's trtri: scipy has no public equivalent, and
+    solve_triangular(L, I) rounds differently, which would change every decision)."""
     inv, info = dtrtri(chol, lower=1)
     if info != 0:
         raise LinAlgError(f"singular Cholesky factor (LAPACK info {info})")
@@ -189,7 +168,7 @@ def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
     jitter = JITTER
     for _ in range(6):
         try:
-            return cholesky(k + (noise + jitter) * np.eye(n))
+            return cholesky(k + (noise + jitter) * np.eye(n), lower=True, check_finite=False)
         except LinAlgError:
             jitter *= 100.0
     raise LinAlgError(f"GP: kernel matrix of {n} points is not positive definite")
@@ -209,12 +188,12 @@ def neg_log_posterior(
     e = np.exp(-_SQRT5 * r)
     kf = var * (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
     try:
-        chol = cholesky(kf + (noise + JITTER) * np.eye(n))
+        chol = cholesky(kf + (noise + JITTER) * np.eye(n), lower=True, check_finite=False)
     except LinAlgError:
         return 1e10, np.zeros_like(theta)
-    alpha = cho_solve(chol, y)
+    alpha = cho_solve((chol, True), y, check_finite=False)
     nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * np.log(2.0 * np.pi)
-    inv, _ = dpotri(chol, lower=1)  # K^-1, lower triangle only
+    inv, _ = dpotri(chol, lower=1)  # K^-1, lower triangle only (cho_solve(., I) rounds differently)
     inv = np.tril(inv) + np.tril(inv, -1).T
     w = inv - np.outer(alpha, alpha)  # dNLL = tr(W dK) / 2
     m = w * (var * (5.0 / 3.0) * (1.0 + _SQRT5 * r) * e)  # dK/dlog l_i = that * diff_i^2/l_i^2

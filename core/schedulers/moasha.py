@@ -92,7 +92,7 @@ def continues_mo(rung: _Rung, point: np.ndarray, eta: float) -> bool:
         return n_dominators < keep  # dominators rank before it; one objective: only they do
     ys = np.vstack([point, others])
     before = 0
-    for front in nondominated_sort(ys, enough=keep, until=0):
+    for front in nondominated_sort(ys):
         if front[0] == 0:  # fronts list rows in increasing order: row 0 is the new point
             crowd = crowding_distance(ys[front])
             ahead = int((crowd > crowd[0]).sum())

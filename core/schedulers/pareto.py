@@ -1,5 +1,5 @@
-"""Pure helpers of multi-objective optimization: Pareto fronts, crowding, hypervolume,
-and which objectives a multi-objective scheduler optimizes (select_objectives, and the
+"""Pure helpers of multi-objective optimization: Pareto fronts, crowding distance, and
+which objectives a multi-objective scheduler optimizes (select_objectives, and the
 MultiObjective mixin that keeps them).
 
 Every function takes an array of shape (n, m) of objective vectors, all to be
@@ -35,78 +35,24 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.all(a <= b) and np.any(a < b))
 
 
-def nondominated_sort(
-    y: np.ndarray, enough: int | None = None, until: int | None = None
-) -> list[np.ndarray]:
+def nondominated_sort(y: np.ndarray) -> list[np.ndarray]:
     """Fronts of `y` (n, m), best first: arrays of row indices in increasing order.
 
-    Equal rows do not dominate each other, so they share a front. With `enough`, stop
-    once the fronts found hold at least `enough` rows, or (with `until`) once row `until`
-    is placed. Two objectives: each front is
-    one vectorized scan of the rows sorted by (f1, f2); more: the O(m n^2) dominance
-    matrix of the fast sort (Deb et al. 2002).
+    Equal rows do not dominate each other, so they share a front. moocore's Pareto rank
+    of the columns' dense ranks (dominance depends only on the order within each column;
+    the ranks are finite where `y` holds the +inf of a missing value, which moocore
+    mis-ranks).
     """
+    import moocore  # ~0.1 s to import: only where a multi-objective scheduler ranks
+
     y = np.asarray(y, dtype=float)
-    n = len(y)
-    if n == 0:
+    if not len(y):
         return []
-    limit = n if enough is None else min(n, enough)
-    if y.shape[1] <= 2:
-        return _sort_2d(y if y.shape[1] == 2 else np.column_stack([y, y]), limit, until)
-    le = (y[:, None, :] <= y[None, :, :]).all(axis=2)
-    lt = (y[:, None, :] < y[None, :, :]).any(axis=2)
-    dom = le & lt  # dom[i, j]: i dominates j
-    n_dominators = dom.sum(axis=0)
-    fronts: list[np.ndarray] = []
-    placed = 0
-    current = np.flatnonzero(n_dominators == 0)
-    while current.size and placed < limit:
-        fronts.append(current)
-        if until is not None and until in current:
-            break
-        placed += current.size
-        n_dominators = n_dominators - dom[current].sum(axis=0)
-        n_dominators[current] = -1  # placed
-        current = np.flatnonzero(n_dominators == 0)
-    return fronts
-
-
-def _sort_2d(y: np.ndarray, limit: int, until: int | None) -> list[np.ndarray]:
-    """Fronts of two objectives: on the distinct rows sorted by (f1, f2), a row is
-    non-dominated among those left iff its f2 is below the f2 of every row before it."""
-    order = np.lexsort((y[:, 1], y[:, 0]))
-    ys = y[order]
-    new = np.concatenate([[True], (ys[1:] != ys[:-1]).any(axis=1)])
-    uniq = ys[new]
-    inverse = np.empty(len(y), dtype=int)
-    inverse[order] = np.cumsum(new) - 1
-    counts = np.bincount(inverse, minlength=len(uniq))
-    left = np.arange(len(uniq))
-    front_of = np.full(len(uniq), -1)
-    placed, k = 0, 0
-    target = -1 if until is None else int(inverse[until])
-    while left.size and placed < limit and (target < 0 or front_of[target] < 0):
-        f2 = uniq[left, 1]
-        before = np.concatenate([[np.inf], np.minimum.accumulate(f2)[:-1]])
-        first = f2 < before
-        first[0] = True  # least f1, then least f2: never dominated (also when f2 is inf)
-        front_of[left[first]] = k
-        placed += int(counts[left[first]].sum())
-        left = left[~first]
-        k += 1
-    rows = front_of[inverse]
-    by_front = np.argsort(rows, kind="stable")
-    sizes = np.bincount(rows[rows >= 0], minlength=k)
-    start = int((rows < 0).sum())  # rows left unsorted (`enough` reached) come first
-    return np.split(by_front[start:], np.cumsum(sizes)[:-1])
-
-
-def pareto_ranks(y: np.ndarray) -> np.ndarray:
-    """Front index of each row of `y` (0 = non-dominated)."""
-    ranks = np.empty(len(y), dtype=int)
-    for k, front in enumerate(nondominated_sort(y)):
-        ranks[front] = k
-    return ranks
+    dense = np.column_stack([np.unique(col, return_inverse=True)[1] for col in y.T])
+    if dense.shape[1] == 1:  # one objective: moocore wants two
+        dense = np.column_stack([dense, dense])
+    rank = moocore.pareto_rank(dense)
+    return [np.flatnonzero(rank == k) for k in range(int(rank.max()) + 1)]
 
 
 def crowding_distance(y: np.ndarray) -> np.ndarray:
@@ -140,36 +86,6 @@ def rank_order(y: np.ndarray) -> np.ndarray:
         crowd = crowding_distance(y[front])
         order.extend(front[np.argsort(-crowd, kind="stable")].tolist())
     return np.asarray(order, dtype=int)
-
-
-def hypervolume_2d(y: np.ndarray, ref: Sequence[float]) -> float:
-    """Area dominated by the points of `y` (n, 2) and bounded by the reference point `ref`.
-
-    Points that do not strictly dominate `ref` add nothing. O(n log n).
-    """
-    y = np.asarray(y, dtype=float).reshape(-1, 2)
-    r1, r2 = float(ref[0]), float(ref[1])
-    y = y[(y[:, 0] < r1) & (y[:, 1] < r2)]
-    if not len(y):
-        return 0.0
-    y = y[np.lexsort((y[:, 1], y[:, 0]))]  # by f1, then f2
-    f1, f2 = y[:, 0], y[:, 1]
-    best_before = np.concatenate([[r2], np.minimum.accumulate(f2)[:-1]])
-    step = f2 < best_before  # the points that lower the staircase
-    return float(((r1 - f1[step]) * (best_before[step] - f2[step])).sum())
-
-
-def hypervolume_contributions_2d(y: np.ndarray, ref: Sequence[float]) -> np.ndarray:
-    """Hypervolume each row of `y` (n, 2) adds alone: HV(all) - HV(all but this row)."""
-    y = np.asarray(y, dtype=float).reshape(-1, 2)
-    total = hypervolume_2d(y, ref)
-    keep = np.ones(len(y), dtype=bool)
-    out = np.empty(len(y))
-    for i in range(len(y)):
-        keep[i] = False
-        out[i] = total - hypervolume_2d(y[keep], ref)
-        keep[i] = True
-    return out
 
 
 def normalize(y: np.ndarray) -> np.ndarray:
