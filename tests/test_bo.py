@@ -31,7 +31,7 @@ def run(searcher, f, n: int, n_workers: int = 1) -> list[float]:
             break
         tid, config = pending.pop(0)
         values.append(f(config))
-        searcher.on_report(tid, 1, values[-1])
+        searcher.observe(tid, 1, values[-1])
         searcher.on_end(tid)
     return values
 
@@ -177,7 +177,7 @@ def test_fidelity_aware_uses_every_fidelity_and_suggests():
         BRANIN.validate(config)
         s.on_start(trial, config)
         for f in (1, 3, 9, 27):
-            s.on_report(trial, f, f_branin(config) + 10.0 / f)
+            s.observe(trial, f, f_branin(config) + 10.0 / f)
         s.on_end(trial)
     assert len(s._rows_y) == 30  # the three rung levels of ten trials; 27 is not a level
     BRANIN.validate(s.suggest())
@@ -186,7 +186,7 @@ def test_fidelity_aware_uses_every_fidelity_and_suggests():
 def test_unknown_trial_report_is_a_readable_error():
     s = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="never started"):
-        s.on_report(7, 1, 0.5)
+        s.observe(7, 1, 0.5)
 
 
 def test_bo_beats_random_search_on_branin():
@@ -251,7 +251,7 @@ def test_cost_aware_ei_prefers_cheap_configurations():
         for t in range(40):
             c = s.suggest()
             s.on_start(t, c)
-            s.on_report(t, 1, float(noise.normal()))
+            s.observe(t, 1, float(noise.normal()))
             s.on_cost(t, float(np.exp(c["a"])))
             s.on_end(t)
             if t >= 10:

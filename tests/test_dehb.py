@@ -37,7 +37,7 @@ def test_crossover_takes_at_least_one_mutant_coordinate():
 def _observe(de, configs, level, losses):
     for t, (c, y) in enumerate(zip(configs, losses, strict=True)):
         de.on_start(t, c)
-        de.on_report(t, level, y)
+        de.observe(t, level, y)
 
 
 def test_offspring_come_from_the_population_span():
@@ -69,7 +69,7 @@ def test_finite_space_never_repeats_and_ends():
         c = de.suggest()
         assert c is not None
         de.on_start(t, c)
-        de.on_report(t, 1, float(t))
+        de.observe(t, 1, float(t))
         seen.append(space.key(c))
     assert len(set(seen)) == 8
     assert de.suggest() is None

@@ -68,8 +68,8 @@ def _gp_targets(m, values):
     s = m.searcher
     for t, v in enumerate(values):
         s.on_start(t, {"x1": float(t % 5), "x2": float(t)})
-        s.on_report(t, 1, v + 1.0)
-        s.on_report(t, 3, v)
+        s.observe(t, 1, v + 1.0)
+        s.observe(t, 3, v)
     return s._update_model().y
 
 

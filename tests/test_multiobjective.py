@@ -215,7 +215,7 @@ def test_morea_tournament_picks_the_best_ranked_vector_and_mutates_it_like_rea()
     points = [[2.0, 2.0], [1.0, 1.0], [3.0, 1.5]]  # the second dominates both others
     for t, (c, y) in enumerate(zip(configs, points, strict=True)):
         s.on_start(t, c)
-        s.on_report(t, 1, np.array(y))
+        s.observe(t, 1, np.array(y))
         s.on_end(t)
     assert s._tournament() == configs[1]
     child = s.suggest()

@@ -28,7 +28,7 @@ def test_mutate_changes_exactly_one_hyperparameter_within_its_domain():
 
 def _finish(s, trial, config, value):
     s.on_start(trial, config)
-    s.on_report(trial, 1, value)
+    s.observe(trial, 1, value)
     s.on_end(trial)
 
 

@@ -60,13 +60,13 @@ def test_model_uses_the_highest_fidelity_with_enough_points():
     for trial in range(6):
         config = s.suggest()
         s.on_start(trial, config)
-        s.on_report(trial, 1, f_branin(config))
+        s.observe(trial, 1, f_branin(config))
         if trial < 3:
-            s.on_report(trial, 9, f_branin(config))
+            s.observe(trial, 9, f_branin(config))
     assert s._model_fidelity() == 1  # 3 < 4 points at fidelity 9
     config = s.suggest()
     s.on_start(6, config)
-    s.on_report(6, 9, f_branin(config))
+    s.observe(6, 9, f_branin(config))
     assert s._model_fidelity() == 9
 
 

@@ -133,7 +133,7 @@ class ASHA(SearcherScheduler):
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
         value = metric_value(self.name, self.metric, trial, report)
-        self.searcher.on_report(trial.trial_id, report.fidelity, value)
+        self.searcher.observe(trial.trial_id, report.fidelity, value)
         if report.last:
             return Decision.CONTINUE  # nothing left to decide
         fidelity = report.fidelity

@@ -38,7 +38,7 @@ class GPSearcher(Searcher):
 
     Example:
         >>> s = GPSearcher(space, mode="min", rng=np.random.default_rng(0))
-        >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 1, 0.3)
+        >>> config = s.suggest(); s.on_start(0, config); s.observe(0, 1, 0.3)
     """
 
     name = "bo"
@@ -163,7 +163,7 @@ class GPSearcher(Searcher):
         if trial_id not in self._top_fid:
             self._pending[trial_id] = self._x_of[trial_id]
 
-    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         self.check_started(trial_id, self._x_of)
         fidelity = int(fidelity)
         self._pending.pop(trial_id, None)

@@ -109,7 +109,7 @@ class DESearcher(Searcher):
             self._encoded[trial_id] = self.space.encode(config)
         self._pool.mark(config)
 
-    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         loss = self._sign * value if value == value else np.inf
         self._values.setdefault(fidelity, {})[trial_id] = loss
 

@@ -53,7 +53,7 @@ class FIFOScheduler(SearcherScheduler):
     def on_report(self, trial: Trial, report: Report) -> Decision:
         value = self._observation(report)
         if value is not None:
-            self.searcher.on_report(trial.trial_id, report.fidelity, value)
+            self.searcher.observe(trial.trial_id, report.fidelity, value)
         if report.last:
             self.searcher.on_cost(trial.trial_id, report.time - trial.start_time)
         return Decision.CONTINUE

@@ -100,8 +100,8 @@ class PointsFirst(_Wrapper, Searcher):
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         self.inner.on_start(trial_id, config)
 
-    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
-        self.inner.on_report(trial_id, fidelity, value)
+    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
+        self.inner.observe(trial_id, fidelity, value)
 
     def on_cost(self, trial_id: int, seconds: float) -> None:
         self.inner.on_cost(trial_id, seconds)

@@ -117,7 +117,7 @@ class RandomScalarization(MultiObjective, Scheduler):
             config, fidelity, _ = self._done[trial_id]
             inner.on_start(trial_id, config)
             if np.isfinite(value):
-                inner.on_report(trial_id, fidelity, value)
+                inner.observe(trial_id, fidelity, value)
             inner.on_end(trial_id)
         for trial_id, config in self._pending.items():
             inner.on_start(trial_id, config)

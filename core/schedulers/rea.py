@@ -27,7 +27,7 @@ class REASearcher(Searcher):
 
     Example:
         >>> s = REASearcher(space, mode="min", rng=np.random.default_rng(0))
-        >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3); s.on_end(0)
+        >>> config = s.suggest(); s.on_start(0, config); s.observe(0, 9, 0.3); s.on_end(0)
     """
 
     name = "rea"  # also names the scheduler in error messages
@@ -84,7 +84,7 @@ class REASearcher(Searcher):
         self._used.mark(config)
         self._config_of.setdefault(trial_id, dict(config))
 
-    def on_report(self, trial_id: int, fidelity: int, value: Any) -> None:
+    def observe(self, trial_id: int, fidelity: int, value: Any) -> None:
         if trial_id in self._last and fidelity < self._last[trial_id][0]:
             return
         self._last[trial_id] = (int(fidelity), self._score(value))

@@ -37,7 +37,7 @@ class Searcher(Described):
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         """`config` is now being evaluated as trial `trial_id` (pending)."""
 
-    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         """Trial `trial_id` reached `value` of the metric at `fidelity`."""
 
     def on_cost(self, trial_id: int, seconds: float) -> None:
@@ -48,7 +48,7 @@ class Searcher(Described):
         """Trial `trial_id` ended (completed, stopped or failed): no longer pending."""
 
     def check_started(self, trial_id: int, started: Container[int]) -> None:
-        """A ValueError unless `trial_id` is among the `started` trials (`on_report`)."""
+        """A ValueError unless `trial_id` is among the `started` trials (`observe`)."""
         if trial_id not in started:
             raise ValueError(
                 f"{self.name}: report for trial {trial_id}, which was never started "

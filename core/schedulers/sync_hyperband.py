@@ -145,7 +145,7 @@ class SyncHyperband(SearcherScheduler):
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
         value = metric_value(self.name, self.metric, trial, report)
-        self.searcher.on_report(trial.trial_id, report.fidelity, value)
+        self.searcher.observe(trial.trial_id, report.fidelity, value)
         if report.last:
             self._record(trial.trial_id, report.fidelity, value)
             return Decision.CONTINUE

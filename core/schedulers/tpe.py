@@ -39,7 +39,7 @@ class TPESearcher(Searcher):
 
     Example:
         >>> s = TPESearcher(space, mode="min", rng=np.random.default_rng(0))
-        >>> config = s.suggest(); s.on_start(0, config); s.on_report(0, 9, 0.3)
+        >>> config = s.suggest(); s.on_start(0, config); s.observe(0, 9, 0.3)
     """
 
     name = "tpe"
@@ -117,7 +117,7 @@ class TPESearcher(Searcher):
         if trial_id not in self._col_of:
             self._col_of[trial_id] = self._cols.encode(config)
 
-    def on_report(self, trial_id: int, fidelity: int, value: float) -> None:
+    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         self.check_started(trial_id, self._col_of)
         fidelity = int(fidelity)
         y = self._sign * float(value) if value is not None else np.nan
