@@ -69,7 +69,7 @@ def _is_number(value: Value) -> bool:
     )
 
 
-class _Interval(Domain):
+class Interval(Domain):
     """A closed numeric interval, optionally on a log scale."""
 
     log: bool = False
@@ -119,16 +119,30 @@ class _Interval(Domain):
             return f"value {value!r} is outside [{self.low}, {self.high}]"
         return None
 
-    def encode(self, value: Value) -> list[float]:
+    def to_unit(self, x: np.ndarray | float) -> np.ndarray | float:
+        """Where `x` lies on the domain's scale (log for log domains): low -> 0, high -> 1
+        (0.5 if low == high); element-wise on arrays, neither clipped nor rounded."""
         lo, hi = self._warp(self.low), self._warp(self.high)
         if hi == lo:
-            return [0.5]
-        return [float((self._warp(value) - lo) / (hi - lo))]
+            return np.full_like(x, 0.5, dtype=float) if np.ndim(x) else 0.5
+        return (self._warp(x) - lo) / (hi - lo)
+
+    def from_unit(self, u: np.ndarray | float) -> np.ndarray | float:
+        """The value at position `u` of the domain's scale (inverse of `to_unit`), neither
+        clipped to [low, high] nor rounded to an integer."""
+        lo, hi = self._warp(self.low), self._warp(self.high)
+        return self._unwarp(lo + u * (hi - lo))
+
+    def evenly_spaced(self, n: int) -> np.ndarray:
+        """`n` values from low to high, evenly spaced on the domain's scale (not rounded)."""
+        return self._unwarp(np.linspace(self._warp(self.low), self._warp(self.high), n))
+
+    def encode(self, value: Value) -> list[float]:
+        return [float(self.to_unit(value))]
 
     def decode(self, coords: Sequence[float]) -> Value:
         u = min(max(float(coords[0]), 0.0), 1.0)
-        lo, hi = self._warp(self.low), self._warp(self.high)
-        x = float(self._unwarp(lo + u * (hi - lo)))
+        x = float(self.from_unit(u))
         if self.integer:
             return int(min(max(round(x), self.low), self.high))
         return min(max(x, self.low), self.high)
@@ -142,23 +156,23 @@ class _Interval(Domain):
         return {"type": self.kind, "low": self.low, "high": self.high}
 
 
-class Uniform(_Interval):
+class Uniform(Interval):
     kind = "uniform"
 
 
-class LogUniform(_Interval):
+class LogUniform(Interval):
     kind = "loguniform"
     log = True
 
 
-class RandInt(_Interval):
+class RandInt(Interval):
     """Integers in [low, high], both inclusive."""
 
     kind = "randint"
     integer = True
 
 
-class LogRandInt(_Interval):
+class LogRandInt(Interval):
     """Integers in [low, high], both inclusive, sampled on a log scale."""
 
     kind = "lograndint"

@@ -170,3 +170,15 @@ def test_size():
 def test_bad_domains(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_interval_to_unit_and_from_unit_are_the_scale_of_encode():
+    lr = loguniform(1e-4, 1e-1)
+    assert lr.to_unit(1e-4) == 0.0 and lr.to_unit(1e-1) == 1.0
+    assert lr.to_unit(1e-2) == pytest.approx(2 / 3)  # two decades of three: log scale
+    assert lr.from_unit(np.array([0.0, 2 / 3])) == pytest.approx([1e-4, 1e-2])
+    assert lr.encode(1e-3) == [lr.to_unit(1e-3)]
+    assert randint(3, 3).to_unit(np.array([3.0, 3.0])).tolist() == [0.5, 0.5]
+    assert randint(0, 10).from_unit(0.55) == 5.5  # neither rounded nor clipped: decode does
+    assert randint(0, 10).decode([0.55]) == 6
+    assert loguniform(1.0, 100.0).evenly_spaced(3) == pytest.approx([1.0, 10.0, 100.0])

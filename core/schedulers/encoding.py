@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from core.domains import Categorical, Ordinal, _Interval
+from core.domains import Categorical, Interval, Ordinal
 from core.space import Space
 
 
@@ -47,7 +47,7 @@ class Coords:
             elif isinstance(dom, Categorical):
                 idx = x[:, pos : pos + width].argmax(1)
                 x[:, pos : pos + width] = np.eye(width)[idx]
-            elif isinstance(dom, _Interval):
+            elif isinstance(dom, Interval):
                 x[:, pos] = _snap_interval(dom, np.clip(col, 0.0, 1.0))
         return x
 
@@ -69,14 +69,10 @@ class Coords:
         return self.snap(x)
 
 
-def _snap_interval(dom: _Interval, u: np.ndarray) -> np.ndarray:
+def _snap_interval(dom: Interval, u: np.ndarray) -> np.ndarray:
     if not dom.integer:
         return u
-    lo, hi = dom._warp(dom.low), dom._warp(dom.high)
-    if hi == lo:
-        return np.full_like(u, 0.5)
-    v = np.clip(np.round(dom._unwarp(lo + u * (hi - lo))), dom.low, dom.high)
-    return (dom._warp(v) - lo) / (hi - lo)
+    return dom.to_unit(np.clip(np.round(dom.from_unit(u)), dom.low, dom.high))
 
 
 class Columns:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from core.domains import Categorical, Domain, _Interval
+from core.domains import Categorical, Domain, Interval
 from core.schedulers.pool import CandidatePool
 from core.space import Space
 
@@ -94,7 +94,7 @@ def _value(dom: Domain, u: float) -> Any:
     u = min(max(u, 0.0), 1.0)
     if isinstance(dom, Categorical):  # choice, ordinal, finrange: equal mass per value
         return dom.categories[min(int(u * len(dom.categories)), len(dom.categories) - 1)]
-    if not isinstance(dom, _Interval):
+    if not isinstance(dom, Interval):
         raise TypeError(f"initial design: unsupported domain {dom!r}")
     if dom.integer and not dom.log:  # randint: equal mass per integer
         return dom.low + min(int(u * (dom.high - dom.low + 1)), dom.high - dom.low)
@@ -102,5 +102,4 @@ def _value(dom: Domain, u: float) -> Any:
         lo = math.log(dom.low - 0.5 if dom.low > 0.5 else dom.low)
         hi = math.log(dom.high + 0.5)
         return int(min(max(round(math.exp(lo + u * (hi - lo))), dom.low), dom.high))
-    lo, hi = dom._warp(dom.low), dom._warp(dom.high)
-    return float(min(max(dom._unwarp(lo + u * (hi - lo)), dom.low), dom.high))
+    return float(min(max(dom.from_unit(u), dom.low), dom.high))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from core.domains import Domain, _Interval
+from core.domains import Domain, Interval
 from core.space import Space
 
 MAX_ENUMERATE = 100_000  # finite spaces up to this size are enumerated into a FiniteConfigs
@@ -230,14 +230,13 @@ def grid_values(domain: Domain, resolution: int | None) -> list:
     resolution is given), else `resolution` points evenly spaced on its scale."""
     if domain.is_finite:
         values = domain.values()
-        if resolution is None or len(values) <= resolution or not isinstance(domain, _Interval):
+        if resolution is None or len(values) <= resolution or not isinstance(domain, Interval):
             return values
     if resolution is None:
         raise ValueError(f"{domain!r} is not finite: give a resolution")
-    if not isinstance(domain, _Interval):
+    if not isinstance(domain, Interval):
         return domain.values()
-    lo, hi = domain._warp(domain.low), domain._warp(domain.high)
-    points = domain._unwarp(np.linspace(lo, hi, resolution))
+    points = domain.evenly_spaced(resolution)
     if domain.integer:
         return sorted({int(min(max(round(p), domain.low), domain.high)) for p in points})
     return sorted({float(min(max(p, domain.low), domain.high)) for p in points})
