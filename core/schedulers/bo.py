@@ -7,24 +7,21 @@ acquisition is evaluated at the maximum fidelity).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from core.schedulers.acquisition import Acquisition, PerSecond
-from core.schedulers.base import check_mode
+from core.schedulers.base import check_count
 from core.schedulers.encoding import Coords
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
-from core.schedulers.initial_design import InitialDesign
-from core.schedulers.pool import CandidatePool
-from core.schedulers.searcher import Searcher
-from core.schedulers.threads import single_threaded
+from core.schedulers.searcher import ModelSearcher, nan_as_worst
 from core.space import Space
 
 
-class GPSearcher(Searcher):
+class GPSearcher(ModelSearcher):
     """Gaussian-process BO: Matérn-5/2 ARD GP, expected improvement, pending fantasies.
 
     The first `n_init` configurations are an `initial_design`: "random" (uniform),
@@ -65,16 +62,16 @@ class GPSearcher(Searcher):
         warp_outputs: bool | None = False,
         initial_design: str = "random",
     ) -> None:
-        check_mode(mode)
-        for name, v in [
-            ("n_init", n_init),
-            ("n_candidates", n_candidates),
-            ("refit_every", refit_every),
-            ("max_observations", max_observations),
-            ("max_fit_points", max_fit_points),
-        ]:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{self.name}: {name} must be a positive integer, got {v!r}")
+        n_init, n_candidates, refit_every, max_observations, max_fit_points = (
+            check_count(self.name, arg, value)
+            for arg, value in [
+                ("n_init", n_init),
+                ("n_candidates", n_candidates),
+                ("refit_every", refit_every),
+                ("max_observations", max_observations),
+                ("max_fit_points", max_fit_points),
+            ]
+        )
         if fidelity_aware and not fidelities:
             raise ValueError(f"{self.name}: fidelity_aware=True needs the benchmark's fidelities")
         if fidelity_aware and min(fidelities) <= 0:
@@ -82,18 +79,18 @@ class GPSearcher(Searcher):
                 f"{self.name}: fidelities must be positive (they are log-scaled), "
                 f"got min {min(fidelities)!r}"
             )
-        self.space, self.mode, self.rng = space, mode, rng
+        super().__init__(
+            space, mode=mode, rng=rng, candidates=candidates, n_startup=n_init,
+            initial_design=initial_design, max_repeats=max_repeats,
+        )
         self.warp_outputs = warp_outputs
         self.cost_aware = cost_aware
         self._log_cost: dict[int, float] = {}  # trial id -> log seconds (cost_aware)
         self._cost_hp: Hyperparameters | None = None
-        self.max_repeats = max_repeats
-        self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
         self.n_init, self.fidelity_aware = n_init, fidelity_aware
         self.n_candidates, self.n_local, self.refit_every = n_candidates, n_local, refit_every
         self.max_observations, self.max_fit_points = max_observations, max_fit_points
         self.n_restarts, self.tie_lengthscales = n_restarts, tie_lengthscales
-        self._sign = 1.0 if mode == "min" else -1.0
         self._coords = Coords(space)
         self._groups: np.ndarray | None = None  # input column -> lengthscale
         if tie_lengthscales:
@@ -102,24 +99,18 @@ class GPSearcher(Searcher):
                 + ([[len(self._coords.blocks)]] if fidelity_aware else [])
             ).astype(np.int64)
         self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
-        self._used = CandidatePool(space, candidates)
-        self._finite = self._used.finite
-        self.initial_design = initial_design
-        self._initial = InitialDesign(initial_design, space, self._used, n_init, self.name)
         if fidelity_aware:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
         self._levels: set[int] | None = None  # set_fidelities: the rung levels
         self._target = 1.0  # scaled fidelity at which EI is evaluated: the largest one used
         # observations: one row per trial (or per (trial, fidelity) when fidelity_aware)
-        self._x_of: dict[int, np.ndarray] = {}  # trial id -> encoded config
         self._pending: dict[int, np.ndarray] = {}  # started, nothing reported yet
         self._row_of: dict[tuple[int, int], int] = {}
         self._top_fid: dict[int, int] = {}  # trial -> highest fidelity reported
         self._rows_x: list[np.ndarray] = []
         self._rows_y: list[float] = []
         self._rows_trial: list[int] = []
-        self._n_suggested = 0
         # model state
         self._hp: Hyperparameters | None = None
         self._gp: GP | None = None
@@ -129,22 +120,12 @@ class GPSearcher(Searcher):
         self._n_rows_seen = 0
         self._y_loc, self._y_scale = 0.0, 1.0
 
-    # --- protocol ---------------------------------------------------------------------
-    def suggest(self) -> dict[str, Any] | None:
-        if self._used.exhausted:
-            return None
-        self._n_suggested += 1
-        if self._n_suggested <= self.n_init or len(self._rows_y) < 2:
-            config = self._initial.draw(self.rng)
-        else:
-            with single_threaded():
-                config = self._bayes()
-        if config is not None:
-            self._used.mark(config)
-            if self._finite is not None:
-                row = self._finite.row(config)
-                self._n_evals[row] = self._n_evals.get(row, 0) + 1
-        return config
+    # --- the model (ModelSearcher does the rest) --------------------------------------
+    def encode(self, config: dict[str, Any]) -> np.ndarray:
+        return self.space.encode(config)
+
+    def in_startup(self) -> bool:
+        return self.n_suggested <= self.n_init or len(self._rows_y) < 2
 
     def set_fidelities(self, levels: Sequence[int], fidelities: Sequence[int]) -> None:
         """With `fidelity_aware`: model only the reports at `levels`, scale the fidelity
@@ -157,27 +138,22 @@ class GPSearcher(Searcher):
         self._target = self._scale_fidelity(max(self._levels))
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
-        self._used.mark(config)
-        if trial_id not in self._x_of:
-            self._x_of[trial_id] = self.space.encode(config)
+        super().on_start(trial_id, config)
         if trial_id not in self._top_fid:
-            self._pending[trial_id] = self._x_of[trial_id]
+            self._pending[trial_id] = self.x_of[trial_id]
 
-    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
-        self.check_started(trial_id, self._x_of)
-        fidelity = int(fidelity)
+    def add(self, trial_id: int, fidelity: int, y: float) -> None:
         self._pending.pop(trial_id, None)
-        y = self._sign * float(value) if value is not None else np.nan
         if self.fidelity_aware:
             if self._levels is not None and fidelity not in self._levels:
                 return
             key = (trial_id, fidelity)
-            x = np.append(self._x_of[trial_id], self._scale_fidelity(fidelity))
+            x = np.append(self.x_of[trial_id], self._scale_fidelity(fidelity))
         else:
             if fidelity < self._top_fid.get(trial_id, fidelity):
                 return
             key = (trial_id, -1)
-            x = self._x_of[trial_id]
+            x = self.x_of[trial_id]
         self._top_fid[trial_id] = max(fidelity, self._top_fid.get(trial_id, fidelity))
         row = self._row_of.get(key)
         if row is None:
@@ -189,7 +165,7 @@ class GPSearcher(Searcher):
             self._rows_y[row] = y
 
     def on_cost(self, trial_id: int, seconds: float) -> None:
-        if self.cost_aware and trial_id in self._x_of:
+        if self.cost_aware and trial_id in self.x_of:
             self._log_cost[trial_id] = float(np.log(max(seconds, 1e-3)))
 
     def on_end(self, trial_id: int) -> None:
@@ -200,13 +176,7 @@ class GPSearcher(Searcher):
         return float(np.clip((np.log(fidelity) - self._f_lo) / self._f_span, 0.0, 1.0))
 
     def _targets(self, rows: list[int]) -> np.ndarray:
-        y = np.asarray([self._rows_y[i] for i in rows], dtype=float)
-        bad = ~np.isfinite(y)
-        if bad.any():  # NaN / inf: as bad as the worst value seen
-            finite = np.asarray(self._rows_y, dtype=float)
-            finite = finite[np.isfinite(finite)]
-            y[bad] = finite.max() if len(finite) else 0.0
-        return y
+        return nan_as_worst([self._rows_y[i] for i in rows], among=self._rows_y)
 
     def _update_model(self) -> GP:
         n = len(self._rows_y)
@@ -257,7 +227,7 @@ class GPSearcher(Searcher):
         if warp is None:  # on a table (finite pool) only: on Branin it cost 2 of 10 seeds
             a = np.abs(y)
             warp = (
-                self._finite is not None
+                self.finite is not None
                 and len(y) > 1
                 and (np.all(y > 0) or np.all(y < 0))
                 and a.max() > 100 * a.min()
@@ -272,7 +242,7 @@ class GPSearcher(Searcher):
         """A GP on the standardized log training time of the trials that reported one
         (hyperparameters warm-started from the last fit), and its (loc, scale)."""
         trials = sorted(self._log_cost)[-self.max_fit_points :]
-        x = np.asarray([self._x_of[t] for t in trials])
+        x = np.asarray([self.x_of[t] for t in trials])
         c = np.asarray([self._log_cost[t] for t in trials])
         loc, scale = float(c.mean()), float(c.std()) or 1.0
         cs = (c - loc) / scale
@@ -293,11 +263,13 @@ class GPSearcher(Searcher):
         others = rest[self.rng.choice(len(rest), size=k - len(best), replace=False)]
         return [rows[i] for i in np.sort(np.concatenate([best, others]))]
 
-    def _bayes(self) -> dict[str, Any] | None:
+    def propose(self) -> dict[str, Any] | None:
+        """The maximizer of EI (per second, if `cost_aware`) under the GP, with pending
+        trials fantasized at their posterior mean."""
         gp = self._update_model()
         if self.fidelity_aware:
             trials = sorted({self._rows_trial[i] for i in self._model_rows})
-            x_obs = np.asarray([np.append(self._x_of[t], self._target) for t in trials])
+            x_obs = np.asarray([np.append(self.x_of[t], self._target) for t in trials])
             best = float(gp.predict(x_obs)[0].min())
         else:
             best = float(gp.y.min())
@@ -313,17 +285,17 @@ class GPSearcher(Searcher):
         score = Acquisition(gp, best, self._target if self.fidelity_aware else None)
         if self.cost_aware and len(self._log_cost) >= 2 and not self.fidelity_aware:
             score = PerSecond(score, self._cost_model())
-        if self._finite is not None:
+        if self.finite is not None:
             row = self._maximize_finite(score)
-            return None if row is None else self._finite.config(row)
+            return None if row is None else self.finite.config(row)
         x = self._maximize_continuous(score)
         config = self.space.decode(x)
-        if not self._used.is_new(config):
-            return self._used.random(self.rng)
+        if not self.pool.is_new(config):
+            return self.pool.random(self.rng)
         return config
 
     def _maximize_finite(self, score: Acquisition) -> int | None:
-        finite = self._finite
+        finite = self.finite
         table = finite.encoded()
         rows = finite.draw(self.rng, self.n_candidates)
         if len(rows) == 0:
@@ -336,24 +308,22 @@ class GPSearcher(Searcher):
                 self._sqnorm = (table * table).sum(1)
                 self._table_t = np.ascontiguousarray(table.T)
             offset = np.where(finite.used, np.inf, self._sqnorm)  # used rows are never near
-            top = np.argsort(-values, kind="stable")[: self.n_local]
-            starts, best = rows[top].copy(), values[top].copy()
             k = min(16, finite.n_available)
-            for _ in range(5):
+
+            def nearest(starts: np.ndarray, step: int) -> np.ndarray:
                 d = table[starts] @ self._table_t  # starts x n: squared distance - constant
                 d *= -2.0
                 d += offset
-                near = np.argpartition(d, k - 1, axis=1)[:, :k]  # starts x k
-                v = score(table[near.ravel()]).reshape(near.shape)
-                j = v.argmax(1)
-                gain = v[np.arange(len(starts)), j] > best
-                if not gain.any():
-                    break
-                starts[gain] = near[np.arange(len(starts)), j][gain]
-                best[gain] = v[np.arange(len(starts)), j][gain]
+                return np.argpartition(d, k - 1, axis=1)[:, :k]  # starts x k
+
+            top = np.argsort(-values, kind="stable")[: self.n_local]
+            starts, best = hill_climb(
+                rows[top].copy(), values[top].copy(), nearest, lambda r: score(table[r]), 5,
+                until_stuck=True,
+            )
             rows, values = np.append(rows, starts), np.append(values, best)
         if self.max_repeats:
-            again = [r for r, k in self._n_evals.items() if k <= self.max_repeats]
+            again = [r for r in self.n_evals if self.may_repeat(r)]
             if again:
                 rows = np.append(rows, again)
                 values = np.append(values, score(table[np.asarray(again)]))
@@ -362,18 +332,41 @@ class GPSearcher(Searcher):
     def _maximize_continuous(self, score: Acquisition) -> np.ndarray:
         cand = self._coords.sample(self.rng, self.n_candidates)
         values = score(cand)
+
+        def mutations(xs: np.ndarray, step: int) -> np.ndarray:  # 16 each, shrinking steps
+            nb = self._coords.mutate(np.repeat(xs, 16, axis=0), self.rng, 0.1 * 0.7**step)
+            return nb.reshape(len(xs), 16, -1)
+
         top = np.argsort(-values, kind="stable")[: self.n_local]
-        xs, vs = cand[top], values[top]
-        for step in range(8):  # batched hill climbing, shrinking steps
-            scale = 0.1 * 0.7**step
-            nb = self._coords.mutate(np.repeat(xs, 16, axis=0), self.rng, scale)
-            v = score(nb).reshape(len(xs), 16)
-            j = v.argmax(1)
-            better = v[np.arange(len(xs)), j] > vs
-            xs[better] = nb.reshape(len(xs), 16, -1)[np.arange(len(xs)), j][better]
-            vs[better] = v[np.arange(len(xs)), j][better]
+        xs, vs = hill_climb(cand[top], values[top], mutations, score, 8)
         i = int(np.argmax(vs))
         return xs[i] if vs[i] >= values.max() else cand[int(np.argmax(values))]
+
+
+def hill_climb(
+    starts: np.ndarray,
+    values: np.ndarray,
+    neighbours: Callable[[np.ndarray, int], np.ndarray],
+    score: Callable[[np.ndarray], np.ndarray],
+    steps: int,
+    until_stuck: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched hill climbing: at each of `steps` steps every start moves to the best of its
+    `neighbours(starts, step)` (one row of k per start) if that scores above its value;
+    with `until_stuck`, stop at the first step where none moves. Updates `starts` and
+    `values` in place and returns them."""
+    for step in range(steps):
+        nb = neighbours(starts, step)
+        n, k = nb.shape[:2]
+        v = score(nb.reshape(n * k, *nb.shape[2:])).reshape(n, k)
+        j = v.argmax(1)
+        best = v[np.arange(n), j]
+        gain = best > values
+        if until_stuck and not gain.any():
+            break
+        starts[gain] = nb[np.arange(n), j][gain]
+        values[gain] = best[gain]
+    return starts, values
 
 
 class BayesianOptimization(FIFOScheduler):

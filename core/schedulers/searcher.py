@@ -1,11 +1,18 @@
-"""The searcher protocol: which configuration to try next (plugs into any scheduler)."""
+"""The searcher protocol: which configuration to try next (plugs into any scheduler), and
+ModelSearcher, the base of the model-based searchers (GP, TPE)."""
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
 from typing import Any
 
-from core.schedulers.base import Described, Scheduler
+import numpy as np
+
+from core.schedulers.base import Described, Scheduler, check_mode
+from core.schedulers.initial_design import InitialDesign
+from core.schedulers.pool import CandidatePool
+from core.schedulers.threads import single_threaded
+from core.space import Space
 from core.trial import Report, Trial
 
 
@@ -54,6 +61,99 @@ class Searcher(Described):
                 f"{self.name}: report for trial {trial_id}, which was never started "
                 "(call on_start(trial_id, config) first)"
             )
+
+
+class ModelSearcher(Searcher):
+    """What every model-based searcher shares: the candidate pool (no configuration twice
+    on a finite space or a table, unless `max_repeats`), the start-up phase (an
+    `initial_design` of `n_startup` points, core/schedulers/initial_design.py), each
+    trial's encoded config keyed by trial id, and the sign that makes every objective one
+    to minimize (`sign * value`; a missing value is NaN).
+
+    A subclass implements its model: `encode` (a config as the model's input),
+    `in_startup` (no model yet), `propose` (the model's next config, None if it has none)
+    and `add` (a trial's signed value at a fidelity), as Optuna's TPE owns a random sampler
+    for its start-up trials and implements only its model.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        mode: str,
+        rng: np.random.Generator,
+        candidates: Sequence[dict[str, Any]] | None,
+        n_startup: int,
+        initial_design: str,
+        max_repeats: int,
+    ) -> None:
+        check_mode(mode)
+        self.space, self.mode, self.rng = space, mode, rng
+        self.initial_design, self.max_repeats = initial_design, max_repeats
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.pool = CandidatePool(space, candidates)
+        self.finite = self.pool.finite  # the table or enumerated space, else None
+        self.startup = InitialDesign(initial_design, space, self.pool, n_startup, self.name)
+        self.x_of: dict[int, np.ndarray] = {}  # trial id -> encoded config
+        self.n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
+        self.n_suggested = 0
+
+    def encode(self, config: dict[str, Any]) -> np.ndarray:
+        """`config` as the model's input."""
+        raise NotImplementedError
+
+    def in_startup(self) -> bool:
+        """True while suggestions come from the initial design (no model yet)."""
+        raise NotImplementedError
+
+    def propose(self) -> dict[str, Any] | None:
+        """The model's next configuration (unused in the pool), None if there is none."""
+        raise NotImplementedError
+
+    def add(self, trial_id: int, fidelity: int, y: float) -> None:
+        """Trial `trial_id` reached `y` (to minimize; NaN if missing) at `fidelity`."""
+        raise NotImplementedError
+
+    def suggest(self) -> dict[str, Any] | None:
+        if self.pool.exhausted:
+            return None
+        self.n_suggested += 1
+        if self.in_startup():
+            config = self.startup.draw(self.rng)
+        else:
+            with single_threaded():
+                config = self.propose()
+        if config is not None:
+            self.pool.mark(config)
+            if self.finite is not None:
+                row = self.finite.row(config)
+                self.n_evals[row] = self.n_evals.get(row, 0) + 1
+        return config
+
+    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
+        self.pool.mark(config)
+        if trial_id not in self.x_of:
+            self.x_of[trial_id] = self.encode(config)
+
+    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
+        self.check_started(trial_id, self.x_of)
+        self.add(trial_id, int(fidelity), self.sign * float(value) if value is not None else np.nan)
+
+    def may_repeat(self, row: int) -> bool:
+        """Row `row` of the finite set was suggested at most `max_repeats` times."""
+        return self.n_evals.get(row, 1) <= self.max_repeats
+
+
+def nan_as_worst(y: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """A copy of `y` (values to minimize) whose non-finite values (a failed trial's NaN)
+    are the worst finite value of `among` (default `y`), or 0 if it has none."""
+    y = np.array(y, dtype=float)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        ref = y if among is None else np.asarray(among, dtype=float)
+        ref = ref[np.isfinite(ref)]
+        y[bad] = ref.max() if len(ref) else 0.0
+    return y
 
 
 class SearcherScheduler(Scheduler):

@@ -11,17 +11,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.schedulers.base import check_mode, check_range
+from core.schedulers.base import check_range
 from core.schedulers.encoding import Columns
 from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.initial_design import InitialDesign
-from core.schedulers.pool import CandidatePool
-from core.schedulers.searcher import Searcher
-from core.schedulers.threads import single_threaded
+from core.schedulers.searcher import ModelSearcher, nan_as_worst
 from core.space import Space
 
 
-class TPESearcher(Searcher):
+class TPESearcher(ModelSearcher):
     """Multivariate-KDE TPE: sample from the density l(x) of good configurations and
     keep the sample maximising l(x) / g(x), g being the density of the others.
 
@@ -61,73 +58,53 @@ class TPESearcher(Searcher):
         categorical_bandwidth: str = "scott",
         initial_design: str = "random",
     ) -> None:
-        check_mode(mode)
         if categorical_bandwidth not in ("scott", "prior"):
             raise ValueError(
                 f"{self.name}: categorical_bandwidth must be 'scott' or 'prior', "
                 f"got {categorical_bandwidth!r}"
             )
-        self.categorical_bandwidth = categorical_bandwidth
         check_range(self.name, "gamma", gamma, 0, 1, closed="neither")
         check_range(self.name, "random_fraction", random_fraction, 0, 1)
         if min_points is not None and (not isinstance(min_points, int) or min_points < 2):
             raise ValueError(f"{self.name}: min_points must be an integer >= 2, got {min_points!r}")
-        self.space, self.mode, self.rng = space, mode, rng
-        self.max_repeats = max_repeats
-        self._n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
-        self.gamma, self.n_samples, self.random_fraction = gamma, n_samples, random_fraction
-        self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
         self._cols = Columns(space)
         self.min_points = min_points if min_points is not None else len(self._cols.domains) + 2
-        self._sign = 1.0 if mode == "min" else -1.0
-        self._used = CandidatePool(space, candidates)
-        self._finite = self._used.finite
-        self.initial_design = initial_design
-        self._initial = InitialDesign(initial_design, space, self._used, self.min_points, self.name)
-        self._col_of: dict[int, np.ndarray] = {}  # trial id -> column encoding
+        super().__init__(
+            space, mode=mode, rng=rng, candidates=candidates, n_startup=self.min_points,
+            initial_design=initial_design, max_repeats=max_repeats,
+        )
+        self.categorical_bandwidth = categorical_bandwidth
+        self.gamma, self.n_samples, self.random_fraction = gamma, n_samples, random_fraction
+        self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
         self._obs: dict[int, _Table] = {}  # fidelity -> (column encoding, sign * value) rows
         self._fids: list[int] = []  # fidelities with observations, descending
         self._cols_cache: np.ndarray | None = None
         self._row_of_cols: dict[bytes, int] = {}  # column encoding -> row of the finite set
         self._model: tuple[tuple[int, int], _KDE, _KDE] | None = None
 
-    # --- protocol ---------------------------------------------------------------------
-    def suggest(self) -> dict[str, Any] | None:
-        if self._used.exhausted:
-            return None
-        fidelity = self._model_fidelity()
-        use_model = fidelity is not None and self.rng.random() >= self.random_fraction
+    # --- the model (ModelSearcher does the rest) --------------------------------------
+    def encode(self, config: dict[str, Any]) -> np.ndarray:
+        return self._cols.encode(config)
+
+    def in_startup(self) -> bool:
+        return self._model_fidelity() is None
+
+    def propose(self) -> dict[str, Any] | None:
+        """From the model, or (a `random_fraction` of the time, or when the model has
+        nothing unused) uniformly from the pool."""
         config = None
-        if use_model:
-            with single_threaded():
-                config = self._from_model(fidelity)
-        if config is None and fidelity is None:  # no model yet: the initial design
-            config = self._initial.draw(self.rng)
-        elif config is None:
-            config = self._used.random(self.rng)
-        if config is not None:
-            self._used.mark(config)
-            if self._finite is not None:
-                row = self._finite.row(config)
-                self._n_evals[row] = self._n_evals.get(row, 0) + 1
-        return config
+        if self.rng.random() >= self.random_fraction:
+            config = self._from_model(self._model_fidelity())
+        return config if config is not None else self.pool.random(self.rng)
 
-    def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
-        self._used.mark(config)
-        if trial_id not in self._col_of:
-            self._col_of[trial_id] = self._cols.encode(config)
-
-    def observe(self, trial_id: int, fidelity: int, value: float) -> None:
-        self.check_started(trial_id, self._col_of)
-        fidelity = int(fidelity)
-        y = self._sign * float(value) if value is not None else np.nan
+    def add(self, trial_id: int, fidelity: int, y: float) -> None:
         if fidelity not in self._obs:
             self._obs[fidelity] = _Table(len(self._cols.names))
             self._fids = sorted(self._obs, reverse=True)
-        self._obs[fidelity].put(trial_id, self._col_of[trial_id], y)
+        self._obs[fidelity].put(trial_id, self.x_of[trial_id], y)
 
-    # --- internals --------------------------------------------------------------------
     def _model_fidelity(self) -> int | None:
+        """The highest fidelity with at least `min_points` observations."""
         for fidelity in self._fids:
             if len(self._obs[fidelity]) >= self.min_points:
                 return fidelity
@@ -137,9 +114,7 @@ class TPESearcher(Searcher):
         table = self._obs[fidelity]
         key = (fidelity, table.version)
         if self._model is None or self._model[0] != key:
-            x, y = table.x[: table.n], table.y[: table.n].copy()
-            finite = np.isfinite(y)
-            y[~finite] = y[finite].max() if finite.any() else 0.0  # NaN: as bad as the worst
+            x, y = table.x[: table.n], nan_as_worst(table.y[: table.n])
             good, bad = split_good_bad(y, self.gamma)
             self._model = (
                 key,
@@ -151,37 +126,34 @@ class TPESearcher(Searcher):
     def _from_model(self, fidelity: int) -> dict[str, Any] | None:
         good, bad = self._densities(fidelity)
         x = good.sample(self.rng, self.n_samples, self.bandwidth_factor)
-        if self._finite is None:
+        if self.finite is None:
             score = good.logpdf(x) - bad.logpdf(x)
             for i in np.argsort(-score, kind="stable"):
                 config = self._cols.decode(x[i])
-                if self._used.is_new(config):
+                if self.pool.is_new(config):
                     return config
             return None
         table = self._table_cols()
         rows = [self._row_of_cols.get(xi.tobytes()) for xi in x]
-        rows = [r for r in rows if r is not None and self._may_suggest(r)]
+        # unused rows, or rows suggested at most max_repeats times
+        rows = [
+            r for r in rows if r is not None and (not self.finite.is_used(r) or self.may_repeat(r))
+        ]
         rows = np.unique(
             np.concatenate(
-                [np.asarray(rows, dtype=np.int64), self._finite.draw(self.rng, self.n_samples)]
+                [np.asarray(rows, dtype=np.int64), self.finite.draw(self.rng, self.n_samples)]
             )
         )
         if not len(rows):
             return None
         xr = table[rows]
         score = good.logpdf(xr) - bad.logpdf(xr)
-        return self._finite.config(int(rows[int(np.argmax(score))]))
-
-    def _may_suggest(self, row: int) -> bool:
-        """Unused, or used fewer than 1 + max_repeats times."""
-        return not self._finite.is_used(row) or (
-            self._n_evals.get(row, 1) <= self.max_repeats
-        )
+        return self.finite.config(int(rows[int(np.argmax(score))]))
 
     def _table_cols(self) -> np.ndarray:
         """Column encodings of every row of the finite set (built once)."""
         if self._cols_cache is None:
-            rows = [self._finite.config(r) for r in range(len(self._finite))]
+            rows = [self.finite.config(r) for r in range(len(self.finite))]
             self._cols_cache = self._cols.encode_many(rows)
             self._row_of_cols = {x.tobytes(): r for r, x in enumerate(self._cols_cache)}
         return self._cols_cache
