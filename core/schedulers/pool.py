@@ -46,10 +46,13 @@ class CandidatePool:
             self.finite = FiniteConfigs(space, candidates=candidates)
         self._seen: set[tuple] = set()
         self._check_seen = space.is_finite and self.finite is None
+        self._size = space.size()
 
     @property
     def exhausted(self) -> bool:
-        """True once every configuration of a finite pool is used."""
+        """True once every configuration of a finite space or table is used."""
+        if self._check_seen:
+            return len(self._seen) >= self._size
         return self.finite is not None and self.finite.n_available == 0
 
     def is_new(self, config: dict[str, Any]) -> bool:

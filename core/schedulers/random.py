@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.fifo import FIFOScheduler
+from core.schedulers.pool import CandidatePool, FiniteConfigs
 from core.schedulers.searcher import Searcher
 from core.space import Space
 
@@ -37,59 +38,49 @@ class RandomSearcher(Searcher):
         self.space = space
         self.rng = rng
         self.allow_duplicates = allow_duplicates
+        self._candidates = list(candidates) if candidates is not None else None
+        self._pool = CandidatePool(space, self._candidates)  # what was drawn or started
         self._buffer: list[dict[str, Any]] = []
-        self._seen: set[tuple] = set()
         self._size = space.size()
         self._order: list[int] | None = None
-        self._candidates = list(candidates) if candidates is not None else None
         if self._candidates is not None:
-            if not self._candidates:
-                raise ValueError("candidates is empty: nothing to search")
             self._order = rng.permutation(len(self._candidates)).tolist()[::-1]
 
     def suggest(self) -> dict[str, Any] | None:
         if self._order is not None:
             while self._order:
                 config = self._candidates[self._order.pop()]
-                if not self._seen or self.space.key(config) not in self._seen:
+                if self._pool.is_new(config):
                     return dict(config)
             return None
         if self.allow_duplicates or self._size is None:
             return self._draw()
-        if len(self._seen) >= self._size:
+        if self._pool.exhausted:
             return None
         for _ in range(64):
             config = self._draw()
-            key = self.space.key(config)
-            if key not in self._seen:
-                self._seen.add(key)
+            if self._pool.is_new(config):
+                self._pool.mark(config)
                 return config
-        return self._draw_unseen()
+        return self._draw_unused()
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         """A configuration started from elsewhere (points_to_evaluate) is not drawn again."""
         if self._order is not None or (not self.allow_duplicates and self._size is not None):
-            self._seen.add(self.space.key(config))
+            self._pool.mark(config)
 
     def _draw(self) -> dict[str, Any]:
         if not self._buffer:
             self._buffer = self.space.sample(self.rng, _BATCH)[::-1]
         return self._buffer.pop()
 
-    def _draw_unseen(self) -> dict[str, Any]:
-        """Nearly exhausted finite space: enumerate what is left and pick one."""
-        import itertools
-
-        names = list(self.space.tunable)
-        left = [
-            combo
-            for combo in itertools.product(*(self.space[n].values() for n in names))
-            if self.space.key(dict(zip(names, combo, strict=True))) not in self._seen
-        ]
-        combo = left[int(self.rng.integers(len(left)))]
-        config = {**self.space.constants, **dict(zip(names, combo, strict=True))}
-        self._seen.add(self.space.key(config))
-        return {k: config[k] for k in self.space}
+    def _draw_unused(self) -> dict[str, Any]:
+        """Nearly exhausted finite space: one of the unused configurations, uniformly."""
+        configs = self._pool.finite or FiniteConfigs(self.space)
+        left = [r for r in range(len(configs)) if self._pool.is_new(configs.config(r))]
+        config = configs.config(left[int(self.rng.integers(len(left)))])
+        self._pool.mark(config)
+        return config
 
 
 class RandomSearch(FIFOScheduler):

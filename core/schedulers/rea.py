@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import check_mode
+from core.schedulers.base import check_count, check_mode
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
@@ -44,9 +44,8 @@ class REASearcher(Searcher):
         mutation_scale: float | None = None,
     ) -> None:
         check_mode(mode)
-        for name, v in [("population_size", population_size), ("sample_size", sample_size)]:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{self.name}: {name} must be a positive integer, got {v!r}")
+        population_size = check_count(self.name, "population_size", population_size)
+        sample_size = check_count(self.name, "sample_size", sample_size)
         if sample_size > population_size:
             raise ValueError(
                 f"{self.name}: sample_size={sample_size} exceeds population_size={population_size}"
