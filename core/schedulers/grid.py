@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from core.schedulers.base import check_count
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import FiniteConfigs
 from core.schedulers.searcher import Searcher
@@ -35,8 +36,7 @@ class GridSearcher(Searcher):
         candidates: Sequence[dict[str, Any]] | None = None,
         resolution: int = 5,
     ) -> None:
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-            raise ValueError(f"grid: resolution must be a positive integer, got {resolution!r}")
+        resolution = check_count(self.name, "resolution", resolution)
         self.space = space
         self.resolution = resolution
         # a finite space is searched exhaustively; resolution applies to the others
