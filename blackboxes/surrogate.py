@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
+from core.encoding import encode
 
 MODELS = ("nearest", "knn", "random_forest")
 
@@ -49,7 +50,7 @@ class SurrogateBlackbox(Blackbox):
         self.fidelities, self.seeds, self.optimum = table.fidelities, table.seeds, table.optimum
         self.source = f"{table.source}; off-table configs: {model} surrogate"
         self._names = [*table.objectives, TIME]
-        self._x = np.stack([table.space.encode(c) for c in table.configs()])
+        self._x = np.stack([encode(table.space, c) for c in table.configs()])
         self._fitted: dict[int, Any] = {}
 
     def seeds_of(self, config: dict[str, Any]) -> list[int]:
@@ -63,7 +64,7 @@ class SurrogateBlackbox(Blackbox):
         self.space.validate(config)
         if seed not in self.table._seed_index:
             raise ValueError(f"{self.name}/{self.task}: no seed {seed!r}; seeds {self.seeds}")
-        x = self.space.encode(config)[None, :]
+        x = encode(self.space, config)[None, :]
         if self.model == "nearest":
             return self._nearest(x, seed)
         return self._regress(x, seed)

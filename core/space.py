@@ -1,4 +1,5 @@
-"""Configuration spaces: domains, seeded sampling, validation, [0,1]^d encoding, JSON.
+"""Configuration spaces: domains, seeded sampling, validation, JSON (the [0,1]^d encoding
+is core.encoding).
 
 The domains live in `core.domains` and are re-exported here, so `from core.space import
 Space, uniform, choice` keeps working.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -151,33 +152,6 @@ class Space(Mapping):
         if set(map(type, values)) <= _PLAIN_TYPES:  # the common case, kept fast
             return values
         return tuple(map(_category_key, values))
-
-    def n_dims(self) -> int:
-        return sum(d.n_dims() for d in self.tunable.values())
-
-    def encode(self, config: Mapping[str, Value]) -> np.ndarray:
-        """Map a configuration to [0,1]^d (one-hot for choices; constants dropped)."""
-        out: list[float] = []
-        for name, domain in self.tunable.items():
-            out.extend(domain.encode(config[name]))
-        return np.asarray(out, dtype=float)
-
-    def decode(self, vector: Sequence[float]) -> dict:
-        """Inverse of `encode` (up to rounding): the nearest valid configuration."""
-        vector = np.asarray(vector, dtype=float)
-        if vector.shape != (self.n_dims(),):
-            raise ValueError(
-                f"expected a vector of length {self.n_dims()}, got shape {vector.shape}"
-            )
-        config, pos = {}, 0
-        for name, value in self._items.items():
-            if isinstance(value, Domain):
-                k = value.n_dims()
-                config[name] = value.decode(vector[pos : pos + k])
-                pos += k
-            else:
-                config[name] = value
-        return config
 
     def to_dict(self) -> dict:
         return {

@@ -6,6 +6,7 @@ from scipy.integrate import quad
 from scipy.stats import norm
 
 from blackboxes.synthetic import branin
+from core.encoding import encode
 from core.schedulers.acquisition import expected_improvement
 from core.schedulers.bo import GPSearcher
 from core.schedulers.random import RandomSearcher
@@ -72,7 +73,7 @@ def test_pending_points_are_not_suggested_again_with_4_workers():
     for trial in range(12, 16):  # four workers start one after the other, nothing reported
         config = s.suggest()
         s.on_start(trial, config)
-        batch.append(BRANIN.encode(config))
+        batch.append(encode(BRANIN, config))
     batch = np.array(batch)
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(batch) for b in batch[i + 1 :]]
     assert min(gaps) > 0.02, gaps
@@ -84,7 +85,7 @@ def test_without_pending_registration_suggestions_pile_up():
     fantasies' doing)."""
     s = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0), n_init=8)
     run(s, f_branin, 12)
-    batch = np.array([BRANIN.encode(s.suggest()) for _ in range(4)])
+    batch = np.array([encode(BRANIN, s.suggest()) for _ in range(4)])
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(batch) for b in batch[i + 1 :]]
     assert min(gaps) < 0.02, gaps
 

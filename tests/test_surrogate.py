@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from blackboxes.blackbox import TIME, TabularBlackbox
 from blackboxes.surrogate import SurrogateBlackbox, with_surrogate
+from core.encoding import encode
 from core.space import Space, choice, uniform
 
 SEEDS = [0, 1, 2]
@@ -61,8 +62,8 @@ def test_exact_hits_return_the_table(table: TabularBlackbox, model: str) -> None
 def test_nearest_neighbour(table: TabularBlackbox) -> None:
     bb = SurrogateBlackbox(table)
     off = {"x": 0.31, "opt": "adam", "epochs": 5}  # nearest: x = 2/7 ~ 0.2857 with adam
-    enc = np.stack([table.space.encode(c) for c in table.configs()])
-    d = ((enc - table.space.encode(off)) ** 2).sum(axis=1)
+    enc = np.stack([encode(table.space, c) for c in table.configs()])
+    d = ((enc - encode(table.space, off)) ** 2).sum(axis=1)
     want = table.configs()[int(np.argmin(d))]
     assert want["opt"] == "adam" and want["x"] == pytest.approx(2 / 7)
     assert bb.curve(off, 1) == table.curve(want, 1)

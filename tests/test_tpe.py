@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.schedulers.encoding import Columns
+from core.encoding import Columns
 from core.schedulers.random import RandomSearcher
 from core.schedulers.tpe import _KDE, TPESearcher, split_good_bad
 from core.space import Space, choice, randint, uniform

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.encoding import Coords, decode, encode
 from core.schedulers.acquisition import Acquisition, PerSecond
 from core.schedulers.base import check_count
-from core.schedulers.encoding import Coords
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
 from core.schedulers.searcher import ModelSearcher, nan_as_worst
@@ -122,7 +122,7 @@ class GPSearcher(ModelSearcher):
 
     # --- the model (ModelSearcher does the rest) --------------------------------------
     def encode(self, config: dict[str, Any]) -> np.ndarray:
-        return self.space.encode(config)
+        return encode(self.space, config)
 
     def in_startup(self) -> bool:
         return self.n_suggested <= self.n_init or len(self._rows_y) < 2
@@ -289,7 +289,7 @@ class GPSearcher(ModelSearcher):
             row = self._maximize_finite(score)
             return None if row is None else self.finite.config(row)
         x = self._maximize_continuous(score)
-        config = self.space.decode(x)
+        config = decode(self.space, x)
         if not self.pool.is_new(config):
             return self.pool.random(self.rng)
         return config

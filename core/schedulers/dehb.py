@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.encoding import encode
 from core.schedulers.base import check_range
 from core.schedulers.hyperband import Hyperband
 from core.schedulers.pool import CandidatePool
@@ -106,7 +107,7 @@ class DESearcher(Searcher):
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         if trial_id not in self._encoded:
-            self._encoded[trial_id] = self.space.encode(config)
+            self._encoded[trial_id] = encode(self.space, config)
         self._pool.mark(config)
 
     def observe(self, trial_id: int, fidelity: int, value: float) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from core.domains import Categorical, Domain, Interval
+from core.encoding import encode
 from core.schedulers.pool import CandidatePool
 from core.space import Space
 
@@ -65,7 +66,7 @@ class InitialDesign:
         if self.pool.is_new(config):
             return config
         if self.pool.finite is not None:
-            return self.pool.nearest_unused(self.space.encode(config))
+            return self.pool.nearest_unused(encode(self.space, config))
         return self.pool.random(rng)  # a finite space too big to enumerate: seen before
 
     def _more(self, rng: np.random.Generator) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from core.encoding import encode
 from core.schedulers.base import Scheduler, check_count, check_mode, check_range, metric_value
 from core.schedulers.pool import CandidatePool
 from core.schedulers.random import RandomSearcher
@@ -109,7 +110,7 @@ class PBT(Scheduler):
         source = top[int(self.rng.integers(len(top)))]
         config = explore(self._configs[source], self.space, self.rng, self.resample_probability)
         if self._pool.finite is not None:
-            config = self._pool.nearest(self.space.encode(config))
+            config = self._pool.nearest(encode(self.space, config))
         self._queue.append(Start(config, checkpoint_of=source))
         self.n_exploits += 1
         return Decision.STOP

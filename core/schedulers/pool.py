@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.domains import Domain, Interval
+from core.encoding import decode, encode
 from core.space import Space
 
 MAX_ENUMERATE = 100_000  # finite spaces up to this size are enumerated into a FiniteConfigs
@@ -86,7 +87,7 @@ class CandidatePool:
         (squared Euclidean distance, first row on ties; not marked), None if all are
         used; the decoded `x` when the pool is not finite."""
         if self.finite is None:
-            return self.space.decode(x)
+            return decode(self.space, x)
         avail = self.finite.available()
         if not len(avail):
             return None
@@ -97,7 +98,7 @@ class CandidatePool:
         """The configuration of the finite pool nearest to `x`, used or not (the decoded
         `x` when the pool is not finite)."""
         if self.finite is None:
-            return self.space.decode(x)
+            return decode(self.space, x)
         d = ((self.finite.encoded() - x) ** 2).sum(axis=1)
         return self.finite.config(int(np.argmin(d)))
 
@@ -177,10 +178,10 @@ class FiniteConfigs:
             return None
 
     def encoded(self) -> np.ndarray:
-        """All rows encoded by `space.encode` (n x d), built once."""
+        """All rows encoded by `encode` (core.encoding) (n x d), built once."""
         if self._encoded is None:
             if self._candidates is not None:
-                self._encoded = np.array([self.space.encode(c) for c in self._candidates])
+                self._encoded = np.array([encode(self.space, c) for c in self._candidates])
             else:
                 blocks = []
                 for name, vals in zip(self._names, self._values, strict=True):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from core.encoding import encode
 from core.schedulers.base import check_count, check_mode
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import CandidatePool
@@ -109,7 +110,7 @@ class REASearcher(Searcher):
                 return child
             child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
         if self._finite is not None:  # project onto the nearest unused row of the table
-            return self._used.nearest_unused(self.space.encode(child))
+            return self._used.nearest_unused(encode(self.space, child))
         return None
 
 

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.encoding import Columns
 from core.schedulers.base import check_range
-from core.schedulers.encoding import Columns
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.searcher import ModelSearcher, nan_as_worst
 from core.space import Space

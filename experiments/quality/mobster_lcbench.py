@@ -35,6 +35,7 @@ from regret import defaults, parse_overrides, run_trace  # noqa: E402
 
 from blackboxes.sources.yahpo import freeze, load_yahpo_lcbench  # noqa: E402
 from blackboxes.surrogate import SurrogateBlackbox  # noqa: E402
+from core.encoding import encode
 
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 METRIC = "val_accuracy"
@@ -76,8 +77,8 @@ def distinct(bb: Any, configs: list[dict[str, Any]]) -> int:
         return len({bb.space.key(c) for c in configs})
     from scipy.spatial import cKDTree
 
-    tree = cKDTree(np.stack([bb.space.encode(c) for c in bb.table.configs()]))
-    _, rows = tree.query(np.stack([bb.space.encode(c) for c in configs]))
+    tree = cKDTree(np.stack([encode(bb.space, c) for c in bb.table.configs()]))
+    _, rows = tree.query(np.stack([encode(bb.space, c) for c in configs]))
     return len(set(rows.tolist()))
 
 

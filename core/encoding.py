@@ -1,21 +1,54 @@
-"""Encodings of a Space as arrays, for the searchers' models.
+"""Encodings of a Space's configurations as arrays, for the searchers' models.
 
-Coords: the [0,1]^d encoding of `Space.encode` (one-hot categoricals), with sampling,
-snapping to valid configurations and mutation vectorized over many candidates (the GP
-searcher's acquisition; DE, REA, PBT and the candidate pool use `Space.encode` itself).
-Columns: one column per hyperparameter, categoricals as their category index (TPE's
-kernel densities).
+`encode`/`decode`: a configuration <-> a point of [0,1]^d (each domain's own coordinates:
+numbers on their scale, one-hot categoricals, ordinals evenly spaced; constants dropped).
+Coords: the same encoding with sampling, snapping to valid configurations and mutation
+vectorized over many candidates (the GP searcher's acquisition). Columns: one column per
+hyperparameter, categoricals as their category index (TPE's kernel densities).
+
+Example:
+    >>> x = encode(space, config); decode(space, x) == config
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from core.domains import Categorical, Interval, Ordinal
+from core.domains import Categorical, Domain, Interval, Ordinal, Value
 from core.space import Space
+
+
+def n_dims(space: Space) -> int:
+    """The dimension d of the [0,1]^d encoding of `space`."""
+    return sum(d.n_dims() for d in space.tunable.values())
+
+
+def encode(space: Space, config: Mapping[str, Value]) -> np.ndarray:
+    """`config` as a point of [0,1]^d (one-hot for choices; constants dropped)."""
+    out: list[float] = []
+    for name, domain in space.tunable.items():
+        out.extend(domain.encode(config[name]))
+    return np.asarray(out, dtype=float)
+
+
+def decode(space: Space, vector: Sequence[float]) -> dict:
+    """Inverse of `encode` (up to rounding): the nearest valid configuration."""
+    vector = np.asarray(vector, dtype=float)
+    if vector.shape != (n_dims(space),):
+        raise ValueError(f"expected a vector of length {n_dims(space)}, got shape {vector.shape}")
+    config, pos = {}, 0
+    for name in space:
+        value = space[name]
+        if isinstance(value, Domain):
+            k = value.n_dims()
+            config[name] = value.decode(vector[pos : pos + k])
+            pos += k
+        else:
+            config[name] = value
+    return config
 
 
 class Coords:
