@@ -7,8 +7,9 @@ from scipy.stats import norm
 
 from blackboxes.synthetic import branin
 from core.encoding import encode
-from core.schedulers.acquisition import expected_improvement
+from core.schedulers.acquisition import expected_improvement, hill_climb
 from core.schedulers.bo import GPSearcher
+from core.schedulers.pool import FiniteConfigs
 from core.schedulers.random import RandomSearcher
 from core.space import Space, choice, loguniform, randint, uniform
 
@@ -281,3 +282,29 @@ def test_outputs_spanning_decades_are_warped_to_normal_scores():
     never = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0))
     assert never.warp_outputs is False
     np.testing.assert_allclose(never._standardize(loss), loss)  # loc 0, scale 1 before a fit
+
+
+def test_hill_climb_moves_each_start_to_its_best_neighbour_until_stuck():
+    calls = []
+
+    def neighbours(xs, step):  # one step left and right on the integers
+        calls.append(step)
+        return np.stack([xs - 1, xs + 1], axis=1)
+
+    def score(xs):
+        return -((xs - 7.0) ** 2)
+
+    xs, vs = hill_climb(np.array([0, 20]), score(np.array([0, 20])), neighbours, score, 30,
+                        until_stuck=True)
+    assert xs.tolist() == [7, 7] and vs.tolist() == [0.0, 0.0]
+    assert len(calls) == 14  # 13 moves of the start at 20, then one step where none moves
+    xs, _ = hill_climb(np.array([0]), score(np.array([0])), neighbours, score, 3)
+    assert xs.tolist() == [3]  # three steps, no more
+
+
+def test_nearest_unused_rows_skips_used_rows():
+    table = FiniteConfigs(Space({"x": randint(0, 9)}))
+    for row in (4, 6):
+        table.mark_used(row)
+    near = table.nearest_unused_rows(np.array([5]), 3)
+    assert sorted(near[0].tolist()) == [3, 5, 7]  # 4 and 6 are nearer but used

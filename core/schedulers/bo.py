@@ -7,13 +7,13 @@ acquisition is evaluated at the maximum fidelity).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from core.encoding import Coords, decode, encode
-from core.schedulers.acquisition import Acquisition, PerSecond
+from core.schedulers.acquisition import Acquisition, PerSecond, maximize, maximize_on_table
 from core.schedulers.base import check_count
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
@@ -98,7 +98,6 @@ class GPSearcher(ModelSearcher):
                 [np.full(w, b) for b, (_, w, _) in enumerate(self._coords.blocks)]
                 + ([[len(self._coords.blocks)]] if fidelity_aware else [])
             ).astype(np.int64)
-        self._sqnorm: np.ndarray | None = None  # squared norms of the table's encodings
         if fidelity_aware:
             lo, hi = float(min(fidelities)), float(max(fidelities))
             self._f_lo, self._f_span = np.log(lo), max(np.log(hi) - np.log(lo), 1e-12)
@@ -286,87 +285,16 @@ class GPSearcher(ModelSearcher):
         if self.cost_aware and len(self._log_cost) >= 2 and not self.fidelity_aware:
             score = PerSecond(score, self._cost_model())
         if self.finite is not None:
-            row = self._maximize_finite(score)
+            again = [r for r in self.n_evals if self.may_repeat(r)] if self.max_repeats else []
+            row = maximize_on_table(
+                score, self.finite, self.rng, self.n_candidates, self.n_local, again
+            )
             return None if row is None else self.finite.config(row)
-        x = self._maximize_continuous(score)
+        x = maximize(score, self._coords, self.rng, self.n_candidates, self.n_local)
         config = decode(self.space, x)
         if not self.pool.is_new(config):
             return self.pool.random(self.rng)
         return config
-
-    def _maximize_finite(self, score: Acquisition) -> int | None:
-        finite = self.finite
-        table = finite.encoded()
-        rows = finite.draw(self.rng, self.n_candidates)
-        if len(rows) == 0:
-            return None
-        values = score(table[rows])
-        if len(rows) < finite.n_available and self.n_local > 0:
-            # batched local search: each start moves to the best of its 16 nearest unused
-            # rows while EI improves
-            if self._sqnorm is None:
-                self._sqnorm = (table * table).sum(1)
-                self._table_t = np.ascontiguousarray(table.T)
-            offset = np.where(finite.used, np.inf, self._sqnorm)  # used rows are never near
-            k = min(16, finite.n_available)
-
-            def nearest(starts: np.ndarray, step: int) -> np.ndarray:
-                d = table[starts] @ self._table_t  # starts x n: squared distance - constant
-                d *= -2.0
-                d += offset
-                return np.argpartition(d, k - 1, axis=1)[:, :k]  # starts x k
-
-            top = np.argsort(-values, kind="stable")[: self.n_local]
-            starts, best = hill_climb(
-                rows[top].copy(), values[top].copy(), nearest, lambda r: score(table[r]), 5,
-                until_stuck=True,
-            )
-            rows, values = np.append(rows, starts), np.append(values, best)
-        if self.max_repeats:
-            again = [r for r in self.n_evals if self.may_repeat(r)]
-            if again:
-                rows = np.append(rows, again)
-                values = np.append(values, score(table[np.asarray(again)]))
-        return int(rows[int(np.argmax(values))])
-
-    def _maximize_continuous(self, score: Acquisition) -> np.ndarray:
-        cand = self._coords.sample(self.rng, self.n_candidates)
-        values = score(cand)
-
-        def mutations(xs: np.ndarray, step: int) -> np.ndarray:  # 16 each, shrinking steps
-            nb = self._coords.mutate(np.repeat(xs, 16, axis=0), self.rng, 0.1 * 0.7**step)
-            return nb.reshape(len(xs), 16, -1)
-
-        top = np.argsort(-values, kind="stable")[: self.n_local]
-        xs, vs = hill_climb(cand[top], values[top], mutations, score, 8)
-        i = int(np.argmax(vs))
-        return xs[i] if vs[i] >= values.max() else cand[int(np.argmax(values))]
-
-
-def hill_climb(
-    starts: np.ndarray,
-    values: np.ndarray,
-    neighbours: Callable[[np.ndarray, int], np.ndarray],
-    score: Callable[[np.ndarray], np.ndarray],
-    steps: int,
-    until_stuck: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Batched hill climbing: at each of `steps` steps every start moves to the best of its
-    `neighbours(starts, step)` (one row of k per start) if that scores above its value;
-    with `until_stuck`, stop at the first step where none moves. Updates `starts` and
-    `values` in place and returns them."""
-    for step in range(steps):
-        nb = neighbours(starts, step)
-        n, k = nb.shape[:2]
-        v = score(nb.reshape(n * k, *nb.shape[2:])).reshape(n, k)
-        j = v.argmax(1)
-        best = v[np.arange(n), j]
-        gain = best > values
-        if until_stuck and not gain.any():
-            break
-        starts[gain] = nb[np.arange(n), j][gain]
-        values[gain] = best[gain]
-    return starts, values
 
 
 class BayesianOptimization(FIFOScheduler):

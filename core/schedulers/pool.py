@@ -147,6 +147,8 @@ class FiniteConfigs:
         self._pos: np.ndarray | None = None
         self._n_avail = n
         self._encoded: np.ndarray | None = None
+        self._sqnorm: np.ndarray | None = None  # squared norms of the encodings (nearest)
+        self._encoded_t: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.n
@@ -190,6 +192,17 @@ class FiniteConfigs:
                 idx = np.indices(self._radix).reshape(len(self._radix), -1)
                 self._encoded = np.hstack([b[i] for b, i in zip(blocks, idx, strict=True)])
         return self._encoded
+
+    def nearest_unused_rows(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """For each of `rows` (m), its `k` nearest unused rows by squared Euclidean distance
+        of the encodings, in no particular order (m x k; k at most `n_available`)."""
+        if self._sqnorm is None:
+            x = self.encoded()
+            self._sqnorm, self._encoded_t = (x * x).sum(1), np.ascontiguousarray(x.T)
+        d = self.encoded()[rows] @ self._encoded_t  # m x n: squared distance - constant
+        d *= -2.0
+        d += np.where(self._used, np.inf, self._sqnorm)  # used rows are never near
+        return np.argpartition(d, k - 1, axis=1)[:, :k]
 
     def is_used(self, row: int) -> bool:
         return bool(self._used[row])
