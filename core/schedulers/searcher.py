@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import Described, Scheduler, check_mode
+from core.schedulers.blas import single_threaded
 from core.schedulers.initial_design import InitialDesign
 from core.schedulers.pool import CandidatePool
-from core.schedulers.threads import single_threaded
 from core.space import Space
 from core.trial import Report, Trial
 
