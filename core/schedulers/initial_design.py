@@ -61,7 +61,7 @@ class InitialDesign:
             return self.pool.random(rng)
         if self._next == len(self._points):
             self._points, self._next = self._more(rng), 0
-        config = from_unit(self.space, self._points[self._next])
+        config = from_quantiles(self.space, self._points[self._next])
         self._next += 1
         if self.pool.is_new(config):
             return config
@@ -83,7 +83,7 @@ class InitialDesign:
         return self._sobol.random_base2(int(math.log2(self._sobol.num_generated)))
 
 
-def from_unit(space: Space, u: np.ndarray) -> dict[str, Any]:
+def from_quantiles(space: Space, u: np.ndarray) -> dict[str, Any]:
     """The configuration at `u` (one coordinate in [0, 1) per tunable hyperparameter):
     each coordinate through the inverse of its domain's sampling distribution."""
     tunable = space.tunable.items()
