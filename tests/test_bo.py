@@ -11,6 +11,7 @@ from core.schedulers.acquisition import expected_improvement, hill_climb
 from core.schedulers.bo import GPSearcher
 from core.schedulers.pool import FiniteConfigs
 from core.schedulers.random import RandomSearcher
+from core.schedulers.searcher import nan_as_worst
 from core.space import Space, choice, loguniform, randint, uniform
 
 BRANIN = Space({"x1": uniform(-5.0, 10.0), "x2": uniform(0.0, 15.0)})
@@ -308,3 +309,11 @@ def test_nearest_unused_rows_skips_used_rows():
         table.mark_used(row)
     near = table.nearest_unused_rows(np.array([5]), 3)
     assert sorted(near[0].tolist()) == [3, 5, 7]  # 4 and 6 are nearer but used
+
+
+def test_nan_as_worst_is_the_worst_finite_value_seen():
+    y = np.array([1.0, np.nan, 3.0, np.inf])
+    assert nan_as_worst(y).tolist() == [1.0, 3.0, 3.0, 3.0]
+    assert np.isnan(y[1])  # a copy
+    assert nan_as_worst([np.nan], among=[2.0, np.nan, 5.0]).tolist() == [5.0]
+    assert nan_as_worst([np.nan, np.nan]).tolist() == [0.0, 0.0]  # nothing finite yet
