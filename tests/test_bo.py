@@ -8,7 +8,7 @@ from scipy.stats import norm
 from blackboxes.synthetic import branin
 from core.encoding import encode
 from core.schedulers.acquisition import expected_improvement, hill_climb
-from core.schedulers.bo import GPSearcher
+from core.schedulers.bo import GPSearcher, subsample
 from core.schedulers.pool import FiniteConfigs
 from core.schedulers.random import RandomSearcher
 from core.schedulers.searcher import nan_as_worst
@@ -317,3 +317,13 @@ def test_nan_as_worst_is_the_worst_finite_value_seen():
     assert np.isnan(y[1])  # a copy
     assert nan_as_worst([np.nan], among=[2.0, np.nan, 5.0]).tolist() == [5.0]
     assert nan_as_worst([np.nan, np.nan]).tolist() == [0.0, 0.0]  # nothing finite yet
+
+
+def test_subsample_keeps_the_best_half_and_draws_the_rest_in_order():
+    rows = list(range(10, 20))
+    y = np.array([5.0, 0.0, 9.0, 1.0, 7.0, 8.0, 6.0, 2.0, 3.0, 4.0])
+    assert subsample(rows, y, 10, np.random.default_rng(0)) == rows  # all fit
+    kept = subsample(rows, y, 4, np.random.default_rng(0))
+    assert len(kept) == 4 and kept == sorted(kept)
+    assert {11, 13} <= set(kept)  # the two least values
+    assert len(set(kept) - {11, 13}) == 2

@@ -183,12 +183,13 @@ class GPSearcher(ModelSearcher):
             self.refit_every, max(1, self._n_at_fit // 5)
         )
         if due:
-            rows = self._subsample(list(range(n)), self.max_observations)
+            everything = list(range(n))
+            rows = subsample(everything, self._targets(everything), self.max_observations, self.rng)
             y = self._targets(rows)
             self._y_loc = float(np.median(y)) if len(y) else 0.0
             self._y_scale = float(y.std()) or 1.0
             ys = self._standardize(y)
-            fit = self._subsample(list(range(len(rows))), self.max_fit_points, y=ys)
+            fit = subsample(list(range(len(rows))), ys, self.max_fit_points, self.rng)
             x = np.asarray([self._rows_x[i] for i in rows])
             # random restarts whenever the data has doubled since the last ones; otherwise
             # a short warm start from the current hyperparameters
@@ -218,24 +219,9 @@ class GPSearcher(ModelSearcher):
         return self._gp
 
     def _standardize(self, y: np.ndarray) -> np.ndarray:
-        """Targets for the GP: (y - median) / sd, or their normal scores (a Gaussian
-        copula of the ranks) with `warp_outputs`; None warps on a table when the values
-        have one sign and span more than two decades (a loss from 1e-6 to 1 hides the good
-        region)."""
-        warp = self.warp_outputs
-        if warp is None:  # on a table (finite pool) only: on Branin it cost 2 of 10 seeds
-            a = np.abs(y)
-            warp = (
-                self.finite is not None
-                and len(y) > 1
-                and (np.all(y > 0) or np.all(y < 0))
-                and a.max() > 100 * a.min()
-            )
-        if not warp or len(y) < 2:
-            return (y - self._y_loc) / self._y_scale
-        from scipy.stats import norm, rankdata
-
-        return norm.ppf((rankdata(y) - 0.5) / len(y))
+        """`standardize` with this searcher's location, scale and `warp_outputs`."""
+        on_table = self.finite is not None
+        return standardize(y, self._y_loc, self._y_scale, self.warp_outputs, on_table)
 
     def _cost_model(self) -> tuple[GP, float, float]:
         """A GP on the standardized log training time of the trials that reported one
@@ -249,18 +235,6 @@ class GPSearcher(ModelSearcher):
             x, cs, self.rng, init=self._cost_hp, n_restarts=0, max_iter=30, groups=self._groups
         )
         return GP(x, cs, self._cost_hp), loc, scale
-
-    def _subsample(self, rows: list[int], k: int, y: np.ndarray | None = None) -> list[int]:
-        """All rows if at most k, else the best k/2 and k/2 others drawn at random."""
-        if len(rows) <= k:
-            return rows
-        if y is None:
-            y = self._targets(rows)
-        order = np.argsort(y, kind="stable")
-        best = order[: k // 2]
-        rest = order[k // 2 :]
-        others = rest[self.rng.choice(len(rest), size=k - len(best), replace=False)]
-        return [rows[i] for i in np.sort(np.concatenate([best, others]))]
 
     def propose(self) -> dict[str, Any] | None:
         """The maximizer of EI (per second, if `cost_aware`) under the GP, with pending
@@ -295,6 +269,40 @@ class GPSearcher(ModelSearcher):
         if not self.pool.is_new(config):
             return self.pool.random(self.rng)
         return config
+
+
+def standardize(
+    y: np.ndarray, loc: float, scale: float, warp: bool | None, on_table: bool
+) -> np.ndarray:
+    """Targets for the GP: (y - loc) / scale, or with `warp` the normal scores of their
+    ranks (a Gaussian copula); `warp` None warps `on_table` only, when the values have one
+    sign and span more than two decades (a loss from 1e-6 to 1 hides the good region; on
+    Branin warping cost 2 of 10 seeds)."""
+    if warp is None:
+        a = np.abs(y)
+        warp = (
+            on_table
+            and len(y) > 1
+            and (np.all(y > 0) or np.all(y < 0))
+            and a.max() > 100 * a.min()
+        )
+    if not warp or len(y) < 2:
+        return (y - loc) / scale
+    from scipy.stats import norm, rankdata
+
+    return norm.ppf((rankdata(y) - 0.5) / len(y))
+
+
+def subsample(rows: list[int], y: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+    """All `rows` if at most k, else the k/2 of least `y` (one value per row) and k/2 of
+    the others drawn at random, in their order in `rows`."""
+    if len(rows) <= k:
+        return rows
+    order = np.argsort(y, kind="stable")
+    best = order[: k // 2]
+    rest = order[k // 2 :]
+    others = rest[rng.choice(len(rest), size=k - len(best), replace=False)]
+    return [rows[i] for i in np.sort(np.concatenate([best, others]))]
 
 
 class BayesianOptimization(FIFOScheduler):
