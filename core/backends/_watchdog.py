@@ -71,18 +71,21 @@ def sweep(match: Callable[[str], bool], rounds: int = 50) -> int:
     return killed
 
 
-def nested_first(prefix: str, wait: float = 5.0) -> int:
-    """SIGKILL the processes below ours (value starting with `prefix`) that carry another
-    SIMTUNE_WATCH value, and wait up to `wait` s until their parents have reaped them.
+def nested_first(prefix: str, grace: float = 2.0, wait: float = 5.0) -> int:
+    """End the processes below ours (value starting with `prefix`) that carry another
+    SIMTUNE_WATCH value: SIGTERM, SIGKILL after `grace` s; then wait up to `wait` s until
+    their parents have reaped them.
 
     These are the trials a service of ours runs (the trial processes of backend=ray's
-    actors): killed while their actor still lives, the actor's reader reads what they
-    wrote to the end (their reports reach their output on storage) before it reaps them.
+    actors), ended while their actor still lives: a trial that checkpointed since its
+    last report makes that report before it dies of the SIGTERM (core.report.run_trial),
+    and the actor's reader reads what it wrote to the end (its reports reach its output
+    on storage) before it reaps it.
     """
     if not os.path.isdir("/proc"):
         return 0
     parent = _parents()
-    nested = []
+    nested = {}  # pid -> [state, parent (the reader that reaps it), start time]
     for pid in parent:
         value = watch_value(pid)
         if value is None or value.startswith(prefix):
@@ -91,18 +94,28 @@ def nested_first(prefix: str, wait: float = 5.0) -> int:
         while up > 1 and seen < 64:
             above = watch_value(up)
             if above is not None and above.startswith(prefix):
-                nested.append(pid)
+                nested[pid] = _stat(pid)
                 break
             up, seen = parent.get(up, 0), seen + 1
-    for pid in nested:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    end = time.monotonic() + wait
-    while time.monotonic() < end and any(_stat(pid)[:1] not in ([], ["Z"]) for pid in nested):
-        time.sleep(0.02)  # a zombie is dead: its reader has read what it wrote
+    for sig, limit in ((signal.SIGTERM, grace), (signal.SIGKILL, wait)):
+        for pid in [pid for pid, was in nested.items() if _unread(pid, was)]:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + limit
+        while any(_unread(pid, was) for pid, was in nested.items()):
+            if time.monotonic() > end:
+                break
+            time.sleep(0.02)
     return len(nested)
+
+
+def _unread(pid: int, was: list) -> bool:
+    """Whether `pid` (`was`: its _stat when found) still runs, or is a zombie its reader
+    has not reaped yet (reaped: the reader read what it wrote; reparented: no reader left)."""
+    now = _stat(pid)
+    return bool(was) and now[2:] == was[2:] and (now[0] != "Z" or now[1] == was[1])
 
 
 def trees(prefix: str) -> dict[int, str]:
@@ -229,11 +242,6 @@ def adopt(name: str) -> None:
             _WATCHDOG.stdin.flush()
         except (OSError, ValueError):  # the watchdog is gone, or its pipe was closed
             pass
-
-
-def watchdog_pid() -> int | None:
-    """The pid of this process's watchdog, None before the first launch."""
-    return None if _WATCHDOG is None else _WATCHDOG.pid
 
 
 def _forget_watchdog() -> None:
