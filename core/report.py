@@ -90,20 +90,22 @@ def _write(stream: TextIO, metrics: dict[str, Any]) -> None:
 
 class _FinishReportOnSigterm:
     """SIGTERM in a trial process that checkpointed since its last report: the report of
-    that checkpoint is made first, then the process dies of the SIGTERM.
+    that checkpoint is made first (within GRACE s, else SIGKILL), then the process dies
+    of the SIGTERM.
 
     Checkpoint first, then report: a trial ended between the two would resume past a
     step it never reported. Without a checkpoint since its last report it dies at once,
-    as with the default action; whoever sent SIGTERM sends SIGKILL after a grace period.
+    as with the default action.
     """
 
     SLACK_NS = 50_000_000  # file times come from a coarse clock: a little before counts
+    GRACE = 2.0
 
     def __init__(self) -> None:
         self.checkpoint_dir: str | None = None
         self.pid = 0
         self.last_report_ns = 0
-        self.pending = False
+        self.pending = self.dying = False
 
     def install(self, checkpoint_dir: str | None) -> None:
         """Handle SIGTERM so (main thread, and only if nothing else handles it)."""
@@ -118,14 +120,19 @@ class _FinishReportOnSigterm:
 
     def reported(self) -> None:
         self.last_report_ns = time.time_ns()
-        if self.pending:
-            self._die()
+        if self.pending and os.getpid() == self.pid:
+            self.dying = True
+            os.kill(self.pid, signal.SIGTERM)  # its handler runs in the main thread: dies
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
-        if os.getpid() == self.pid and self._checkpointed_since_report():
+        if self.dying or os.getpid() != self.pid or not self._checkpointed_since_report():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked child of the trial,
+            os.kill(os.getpid(), signal.SIGTERM)  # or nothing unreported: as by default
+        elif not self.pending:
             self.pending = True  # dies once the report is written
-        else:  # a forked child of the trial, or nothing unreported: as by default
-            self._die()
+            timer = threading.Timer(self.GRACE, os.kill, (self.pid, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
 
     def _checkpointed_since_report(self) -> bool:
         since = self.last_report_ns - self.SLACK_NS
@@ -137,11 +144,6 @@ class _FinishReportOnSigterm:
                 except OSError:  # replaced meanwhile: it changed
                     return True
         return False
-
-    @staticmethod
-    def _die() -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 _SIGTERM = _FinishReportOnSigterm()

@@ -295,3 +295,39 @@ def test_sigterm_after_a_checkpoint_lets_its_report_out_first(tmp_path, step, re
     said = [json.loads(line.split(" ", 1)[1])["epoch"] for line in [*lines, *out.splitlines()]
             if line.startswith("[simtune] ")]
     assert (said, proc.returncode) == (reports, -signal.SIGTERM)
+
+
+DYING_TUNER = textwrap.dedent(
+    """
+    import os, pathlib, signal, sys, time
+    from core.backends.local import LocalBackend
+    from core.trial import Trial
+
+    backend = LocalBackend(sys.argv[1], root=sys.argv[2], max_fidelity=99)
+    backend.start(Trial(0, {"pause": 1.5}))
+    ready = pathlib.Path(sys.argv[2], "trial_0", "checkpoints", "epoch.txt")
+    while not ready.exists() or ready.read_text() != "2":
+        backend.next_events(until=backend.time() + 0.05)
+    os.kill(os.getpid(), signal.SIGKILL)  # between the trial's checkpoint 2 and its report
+    """
+)
+
+
+def test_a_report_the_trial_makes_after_its_tuner_died_reaches_its_output(tmp_path):
+    """The tuner dies with SIGKILL while its trial is between checkpoint 2 and report 2:
+    the trial makes the report (SIGTERM at its tuner's death), and the watchdog, holding
+    the pipe, appends it to stdout.txt, where a resumed run recovers it."""
+    script, tuner, root = tmp_path / "steps.py", tmp_path / "tuner.py", tmp_path / "trials"
+    script.write_text(STEPS)
+    tuner.write_text(DYING_TUNER)
+    proc = subprocess.run([sys.executable, str(tuner), str(script), str(root)],
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    stdout = root / "trial_0" / "stdout.txt"
+    deadline = time.monotonic() + 30
+    while '"epoch": 2' not in stdout.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    said = [json.loads(line.split(" ", 1)[1])["epoch"] for line in stdout.read_text().splitlines()
+            if line.startswith("[simtune] ")]
+    assert said == [1, 2]

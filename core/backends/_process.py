@@ -7,10 +7,11 @@ its process exits (not when its pipes close: a child may hold them), and whateve
 left running then is killed.
 
 No trial process outlives the tuner (Linux): each trial arms PR_SET_PDEATHSIG
-(SIGKILL when the tuner's launching thread dies, even by SIGKILL), and a watchdog
-process (core/backends/_watchdog.py) kills every process carrying the tuner's
-SIMTUNE_WATCH token once the tuner is gone, which catches grandchildren in their own
-session. An atexit hook and close() kill the process groups on a normal exit.
+(SIGTERM when the tuner's launching thread dies, even by SIGKILL), and a watchdog
+process (core/backends/_watchdog.py), which holds a copy of each trial's output pipe
+and appends what the trial still writes to its stdout.txt, kills every process carrying
+the tuner's SIMTUNE_WATCH token once the tuner is gone, which catches grandchildren in
+their own session. An atexit hook and close() kill the process groups on a normal exit.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from core.backends._trialrun import ProcEvent, TrialRun
 from core.backends._watchdog import (
     WATCH_ENV,
     die_with_parent,
+    forget,
+    hand_over,
     release_watchdog,
     sweep,
     watch_token,
@@ -147,6 +150,7 @@ class TrialProcess(TrialRun):
         out.close()
         err.close()
         code = self.popen.wait()
+        forget(self.watch)
         self.ended.set()
         _LIVE.discard(self)
         self.events.put(ProcEvent(self, "exit", time.monotonic(), code))
@@ -293,6 +297,8 @@ def launch(
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: the whole tree can be signalled
     )
+    assert popen.stdout is not None
+    hand_over(watch, popen.pid, popen.stdout.fileno(), str(cwd / "stdout.txt"))
     return TrialProcess(
         trial_id,
         popen,
