@@ -205,7 +205,7 @@ def _missing(group: str, name: str, parts: list[str], node: dict, shown: str) ->
             return (f"scheduler.{dotted}: scheduler {name!r} has no parameter {parts[0]!r}; "
                     f"its parameters: {valid}")
     if group == "benchmark" and name != "custom" and len(parts) == 1:
-        from core.custom import CUSTOM_ONLY, use_custom
+        from core.problem import CUSTOM_ONLY, use_custom
 
         if parts[0] in (*CUSTOM_ONLY, "training"):
             return use_custom(name, parts[0], shown)

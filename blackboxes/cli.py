@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from blackboxes import repository
 from blackboxes.blackbox import Blackbox
+from blackboxes.cache import cache_dir
 
 DELEGATED = {
     "download": "fetch the original files of a benchmark, convert and cache them",
@@ -63,7 +64,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(_table(rows))
     print(
         f"\n{available} tasks with real data available offline (cached or from an installed "
-        f"package); cache: {repository.cache_dir()}"
+        f"package); cache: {cache_dir()}"
     )
     return 0
 
@@ -81,7 +82,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     tasks = [args.task] if args.task else list(bench.tasks)
     for task in tasks:
         bb = repository.load(args.name, task, args.raw, force=args.force)
-        print(f"{bb.describe()}; cached in {repository.cache_dir() / args.name}")
+        print(f"{bb.describe()}; cached in {cache_dir() / args.name}")
     return 0
 
 

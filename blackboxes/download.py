@@ -26,6 +26,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from blackboxes.cache import default_dest
+
 log = logging.getLogger("simtune.blackboxes")
 
 CHUNK = 1 << 20
@@ -119,13 +121,6 @@ SOURCES: dict[str, Source] = {
 
 class OfflineError(ValueError):
     """The source could not be reached; the message says where to put the files by hand."""
-
-
-def default_dest(name: str) -> Path:
-    """`<cache>/raw/<name>`: where downloads of `name` go by default."""
-    from blackboxes.repository import cache_dir
-
-    return cache_dir() / "raw" / name
 
 
 def download(

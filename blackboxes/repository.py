@@ -1,4 +1,4 @@
-"""Benchmark names -> loaders, and the cache directory of converted tables."""
+"""Benchmark names -> loaders (converted tables are cached in blackboxes.cache.cache_dir)."""
 
 from __future__ import annotations
 
@@ -10,29 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blackboxes.blackbox import Blackbox
+from blackboxes.cache import cache_dir
 from blackboxes.sources.lcbench import TASKS as LCBENCH_TASKS
 from blackboxes.sources.pd1 import TASKS as PD1_TASKS
 from blackboxes.sources.yahpo import TASKS as YAHPO_TASKS
 
 log = logging.getLogger("simtune.blackboxes")
-
-CACHE_ENV = "SIMTUNE_CACHE"
-
-
-def cache_dir() -> Path:
-    """Where converted tables live: $SIMTUNE_CACHE, else ~/.cache/simtune (or XDG_CACHE_HOME)."""
-    if os.environ.get(CACHE_ENV):
-        path = Path(os.environ[CACHE_ENV]).expanduser()
-        what = f"{CACHE_ENV}={os.environ[CACHE_ENV]}"
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path, what = Path(base) / "simtune", "the cache directory"
-    blocked = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise ValueError(f"{what}: {blocked} is a file, not a directory; point {CACHE_ENV} at "
-                         "a directory for converted tables")
-    return path
-
 
 @dataclass(frozen=True)
 class Benchmark:

@@ -20,7 +20,7 @@ _PUBLIC = {
     "ordinal": "core.domains",
     "finrange": "core.domains",
     "logfinrange": "core.domains",
-    "Problem": "core.custom",
+    "Problem": "core.problem",
     # the loop
     "Tuner": "core.tuner",
     "TuningSummary": "core.tuner",

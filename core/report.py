@@ -21,7 +21,10 @@ import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO
@@ -82,6 +85,68 @@ _TRIAL_REPORTER: ContextVar[Reporter | None] = ContextVar("simtune_reporter", de
 def _write(stream: TextIO, metrics: dict[str, Any]) -> None:
     stream.write(format_report(metrics) + "\n")
     stream.flush()
+    _SIGTERM.reported()
+
+
+class _FinishReportOnSigterm:
+    """SIGTERM in a trial process that checkpointed since its last report: the report of
+    that checkpoint is made first (within GRACE s, else SIGKILL), then the process dies
+    of the SIGTERM.
+
+    Checkpoint first, then report: a trial ended between the two would resume past a
+    step it never reported. Without a checkpoint since its last report it dies at once,
+    as with the default action.
+    """
+
+    SLACK_NS = 50_000_000  # file times come from a coarse clock: a little before counts
+    GRACE = 2.0
+
+    def __init__(self) -> None:
+        self.checkpoint_dir: str | None = None
+        self.pid = 0
+        self.last_report_ns = 0
+        self.pending = self.dying = False
+
+    def install(self, checkpoint_dir: str | None) -> None:
+        """Handle SIGTERM so (main thread, and only if nothing else handles it)."""
+        if (
+            checkpoint_dir
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+            and threading.current_thread() is threading.main_thread()
+        ):
+            self.checkpoint_dir, self.pid = checkpoint_dir, os.getpid()
+            self.last_report_ns = time.time_ns()
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def reported(self) -> None:
+        self.last_report_ns = time.time_ns()
+        if self.pending and os.getpid() == self.pid:
+            self.dying = True
+            os.kill(self.pid, signal.SIGTERM)  # its handler runs in the main thread: dies
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        if self.dying or os.getpid() != self.pid or not self._checkpointed_since_report():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked child of the trial,
+            os.kill(os.getpid(), signal.SIGTERM)  # or nothing unreported: as by default
+        elif not self.pending:
+            self.pending = True  # dies once the report is written
+            timer = threading.Timer(self.GRACE, os.kill, (self.pid, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
+
+    def _checkpointed_since_report(self) -> bool:
+        since = self.last_report_ns - self.SLACK_NS
+        for root, dirs, files in os.walk(self.checkpoint_dir or ""):
+            for name in [*dirs, *files]:
+                try:
+                    if os.stat(os.path.join(root, name)).st_mtime_ns > since:
+                        return True
+                except OSError:  # replaced meanwhile: it changed
+                    return True
+        return False
+
+
+_SIGTERM = _FinishReportOnSigterm()
 
 
 def format_report(metrics: dict[str, Any]) -> str:
@@ -302,6 +367,13 @@ def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> 
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     checkpoint_dir = checkpoint_dir or os.environ.get(CHECKPOINT_ENV) or None
+    return run_trial(train, config, checkpoint_dir)
+
+
+def run_trial(train: Callable[..., Any], config: dict[str, Any], checkpoint_dir: str | None) -> Any:
+    """`call_train` in a trial process: reports as protocol lines on stdout, and a SIGTERM
+    after a checkpoint lets the report of that checkpoint out before the process dies."""
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
+    _SIGTERM.install(checkpoint_dir)
     return call_train(train, config, StdoutReporter(), checkpoint_dir)

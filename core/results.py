@@ -322,7 +322,7 @@ def run_metadata(
 ) -> dict[str, Any]:
     """The metadata.json of a run, as experiments/run.py writes it and analysis reads it.
 
-    `benchmark` is a blackbox or a core.custom.Problem (space, objectives, fidelities).
+    `benchmark` is a blackbox or a core.problem.Problem (space, objectives, fidelities).
 
     Example:
         >>> run_metadata(scheduler=sched, scheduler_name="asha", scheduler_args={},

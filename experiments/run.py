@@ -36,9 +36,9 @@ from core.backends._trialdir import training_path as checked_training_path
 from core.backends.base import Backend
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
-from core.custom import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from core.diskfull import NoSpace, is_no_space, no_space
 from core.incumbent import describe
+from core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from core.results import ResultsWriter, RunComplete, run_metadata
 from core.rundir import TRIALS
 from core.runlock import RunLocked
@@ -77,7 +77,7 @@ def objective(blackbox: Blackbox | Problem, metric: str | None) -> tuple[str, st
 def load_benchmark(cfg: DictConfig) -> Blackbox | Problem:
     """The benchmark of `cfg.benchmark`: its space, objectives and fidelities (and data).
 
-    benchmark=custom is the user's own problem (core.custom), with no table behind it.
+    benchmark=custom is the user's own problem (core.problem), with no table behind it.
     """
     bench = cfg.benchmark
     if bench.get("name") == "custom":

@@ -23,7 +23,8 @@ from blackboxes.sources.mlp_sklearn import (
     mlp_sklearn_space,
     path_of,
 )
-from blackboxes.tabulate import grid, load_function
+from blackboxes.tabulate import grid
+from blackboxes.tabulate_eval import load_function
 from core.report import parse_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -359,19 +359,10 @@ def test_run_py_killed_with_sigkill_takes_its_ray_instance_along_and_loses_no_re
     assert json.loads((out / "metadata.json").read_text())["complete"] is True
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    from core.backends._trialdir import output_reports
-
     for trial_id in range(4):  # each trained to its end once, every report recorded once
         mine = [r for r in rows if r["trial_id"] == str(trial_id)]
-        epochs = [int(r["epoch"]) for r in mine]
-        assert epochs == sorted(set(epochs)) and epochs[-1] == 50, (trial_id, epochs)
-        # every report the trial's output holds is recorded; the one report a trial killed
-        # between its checkpoint and its report (checkpoint first) never made is the only
-        # gap allowed
-        said = {f for f, _ in output_reports(out / "trials" / f"trial_{trial_id}", "epoch")}
-        assert said <= set(epochs), (trial_id, sorted(said - set(epochs)))
-        assert len(epochs) >= 49, (trial_id, epochs)
-        assert [r["status"] for r in mine] == ["running"] * (len(mine) - 1) + ["completed"]
+        assert [int(r["epoch"]) for r in mine] == list(range(1, 51)), trial_id
+        assert [r["status"] for r in mine] == ["running"] * 49 + ["completed"], trial_id
 
 
 def _rows(path: Path) -> int:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from core import PythonBackend, Reporter, Space, StoppingCriterion, Tuner, create_scheduler
-from core.custom import Problem
 from core.domains import choice, randint, uniform
+from core.problem import Problem
 from core.report import (
     CONFIG_SHAPE,
     KEYWORDS_SHAPE,

@@ -12,15 +12,8 @@ import pytest
 
 from blackboxes.blackbox import TIME, TabularBlackbox
 from blackboxes.sources.mlp_sklearn import OBJECTIVES, TRAINING, mlp_sklearn_space
-from blackboxes.tabulate import (
-    evaluate,
-    grid,
-    load_function,
-    load_space,
-    main,
-    random_configs,
-    tabulate,
-)
+from blackboxes.tabulate import grid, load_space, main, random_configs, tabulate
+from blackboxes.tabulate_eval import evaluate, load_function
 from core.space import Space, choice, uniform
 
 ROOT = Path(__file__).resolve().parents[1]

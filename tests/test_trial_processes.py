@@ -50,7 +50,6 @@ FAMILY = textwrap.dedent(
 TUNER = textwrap.dedent(
     """
     import sys
-    from core.backends import _watchdog
     from core.backends.local import LocalBackend
     from core.backends.python import PythonBackend, load_function
     from core.schedulers.base import Scheduler
@@ -64,7 +63,7 @@ TUNER = textwrap.dedent(
             if trial_id < 2:
                 return Start({"kind": ["silent", "chatty"][trial_id]})
         def on_report(self, trial, report):
-            print("WATCHDOG", _watchdog.watchdog_pid(), flush=True)
+            print("REPORTED", flush=True)
             return super().on_report(trial, report)
 
     kind, script, root = sys.argv[1:]
@@ -96,7 +95,7 @@ def start_tuner(tmp_path: Path, kind: str) -> tuple[subprocess.Popen, list[int],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     line = proc.stdout.readline()  # after the first report: trials and watchdog are up
-    assert line.startswith("WATCHDOG "), proc.communicate()
+    assert line.startswith("REPORTED"), proc.communicate()
     files = [root / f"trial_{i}" / "checkpoints" / "pids" for i in (0, 1)]
     deadline = time.monotonic() + 60
     while not all(f.exists() for f in files):
@@ -104,7 +103,20 @@ def start_tuner(tmp_path: Path, kind: str) -> tuple[subprocess.Popen, list[int],
         time.sleep(0.05)
     pids = [int(p) for f in files for p in f.read_text().split()]
     assert all(alive(p) for p in pids)
-    return proc, pids, int(line.split()[1])
+    return proc, pids, watchdog_of(proc.pid)
+
+
+def watchdog_of(pid: int) -> int:
+    """The pid of the watchdog process that tuner `pid` started (core/backends/_watchdog.py)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and any(arg.endswith(b"_watchdog.py") for arg in cmdline):
+            return int(entry.name)
+    raise AssertionError(f"tuner {pid} has no watchdog")
 
 
 @pytest.mark.parametrize("kind", ["local", "python"])
@@ -242,3 +254,80 @@ def test_output_that_cannot_be_stored_fails_the_trial(tmp_path):
     backend.close()
     assert [type(e) for e in events] == [Failure]
     assert "its output could not be stored" in events[0].reason
+
+
+STEPS = textwrap.dedent(
+    """
+    import pathlib, time
+    from core.report import run_script
+
+    def train(config, reporter, checkpoint_dir):
+        ckpt = pathlib.Path(checkpoint_dir) / "epoch.txt"
+        for epoch in (1, 2, 3):
+            if epoch > 1:
+                ckpt.write_text(str(epoch))  # checkpoint first, then report
+            print("step", epoch, flush=True)
+            time.sleep(config["pause"])  # a SIGTERM arrives here
+            reporter(epoch=epoch, loss=1.0 / epoch)
+        time.sleep(120)
+
+    if __name__ == "__main__":
+        run_script(train)
+    """
+)
+
+
+@pytest.mark.parametrize(("step", "reports"), [(1, []), (2, [1, 2])])
+def test_sigterm_after_a_checkpoint_lets_its_report_out_first(tmp_path, step, reports):
+    """Epoch 1 has no checkpoint: SIGTERM ends the trial at once. Epoch 2 checkpointed:
+    the trial makes its report of epoch 2 (no later one), then dies of the SIGTERM."""
+    script = tmp_path / "steps.py"
+    script.write_text(STEPS)
+    argv = [sys.executable, str(script), "--pause", "1.0", "--checkpoint-dir", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines = []
+    while not lines or lines[-1] != f"step {step}\n":
+        lines.append(proc.stdout.readline())
+        assert lines[-1], lines
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    said = [json.loads(line.split(" ", 1)[1])["epoch"] for line in [*lines, *out.splitlines()]
+            if line.startswith("[simtune] ")]
+    assert (said, proc.returncode) == (reports, -signal.SIGTERM)
+
+
+DYING_TUNER = textwrap.dedent(
+    """
+    import os, pathlib, signal, sys, time
+    from core.backends.local import LocalBackend
+    from core.trial import Trial
+
+    backend = LocalBackend(sys.argv[1], root=sys.argv[2], max_fidelity=99)
+    backend.start(Trial(0, {"pause": 1.5}))
+    ready = pathlib.Path(sys.argv[2], "trial_0", "checkpoints", "epoch.txt")
+    while not ready.exists() or ready.read_text() != "2":
+        backend.next_events(until=backend.time() + 0.05)
+    os.kill(os.getpid(), signal.SIGKILL)  # between the trial's checkpoint 2 and its report
+    """
+)
+
+
+def test_a_report_the_trial_makes_after_its_tuner_died_reaches_its_output(tmp_path):
+    """The tuner dies with SIGKILL while its trial is between checkpoint 2 and report 2:
+    the trial makes the report (SIGTERM at its tuner's death), and the watchdog, holding
+    the pipe, appends it to stdout.txt, where a resumed run recovers it."""
+    script, tuner, root = tmp_path / "steps.py", tmp_path / "tuner.py", tmp_path / "trials"
+    script.write_text(STEPS)
+    tuner.write_text(DYING_TUNER)
+    proc = subprocess.run([sys.executable, str(tuner), str(script), str(root)],
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    stdout = root / "trial_0" / "stdout.txt"
+    deadline = time.monotonic() + 30
+    while '"epoch": 2' not in stdout.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    said = [json.loads(line.split(" ", 1)[1])["epoch"] for line in stdout.read_text().splitlines()
+            if line.startswith("[simtune] ")]
+    assert said == [1, 2]

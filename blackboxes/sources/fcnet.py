@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.repository import cache_dir
+from blackboxes.cache import cache_dir
 from blackboxes.sources import simple_hpo
 from core.space import Space, choice, ordinal
 

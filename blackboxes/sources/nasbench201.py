@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.repository import cache_dir
+from blackboxes.cache import cache_dir
 from blackboxes.sources import safe_pickle
 from core.space import Space, choice
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from blackboxes.cache import cache_dir
+
 
 def family_cache(name: str) -> Path:
     """The cache folder of benchmark `name` (`<cache>/<name>/<task>.h5`)."""
-    from blackboxes.repository import cache_dir  # here: the repository imports the sources
-
     return cache_dir() / name
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
+from blackboxes.cache import default_dest
 from core.space import Domain, Space, lograndint, loguniform, randint, uniform
 
 NAME = "yahpo_lcbench"
@@ -143,8 +144,6 @@ def load_yahpo_lcbench(task: str, raw_dir: str | Path | None = None) -> YahpoLCB
     """The surrogate of OpenML task `task` from `raw_dir`, $SIMTUNE_YAHPO_DIR or a download."""
     folder = raw_dir or os.environ.get(RAW_ENV) or None
     if folder is None:
-        from blackboxes.download import default_dest
-
         downloaded = default_dest(NAME)
         folder = downloaded if (downloaded / FILES[0]).is_file() else None
     if folder is None:
@@ -159,8 +158,6 @@ def load_yahpo_lcbench(task: str, raw_dir: str | Path | None = None) -> YahpoLCB
 def status(task: str) -> str:
     """Where the surrogate of `task` would come from, without loading it."""
     import importlib.util
-
-    from blackboxes.download import default_dest
 
     if importlib.util.find_spec("onnxruntime") is None:
         return "needs onnxruntime: pip install 'simtune[yahpo]'"

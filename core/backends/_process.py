@@ -7,16 +7,16 @@ its process exits (not when its pipes close: a child may hold them), and whateve
 left running then is killed.
 
 No trial process outlives the tuner (Linux): each trial arms PR_SET_PDEATHSIG
-(SIGKILL when the tuner's launching thread dies, even by SIGKILL), and a watchdog
-process (core/backends/_watchdog.py) kills every process carrying the tuner's
-SIMTUNE_WATCH token once the tuner is gone, which catches grandchildren in their own
-session. An atexit hook and close() kill the process groups on a normal exit.
+(SIGTERM when the tuner's launching thread dies, even by SIGKILL), and a watchdog
+process (core/backends/_watchdog.py), which holds a copy of each trial's output pipe
+and appends what the trial still writes to its stdout.txt, kills every process carrying
+the tuner's SIMTUNE_WATCH token once the tuner is gone, which catches grandchildren in
+their own session. An atexit hook and close() kill the process groups on a normal exit.
 """
 
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import queue
 import selectors
@@ -24,7 +24,6 @@ import signal
 import subprocess
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +31,12 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from core.backends._trialrun import ProcEvent, TrialRun
 from core.backends._watchdog import (
     WATCH_ENV,
     die_with_parent,
+    forget,
+    hand_over,
     release_watchdog,
     sweep,
     watch_token,
@@ -45,16 +47,6 @@ _SERIAL = count()  # numbers the launches of this process
 _LINE_LIMIT = 1 << 16  # bytes of one stdout line kept for parsing
 _DRAIN_SECONDS = 1.0  # after the exit, output still arriving (a child holds the pipe)
 _REPORT_START = b"[simtune]"
-
-
-@dataclass
-class ProcEvent:
-    """What a reader thread saw: 'report', 'malformed', 'overflow', 'broken' or 'exit'."""
-
-    proc: TrialRun
-    kind: str
-    time: float  # time.monotonic() when seen
-    payload: Any = None
 
 
 class LineSplitter:
@@ -100,67 +92,6 @@ class LineSplitter:
         rest, skipping = bytes(self._buf), self._skipping
         self._buf.clear()
         return [(rest, False)] if rest and not skipping else []
-
-
-class TrialRun(ABC):
-    """One run of a trial's process as a backend sees it: what it reported, how to end it.
-
-    LocalBackend drives every run through this interface only: TrialProcess (a process
-    on this machine) implements it, and so does core.backends.ray.RemoteProcess (a
-    process in a Ray actor). `started` and `last_seen` are monotonic times (the limits
-    max_trial_seconds and hang_timeout count from them), `halted` marks a run whose
-    events are stale, `ended` is set once its process has exited.
-    """
-
-    trial_id: int
-    started: float
-    last_seen: float
-    halted: bool
-    n_reports: int
-    last_report: Any
-    best_fidelity: int | None  # highest fidelity it reported
-    stalled: int  # reports in a row that did not raise best_fidelity
-    ended: threading.Event
-
-    def check_fidelity(self, name: str, value: float, stall_limit: int) -> str | None:
-        """Why report number `n_reports`, at fidelity `value`, fails the trial; None if fine.
-
-        The fidelity must be a whole number, and `stall_limit` reports in a row that do
-        not raise it above the highest this process reported fail the trial.
-        """
-        n = self.n_reports
-        if not (isinstance(value, int) or (math.isfinite(value) and value == int(value))):
-            return f"report {n} has {name}={value!r}; report whole numbers, e.g. {name}=3"
-        if self.best_fidelity is None or value > self.best_fidelity:
-            self.best_fidelity, self.stalled = int(value), 0
-            return None
-        self.stalled += 1
-        if self.stalled < stall_limit:
-            return None
-        return (
-            f"no progress: {stall_limit} reports in a row without {name} rising above "
-            f"{self.best_fidelity} (report {n} has {name}={value!r})"
-        )
-
-    @abstractmethod
-    def terminate(self, grace: float) -> None:
-        """SIGTERM to the process tree, SIGKILL after `grace` seconds (without waiting)."""
-
-    @abstractmethod
-    def finish(self, grace: float) -> None:
-        """Let a process that made its last report exit by itself, or terminate it after `grace`."""
-
-    @abstractmethod
-    def kill_now(self, grace: float) -> None:
-        """Terminate and wait until the process has ended (SIGKILL after `grace`)."""
-
-    @abstractmethod
-    def kill_group(self, everywhere: bool = True) -> None:
-        """SIGKILL whatever is left of the trial (`everywhere`: also outside its group)."""
-
-    @abstractmethod
-    def stderr_tail(self) -> str:
-        """The last lines the process wrote to stderr."""
 
 
 @dataclass(eq=False)
@@ -219,6 +150,7 @@ class TrialProcess(TrialRun):
         out.close()
         err.close()
         code = self.popen.wait()
+        forget(self.watch)
         self.ended.set()
         _LIVE.discard(self)
         self.events.put(ProcEvent(self, "exit", time.monotonic(), code))
@@ -365,6 +297,8 @@ def launch(
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: the whole tree can be signalled
     )
+    assert popen.stdout is not None
+    hand_over(watch, popen.pid, popen.stdout.fileno(), str(cwd / "stdout.txt"))
     return TrialProcess(
         trial_id,
         popen,

@@ -8,7 +8,7 @@ import pickle
 import sys
 from pathlib import Path
 
-from core.report import CHECKPOINT_ARG, StdoutReporter, call_train
+from core.report import CHECKPOINT_ARG, run_trial
 
 
 def main(argv: list[str]) -> None:
@@ -22,8 +22,7 @@ def main(argv: list[str]) -> None:
     trial_dir, function_pkl, checkpoint_dir = Path(argv[0]), Path(argv[1]), argv[3]
     config = json.loads((trial_dir / "config.json").read_text())
     fn = pickle.loads(function_pkl.read_bytes())  # written by cloudpickle
-    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    call_train(fn, config, StdoutReporter(), checkpoint_dir)
+    run_trial(fn, config, checkpoint_dir)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,19 @@ def on_line(job: Job, message: str, t: float, fidelity: str,
     return [previous] if previous is not None else []
 
 
+def completed(job: Job, t: float) -> list[Event]:
+    """The events of `job` (halted now) at its completion at time `t`: its last report,
+    or a failure if it made none."""
+    job.halted = True
+    if job.held is not None:
+        job.held.last = True
+        return [job.held]
+    if job.last_report is not None:
+        last = job.last_report
+        return [Report(job.trial_id, t, last.fidelity, last.metrics, last=True)]
+    return [fail(job, t, f"job {job.name} completed without any report")]
+
+
 def spot_interrupted(desc: dict[str, Any]) -> bool:
     """Whether DescribeTrainingJob says a managed spot job lost its capacity."""
     if not desc.get("EnableManagedSpotTraining"):
@@ -111,15 +124,21 @@ class RunStore:
         self.s3.put_object(Bucket=self.bucket, Key=self._config_key(trial_id),
                            Body=json.dumps(config, default=str).encode())
 
-    def recorded_config(self, trial_id: int) -> Any:
-        """The config recorded for `trial_id` (JSON), None if there is none."""
+    def take_config(self, trial_id: int, config: dict[str, Any]) -> None:
+        """Record `config` for `trial_id` unless it is recorded already; ValueError if
+        another config is (the trial id was used for another configuration)."""
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self._config_key(trial_id))
         except Exception as e:
-            if error_code(e) in ("NoSuchKey", "404"):
-                return None
-            raise
-        return json.loads(body["Body"].read())
+            if error_code(e) not in ("NoSuchKey", "404"):
+                raise
+            return self.write_config(trial_id, config)
+        recorded = json.loads(body["Body"].read())
+        if recorded != json.loads(json.dumps(config, default=str)):
+            raise ValueError(
+                f"trial {trial_id}: {self.config_uri(trial_id)} holds config {recorded}, not "
+                f"{config}; the trial id was used for another configuration (start afresh "
+                "with another run_id or run directory)")
 
     def _keys(self, prefix: str) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,

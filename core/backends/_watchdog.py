@@ -1,10 +1,13 @@
-"""Kills the trial processes of a tuner once the tuner is gone, even after its SIGKILL.
+"""Ends the trial processes of a tuner once the tuner is gone, even after its SIGKILL.
 
-Run by path, `python _watchdog.py TOKEN`, with stdin the read end of a pipe whose only
-write end the tuner holds. Whichever way the tuner ends, the kernel closes that end;
-the read returns and every process whose environment holds `SIMTUNE_WATCH=TOKEN:...`
-is killed with every process below it (after the trials those processes run themselves:
-see `nested_first`).
+Run by path, `python _watchdog.py TOKEN`, with stdin one end of a socket pair whose only
+other end the tuner holds. Whichever way the tuner ends, the kernel closes that end; the
+read returns and every process whose environment holds `SIMTUNE_WATCH=TOKEN:...` is
+killed with every process below it (after the trials those processes run themselves:
+see `nested_first`). The tuner also hands it a copy of each trial's output pipe
+(`hand_over`): a trial gets SIGTERM at its tuner's death, makes the report of its last
+checkpoint, and the watchdog appends what it wrote to the trial's stdout.txt, where a
+resumed run recovers it.
 Processes are found through /proc (Linux), so trial processes that started their own
 session or process group are found too; a process that cleared its
 environment (`env -i`) is not. Pure standard library: it imports nothing of simtune.
@@ -21,6 +24,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -71,18 +75,21 @@ def sweep(match: Callable[[str], bool], rounds: int = 50) -> int:
     return killed
 
 
-def nested_first(prefix: str, wait: float = 5.0) -> int:
-    """SIGKILL the processes below ours (value starting with `prefix`) that carry another
-    SIMTUNE_WATCH value, and wait up to `wait` s until their parents have reaped them.
+def nested_first(prefix: str, grace: float = 2.0, wait: float = 5.0) -> int:
+    """End the processes below ours (value starting with `prefix`) that carry another
+    SIMTUNE_WATCH value: SIGTERM, SIGKILL after `grace` s; then wait up to `wait` s until
+    their parents have reaped them.
 
     These are the trials a service of ours runs (the trial processes of backend=ray's
-    actors): killed while their actor still lives, the actor's reader reads what they
-    wrote to the end (their reports reach their output on storage) before it reaps them.
+    actors), ended while their actor still lives: a trial that checkpointed since its
+    last report makes that report before it dies of the SIGTERM (core.report.run_trial),
+    and the actor's reader reads what it wrote to the end (its reports reach its output
+    on storage) before it reaps it.
     """
     if not os.path.isdir("/proc"):
         return 0
     parent = _parents()
-    nested = []
+    nested = {}  # pid -> [state, parent (the reader that reaps it), start time]
     for pid in parent:
         value = watch_value(pid)
         if value is None or value.startswith(prefix):
@@ -91,18 +98,28 @@ def nested_first(prefix: str, wait: float = 5.0) -> int:
         while up > 1 and seen < 64:
             above = watch_value(up)
             if above is not None and above.startswith(prefix):
-                nested.append(pid)
+                nested[pid] = _stat(pid)
                 break
             up, seen = parent.get(up, 0), seen + 1
-    for pid in nested:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    end = time.monotonic() + wait
-    while time.monotonic() < end and any(_stat(pid)[:1] not in ([], ["Z"]) for pid in nested):
-        time.sleep(0.02)  # a zombie is dead: its reader has read what it wrote
+    for sig, limit in ((signal.SIGTERM, grace), (signal.SIGKILL, wait)):
+        for pid in [pid for pid, was in nested.items() if _unread(pid, was)]:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + limit
+        while any(_unread(pid, was) for pid, was in nested.items()):
+            if time.monotonic() > end:
+                break
+            time.sleep(0.02)
     return len(nested)
+
+
+def _unread(pid: int, was: list) -> bool:
+    """Whether `pid` (`was`: its _stat when found) still runs, or is a zombie its reader
+    has not reaped yet (reaped: the reader read what it wrote; reparented: no reader left)."""
+    now = _stat(pid)
+    return bool(was) and now[2:] == was[2:] and (now[0] != "Z" or now[1] == was[1])
 
 
 def trees(prefix: str) -> dict[int, str]:
@@ -156,12 +173,13 @@ def _stat(pid: int) -> list:
 
 # -- the tuner's side ----------------------------------------------------------------------------
 _WATCHDOG: subprocess.Popen | None = None
+_CHANNEL: socket.socket | None = None  # this end of the socket whose other end is its stdin
 _TOKEN = ""
 # Run in the trial's own process before it becomes the trial: arm PR_SET_PDEATHSIG (1)
-# with SIGKILL (9), give up if the tuner is already gone, then exec the trial's argv.
+# with SIGTERM (15), give up if the tuner is already gone, then exec the trial's argv.
 _ARM = (
     "import ctypes, os, sys\n"
-    "ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\n"
+    "ctypes.CDLL(None).prctl(1, 15, 0, 0, 0)\n"
     "if os.getppid() != int(sys.argv[1]):\n"
     "    os._exit(1)\n"
     "try:\n"
@@ -173,7 +191,9 @@ _ARM = (
 
 
 def die_with_parent(argv: list[str]) -> list[str]:
-    """`argv` run so that it gets SIGKILL when the launching thread dies (Linux only).
+    """`argv` run so that it gets SIGTERM when the launching thread dies (Linux only): a
+    trial makes the report of its last checkpoint (core.report.run_trial) into its pipe,
+    which the watchdog holds (hand_over), then dies; the watchdog SIGKILLs what is left.
 
     A small isolated interpreter arms PR_SET_PDEATHSIG and execs `argv` in the same
     process (same pid; the signal survives exec). Not a preexec_fn: those are unsafe
@@ -186,18 +206,32 @@ def die_with_parent(argv: list[str]) -> list[str]:
 
 def watch_token() -> str:
     """The token of this tuner process, its watchdog started at the first call."""
-    global _WATCHDOG, _TOKEN
+    global _WATCHDOG, _CHANNEL, _TOKEN
     if _WATCHDOG is None or _WATCHDOG.poll() is not None:
         _TOKEN = secrets.token_hex(8)
-        _WATCHDOG = subprocess.Popen(
-            [sys.executable, __file__, _TOKEN],
-            stdin=subprocess.PIPE,  # its only write end stays here: EOF = the tuner is gone
-            env={k: v for k, v in os.environ.items() if k != WATCH_ENV},  # no one else's prey
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C or kill of the tuner's group leaves it alive
-        )
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            _WATCHDOG = subprocess.Popen(
+                [sys.executable, __file__, _TOKEN],
+                stdin=theirs.fileno(),  # its only other end stays here: EOF = the tuner is gone
+                env={k: v for k, v in os.environ.items() if k != WATCH_ENV},  # no one's prey
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C or kill of the tuner's group leaves it alive
+            )
+        if _CHANNEL is not None:
+            _CHANNEL.close()
+        _CHANNEL = ours
     return _TOKEN
+
+
+def _tell(message: str, fds: list[int] | None = None) -> None:
+    """One message to this process's watchdog (with file descriptors it then holds too)."""
+    if _CHANNEL is not None:
+        try:
+            socket.send_fds(_CHANNEL, [message.encode()], fds or [])
+        except OSError:  # the watchdog is gone, or the channel was closed
+            pass
 
 
 @contextlib.contextmanager
@@ -223,34 +257,64 @@ def adopt(name: str) -> None:
     """Tell the watchdog the processes marked `name` by `watched` and all below them now:
     it kills them too, even those that lost their mark (Ray's agents rename themselves)."""
     found = trees(f"{watch_token()}:{name}")
-    if _WATCHDOG is not None and _WATCHDOG.stdin is not None and found:
-        try:
-            _WATCHDOG.stdin.write("".join(f"{p} {s}\n" for p, s in found.items()).encode())
-            _WATCHDOG.stdin.flush()
-        except (OSError, ValueError):  # the watchdog is gone, or its pipe was closed
-            pass
+    if found:
+        _tell("".join(f"{p} {s}\n" for p, s in found.items()))
 
 
-def watchdog_pid() -> int | None:
-    """The pid of this process's watchdog, None before the first launch."""
-    return None if _WATCHDOG is None else _WATCHDOG.pid
+def hand_over(watch: str, pid: int, stdout: int, path: str) -> None:
+    """Give the watchdog a copy of the read end `stdout` of trial `pid`'s output pipe: once
+    this process is gone, it appends what the trial still writes there to `path`."""
+    _tell(f"pipe {watch} {pid} {path}", [stdout])
+
+
+def forget(watch: str) -> None:
+    """The trial `watch` has been read to its end: the watchdog closes its copy."""
+    _tell(f"close {watch}")
 
 
 def _forget_watchdog() -> None:
-    """In a forked child: the parent's watchdog is not ours; close our copy of its pipe."""
-    global _WATCHDOG, _TOKEN
-    if _WATCHDOG is not None and _WATCHDOG.stdin is not None:
-        _WATCHDOG.stdin.close()  # this process's copy only: the parent keeps its own
-    _WATCHDOG, _TOKEN = None, ""
+    """In a forked child: the parent's watchdog is not ours; close our copy of its channel."""
+    global _WATCHDOG, _CHANNEL, _TOKEN
+    if _CHANNEL is not None:
+        _CHANNEL.close()  # this process's copy only: the parent keeps its own
+    _WATCHDOG, _CHANNEL, _TOKEN = None, None, ""
 
 
 def release_watchdog() -> None:
-    """Close this process's end of the watchdog's pipe: it sweeps and ends (at exit)."""
-    if _WATCHDOG is not None and _WATCHDOG.stdin is not None:
-        _WATCHDOG.stdin.close()
+    """Close this process's end of the watchdog's channel: it sweeps and ends (at exit)."""
+    if _CHANNEL is not None:
+        _CHANNEL.close()
 
 
 os.register_at_fork(after_in_child=_forget_watchdog)
+
+
+def drain_pipes(pipes: dict[str, tuple[int, int, str]], wait: float, limit: int = 1 << 20) -> None:
+    """Append what is left in each trial's pipe (watch -> (read end, trial pid, file)) to
+    its file: until its trial has ended (SIGTERM at the tuner's death) and the pipe is
+    empty, or until `wait` s have passed; at most `limit` bytes a pipe."""
+    end = time.monotonic() + wait
+    left = {fd: (pid, path, limit) for fd, pid, path in pipes.values()}
+    for fd in left:
+        os.set_blocking(fd, False)
+    while left:
+        ended = all(_stat(pid)[:1] in ([], ["Z"]) for pid, _, _ in left.values())
+        for fd, (pid, path, room) in list(left.items()):
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                chunk = None
+            except OSError:
+                chunk = b""
+            if chunk:
+                with open(path, "ab") as f:
+                    f.write(chunk[:room])
+                left[fd] = (pid, path, room - len(chunk))
+            if chunk == b"" or (chunk is None and ended) or left[fd][2] <= 0:
+                del left[fd]
+        if left and time.monotonic() > end:
+            break
+        time.sleep(0.01)
 
 
 def main(argv: list[str]) -> None:
@@ -261,13 +325,31 @@ def main(argv: list[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # it ends when its tuner has ended, not before
     known: dict[int, str] = {}  # processes the tuner told about (adopt): "PID START" lines
-    for line in sys.stdin.buffer:
-        pid, _, start = line.decode(errors="replace").strip().partition(" ")
-        if pid.isdigit() and start.isdigit():
-            known[int(pid)] = start
+    pipes: dict[str, tuple[int, int, str]] = {}  # trials' output pipes (hand_over)
+    channel = socket.socket(fileno=0)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 4)
+        except OSError:
+            break
+        if not data and not fds:
+            break  # the tuner is gone
+        kind, _, rest = data.decode(errors="replace").partition(" ")
+        if kind == "pipe" and fds:
+            watch, pid, path = rest.split(" ", 2)
+            pipes[watch] = (fds[0], int(pid), path)
+        elif kind == "close" and rest in pipes:
+            os.close(pipes.pop(rest)[0])
+        else:
+            for line in data.decode(errors="replace").splitlines():
+                pid, _, start = line.strip().partition(" ")
+                if pid.isdigit() and start.isdigit():
+                    known[int(pid)] = start
     nested_first(prefix)
+    drain_pipes(pipes, wait=2.0)  # the trials got SIGTERM when the tuner died
     kill_known({**known, **trees(prefix)})
     sweep(lambda value: value.startswith(prefix))  # and what was forked meanwhile
+    drain_pipes(pipes, wait=0.5)
 
 
 if __name__ == "__main__":

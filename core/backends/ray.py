@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from core.backends._gpus import GpuPool
-from core.backends._process import ProcEvent, TrialRun, launch
+from core.backends._process import launch
+from core.backends._trialrun import ProcEvent, TrialRun
 from core.backends._watchdog import adopt, watched
 from core.backends.python import PythonBackend
 from core.trial import Event

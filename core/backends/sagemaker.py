@@ -17,7 +17,6 @@ job until SageMaker reports it Stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -41,19 +40,17 @@ from core.backends._sagemaker_io import (
     Job,
     LogTail,
     RunStore,
+    completed,
     fail,
     list_jobs,
     on_line,
     spot_interrupted,
 )
 from core.backends.base import Backend
-from core.report import CHECKPOINT_ENV
-from core.trial import Event, Report, Trial
+from core.trial import Event, Trial
 
 log = logging.getLogger("simtune.sagemaker")
 
-CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
-CODE_DIR = "/opt/ml/code"  # where the training toolkit unpacks sourcedir.tar.gz
 ACTIVE = ("InProgress", "Stopping")  # a job in these states holds its instances
 
 
@@ -134,8 +131,8 @@ class SageMakerBackend(Backend):
         self.environment = dict(environment or {})
         self.hyperparameters = dict(hyperparameters or {})
         self.inputs, self.metric_definitions = dict(inputs or {}), metric_definitions
-        self._channels = settings.input_channels(inputs)  # checked here, once
-        self._metrics = settings.metric_definitions(metric_definitions)
+        self.channels = settings.input_channels(inputs)  # checked here, once
+        self.metric_regexes = settings.metric_definitions(metric_definitions)
         self.keep_alive_period = keep_alive_period
         self.vpc_config, self.tags = vpc_config, dict(tags or {})
         self.volume_kms_key, self.output_kms_key = volume_kms_key, output_kms_key
@@ -191,42 +188,7 @@ class SageMakerBackend(Backend):
 
     def training_job_request(self, trial: Trial, name: str) -> dict[str, Any]:
         """The CreateTrainingJob request of `trial` (job `name`)."""
-        entry = self.entry_point if self.source_dir else Path(self.entry_point).name
-        config = {**self.hyperparameters, **trial.config}
-        hps = {k: json.dumps(v) for k, v in config.items()}  # the toolkit decodes JSON
-        hps["sagemaker_program"] = json.dumps(entry)
-        hps["sagemaker_submit_directory"] = json.dumps(self._upload_code())
-        env = {"PYTHONPATH": CODE_DIR,  # the script imports core.report from the source dir
-               **self.environment, CHECKPOINT_ENV: CHECKPOINT_LOCAL,
-               "SIMTUNE_TRIAL_ID": str(trial.trial_id), "PYTHONUNBUFFERED": "1"}
-        tags = {**self.tags, "simtune-run": self.run_key, "simtune-trial": str(trial.trial_id)}
-        some = settings.without_none
-        request: dict[str, Any] = some({
-            "TrainingJobName": name,
-            "AlgorithmSpecification": some({"TrainingImage": self.image_uri,
-                                            "TrainingInputMode": "File",
-                                            "MetricDefinitions": self._metrics or None}),
-            "RoleArn": self.role,
-            "HyperParameters": hps,
-            "InputDataConfig": self._channels or None,
-            "OutputDataConfig": some({"S3OutputPath": f"s3://{self.bucket}/{self.run_prefix}/output",
-                                      "KmsKeyId": self.output_kms_key}),
-            "ResourceConfig": some({"InstanceType": self.instance_type,
-                                    "InstanceCount": int(self.instance_count),
-                                    "VolumeSizeInGB": int(self.volume_size_gb),
-                                    "VolumeKmsKeyId": self.volume_kms_key,
-                                    "KeepAlivePeriodInSeconds": self.keep_alive_period}),
-            "VpcConfig": dict(self.vpc_config) if self.vpc_config else None,
-            "StoppingCondition": some({"MaxRuntimeInSeconds": int(self.max_run),
-                                       "MaxWaitTimeInSeconds": int(self.max_wait)  # type: ignore[arg-type]
-                                       if self.use_spot else None}),
-            "EnableManagedSpotTraining": bool(self.use_spot),
-            "CheckpointConfig": {"S3Uri": self.checkpoint_s3_uri(trial.trial_id),
-                                 "LocalPath": CHECKPOINT_LOCAL},
-            "Environment": env,
-            "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()],
-        })
-        return settings.deep_merge(request, self.request_overrides)
+        return settings.training_job_request(self, trial, name, self._upload_code())
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, trial: Trial) -> None:
@@ -247,14 +209,7 @@ class SageMakerBackend(Backend):
         stopped (not adopted), and count against max_jobs until SageMaker reports them
         stopped; `resume` waits for that, so it starts from their final checkpoint."""
         tid = trial.trial_id
-        recorded = self.store.recorded_config(tid)
-        if recorded is not None and recorded != json.loads(json.dumps(trial.config, default=str)):
-            raise ValueError(
-                f"trial {tid}: {self.store.config_uri(tid)} holds config {recorded}, not "
-                f"{trial.config}; the trial id was used for another configuration (start "
-                "afresh with another run_id or run directory)")
-        if recorded is None:
-            self.store.write_config(tid, trial.config)
+        self.store.take_config(tid, trial.config)
         self._configs[tid] = trial.config
         latest = Job(tid, None, -1, halted=True, ended=True, cancelled=True)
         for summary in list_jobs(self.sm, f"{self.name_prefix}-{tid}-", after=None):
@@ -407,14 +362,7 @@ class SageMakerBackend(Backend):
     def _on_end(self, job: Job, status: str) -> list[Event]:
         t = self.time()
         if status == "Completed":
-            job.halted = True
-            if job.held is not None:
-                job.held.last = True
-                return [job.held]
-            if job.last_report is not None:
-                last = job.last_report
-                return [Report(job.trial_id, t, last.fidelity, last.metrics, last=True)]
-            return [fail(job, t, f"job {job.name} completed without any report")]
+            return completed(job, t)
         desc = self.sm.describe_training_job(TrainingJobName=job.name)
         if spot_interrupted(desc) and self._restart_spot(job):
             return []

@@ -1,4 +1,5 @@
-"""Pieces of the SageMaker backend's CreateTrainingJob request; an adapter from an SDK Estimator.
+"""The SageMaker backend's CreateTrainingJob request and its pieces; an adapter from an SDK
+Estimator.
 
 Pure functions: no boto3, no `sagemaker` import (the Estimator adapter is duck-typed, so
 an existing `sagemaker.estimator.Estimator` works without this module importing the SDK).
@@ -7,15 +8,23 @@ an existing `sagemaker.estimator.Estimator` works without this module importing 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from core.report import PREFIX
+from core.report import CHECKPOINT_ENV, PREFIX
+
+if TYPE_CHECKING:
+    from core.backends.sagemaker import SageMakerBackend
+    from core.trial import Trial
 
 _SLUG = re.compile(r"[^a-zA-Z0-9-]+")
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
+CHECKPOINT_LOCAL = "/opt/ml/checkpoints"
+CODE_DIR = "/opt/ml/code"  # where the training toolkit unpacks sourcedir.tar.gz
 MAX_JOB_PREFIX = 24  # job names: <prefix>-<8 hex of the run>-<trial>-<timestamp>[-rN] <= 63
 
 
@@ -173,3 +182,45 @@ def settings_from_estimator(estimator: Any) -> dict[str, Any]:
             "(an Estimator with entry_point=..., e.g. a framework estimator such as SKLearn)"
         )
     return {k: v for k, v in out.items() if v is not None}
+
+
+def training_job_request(backend: SageMakerBackend, trial: Trial, name: str,
+                         code_uri: str) -> dict[str, Any]:
+    """The CreateTrainingJob request of `trial` (job `name`) with the settings of `backend`,
+    its code at `code_uri`."""
+    entry = backend.entry_point if backend.source_dir else Path(backend.entry_point).name
+    config = {**backend.hyperparameters, **trial.config}
+    hps = {k: json.dumps(v) for k, v in config.items()}  # the toolkit decodes JSON
+    hps["sagemaker_program"] = json.dumps(entry)
+    hps["sagemaker_submit_directory"] = json.dumps(code_uri)
+    env = {"PYTHONPATH": CODE_DIR,  # the script imports core.report from the source dir
+           **backend.environment, CHECKPOINT_ENV: CHECKPOINT_LOCAL,
+           "SIMTUNE_TRIAL_ID": str(trial.trial_id), "PYTHONUNBUFFERED": "1"}
+    tags = {**backend.tags, "simtune-run": backend.run_key, "simtune-trial": str(trial.trial_id)}
+    some = without_none
+    request: dict[str, Any] = some({
+        "TrainingJobName": name,
+        "AlgorithmSpecification": some({"TrainingImage": backend.image_uri,
+                                        "TrainingInputMode": "File",
+                                        "MetricDefinitions": backend.metric_regexes or None}),
+        "RoleArn": backend.role,
+        "HyperParameters": hps,
+        "InputDataConfig": backend.channels or None,
+        "OutputDataConfig": some({"S3OutputPath": f"s3://{backend.bucket}/{backend.run_prefix}/output",
+                                  "KmsKeyId": backend.output_kms_key}),
+        "ResourceConfig": some({"InstanceType": backend.instance_type,
+                                "InstanceCount": int(backend.instance_count),
+                                "VolumeSizeInGB": int(backend.volume_size_gb),
+                                "VolumeKmsKeyId": backend.volume_kms_key,
+                                "KeepAlivePeriodInSeconds": backend.keep_alive_period}),
+        "VpcConfig": dict(backend.vpc_config) if backend.vpc_config else None,
+        "StoppingCondition": some({"MaxRuntimeInSeconds": int(backend.max_run),
+                                   "MaxWaitTimeInSeconds": int(backend.max_wait)  # type: ignore[arg-type]
+                                   if backend.use_spot else None}),
+        "EnableManagedSpotTraining": bool(backend.use_spot),
+        "CheckpointConfig": {"S3Uri": backend.checkpoint_s3_uri(trial.trial_id),
+                             "LocalPath": CHECKPOINT_LOCAL},
+        "Environment": env,
+        "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()],
+    })
+    return deep_merge(request, backend.request_overrides)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from core.callbacks import Callback, StatusLine
-from core.custom import problem_from_config
+from core.problem import problem_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, str(ROOT / "experiments" / "run.py")]
