@@ -21,8 +21,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from analysis import sweep
-from analysis.overrides import check_command_line, check_sweep_fidelities
 from core import rundir
 from core.backends._process import install_signal_handlers
 from core.callbacks import StatusLine
@@ -32,6 +30,8 @@ from core.results import ResultsWriter, RunComplete, run_metadata
 from core.runlock import RunLocked
 from core.tuner import TuningSummary
 from experiments.assemble import ROOT, from_config
+from experiments.sweeps import progress as sweep  # a run's outcome in a sweep
+from experiments.sweeps.overrides import check_command_line, check_sweep_fidelities
 
 log = logging.getLogger("simtune.run")
 
@@ -211,7 +211,7 @@ def launch_remote(cfg: DictConfig) -> bool:
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> str:
-    """One run; returns complete|skipped|failed (failed only in a sweep, see analysis.sweep).
+    """One run; returns complete|skipped|failed (failed only in a sweep: sweeps/progress.py).
 
     A complete run of the same config in the output dir is skipped, an incomplete one
     resumed, one of another config refused (resume=false moves it aside). In a sweep a
