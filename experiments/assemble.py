@@ -26,7 +26,7 @@ from blackboxes import repository
 from blackboxes.blackbox import Blackbox, TabularBlackbox
 from blackboxes.curves import single_fidelity_refusal
 from blackboxes.surrogate import with_surrogate
-from core.backends import BACKENDS, backend_class
+from core.backends import backend_class
 from core.backends._trialdir import training_path as checked_training_path
 from core.backends.base import Backend
 from core.callbacks import Callback
@@ -261,5 +261,5 @@ def training_path(spec: str) -> tuple[Path, str]:
         raise ValueError(f"benchmark.training: {e}") from None
 
 
-__all__ = ["BACKENDS", "Run", "assemble", "from_config", "load_benchmark", "make_backend",
+__all__ = ["Run", "assemble", "from_config", "load_benchmark", "make_backend",
            "make_stop", "objective", "training_path"]
