@@ -8,6 +8,6 @@ Modules: load (runs -> DataFrame), variants (a method's label and family), curve
 (common grid, normalized regret), aggregate (IQM, stratified bootstrap, ranks: pure
 functions), stats (Friedman, Wilcoxon-Holm over tasks, cliques), tables, styles
 (colours, panels, axes), figures, cd (critical-difference diagram), mo (Pareto fronts,
-hypervolume), run_view (one run), plot_results (CLI), and sweep (the bookkeeping of a
-Hydra sweep in its run directories: completion, failed.txt, progress).
+hypervolume), run_view (one run) and plot_results (CLI). The bookkeeping of sweeps
+lives with the entry point, in experiments/sweeps/.
 """

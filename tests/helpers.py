@@ -13,6 +13,7 @@ from blackboxes.blackbox import TabularBlackbox
 from core.backends.simulated import SimulatedBackend
 from core.results import ResultsWriter
 from core.schedulers import make_scheduler
+from core.seeds import run_rngs
 from core.space import Space, choice
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner
@@ -74,7 +75,7 @@ def simulate(
     **stop,
 ) -> Tuner:
     """Run `scheduler` on `blackbox` in simulation, results into `out`."""
-    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    rng_s, rng_b = run_rngs(seed)
     sched = make_scheduler(scheduler, context(blackbox, rng_s, candidates), **(params or {}))
     writer = ResultsWriter(
         out,

@@ -11,13 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from blackboxes import repository
 from core.backends._process import install_signal_handlers
 from core.backends.simulated import SimulatedBackend
 from core.results import ResultsWriter
 from core.schedulers import make_scheduler
+from core.seeds import run_rngs
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner
 from tests.helpers import context
@@ -29,7 +28,7 @@ STOP = {"max_trials": 14}
 
 def run(out: Path, scheduler: str, sleep: float = 0.0) -> None:
     blackbox = repository.load_shared("mlp_sklearn", "digits")
-    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(SEED).spawn(2))
+    rng_s, rng_b = run_rngs(SEED)
     sched = make_scheduler(scheduler, context(blackbox, rng_s))
     if sleep:
         on_report = sched.on_report

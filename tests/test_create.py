@@ -7,6 +7,7 @@ import pytest
 
 from blackboxes.synthetic import BraninCurves
 from core.schedulers import create, make_scheduler
+from core.seeds import run_rngs
 from core.trial import Report, Start, Trial
 from tests.helpers import context
 
@@ -35,12 +36,12 @@ def _decisions(sched, bb, n=40):
 
 def test_create_decides_as_run_py_with_the_same_seed():
     bb = BraninCurves(max_fidelity=9)
-    rng = np.random.default_rng(np.random.SeedSequence(3).spawn(2)[0])  # as experiments/run.py
+    rng = run_rngs(3)[0]  # the scheduler's stream of a run with seed=3
     expected = _decisions(make_scheduler("asha", context(bb, rng), eta=3), bb)
     made = create("asha", space=bb.space, metric="loss", mode="min", max_fidelity=9, seed=3, eta=3)
     assert _decisions(made, bb) == expected
     again = create("asha", space=bb.space, metric="loss", fidelities=list(range(1, 10)),
-                   rng=np.random.default_rng(np.random.SeedSequence(3).spawn(2)[0]), eta=3)
+                   rng=run_rngs(3)[0], eta=3)
     assert _decisions(again, bb) == expected
 
 

@@ -1,4 +1,4 @@
-"""experiments.run.load_benchmark: a cached table is read once per process, and again when
+"""experiments.assemble.load_benchmark: a cached table is read once per process, and again when
 it is rebuilt; runs sharing it give the results they give alone."""
 
 import os
@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from blackboxes import repository
-from experiments.run import load_benchmark, run
+from experiments.assemble import load_benchmark
+from experiments.run import run
 from tests.test_lcbench import write_lcbench
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -20,6 +20,7 @@ from blackboxes.synthetic import zdt1_curves, zdt1_front_hypervolume
 from core.backends.simulated import SimulatedBackend
 from core.schedulers import SCHEDULERS, make_scheduler
 from core.schedulers.pareto import to_min
+from core.seeds import run_rngs
 from core.stopping import StoppingCriterion
 from core.trial import Report, Trial
 from core.tuner import Tuner
@@ -57,7 +58,7 @@ def hypervolumes(name: str) -> np.ndarray:
     out = []
     for seed in SEEDS:
         bb = zdt1_curves(max_fidelity=9)
-        rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        rng_s, rng_b = run_rngs(seed)
         points = _Points()
         Tuner(
             scheduler=make_scheduler(name, context(bb, rng_s), **_defaults(name)),

@@ -35,6 +35,7 @@ from scipy.stats import mannwhitneyu
 from blackboxes.synthetic import BraninCurves, hartmann6_curves
 from core.backends.simulated import SimulatedBackend
 from core.schedulers import SCHEDULERS, make_scheduler
+from core.seeds import run_rngs
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner
 from tests.helpers import context
@@ -95,7 +96,7 @@ def regret_curves(name: str, benchmark: str) -> tuple[tuple[np.ndarray, np.ndarr
     out = []
     for seed in SEEDS:
         bb = factory()
-        rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        rng_s, rng_b = run_rngs(seed)
         ctx = context(bb, rng_s)
         trace = _Trace(ctx["metric"])
         Tuner(

@@ -331,19 +331,20 @@ def test_run_py_make_backend_drives_asha_over_sagemaker_jobs(aws, tmp_path):
     from core.schedulers import make_scheduler
     from core.stopping import StoppingCriterion
     from core.tuner import Tuner
-    from experiments.run import make_backend
+    from experiments.assemble import make_backend
     from tests.helpers import context, toy_table
 
     table = toy_table()
     cfg = OmegaConf.create({
         "n_workers": 2,  # max_jobs: ${n_workers}
-        "benchmark": {"training": "experiments/training/mlp_sklearn.py:train"},
         "backend": {**OmegaConf.to_container(OmegaConf.load(
             Path(__file__).resolve().parents[1] / "conf" / "backend" / "sagemaker.yaml")),
             "bucket": BUCKET, "role": ROLE, "image_uri": IMAGE, "poll_interval": 0,
             "region": REGION, "run_id": str(tmp_path)},  # in a run: ${hydra:runtime.output_dir}
     })
-    backend = make_backend(cfg, table, np.random.default_rng(0), tmp_path)
+    params = OmegaConf.to_container(cfg.backend, resolve=True)
+    backend = make_backend(params.pop("name"), params, table, np.random.default_rng(0),
+                           training="experiments/training/mlp_sklearn.py:train", out_dir=tmp_path)
     assert isinstance(backend, SageMakerBackend) and backend.max_fidelity == 4
     assert backend.max_jobs == 2
     logs, epochs, stopped = aws.client("logs"), {}, []

@@ -112,7 +112,7 @@ def test_bad_input(table: TabularBlackbox) -> None:
 
 
 def test_hydra_switch() -> None:
-    from experiments.run import load_benchmark
+    from experiments.assemble import load_benchmark
 
     cfg = OmegaConf.create(
         {"benchmark": {"name": "synthetic", "task": "branin", "surrogate": None}}
@@ -126,7 +126,7 @@ def test_hydra_switch() -> None:
 
 
 def test_hydra_switch_on_a_table(tmp_path, monkeypatch) -> None:
-    from experiments.run import load_benchmark
+    from experiments.assemble import load_benchmark
     from tests.test_lcbench import write_lcbench
 
     monkeypatch.setenv("SIMTUNE_CACHE", str(tmp_path / "cache"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.sweep import sweep_size
 from core.rundir import config_difference
+from experiments.sweeps.progress import sweep_size
 from tests.helpers import sweep
 
 ROOT = Path(__file__).resolve().parents[1]

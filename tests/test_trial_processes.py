@@ -222,27 +222,27 @@ def test_max_trial_seconds_is_checked():
 
 def test_make_backend_never_imports_the_local_training_file(tmp_path):
     import numpy as np
-    from omegaconf import OmegaConf
 
     from blackboxes.synthetic import BraninCurves
-    from experiments.run import make_backend
+    from experiments.assemble import make_backend
 
     marker = tmp_path / "imported"
     script = tmp_path / "no_main_guard.py"
     script.write_text(f"def train(config, reporter): pass\nopen({str(marker)!r}, 'w')"
                       ".write('ran')\nraise SystemExit(9)\n")
-    cfg = OmegaConf.create({"benchmark": {"training": f"{script}:train"},
-                            "backend": {"name": "local", "hang_timeout": None}})
-    backend = make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
+
+    def make(training):
+        return make_backend("local", {"hang_timeout": None}, BraninCurves(),
+                            np.random.default_rng(0), training=training, out_dir=tmp_path / "run")
+
+    backend = make(f"{script}:train")
     assert isinstance(backend, LocalBackend) and backend.command[-1] == str(script)
     assert not marker.exists() and not (tmp_path / "run").exists()
-    cfg.benchmark.training = f"{tmp_path / 'missing.py'}:train"
     with pytest.raises(ValueError, match="training script .*missing.py' not found"):
-        make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
+        make(f"{tmp_path / 'missing.py'}:train")
     json.dumps(backend.metadata())  # still describable without having run anything
-    cfg.benchmark.training = f"{script}:nope"  # the file is read, not run, to find it
     with pytest.raises(ValueError, match="no_main_guard.py has no function 'nope' .*: train"):
-        make_backend(cfg, BraninCurves(), np.random.default_rng(0), tmp_path / "run")
+        make(f"{script}:nope")  # the file is read, not run, to find it
     assert not marker.exists()
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from core.schedulers.base import Scheduler, signature
 from core.schedulers.points import complete_points, with_points
 from core.schedulers.searcher import Searcher
+from core.seeds import run_rngs
 from core.space import Space
 
 SCHEDULERS: dict[str, str] = {
@@ -211,8 +212,8 @@ def create(
     `objectives` (name -> mode) defaults to {metric: mode}. The fidelities are
     `fidelities`, or 1..`max_fidelity`, or [1] for a single-fidelity scheduler (a
     multi-fidelity one needs either: without, a ValueError says so). Randomness
-    comes from `rng`, or from `seed` (default 0) exactly as experiments/run.py derives
-    the scheduler's stream, so `create(name, ..., seed=s)` decides as a run with seed=s.
+    comes from `rng`, or from `seed` (default 0) as the scheduler's stream of a run
+    (core.seeds.run_rngs), so `create(name, ..., seed=s)` decides as a run with seed=s.
     `scheduler_args` are the scheduler's own parameters (its conf/scheduler/<name>.yaml).
     `space` is a Space or a dict {name: domain or constant} (Syne Tune's config_space).
 
@@ -244,7 +245,7 @@ def create(
     if rng is not None and seed is not None:
         raise ValueError(f"create({name!r}): give seed or rng, not both")
     if rng is None:
-        rng = np.random.default_rng(np.random.SeedSequence(seed or 0).spawn(2)[0])
+        rng = run_rngs(seed or 0)[0]
     context = {
         "space": space,
         "metric": metric,

@@ -30,10 +30,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from blackboxes import repository
-from core.backends.simulated import SimulatedBackend
-from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from experiments.assemble import assemble
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "scheduler"
 BENCHMARKS = ["nasbench201/cifar10", "fcnet/naval_propulsion"]
@@ -108,18 +106,10 @@ def run_trace(
     """The reports (_Trace) of `name` on `bb` (at the last fidelity, or all of them), and
     mean ms per suggest (last 50): `n` trials, or as many as `budget` virtual seconds
     allow."""
-    metric, mode = next(iter(bb.objectives.items()))
-    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    ctx = {
-        "space": bb.space,
-        "metric": metric,
-        "mode": mode,
-        "objectives": dict(bb.objectives),
-        "fidelities": bb.fidelities,
-        "rng": rng_s,
-        "candidates": None,
-    }
-    scheduler = make_scheduler(name, ctx, **params)
+    stop = StoppingCriterion(max_wallclock=budget) if budget else StoppingCriterion(max_trials=n)
+    run = assemble(bb, name, seed=seed, stop=stop, n_workers=n_workers, scheduler_args=params,
+                   allow_single_fidelity=True)
+    scheduler = run.scheduler
     times: list[float] = []
     inner = scheduler.suggest
 
@@ -130,15 +120,8 @@ def run_trace(
         return out
 
     scheduler.suggest = timed  # type: ignore[method-assign]
-    trace = _Trace(metric, None if all_reports else bb.fidelities[-1])
-    Tuner(
-        scheduler=scheduler,
-        backend=SimulatedBackend(bb, rng=rng_b),
-        stop=StoppingCriterion(max_wallclock=budget) if budget else StoppingCriterion(max_trials=n),
-        n_workers=n_workers,
-        results=trace,  # type: ignore[arg-type]
-        progress=False,
-    ).run()
+    trace = _Trace(run.objective[0], None if all_reports else bb.fidelities[-1])
+    run.tuner(results=trace).run()  # type: ignore[arg-type]
     return trace, 1e3 * float(np.mean(times[-50:]))
 
 

@@ -18,6 +18,7 @@ workers and N trials, results written, as `experiments/run.py` does it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -27,13 +28,11 @@ import numpy as np
 
 from blackboxes import repository
 from blackboxes.synthetic import BraninCurves
-from core.backends.simulated import SimulatedBackend
 from core.results import ResultsWriter
-from core.schedulers import make_scheduler
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
 from core.trial import Decision, Report, Suggestion, Trial
-from core.tuner import Tuner
+from experiments.assemble import assemble
 
 
 class Timed(Scheduler):
@@ -80,31 +79,12 @@ def benchmark(name: str, max_fidelity: int) -> Any:
     return repository.load("nasbench201", "cifar10")
 
 
-def context(bb: Any, rng: np.random.Generator) -> dict[str, Any]:
-    metric, mode = next(iter(bb.objectives.items()))
-    return {
-        "space": bb.space,
-        "metric": metric,
-        "mode": mode,
-        "objectives": dict(bb.objectives),
-        "fidelities": bb.fidelities,
-        "rng": rng,
-        "candidates": None,
-    }
-
-
 def measure(name: str, bb: Any, sizes: list[int], window: int, seed: int = 0) -> dict:
     """{n: {"suggest": (wall ms mean, wall ms max, cpu ms mean), "report": (...)}}."""
-    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    timed = Timed(make_scheduler(name, context(bb, rng_s)), stop_at=max(sizes) + window)
-    tuner = Tuner(
-        scheduler=timed,
-        backend=SimulatedBackend(bb, rng=rng_b),
-        stop=StoppingCriterion(max_trials=100 * (max(sizes) + window)),
-        n_workers=4,
-        progress=False,
-    )
-    tuner.run()
+    run = assemble(bb, name, seed=seed, n_workers=4, allow_single_fidelity=True,
+                   stop=StoppingCriterion(max_trials=100 * (max(sizes) + window)))
+    timed = Timed(run.scheduler, stop_at=max(sizes) + window)
+    dataclasses.replace(run, scheduler=timed).tuner().run()
     out = {}
     for n in sizes:
         out[n] = {}
@@ -122,21 +102,12 @@ def full_run(n_trials: int, scheduler: str = "bo", seed: int = 0) -> tuple[float
     """Real seconds for `n_trials` of `scheduler` on nasbench201 cifar10 with 4 workers,
     and the virtual seconds they cover."""
     bb = repository.load("nasbench201", "cifar10")
-    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    run = assemble(bb, scheduler, seed=seed, stop=StoppingCriterion(max_trials=n_trials),
+                   n_workers=4)
     with tempfile.TemporaryDirectory() as tmp:
-        tuner = Tuner(
-            scheduler=make_scheduler(scheduler, context(bb, rng_s)),
-            backend=SimulatedBackend(bb, rng=rng_b),
-            stop=StoppingCriterion(max_trials=n_trials),
-            n_workers=4,
-            results=ResultsWriter(
-                Path(tmp),
-                fidelity=bb.fidelity_name,
-                metrics=list(bb.objectives),
-                hyperparameters=list(bb.space),
-            ),
-            progress=False,
-        )
+        tuner = run.tuner(results=ResultsWriter(Path(tmp), fidelity=bb.fidelity_name,
+                                                metrics=list(bb.objectives),
+                                                hyperparameters=list(bb.space)))
         start = time.perf_counter()
         summary = tuner.run()
         return time.perf_counter() - start, summary.time

@@ -21,29 +21,18 @@ import numpy as np
 
 from blackboxes import repository
 from blackboxes.blackbox import TabularBlackbox
-from core.backends.simulated import SimulatedBackend
 from core.results import ResultsWriter
-from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from experiments.assemble import assemble
 
 
 def simulate(bb: TabularBlackbox, scheduler: str, n_trials: int, out: Path, seed: int = 0) -> float:
     """Seconds of real time to simulate `n_trials` trials with 4 workers."""
-    rng_s, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    context = {
-        "space": bb.space, "metric": "val_accuracy", "mode": "max",
-        "fidelities": bb.fidelities, "rng": rng_s, "candidates": None,
-    }
-    tuner = Tuner(
-        scheduler=make_scheduler(scheduler, context),
-        backend=SimulatedBackend(bb, rng=rng_b),
-        stop=StoppingCriterion(max_trials=n_trials),
-        n_workers=4,
-        results=ResultsWriter(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
-                              hyperparameters=list(bb.space)),
-        progress=False,
-    )
+    run = assemble(bb, scheduler, seed=seed, stop=StoppingCriterion(max_trials=n_trials),
+                   n_workers=4, metric="val_accuracy", allow_single_fidelity=True)
+    tuner = run.tuner(results=ResultsWriter(out, fidelity=bb.fidelity_name,
+                                            metrics=list(bb.objectives),
+                                            hyperparameters=list(bb.space)))
     start = time.perf_counter()
     summary = tuner.run()
     elapsed = time.perf_counter() - start

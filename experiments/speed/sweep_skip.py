@@ -8,7 +8,7 @@ once in a temporary directory, then runs the same command again, which skips eve
 the whole sweep, and the same sweep cut to one run (the first scheduler, ``seed=0``).
 The cost of one skipped run is the slope (T_all - T_one) / (runs - 1), free of the ~1 s
 Python and Hydra start-up both pay; each scheduler is a config group, which the simtune
-sweeper composes with Hydra twice (analysis/compose.py); wall
+sweeper composes with Hydra twice (experiments/sweeps/compose.py); wall
 and CPU seconds (of the sweep process and its workers) are both reported, the best of
 ``--repeat`` reruns. ``--sweeper basic`` is Hydra's own sweeper, which launches every
 run for run.py to skip (the state before hydra/sweeper=simtune).

@@ -1,11 +1,11 @@
-"""Sweep bookkeeping from run directories: completion, failures, progress (runs done / total).
+"""Sweep bookkeeping from run directories: run names, failures, progress (runs done / total).
 
-Whether a run is complete is core.rundir's rule (the sweeper, analysis/sweeper.py, skips
-complete runs before dispatch); experiments/run.py writes ``failed.txt`` through
+Whether a run is complete is core.rundir's rule (the sweeper, experiments/sweeps/sweeper.py,
+skips complete runs before dispatch); experiments/run.py writes ``failed.txt`` through
 ``record_failure`` when a run of a sweep fails;
 the Hydra callback ``SweepProgress`` (conf/config.yaml, hydra.callbacks) counts finished
-runs in ``<sweep dir>/progress.json`` and logs "run k/N done". It lives in this installed
-package, not in experiments/, because every launcher (joblib, submitit, Ray) unpickles it
+runs in ``<sweep dir>/progress.json`` and logs "run k/N done". It lives in an installed
+package (experiments.sweeps) because every launcher (joblib, submitit, Ray) unpickles it
 in the worker process.
 
 Example:
@@ -33,7 +33,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from analysis.watchdog import watch_sweep
+from experiments.sweeps.orphans import watch_sweep
 
 log = logging.getLogger("simtune.sweep")
 
@@ -158,10 +158,10 @@ class SweepProgress(Callback):
 
     A sweep with failed runs exits with status 1 once all runs are done. Each run started
     in a process the sweep started (joblib/loky workers, submitit_local jobs) watches the
-    sweep process and stops when it dies (analysis.watchdog).
+    sweep process and stops when it dies (experiments.sweeps.orphans).
 
     Example (conf/config.yaml):
-        hydra: {callbacks: {progress: {_target_: analysis.sweep.SweepProgress}}}
+        hydra: {callbacks: {progress: {_target_: experiments.sweeps.progress.SweepProgress}}}
     """
 
     def __init__(self) -> None:

@@ -8,7 +8,7 @@ each batch before launching it); this sweeper reuses that composition to ask
 runs left to do. A skipped run counts as "skipped" in progress.json and is not touched.
 
 Hydra instantiates sweepers only from the ``hydra_plugins`` namespace: the plugin module
-``hydra_plugins.simtune_sweeper`` (analysis/plugins/, packaged by pyproject.toml) subclasses
+``hydra_plugins.simtune_sweeper`` (experiments/plugins/, packaged by pyproject.toml) subclasses
 ``SkippingSweeper`` and conf/hydra/sweeper/simtune.yaml selects it.
 
 Example:
@@ -25,15 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from analysis import sweep
-from analysis.compose import SweepComposer
 from core import rundir
+from experiments.sweeps import progress
+from experiments.sweeps.compose import SweepComposer
+from experiments.sweeps.hydra_private import BasicSweeper
 
 log = logging.getLogger("simtune.sweep")
 _HYDRA_RESOLVER = re.compile(r"\$\{\s*hydra\s*:")
@@ -78,7 +78,7 @@ class SkippingSweeper(BasicSweeper):
         if not rundir.complete_run(out_dir, config):
             return False
         assert self.config is not None
-        sweep.count_run(self.config.hydra.sweep.dir, sweep.SKIPPED,
+        progress.count_run(self.config.hydra.sweep.dir, progress.SKIPPED,
                         f"{out_dir} already holds a complete run of this config")
         return True
 

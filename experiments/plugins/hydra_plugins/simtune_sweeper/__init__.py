@@ -2,13 +2,13 @@
 
 Hydra instantiates plugins only from the ``hydra_plugins`` namespace; pyproject.toml installs
 this folder as ``hydra_plugins.simtune_sweeper`` (a portion of that namespace, beside the
-joblib and submitit launchers). The sweeper itself lives in analysis/sweeper.py.
+joblib and submitit launchers). The sweeper itself lives in experiments/sweeps/sweeper.py.
 """
 
 from __future__ import annotations
 
-from analysis.sweeper import SkippingSweeper
+from experiments.sweeps.sweeper import SkippingSweeper
 
 
 class SimtuneSweeper(SkippingSweeper):
-    """Hydra's basic sweeper that leaves complete runs out (see analysis.sweeper)."""
+    """Hydra's basic sweeper that leaves complete runs out (see experiments.sweeps.sweeper)."""

@@ -65,7 +65,7 @@ def check_command_line(args: list[str], conf: Path) -> str | None:
 
 def _override_args(args: list[str]) -> list[str]:
     """The overrides among Hydra's command-line arguments (not its flags and their values)."""
-    from hydra._internal.utils import get_args_parser
+    from experiments.sweeps.hydra_private import get_args_parser
 
     parser = get_args_parser()
 
@@ -83,9 +83,9 @@ def _override_args(args: list[str]) -> list[str]:
 def _unknown_hydra_option(group: str, values: list[str] | None, conf: Path) -> str | None:
     """One line if `values` name an option of Hydra's config group `group` (e.g.
     hydra/launcher) that neither Hydra, its plugins nor conf/ has."""
-    from hydra._internal.config_repository import ConfigRepository
-    from hydra._internal.utils import create_config_search_path
     from hydra.core.plugins import Plugins
+
+    from experiments.sweeps.hydra_private import ConfigRepository, create_config_search_path
 
     Plugins.instance()  # plugins register their options (joblib, submitit_local, ...)
     known = ConfigRepository(create_config_search_path(str(conf))).get_group_options(group)

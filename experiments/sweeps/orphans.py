@@ -3,7 +3,7 @@
 joblib/loky workers and submitit_local jobs are processes the sweep started; killed with
 SIGKILL, the sweep runs no handler (an atexit hook does not run either) and they used to
 go on with their runs on their own. ``watch_sweep``, called when a run starts in such a
-process (analysis.sweep.SweepProgress.on_job_start), starts a thread that notices the
+process (experiments.sweeps.progress.SweepProgress.on_job_start), starts a thread that notices the
 sweep's death and stops the run.
 
 Example:

@@ -4,7 +4,7 @@ Hydra composes one job in ~45 ms (its defaults tree and YAML files, every time).
 of a sweep differ mostly in plain values (``seed=3``); only a few overrides choose config
 groups (``scheduler=asha``). ``SweepComposer`` asks Hydra once per choice of groups for a
 *base* config, and gives each job a copy of it with the job's value overrides applied the
-way Hydra applies them (``ConfigLoaderImpl._apply_overrides_to_config``), plus the two
+way Hydra applies them (its private ``apply_overrides``), plus the two
 hydra fields that follow from the overrides (``hydra.overrides.task``,
 ``hydra.job.override_dirname``). The first job of each group is composed both ways and the
 two compared in full; if they differ, or a step fails, that group is composed by Hydra
@@ -22,11 +22,12 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from experiments.sweeps.hydra_private import apply_overrides, get_overrides_dirname
 
 log = logging.getLogger("simtune.sweep")
 
@@ -97,7 +98,7 @@ class SweepComposer:
         """``base`` with the job's value overrides, as Hydra's _load_configuration_impl does."""
         cfg = copy.deepcopy(base)
         values = [o for o in overrides if self._is_value(o)]
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        apply_overrides(values, cfg)
         app = [o for o in overrides if not o.is_hydra_override()]  # hydra ones are in base
         dirname = cfg.hydra.job.config.override_dirname
         with open_dict(cfg.hydra):
