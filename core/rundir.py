@@ -14,12 +14,10 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,29 +55,23 @@ def comparable(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_difference(
-    old: Any, new: Any, prefix: str = "", added: Callable[[str, Any], bool] | None = None
-) -> str | None:
-    """Dotted key of the first difference between two configs, None if equal. A key only
-    `new` has is no difference where `added(dotted_key, new_value)` says so.
+def config_difference(old: Any, new: Any) -> str | None:
+    """Dotted key of the first difference between two configs, None if equal.
 
     >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
     'a.b'
     """
-    return next(iter(config_differences(old, new, prefix, added)), None)
+    return next(iter(config_differences(old, new)), None)
 
 
-def config_differences(
-    old: Any, new: Any, prefix: str = "", added: Callable[[str, Any], bool] | None = None
-) -> list[str]:
-    """Dotted keys of every difference between two configs, in key order (see
-    config_difference)."""
+def config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of every difference between two configs, in key order. A key only one
+    of them has is a difference: a run written by an older simtune, whose config lacks a
+    key added since, is another configuration (a 0.1 project resumes only its own runs)."""
     if isinstance(old, dict) and isinstance(new, dict):
         found: list[str] = []
         for key in sorted(set(old) | set(new)):
-            if key not in old and added is not None and added(f"{prefix}{key}", new[key]):
-                continue
-            found += config_differences(old.get(key), new.get(key), f"{prefix}{key}.", added)
+            found += config_differences(old.get(key), new.get(key), f"{prefix}{key}.")
         return found
     return [] if old == new else [prefix.rstrip(".") or "config"]
 
@@ -94,40 +86,6 @@ def chosen_differences(keys: list[str]) -> list[str]:
     renamed = {k[: -len("name")] for k in keys if k.endswith(".name")}
     return [k for k in keys if k.endswith(".name") and k[: -len("name")] in renamed
             or not any(k.startswith(group) for group in renamed)]
-
-
-def added_at_default(config: dict[str, Any]) -> Callable[[str, Any], bool]:
-    """For config_difference: a scheduler argument or stop criterion that a run written by
-    an older simtune lacks (scheduler.K, scheduler.searcher_args.K, stop.K) is no
-    difference when `config` sets it to its default. Behaviour at an argument's default
-    does not change when the argument is added (traces are kept byte-identical), and a
-    resumed run replays every recorded row and stops at the first that differs."""
-    scheduler = config.get("scheduler")
-
-    def added(dotted: str, value: Any) -> bool:
-        parts = dotted.split(".")
-        if parts[0] == "stop" and len(parts) == 2:  # a stop criterion added at its default
-            from core.stopping import StoppingCriterion
-
-            fields = {f.name: f.default for f in dataclasses.fields(StoppingCriterion)}
-            return parts[1] in fields and fields[parts[1]] == value
-        if parts[0] != "scheduler" or not isinstance(scheduler, dict) or len(parts) > 3:
-            return False
-        from core.schedulers import NO_DEFAULT, argument_default  # only on this rare path
-
-        name = scheduler.get("name")
-        if len(parts) == 2:
-            default = argument_default(name, parts[1])
-        elif parts[1] == "searcher_args":
-            searcher = scheduler.get("searcher") or argument_default(name, "searcher")
-            if not isinstance(searcher, str):
-                return False
-            default = argument_default(name, parts[2], searcher=searcher)
-        else:
-            return False
-        return default is not NO_DEFAULT and comparable({"v": default}) == {"v": value}
-
-    return added
 
 
 def _at(config: Any, dotted: str) -> Any:
@@ -168,7 +126,7 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
     difference = None
     if config is not None:
         old, new = comparable(meta.get("config") or {}), comparable(config)
-        keys = chosen_differences(config_differences(old, new, added=added_at_default(new)))
+        keys = chosen_differences(config_differences(old, new))
         if keys:
             difference = "; ".join(f"{key}: {_at(old, key)!r} -> {_at(new, key)!r}"
                                    for key in keys[:3]) + ("; ..." if len(keys) > 3 else "")
