@@ -23,6 +23,7 @@ from core import rundir
 from core.diskfull import NoSpace, is_no_space, no_space
 from core.rundir import RESULTS
 from core.runlock import LOCK_FILE, RunLock
+from core.stopping import Ended
 from core.trial import Event, Failure, Report, Status
 
 log = logging.getLogger("simtune.results")
@@ -261,8 +262,9 @@ class ResultsWriter:
                 self._full = no_space(e, self.directory / rundir.METADATA, len(text) + 1)
                 raise self._full from None
 
-    def close(self, *, complete: bool = False, **final: Any) -> None:
-        """Flush and close; record `final` facts and whether the run is complete.
+    def close(self, *, ended: Ended, complete: bool = False, **facts: Any) -> None:
+        """Flush and close; record why the run `ended` (end_reason), whether it is
+        complete, and other `facts`.
 
         A run that ended before it replayed all of its recorded rows did not reproduce
         them: ReplayMismatch (the rows stay as they were).
@@ -272,23 +274,20 @@ class ResultsWriter:
         try:
             os.fsync(self._fd)
             os.close(self._fd)
-            self._close(complete, final)
+            self._close(ended, complete, facts)
         finally:
             self._lock.release()
 
-    def _close(self, complete: bool, final: dict[str, Any]) -> None:
+    def _close(self, ended: Ended, complete: bool, facts: dict[str, Any]) -> None:
         left = len(self._recorded) - self._replayed
-        reason = str(final.get("end_reason", ""))
-        interrupted = reason.startswith(("interrupted", "crashed"))
-        if left and not interrupted:
-            complete = False
-            final["end_reason"] = f"{reason}; replay ended with {left} recorded rows left"
-        self.metadata["complete"] = bool(complete)
-        self.update(**final)
-        if left and not interrupted:
+        mismatch = left and not ended.reason.cut_short  # it ended before its recorded rows
+        reason = f"{ended}; replay ended with {left} recorded rows left" if mismatch else ended
+        self.metadata["complete"] = bool(complete) and not mismatch
+        self.update(end_reason=str(reason), **facts)
+        if mismatch:
             raise ReplayMismatch(
                 f"cannot resume {self.directory}: the resumed run ended "
-                f"({reason}) with {left} of its {len(self._recorded)} "
+                f"({ended}) with {left} of its {len(self._recorded)} "
                 "recorded rows not reproduced: the code or the data changed since; rerun "
                 "with resume=false or use a new directory"
             )

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.stopping import EndReason
+
 RESULTS = "results.csv"
 METADATA = "metadata.json"
 SUPERSEDED = "superseded"  # where resume=false moves an earlier run of the directory
@@ -118,8 +120,8 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
         ) from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} holds no run's metadata; use another directory")
-    reason = str(meta.get("end_reason") or "interrupted")
-    if meta.get("n_reports") == 0 and not reason.startswith(("interrupted", "crashed")):
+    reason = EndReason.of(str(meta.get("end_reason") or "interrupted"))
+    if meta.get("n_reports") == 0 and not reason.cut_short:
         kind = "empty"  # it ended with nothing to keep (written so by older simtune: complete)
     else:
         kind = "complete" if meta.get("complete") is True else "incomplete"

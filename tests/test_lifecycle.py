@@ -17,6 +17,7 @@ import pytest
 
 from core.results import ReplayMismatch, ResultsWriter
 from core.schedulers import SCHEDULERS
+from core.stopping import Ended, EndReason
 from tests import lifecycle_driver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def test_a_run_ending_before_its_recorded_rows_is_not_complete(tmp_path):
     w = _writer(tmp_path)
     w.write(0, 0.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
     with pytest.raises(ReplayMismatch, match="2 of its 3 recorded rows"):
-        w.close(complete=True, end_reason="budget reached")
+        w.close(ended=Ended(EndReason.BUDGET), complete=True)
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["complete"] is False
     assert _rows(tmp_path / "results.csv") == 3
@@ -143,7 +144,7 @@ def test_a_run_ending_before_its_recorded_rows_is_not_complete(tmp_path):
 def test_another_config_is_refused_and_resume_false_sets_it_aside(tmp_path):
     w = _writer(tmp_path)
     w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
-    w.close(complete=True, end_reason="budget reached")
+    w.close(ended=Ended(EndReason.BUDGET), complete=True)
     before = (tmp_path / "results.csv").read_bytes()
     with pytest.raises(ValueError, match="holds a complete run of this configuration"):
         _writer(tmp_path)
