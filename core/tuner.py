@@ -118,18 +118,11 @@ class Tuner:
     def run(self) -> TuningSummary:
         """Run until the stopping criterion holds or nothing is left to do.
 
-        A results writer holding the rows of an interrupted run makes this a resume: on
-        a deterministic backend the run is redone and every row checked against the
-        recorded one; on a real backend the recorded events are fed back first
-        (core.backends.replay), then the trials left running continue from their
-        checkpoints.
+        To resume an interrupted run, pass the session's backend and writer
+        (core.rundir.open_run): the writer checks the rows the run reproduces against
+        the recorded ones, and a real backend replays the recorded events first.
         """
         results = self.results
-        replaying = getattr(results, "replaying", False)  # a plain sink (write, close) never is
-        if replaying and not self.backend.deterministic:
-            from core.backends.replay import ReplayBackend
-
-            self.backend = ReplayBackend(self.backend, results.recorded_events())
         self._checks.start()
         ended = Ended(EndReason.INTERRUPTED)
         try:

@@ -18,8 +18,8 @@ from blackboxes.synthetic import zdt1_curves
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.incumbent import Incumbent, incumbent
-from core.results import ResultsWriter
 from core.run_results import RunResults
+from core.rundir import open_run
 from core.schedulers import create
 from core.stopping import Ended, EndReason, StoppingCriterion
 from core.tuner import Tuner
@@ -93,8 +93,8 @@ def test_the_status_line_ranks_trials_as_the_incumbent(tmp_path):
     status = StatusLine(every=1e-9, top=3)
     sched = create("asha", space=bb.space, metric="val_accuracy", mode="max",
                    fidelities=bb.fidelities, seed=0)
-    writer = ResultsWriter(tmp_path, fidelity="epoch", metrics=list(bb.objectives),
-                           hyperparameters=list(bb.space))
+    writer = open_run(tmp_path, fidelity="epoch", metrics=list(bb.objectives),
+                      hyperparameters=list(bb.space)).writer
     summary = Tuner(scheduler=sched, backend=SimulatedBackend(bb, rng=np.random.default_rng(1)),
                     stop=StoppingCriterion(max_trials=30), n_workers=4, results=writer,
                     progress=False, callbacks=[status]).run()

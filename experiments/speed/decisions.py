@@ -28,7 +28,7 @@ import numpy as np
 from blackboxes import repository
 from blackboxes.synthetic import BraninCurves
 from core.backends.simulated import SimulatedBackend
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.schedulers import make_scheduler
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
@@ -129,12 +129,12 @@ def full_run(n_trials: int, scheduler: str = "bo", seed: int = 0) -> tuple[float
             backend=SimulatedBackend(bb, rng=rng_b),
             stop=StoppingCriterion(max_trials=n_trials),
             n_workers=4,
-            results=ResultsWriter(
+            results=open_run(
                 Path(tmp),
                 fidelity=bb.fidelity_name,
                 metrics=list(bb.objectives),
                 hyperparameters=list(bb.space),
-            ),
+            ).writer,
             progress=False,
         )
         start = time.perf_counter()

@@ -22,7 +22,7 @@ import numpy as np
 from blackboxes import repository
 from blackboxes.blackbox import TabularBlackbox
 from core.backends.simulated import SimulatedBackend
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.schedulers import make_scheduler
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner
@@ -40,8 +40,8 @@ def simulate(bb: TabularBlackbox, scheduler: str, n_trials: int, out: Path, seed
         backend=SimulatedBackend(bb, rng=rng_b),
         stop=StoppingCriterion(max_trials=n_trials),
         n_workers=4,
-        results=ResultsWriter(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
-                              hyperparameters=list(bb.space)),
+        results=open_run(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
+                         hyperparameters=list(bb.space)).writer,
         progress=False,
     )
     start = time.perf_counter()
