@@ -230,10 +230,12 @@ def read_rows(directory: str | Path, header: list[str]) -> list[str]:
 
 def results_changed(directory: str | Path, metadata: dict[str, Any]) -> str | None:
     """One line if results.csv no longer starts with the bytes `metadata` recorded a digest
-    of (a row edited or deleted since), None if it does or no digest was recorded."""
+    of (a row edited or deleted since), or no digest was recorded (a run of an older
+    simtune, which this one does not resume); None if it does."""
     digest, size = metadata.get(DIGEST), metadata.get(DIGEST_BYTES)
     if not isinstance(digest, str) or not isinstance(size, int):
-        return None  # written by a simtune that kept no digest
+        return (f"{Path(directory) / METADATA} records no digest of {RESULTS}: a run of an "
+                "older simtune, which this one does not resume; rerun into a new directory")
     path = Path(directory) / RESULTS
     try:
         with open(path, "rb") as f:

@@ -175,6 +175,19 @@ def test_an_interrupted_run_that_cannot_be_replayed_is_refused_before_anything_i
     assert not session.resuming and (tmp_path / "superseded" / "0" / "results.csv").exists()
 
 
+def test_a_run_without_a_digest_is_refused_as_one_of_an_older_simtune(tmp_path):
+    w = _writer(tmp_path)
+    w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "running", {"lr": 0.1})
+    _die(w)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    del meta["results_sha256"], meta["results_bytes"]
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="records no digest of results.csv: a run of an older"):
+        _writer(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def test_a_resumed_session_replays_on_a_real_backend_and_redoes_a_simulated_one(tmp_path):
     from core.backends.python import PythonBackend
     from core.backends.replay import ReplayBackend
