@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import json
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,6 @@ from core.runlock import RunLock
 from core.stopping import Ended
 from core.trial import Event, Failure, Report, Status
 
-log = logging.getLogger("simtune.results")
 DIGEST_EVERY = 1.0  # seconds between the digests of results.csv recorded in metadata.json
 RESULTS = "results.csv"
 METADATA = "metadata.json"
