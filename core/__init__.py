@@ -37,7 +37,8 @@ _PUBLIC = {
     "LocalBackend": "core.backends.local",
     "PythonBackend": "core.backends.python",
     # results
-    "ResultsWriter": "core.results",
+    "open_run": "core.rundir",
+    "RunSession": "core.rundir",
     "run_metadata": "core.results",
     "load_run": "core.run_results",
     "RunResults": "core.run_results",

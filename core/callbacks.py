@@ -17,6 +17,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from tqdm.auto import tqdm
+
 from core.incumbent import counts, rank
 from core.trial import Decision, Report, Trial
 
@@ -129,3 +131,48 @@ def _short(config: dict[str, Any]) -> str:
     return "{" + ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()
     ) + "}"
+
+
+class ProgressBar(Callback):
+    """A tqdm bar of the run's budget: the backend's clock up to stop.max_wallclock, else
+    the trials started (stop.max_trials) or finished. Tuner(progress=True) adds it."""
+
+    def on_run_start(self, tuner: Tuner) -> None:
+        self._tuner, stop = tuner, tuner.stop
+        if stop.max_wallclock is not None:
+            self._bar = tqdm(
+                total=float(stop.max_wallclock), unit="s", desc="backend clock",
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]",
+            )
+        else:
+            self._bar = tqdm(total=stop.max_trials or stop.max_trials_finished, unit="trial",
+                             desc="trials")
+
+    def _update(self) -> None:
+        tuner, bar = self._tuner, self._bar
+        stop = tuner.stop
+        if stop.max_wallclock is not None:
+            n = min(tuner.backend.time(), stop.max_wallclock)
+        else:
+            n = len(tuner.trials) if stop.max_trials else tuner.so_far.n_finished
+        bar.update(n - bar.n)
+        if bar.n == bar.last_print_n:  # just redrawn: refresh the status text too
+            bar.set_postfix_str(f"{len(tuner.trials)} trials, best {tuner.incumbent.value}",
+                                refresh=False)
+
+    def on_trial_start(self, trial: Trial) -> None:
+        self._update()
+
+    def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
+        self._update()
+
+    def on_trial_end(self, trial: Trial) -> None:
+        self._update()
+
+    def on_wait(self) -> None:
+        self._update()
+
+    def on_run_end(self, summary: TuningSummary) -> None:
+        bar = getattr(self, "_bar", None)  # None: interrupted before the run started
+        if bar is not None:
+            bar.close()

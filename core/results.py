@@ -12,54 +12,56 @@ import csv
 import hashlib
 import io
 import json
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from core import rundir
 from core.diskfull import NoSpace, is_no_space, no_space
-from core.rundir import RESULTS
-from core.runlock import LOCK_FILE, RunLock
+from core.runlock import RunLock
+from core.stopping import Ended
 from core.trial import Event, Failure, Report, Status
 
-log = logging.getLogger("simtune.results")
 DIGEST_EVERY = 1.0  # seconds between the digests of results.csv recorded in metadata.json
+RESULTS = "results.csv"
+METADATA = "metadata.json"
+SUPERSEDED = "superseded"  # where core.rundir moves an earlier run of the directory
+DIGEST, DIGEST_BYTES = "results_sha256", "results_bytes"  # metadata: what results.csv holds
 
 
 class ReplayMismatch(ValueError):
     """A resumed run does not reproduce the rows its directory recorded."""
 
 
-class RunComplete(ValueError):
-    """The directory holds a complete run of this configuration: nothing left to do."""
+def columns(fidelity: str, metrics: Sequence[str], hyperparameters: Sequence[str]) -> list[str]:
+    """The columns of results.csv; ValueError if a metric takes a column's name."""
+    reserved = {"trial_id", "time", "decision", "status", fidelity}
+    clash = reserved & set(metrics)
+    if clash:
+        raise ValueError(
+            f"metric names {sorted(clash)} clash with result columns {sorted(reserved)}"
+        )
+    return ["trial_id", "time", fidelity, *metrics, "decision", "status",
+            *(f"config_{h}" for h in hyperparameters)]
 
 
 class ResultsWriter:
     """Writes one CSV row per report, flushed as it goes, plus the run's metadata.
 
+    Made by core.rundir.open_run, which decides whether the directory's run is new or
+    resumed and hands over the directory's lock (released by `close`) and the `recorded`
+    rows of an interrupted run, which the writer checks instead of writing them again.
     Columns: trial_id, time, <fidelity>, <metrics...>, decision, status, config_<hp>...
-    A crash loses nothing already written: every row is handed to the OS at once. The
-    writer holds the directory's lock (core.runlock) until closed: a second writer is
-    refused, naming it. metadata.json records a digest of the rows written (every
-    DIGEST_EVERY seconds and at the end); a resume or a rerun refuses a file changed since.
-    A full disk raises core.diskfull.NoSpace and leaves whole rows.
-    `config` identifies the run: a directory holding an incomplete run of the same
-    config resumes it (unless resume=False, which moves it to superseded/), one of
-    another config is refused, a complete one of the same config is refused too
-    (there is nothing left to do). One that ended without a valid report (of any config)
-    is moved to superseded/ and the run starts afresh.
+    A crash loses nothing already written: every row is handed to the OS at once.
+    metadata.json records a digest of the rows written (every DIGEST_EVERY seconds and at
+    the end); a resume or a rerun refuses a file changed since. A full disk raises
+    core.diskfull.NoSpace and leaves whole rows.
 
     Example:
-        >>> w = ResultsWriter("out", fidelity="epoch", metrics=["loss"], hyperparameters=["lr"])
+        >>> w = open_run("out", fidelity="epoch", metrics=["loss"], hyperparameters=["lr"]).writer
         >>> w.write(0, 1.5, 1, {"loss": 0.3}, "continue", "running", {"lr": 0.1})
     """
-
-    _recorded: list[str] = []  # rows of an interrupted run, to be replayed (read-only)
-    _replayed = 0  # how many of them the resumed run has reproduced
-    _full: NoSpace | None = None  # the write that found the disk full
 
     def __init__(
         self,
@@ -68,71 +70,23 @@ class ResultsWriter:
         fidelity: str,
         metrics: Sequence[str],
         hyperparameters: Sequence[str],
-        metadata: dict[str, Any] | None = None,
-        config: dict[str, Any] | None = None,
-        resume: bool = True,
+        metadata: dict[str, Any],
+        lock: RunLock,
+        recorded: Sequence[str] = (),
     ) -> None:
         self.directory = Path(directory)
         self.fidelity = fidelity
         self.metrics = list(metrics)
         self.hyperparameters = list(hyperparameters)
-        reserved = {"trial_id", "time", "decision", "status", fidelity}
-        clash = reserved & set(self.metrics)
-        if clash:
-            raise ValueError(
-                f"metric names {sorted(clash)} clash with result columns {sorted(reserved)}"
-            )
-        self.columns = [
-            "trial_id",
-            "time",
-            fidelity,
-            *self.metrics,
-            "decision",
-            "status",
-            *(f"config_{h}" for h in self.hyperparameters),
-        ]
-        state = rundir.inspect(self.directory, config)
-        self._refuse(state, resume)  # before the lock: a refused run leaves no lock file
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock.acquire(self.directory / LOCK_FILE)
-        try:
-            state = rundir.inspect(self.directory, config)  # as it is now that it is ours
-            self._refuse(state, resume)
-            # a run without a valid report is nothing worth resuming: set aside, start afresh
-            self._open(state, metadata, config, resume and state.kind != "empty")
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def _refuse(self, state: rundir.RunState, resume: bool) -> None:
-        """ValueError if the run in the directory may not go on (RunComplete: it is done)."""
-        if state.kind in ("new", "empty") or not resume:
-            return
-        why = rundir.refusal(self.directory, state)
-        if why:
-            raise ValueError(why)
-        if state.kind == "complete":
-            raise RunComplete(f"{self.directory} holds a complete run of this configuration "
-                              "already")
-
-    def _open(self, state: rundir.RunState, metadata: dict[str, Any] | None,
-              config: dict[str, Any] | None, resume: bool) -> None:
-        self.metadata: dict[str, Any] = {**(metadata or {}), "complete": False}
-        if config is not None:
-            self.metadata["config"] = rundir.comparable(config)
-        if state.kind != "new" and not resume:
-            aside = rundir.set_aside(self.directory)
-            log.info("moved the earlier run of %s (%s) to %s", self.directory,
-                     state.metadata.get("end_reason", "interrupted"), aside)
-            state = rundir.RunState("new")
-        recorded = rundir.read_rows(self.directory, self.columns) if state.kind != "new" else []
-        if state.kind != "new":
-            self.metadata["resumed"] = int(state.metadata.get("resumed", 0)) + 1
-        self._recorded = recorded
-        self._replayed = 0  # rows of _recorded checked so far
+        self.columns = columns(fidelity, self.metrics, self.hyperparameters)
+        self.metadata = metadata
+        self._lock = lock
+        self.recorded = tuple(recorded)  # rows of an interrupted run, to be replayed
+        self._replayed = 0  # how many of them the resumed run has reproduced
+        self._full: NoSpace | None = None  # the write that found the disk full
         self.n_rows = 0
         path = self.directory / RESULTS
-        fresh = state.kind == "new" or not path.exists() or path.stat().st_size == 0
+        fresh = not path.exists() or path.stat().st_size == 0
         self._buffer = io.StringIO()
         self._check = csv.writer(self._buffer, lineterminator="")
         self._digest = hashlib.sha256(b"" if fresh else path.read_bytes())
@@ -152,12 +106,12 @@ class ResultsWriter:
     @property
     def n_recorded(self) -> int:
         """Rows the directory held when the run was resumed (0 for a new run)."""
-        return len(self._recorded)
+        return len(self.recorded)
 
     @property
     def replaying(self) -> bool:
         """True while recorded rows are still being checked instead of written."""
-        return self._replayed < len(self._recorded)
+        return self._replayed < len(self.recorded)
 
     def write(
         self,
@@ -213,56 +167,38 @@ class ResultsWriter:
         self._size += len(data)
         self._digest.update(data)
 
-    def _recorded_digest(self) -> dict[str, Any]:
+    def _digest_so_far(self) -> dict[str, Any]:
         self._synced = monotonic()
-        return {rundir.DIGEST: self._digest.hexdigest(), rundir.DIGEST_BYTES: self._size}
+        return {DIGEST: self._digest.hexdigest(), DIGEST_BYTES: self._size}
 
     def _verify(self, row: list[Any]) -> None:
-        line, expected = self._line(row), self._recorded[self._replayed]
+        line, expected = self._line(row), self.recorded[self._replayed]
         if line != expected:
             raise ReplayMismatch(
                 f"cannot resume {self.directory}: row {self._replayed + 1} of {RESULTS} was "
                 f"{expected[:160]!r}, the resumed run gives {line[:160]!r}: the code or the "
                 "data changed since it was written; rerun with resume=false (moves the old "
-                f"run to {self.directory / rundir.SUPERSEDED}/) or use a new directory"
+                f"run to {self.directory / SUPERSEDED}/) or use a new directory"
             )
         self._replayed += 1
-
-    def recorded_events(self) -> list[Event]:
-        """The events behind the recorded rows, in order (what a replay feeds back)."""
-        events: list[Event] = []
-        n_metrics = len(self.metrics)
-        for values in csv.reader(self._recorded):
-            trial_id, time, status = int(values[0]), float(values[1]), values[4 + n_metrics]
-            if status == Status.STOPPED.value and values[3 + n_metrics] == "":
-                continue  # the run's end stopped it: no event, the end is replayed too
-            if status == Status.FAILED.value:
-                events.append(Failure(trial_id, time, (
-                    f"trial {trial_id} failed before the run was resumed (its reason is in "
-                    "the run's log and its trial directory)")))
-                continue
-            cells = zip(self.metrics, values[3 : 3 + n_metrics], strict=True)
-            metrics = {m: _number(v) for m, v in cells if v != ""}
-            last = status == Status.COMPLETED.value
-            events.append(Report(trial_id, time, int(values[2]), metrics, last))
-        return events
 
     def update(self, **facts: Any) -> None:
         """Add `facts` to metadata.json now."""
         self.metadata.update(facts)
-        self.metadata.update(self._recorded_digest())
+        self.metadata.update(self._digest_so_far())
         try:
-            rundir.write_metadata(self.directory, self.metadata)
+            write_metadata(self.directory, self.metadata)
         except OSError as e:
             if not is_no_space(e):
                 raise
             if self._full is None:  # else the first NoSpace says it; metadata.json stays
                 text = json.dumps(self.metadata, indent=2, default=str)
-                self._full = no_space(e, self.directory / rundir.METADATA, len(text) + 1)
+                self._full = no_space(e, self.directory / METADATA, len(text) + 1)
                 raise self._full from None
 
-    def close(self, *, complete: bool = False, **final: Any) -> None:
-        """Flush and close; record `final` facts and whether the run is complete.
+    def close(self, *, ended: Ended, complete: bool = False, **facts: Any) -> None:
+        """Flush and close; record why the run `ended` (end_reason), whether it is
+        complete, and other `facts`.
 
         A run that ended before it replayed all of its recorded rows did not reproduce
         them: ReplayMismatch (the rows stay as they were).
@@ -272,26 +208,56 @@ class ResultsWriter:
         try:
             os.fsync(self._fd)
             os.close(self._fd)
-            self._close(complete, final)
+            self._close(ended, complete, facts)
         finally:
             self._lock.release()
 
-    def _close(self, complete: bool, final: dict[str, Any]) -> None:
-        left = len(self._recorded) - self._replayed
-        reason = str(final.get("end_reason", ""))
-        interrupted = reason.startswith(("interrupted", "crashed"))
-        if left and not interrupted:
-            complete = False
-            final["end_reason"] = f"{reason}; replay ended with {left} recorded rows left"
-        self.metadata["complete"] = bool(complete)
-        self.update(**final)
-        if left and not interrupted:
+    def _close(self, ended: Ended, complete: bool, facts: dict[str, Any]) -> None:
+        left = len(self.recorded) - self._replayed
+        mismatch = left and not ended.reason.cut_short  # it ended before its recorded rows
+        reason = f"{ended}; replay ended with {left} recorded rows left" if mismatch else ended
+        self.metadata["complete"] = bool(complete) and not mismatch
+        self.update(end_reason=str(reason), **facts)
+        if mismatch:
             raise ReplayMismatch(
                 f"cannot resume {self.directory}: the resumed run ended "
-                f"({reason}) with {left} of its {len(self._recorded)} "
+                f"({ended}) with {left} of its {len(self.recorded)} "
                 "recorded rows not reproduced: the code or the data changed since; rerun "
                 "with resume=false or use a new directory"
             )
+
+
+def write_metadata(directory: str | Path, metadata: dict[str, Any]) -> None:
+    """Replace metadata.json atomically (a crash leaves the old or the new one, whole)."""
+    path = Path(directory) / METADATA
+    tmp = path.with_name(METADATA + ".partial")
+    try:
+        tmp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old metadata.json, no debris
+        raise
+
+
+def recorded_events(rows: Sequence[str], metrics: Sequence[str]) -> list[Event]:
+    """The events behind recorded `rows` of results.csv (lines of a run with `metrics`),
+    in order: what a replay feeds back."""
+    events: list[Event] = []
+    n_metrics = len(metrics)
+    for values in csv.reader(rows):
+        trial_id, time, status = int(values[0]), float(values[1]), values[4 + n_metrics]
+        if status == Status.STOPPED.value and values[3 + n_metrics] == "":
+            continue  # the run's end stopped it: no event, the end is replayed too
+        if status == Status.FAILED.value:
+            events.append(Failure(trial_id, time, (
+                f"trial {trial_id} failed before the run was resumed (its reason is in "
+                "the run's log and its trial directory)")))
+            continue
+        cells = zip(metrics, values[3 : 3 + n_metrics], strict=True)
+        values_of = {m: _number(v) for m, v in cells if v != ""}
+        last = status == Status.COMPLETED.value
+        events.append(Report(trial_id, time, int(values[2]), values_of, last))
+    return events
 
 
 def _number(text: str) -> Any:

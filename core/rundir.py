@@ -1,36 +1,56 @@
-"""The run directory: what it holds, whether that run is complete, and whether it may resume.
+"""The run directory: what it holds, and the one call that opens it for a run.
 
 One run directory holds one run: results.csv (the rows, which are also the run's event
-log) and metadata.json (what the run is, and `complete`). This module is the one place
+log) and metadata.json (what the run is, and `complete`). `open_run` is the one place
 that reads a directory's state and decides: a new run starts, a complete run of the same
-configuration is left alone, an incomplete one resumes, and a run of another
-configuration is refused (or set aside, with resume=false). Nothing here writes before
-the caller has validated the whole configuration.
+configuration is left alone (RunComplete), an incomplete one resumes, and a run of
+another configuration is refused in one line (or set aside, with resume=False). Call it
+once the whole configuration is validated: nothing is written before it.
 
 Example:
-    >>> inspect("outputs/run1", {"seed": 0}).kind  # doctest: +SKIP
-    'new'
+    >>> session = open_run("outputs/run1", fidelity="epoch", metrics=["loss"],
+    ...                    hyperparameters=["lr"], config={"seed": 0})  # doctest: +SKIP
+    >>> Tuner(..., backend=session.backend(backend), results=session.writer)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RESULTS = "results.csv"
-METADATA = "metadata.json"
-SUPERSEDED = "superseded"  # where resume=false moves an earlier run of the directory
+from core.results import (
+    DIGEST,
+    DIGEST_BYTES,
+    METADATA,
+    RESULTS,
+    SUPERSEDED,
+    ResultsWriter,
+    columns,
+    recorded_events,
+)
+from core.runlock import LOCK_FILE, RunLock
+from core.stopping import EndReason
+
+if TYPE_CHECKING:
+    from core.backends.base import Backend
+    from core.trial import Event
+
+log = logging.getLogger("simtune.rundir")
 TRIALS = "trials"  # trial directories of the real backends
-DIGEST, DIGEST_BYTES = "results_sha256", "results_bytes"  # metadata: what results.csv holds
 # config keys that do not change a run's results (allow_single_fidelity only permits one)
 IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity")
+
+
+class RunComplete(ValueError):
+    """The directory holds a complete run of this configuration: nothing left to do."""
 
 
 @dataclass
@@ -57,29 +77,23 @@ def comparable(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_difference(
-    old: Any, new: Any, prefix: str = "", added: Callable[[str, Any], bool] | None = None
-) -> str | None:
-    """Dotted key of the first difference between two configs, None if equal. A key only
-    `new` has is no difference where `added(dotted_key, new_value)` says so.
+def config_difference(old: Any, new: Any) -> str | None:
+    """Dotted key of the first difference between two configs, None if equal.
 
     >>> config_difference({"a": {"b": 1}}, {"a": {"b": 2}})
     'a.b'
     """
-    return next(iter(config_differences(old, new, prefix, added)), None)
+    return next(iter(config_differences(old, new)), None)
 
 
-def config_differences(
-    old: Any, new: Any, prefix: str = "", added: Callable[[str, Any], bool] | None = None
-) -> list[str]:
-    """Dotted keys of every difference between two configs, in key order (see
-    config_difference)."""
+def config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of every difference between two configs, in key order. A key only one
+    of them has is a difference: a run written by an older simtune, whose config lacks a
+    key added since, is another configuration (a 0.1 project resumes only its own runs)."""
     if isinstance(old, dict) and isinstance(new, dict):
         found: list[str] = []
         for key in sorted(set(old) | set(new)):
-            if key not in old and added is not None and added(f"{prefix}{key}", new[key]):
-                continue
-            found += config_differences(old.get(key), new.get(key), f"{prefix}{key}.", added)
+            found += config_differences(old.get(key), new.get(key), f"{prefix}{key}.")
         return found
     return [] if old == new else [prefix.rstrip(".") or "config"]
 
@@ -96,40 +110,6 @@ def chosen_differences(keys: list[str]) -> list[str]:
             or not any(k.startswith(group) for group in renamed)]
 
 
-def added_at_default(config: dict[str, Any]) -> Callable[[str, Any], bool]:
-    """For config_difference: a scheduler argument or stop criterion that a run written by
-    an older simtune lacks (scheduler.K, scheduler.searcher_args.K, stop.K) is no
-    difference when `config` sets it to its default. Behaviour at an argument's default
-    does not change when the argument is added (traces are kept byte-identical), and a
-    resumed run replays every recorded row and stops at the first that differs."""
-    scheduler = config.get("scheduler")
-
-    def added(dotted: str, value: Any) -> bool:
-        parts = dotted.split(".")
-        if parts[0] == "stop" and len(parts) == 2:  # a stop criterion added at its default
-            from core.stopping import StoppingCriterion
-
-            fields = {f.name: f.default for f in dataclasses.fields(StoppingCriterion)}
-            return parts[1] in fields and fields[parts[1]] == value
-        if parts[0] != "scheduler" or not isinstance(scheduler, dict) or len(parts) > 3:
-            return False
-        from core.schedulers import NO_DEFAULT, argument_default  # only on this rare path
-
-        name = scheduler.get("name")
-        if len(parts) == 2:
-            default = argument_default(name, parts[1])
-        elif parts[1] == "searcher_args":
-            searcher = scheduler.get("searcher") or argument_default(name, "searcher")
-            if not isinstance(searcher, str):
-                return False
-            default = argument_default(name, parts[2], searcher=searcher)
-        else:
-            return False
-        return default is not NO_DEFAULT and comparable({"v": default}) == {"v": value}
-
-    return added
-
-
 def _at(config: Any, dotted: str) -> Any:
     for key in dotted.split("."):
         if not isinstance(config, dict) or key not in config:
@@ -138,8 +118,9 @@ def _at(config: Any, dotted: str) -> Any:
     return config
 
 
-def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunState:
-    """The state of `directory` for a run of `config` (None: any config matches)."""
+def read_state(directory: str | Path, config: dict[str, Any] | None = None) -> RunState:
+    """The state of `directory` for a run of `config` (None: any config matches); reads,
+    never writes. ValueError (one line) if it holds something that is not a run."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"run directory {directory} is a file; name a directory")
@@ -160,15 +141,15 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
         ) from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} holds no run's metadata; use another directory")
-    reason = str(meta.get("end_reason") or "interrupted")
-    if meta.get("n_reports") == 0 and not reason.startswith(("interrupted", "crashed")):
+    reason = EndReason.of(str(meta.get("end_reason") or "interrupted"))
+    if meta.get("n_reports") == 0 and not reason.cut_short:
         kind = "empty"  # it ended with nothing to keep (written so by older simtune: complete)
     else:
         kind = "complete" if meta.get("complete") is True else "incomplete"
     difference = None
     if config is not None:
         old, new = comparable(meta.get("config") or {}), comparable(config)
-        keys = chosen_differences(config_differences(old, new, added=added_at_default(new)))
+        keys = chosen_differences(config_differences(old, new))
         if keys:
             difference = "; ".join(f"{key}: {_at(old, key)!r} -> {_at(new, key)!r}"
                                    for key in keys[:3]) + ("; ..." if len(keys) > 3 else "")
@@ -178,7 +159,7 @@ def inspect(directory: str | Path, config: dict[str, Any] | None = None) -> RunS
 def complete_run(directory: str | Path, config: dict[str, Any]) -> bool:
     """True if `directory` holds a complete run of `config` (a rerun has nothing to do)."""
     try:
-        state = inspect(directory, config)
+        state = read_state(directory, config)
     except ValueError:
         return False
     return state.kind == "complete" and state.difference is None and state.changed is None
@@ -247,17 +228,14 @@ def read_rows(directory: str | Path, header: list[str]) -> list[str]:
     return lines[1:]
 
 
-def results_digest(data: bytes) -> dict[str, Any]:
-    """The metadata fields recording `data`, the bytes of results.csv written so far."""
-    return {DIGEST: hashlib.sha256(data).hexdigest(), DIGEST_BYTES: len(data)}
-
-
 def results_changed(directory: str | Path, metadata: dict[str, Any]) -> str | None:
     """One line if results.csv no longer starts with the bytes `metadata` recorded a digest
-    of (a row edited or deleted since), None if it does or no digest was recorded."""
+    of (a row edited or deleted since), or no digest was recorded (a run of an older
+    simtune, which this one does not resume); None if it does."""
     digest, size = metadata.get(DIGEST), metadata.get(DIGEST_BYTES)
     if not isinstance(digest, str) or not isinstance(size, int):
-        return None  # written by a simtune that kept no digest
+        return (f"{Path(directory) / METADATA} records no digest of {RESULTS}: a run of an "
+                "older simtune, which this one does not resume; rerun into a new directory")
     path = Path(directory) / RESULTS
     try:
         with open(path, "rb") as f:
@@ -274,13 +252,95 @@ def results_changed(directory: str | Path, metadata: dict[str, Any]) -> str | No
     )
 
 
-def write_metadata(directory: str | Path, metadata: dict[str, Any]) -> None:
-    """Replace metadata.json atomically (a crash leaves the old or the new one, whole)."""
-    path = Path(directory) / METADATA
-    tmp = path.with_name(METADATA + ".partial")
+@dataclass
+class RunSession:
+    """An open run directory: the `writer` that records the run (holding the directory's
+    lock until it is closed) and, for a resumed run, the events to replay."""
+
+    writer: ResultsWriter
+
+    @property
+    def resuming(self) -> bool:
+        """True if the directory held an interrupted run whose rows are replayed."""
+        return self.writer.n_recorded > 0
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """The events behind the recorded rows, in order (empty for a new run)."""
+        return recorded_events(self.writer.recorded, self.writer.metrics)
+
+    def backend(self, backend: Backend) -> Backend:
+        """The backend to run on: `backend` itself, or, resuming on a real backend, behind
+        a replay of the recorded events (core.backends.replay). On a deterministic
+        backend the run is simply redone and every row checked against the recorded one."""
+        if not self.resuming or backend.deterministic:
+            return backend
+        from core.backends.replay import ReplayBackend
+
+        return ReplayBackend(backend, self.events)
+
+
+def open_run(
+    directory: str | Path,
+    *,
+    fidelity: str,
+    metrics: Sequence[str],
+    hyperparameters: Sequence[str],
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    resume: bool = True,
+    replayable: bool = True,
+) -> RunSession:
+    """Open `directory` for the run of `config` (None: any config matches) and return its
+    session: a new run, or the resume of an interrupted run of the same config.
+
+    Refused with ValueError (one line, nothing written): a run of another config, results
+    changed since they were written, a directory another process writes (RunLocked), an
+    interrupted run that is not `replayable` (its results depend on the host's speed);
+    RunComplete if it holds a complete run of `config`. resume=False moves an earlier run
+    to superseded/<n>/ and starts afresh, as is done with a run that ended without a
+    valid report (of any config). `metadata` starts metadata.json.
+    """
+    directory = Path(directory)
+    header = columns(fidelity, list(metrics), list(hyperparameters))
+    _refuse(directory, read_state(directory, config), resume, replayable)  # no lock file yet
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = RunLock.acquire(directory / LOCK_FILE)
     try:
-        tmp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        state = read_state(directory, config)  # as it is now that it is ours
+        _refuse(directory, state, resume, replayable)
+        meta: dict[str, Any] = {**(metadata or {}), "complete": False}
+        if config is not None:
+            meta["config"] = comparable(config)
+        recorded: list[str] = []
+        if state.kind != "new" and (not resume or state.kind == "empty"):
+            aside = set_aside(directory)  # nothing worth resuming: set aside, start afresh
+            log.info("moved the earlier run of %s (%s) to %s", directory,
+                     state.metadata.get("end_reason", "interrupted"), aside)
+        elif state.kind != "new":
+            recorded = read_rows(directory, header)
+            meta["resumed"] = int(state.metadata.get("resumed", 0)) + 1
+        writer = ResultsWriter(directory, fidelity=fidelity, metrics=metrics,
+                               hyperparameters=hyperparameters, metadata=meta, lock=lock,
+                               recorded=recorded)
     except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves the old metadata.json, no debris
+        lock.release()
         raise
+    return RunSession(writer)
+
+
+def _refuse(directory: Path, state: RunState, resume: bool, replayable: bool) -> None:
+    """ValueError if the run in `directory` may not go on (RunComplete: it is done)."""
+    if state.kind in ("new", "empty") or not resume:
+        return
+    why = refusal(directory, state)
+    if why:
+        raise ValueError(why)
+    if state.kind == "complete":
+        raise RunComplete(f"{directory} holds a complete run of this configuration already")
+    if not replayable:
+        raise ValueError(
+            f"{directory} holds an interrupted run whose results depend on the host's speed "
+            "(the backend charges decision time): it cannot be replayed; rerun with "
+            "resume=false (moves it aside) or use a new directory"
+        )

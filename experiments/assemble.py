@@ -31,14 +31,13 @@ from core.backends._trialdir import training_path as checked_training_path
 from core.backends.base import Backend
 from core.callbacks import Callback
 from core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
-from core.results import ResultsWriter
-from core.rundir import TRIALS
+from core.rundir import TRIALS, RunSession
 from core.schedulers import create as create_scheduler
 from core.schedulers import scheduler_class
 from core.schedulers.base import Scheduler
 from core.seeds import run_rngs
 from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from core.tuner import ResultsSink, Tuner
 
 ROOT = Path(__file__).resolve().parents[1]  # the project: training paths are relative to it
 
@@ -59,12 +58,18 @@ class Run:
 
     def tuner(
         self,
-        results: ResultsWriter | None = None,
+        results: ResultsSink | None = None,
+        *,
+        session: RunSession | None = None,
         progress: bool = False,
         callbacks: Sequence[Callback] = (),
     ) -> Tuner:
-        """The Tuner that runs these parts, writing to `results`."""
-        return Tuner(scheduler=self.scheduler, backend=self.backend, stop=self.stop,
+        """The Tuner that runs these parts, writing to `results`, or to `session`'s run
+        directory (a resumed session replays its recorded events in front of the backend)."""
+        if session is not None:
+            results = session.writer
+        backend = session.backend(self.backend) if session is not None else self.backend
+        return Tuner(scheduler=self.scheduler, backend=backend, stop=self.stop,
                      n_workers=self.n_workers, results=results, progress=progress,
                      callbacks=callbacks)
 

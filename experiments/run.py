@@ -21,12 +21,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from core import rundir
 from core.backends._process import install_signal_handlers
 from core.callbacks import StatusLine
 from core.diskfull import NoSpace, is_no_space, no_space
 from core.incumbent import describe
-from core.results import ResultsWriter, RunComplete, run_metadata
+from core.results import run_metadata
+from core.rundir import RunComplete, open_run
 from core.runlock import RunLocked
 from core.tuner import TuningSummary
 from experiments.assemble import ROOT, from_config
@@ -142,33 +142,23 @@ def run(
 ) -> TuningSummary:
     """Build benchmark, scheduler, backend and Tuner from `cfg`; write results to `out_dir`.
 
-    Everything is built and checked before the run directory is touched; a directory
-    holding an incomplete run of the same config is resumed (core.results, core.rundir);
-    `validated` is called once the directory is open.
+    Everything is built and checked before the run directory is opened (core.rundir:
+    a new run, the resume of an incomplete run of the same config, RunComplete, or a
+    one-line refusal); `validated` is called once it is open.
     """
     check_run_keys(cfg)
     parts = from_config(cfg, out_dir)
     blackbox, scheduler, backend, stop = parts.benchmark, parts.scheduler, parts.backend, parts.stop
     name, params, metric, mode = parts.scheduler_name, parts.scheduler_args, *parts.objective
-    tuner = parts.tuner(
-        progress=cfg.progress,
-        callbacks=[StatusLine(every=cfg.status_every)] if cfg.get("status_every") else [],
-    )
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    resuming = cfg.resume and rundir.inspect(out_dir, config).kind == "incomplete"
-    if resuming and backend.metadata().get("charge_decision_time"):
-        raise ValueError(
-            f"{out_dir} holds an interrupted run with backend.charge_decision_time=true, "
-            "whose results depend on the host's speed: it cannot be replayed; rerun with "
-            "resume=false (moves it aside) or use a new directory"
-        )
-    tuner.results = ResultsWriter(
+    session = open_run(
         out_dir,
         fidelity=blackbox.fidelity_name,
         metrics=list(blackbox.objectives),
         hyperparameters=list(blackbox.space),
         config=config,
         resume=cfg.resume,
+        replayable=not backend.metadata().get("charge_decision_time"),
         metadata=run_metadata(
             scheduler=scheduler, scheduler_name=name, scheduler_args=params, benchmark=blackbox,
             metric=metric, mode=mode, seed=cfg.seed, n_workers=cfg.n_workers, backend=backend,
@@ -176,9 +166,14 @@ def run(
         ) | ({"allow_single_fidelity": True} if parts.one_fidelity else {}),  # analysis marks it
     )
     validated()
-    if tuner.results.replaying:
+    if session.resuming:
         log.info("resuming the interrupted run in %s: replaying its %d recorded rows",
-                 out_dir, tuner.results.n_recorded)
+                 out_dir, session.writer.n_recorded)
+    tuner = parts.tuner(
+        session=session,
+        progress=cfg.progress,
+        callbacks=[StatusLine(every=cfg.status_every)] if cfg.get("status_every") else [],
+    )
     summary = tuner.run()
     log.info("results in %s; best: %s", out_dir / "results.csv", describe(summary.best_record()))
     return summary
@@ -223,19 +218,13 @@ def main(cfg: DictConfig) -> str:
     log_file = DeferredLogFile()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     try:
         if launch_remote(cfg):  # bad launcher settings: one line, as any bad input
             return sweep.COMPLETE
-        state = rundir.inspect(out_dir, config)
-        if state.kind == "complete" and state.difference is None and state.changed is None:
-            log_file.drop()
-            log.info("skipped: %s already holds a complete run of this config", out_dir)
-            return sweep.SKIPPED
         if multirun:
             sweep.clear_failure(out_dir)
         summary = run(cfg, out_dir, validated=log_file.release)
-    except RunComplete:  # completed by another process since it was inspected
+    except RunComplete:  # core.rundir.open_run: nothing left to do
         log_file.drop()
         log.info("skipped: %s already holds a complete run of this config", out_dir)
         return sweep.SKIPPED

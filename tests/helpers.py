@@ -11,7 +11,7 @@ import numpy as np
 
 from blackboxes.blackbox import TabularBlackbox
 from core.backends.simulated import SimulatedBackend
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.schedulers import make_scheduler
 from core.seeds import run_rngs
 from core.space import Space, choice
@@ -77,12 +77,12 @@ def simulate(
     """Run `scheduler` on `blackbox` in simulation, results into `out`."""
     rng_s, rng_b = run_rngs(seed)
     sched = make_scheduler(scheduler, context(blackbox, rng_s, candidates), **(params or {}))
-    writer = ResultsWriter(
+    writer = open_run(
         out,
         fidelity=blackbox.fidelity_name,
         metrics=list(blackbox.objectives),
         hyperparameters=list(blackbox.space),
-    )
+    ).writer
     tuner = Tuner(
         scheduler=sched,
         backend=SimulatedBackend(blackbox, rng=rng_b),

@@ -14,7 +14,7 @@ from pathlib import Path
 from blackboxes import repository
 from core.backends._process import install_signal_handlers
 from core.backends.simulated import SimulatedBackend
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.schedulers import make_scheduler
 from core.seeds import run_rngs
 from core.stopping import StoppingCriterion
@@ -38,13 +38,13 @@ def run(out: Path, scheduler: str, sleep: float = 0.0) -> None:
             return on_report(trial, report)
 
         sched.on_report = slow  # type: ignore[method-assign]
-    writer = ResultsWriter(
+    writer = open_run(
         out,
         fidelity=blackbox.fidelity_name,
         metrics=list(blackbox.objectives),
         hyperparameters=list(blackbox.space),
         config={"scheduler": scheduler, "seed": SEED, "stop": STOP, "n_workers": N_WORKERS},
-    )
+    ).writer
     Tuner(
         scheduler=sched,
         backend=SimulatedBackend(blackbox, rng=rng_b),

@@ -300,7 +300,8 @@ def test_zero_report_runs_are_reported_not_crashed_on(tmp_path: Path, capsys) ->
 
 
 def test_python_api_run_with_small_metadata(tmp_path: Path, capsys) -> None:
-    """A run written by core.results.ResultsWriter with only what the user passed."""
+    """A run written through the Python API (core.rundir.open_run) with only what the user
+    passed."""
     run = tmp_path / "api"
     run.mkdir()
     (run / "metadata.json").write_text(json.dumps({"metric": "loss", "mode": "min",

@@ -12,7 +12,7 @@ from blackboxes.blackbox import TabularBlackbox
 from blackboxes.synthetic import BraninCurves
 from core.backends import BACKENDS, backend_class
 from core.backends.simulated import SimulatedBackend
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.stopping import StoppingCriterion
 from experiments.assemble import assemble
 from tests.helpers import simulate, toy_table
@@ -48,9 +48,9 @@ def test_a_run_assembled_from_names_is_the_run_of_its_seed(tmp_path: Path, sched
     def run(seed: int, out: Path) -> str:
         parts = assemble(bb, scheduler, seed=seed, stop=StoppingCriterion(max_trials=12),
                          n_workers=3)
-        writer = ResultsWriter(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
-                               hyperparameters=list(bb.space))
-        parts.tuner(results=writer).run()
+        session = open_run(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
+                           hyperparameters=list(bb.space))
+        parts.tuner(session=session).run()
         return _rows(out)
 
     first = run(5, tmp_path / "a")

@@ -20,7 +20,7 @@ import pytest
 
 from core.backends.local import LocalBackend
 from core.backends.python import PythonBackend, load_function
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.schedulers import make_scheduler
 from core.schedulers.base import Scheduler
 from core.space import Space, choice
@@ -318,9 +318,9 @@ def test_the_tuner_goes_on_until_max_failures(kind, tmp_path):
         {"kind": "signal", "epochs": 2},
         {"kind": "ok", "epochs": 2},
     ]
-    writer = ResultsWriter(
+    writer = open_run(
         tmp_path / "out", fidelity="epoch", metrics=["loss"], hyperparameters=["kind"]
-    )
+    ).writer
     tuner = Tuner(
         scheduler=_FixedScheduler(configs),
         backend=backend,
@@ -374,7 +374,7 @@ def _trace(backend, blackbox, seed: int) -> list[tuple]:
     sched = make_scheduler("asha", context(blackbox, rng), eta=3)
     out = []
 
-    class Recorder(ResultsWriter):
+    class Recorder:
         def __init__(self) -> None:
             pass
 

@@ -18,10 +18,10 @@ from blackboxes.synthetic import zdt1_curves
 from core.backends.simulated import SimulatedBackend
 from core.callbacks import StatusLine
 from core.incumbent import Incumbent, incumbent
-from core.results import ResultsWriter
 from core.run_results import RunResults
+from core.rundir import open_run
 from core.schedulers import create
-from core.stopping import StoppingCriterion
+from core.stopping import Ended, EndReason, StoppingCriterion
 from core.tuner import Tuner
 from tests.helpers import simulate
 
@@ -57,7 +57,7 @@ def test_the_live_incumbent_agrees_with_the_rows():
 def test_summary_metadata_and_results_name_the_same_incumbent(scheduler, tmp_path):
     bb = repository.load_shared("mlp_sklearn", "digits")
     tuner = simulate(bb, scheduler, 0, tmp_path, max_trials=40)
-    summary = tuner._summary("budget reached")
+    summary = tuner._summary(Ended(EndReason.BUDGET))
     meta = json.loads((tmp_path / "metadata.json").read_text())
     rows = pd.read_csv(tmp_path / "results.csv")
     top = rows["epoch"][rows["val_accuracy"].notna()].max()
@@ -93,8 +93,8 @@ def test_the_status_line_ranks_trials_as_the_incumbent(tmp_path):
     status = StatusLine(every=1e-9, top=3)
     sched = create("asha", space=bb.space, metric="val_accuracy", mode="max",
                    fidelities=bb.fidelities, seed=0)
-    writer = ResultsWriter(tmp_path, fidelity="epoch", metrics=list(bb.objectives),
-                           hyperparameters=list(bb.space))
+    writer = open_run(tmp_path, fidelity="epoch", metrics=list(bb.objectives),
+                      hyperparameters=list(bb.space)).writer
     summary = Tuner(scheduler=sched, backend=SimulatedBackend(bb, rng=np.random.default_rng(1)),
                     stop=StoppingCriterion(max_trials=30), n_workers=4, results=writer,
                     progress=False, callbacks=[status]).run()
@@ -108,12 +108,12 @@ def test_the_metric_target_names_the_report_that_reached_it(tmp_path, caplog):
     the run's best (the incumbent) may then be another, worse trial that trained further."""
     bb = repository.load_shared("synthetic", "branin")
     target = 2.0
-    with caplog.at_level("INFO", logger="simtune.tuner"):
+    with caplog.at_level("INFO", logger="simtune.stopping"):
         tuner = simulate(bb, "asha", 0, tmp_path, metric_target=target, max_trials=500)
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["end_reason"] == "metric target reached"
     [line] = [r.getMessage() for r in caplog.records if "reached by trial" in r.getMessage()]
-    trial_id, value, fidelity = tuner._best_at[0], tuner._best, tuner._best_at[1]
+    (trial_id, fidelity), value = tuner.so_far.best_at, tuner.so_far.best
     assert value <= target
     assert line.startswith(f"metric target {target} reached by trial {trial_id}: loss {value} "
                            f"at fidelity {fidelity}")

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from core.results import ReplayMismatch, ResultsWriter
+from core.rundir import open_run
 from core.schedulers import SCHEDULERS
+from core.stopping import Ended, EndReason
 from tests import lifecycle_driver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,8 +98,8 @@ def test_interrupted_and_resumed_run_is_byte_identical(scheduler, tmp_path):
 
 
 def _writer(out: Path, **kw) -> ResultsWriter:
-    return ResultsWriter(out, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
-                         config={"seed": 0}, **kw)
+    return open_run(out, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                    config={"seed": 0}, **kw).writer
 
 
 def _die(w: ResultsWriter) -> None:
@@ -113,11 +115,13 @@ def test_a_partial_last_line_is_dropped_and_rows_are_checked(tmp_path):
     w.write(1, 2.0, 1, {"loss": 3}, "stop", "stopped", {"lr": 0.2})
     os.write(w._fd, b"0,2.5,2,0.1")  # the process died while writing this row
     _die(w)
-    w = _writer(tmp_path)
+    session = open_run(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                       config={"seed": 0})
+    w = session.writer
     text = (tmp_path / "results.csv").read_text()
     assert text.endswith("stopped,0.2\n")  # the partial line is gone
-    assert w.replaying and w.n_recorded == 2
-    events = w.recorded_events()
+    assert session.resuming and w.replaying and w.n_recorded == 2
+    events = session.events
     assert [(e.trial_id, e.time, e.fidelity, e.metrics) for e in events] == [
         (0, 1.5, 1, {"loss": 0.25}), (1, 2.0, 1, {"loss": 3})]
     w.write(0, 1.5, 1, {"loss": 0.25}, "continue", "running", {"lr": 0.1})
@@ -134,7 +138,7 @@ def test_a_run_ending_before_its_recorded_rows_is_not_complete(tmp_path):
     w = _writer(tmp_path)
     w.write(0, 0.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
     with pytest.raises(ReplayMismatch, match="2 of its 3 recorded rows"):
-        w.close(complete=True, end_reason="budget reached")
+        w.close(ended=Ended(EndReason.BUDGET), complete=True)
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["complete"] is False
     assert _rows(tmp_path / "results.csv") == 3
@@ -143,18 +147,65 @@ def test_a_run_ending_before_its_recorded_rows_is_not_complete(tmp_path):
 def test_another_config_is_refused_and_resume_false_sets_it_aside(tmp_path):
     w = _writer(tmp_path)
     w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "completed", {"lr": 0.1})
-    w.close(complete=True, end_reason="budget reached")
+    w.close(ended=Ended(EndReason.BUDGET), complete=True)
     before = (tmp_path / "results.csv").read_bytes()
     with pytest.raises(ValueError, match="holds a complete run of this configuration"):
         _writer(tmp_path)
     with pytest.raises(ValueError, match=r"another configuration \(seed: 0 -> 1\)"):
-        ResultsWriter(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
-                      config={"seed": 1})
+        open_run(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                 config={"seed": 1})
     assert (tmp_path / "results.csv").read_bytes() == before
-    w = ResultsWriter(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
-                      config={"seed": 1}, resume=False)
+    w = open_run(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                 config={"seed": 1}, resume=False).writer
     assert (tmp_path / "superseded" / "0" / "results.csv").read_bytes() == before
     assert _rows(tmp_path / "results.csv") == 0
+
+
+def test_an_interrupted_run_that_cannot_be_replayed_is_refused_before_anything_is_written(
+        tmp_path):
+    w = _writer(tmp_path)
+    w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "running", {"lr": 0.1})
+    _die(w)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="depend on the host's speed.*cannot be replayed"):
+        _writer(tmp_path, replayable=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    session = open_run(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                       config={"seed": 0}, replayable=False, resume=False)
+    assert not session.resuming and (tmp_path / "superseded" / "0" / "results.csv").exists()
+
+
+def test_a_run_without_a_digest_is_refused_as_one_of_an_older_simtune(tmp_path):
+    w = _writer(tmp_path)
+    w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "running", {"lr": 0.1})
+    _die(w)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    del meta["results_sha256"], meta["results_bytes"]
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="records no digest of results.csv: a run of an older"):
+        _writer(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_resumed_session_replays_on_a_real_backend_and_redoes_a_simulated_one(tmp_path):
+    from core.backends.python import PythonBackend
+    from core.backends.replay import ReplayBackend
+    from core.backends.simulated import SimulatedBackend
+    from tests.helpers import toy_table
+
+    w = _writer(tmp_path)
+    w.write(0, 1.0, 1, {"loss": 1.0}, "continue", "running", {"lr": 0.1})
+    _die(w)
+    session = open_run(tmp_path, fidelity="epoch", metrics=["loss"], hyperparameters=["lr"],
+                       config={"seed": 0})
+    real = PythonBackend(lambda config, reporter: None, root=tmp_path / "trials")
+    wrapped = session.backend(real)
+    assert isinstance(wrapped, ReplayBackend) and wrapped.inner is real
+    assert [(e.trial_id, e.fidelity) for e in wrapped.next_events()] == [(0, 1)]
+    simulated = SimulatedBackend(toy_table(), rng=np.random.default_rng(0))
+    assert session.backend(simulated) is simulated
+    session.writer.close(ended=Ended(EndReason.INTERRUPTED))
 
 
 def test_a_crash_in_the_loop_leaves_the_run_incomplete(tmp_path):
@@ -184,8 +235,8 @@ def lifecycle_driver_run_with(out: Path, cls) -> None:
     bb = repository.load_shared("mlp_sklearn", "digits")
     sched = cls(space=bb.space, metric="val_accuracy", mode="max",
                 rng=np.random.default_rng(0))
-    writer = ResultsWriter(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
-                           hyperparameters=list(bb.space))
+    writer = open_run(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
+                      hyperparameters=list(bb.space)).writer
     Tuner(scheduler=sched, backend=SimulatedBackend(bb, rng=np.random.default_rng(1)),
           stop=StoppingCriterion(max_trials=10), n_workers=2, results=writer,
           progress=False).run()
@@ -434,10 +485,10 @@ def test_sigint_records_every_report_trials_made_and_the_rerun_goes_on_from_ther
         assert trial["status"].tolist() == ["running"] * 49 + ["completed"], trial_id
 
 
-def test_an_argument_added_since_at_its_default_is_the_same_run(tmp_path):
+def test_a_run_of_an_older_simtune_is_refused_in_one_line(tmp_path):
     """A run written before a scheduler argument existed (here: bo's initial_design,
-    dropped from its stored config) is still complete for a rerun that sets the argument
-    to its default, and another run for one that sets another value."""
+    dropped from its stored config) is another configuration: refused in one line that
+    names the key and says to use a new directory; nothing in it changes."""
     args = ["scheduler=bo", "benchmark=synthetic", "stop.max_trials=12",
             "stop.max_wallclock=null", f"hydra.run.dir={tmp_path / 'run'}"]
     assert _run_py(args, tmp_path).returncode == 0
@@ -447,13 +498,8 @@ def test_an_argument_added_since_at_its_default_is_the_same_run(tmp_path):
     meta_path.write_text(json.dumps(meta))
     before = _snapshot(tmp_path / "run")
     again = _run_py(args, tmp_path)
-    assert again.returncode == 0, again.stderr[-1500:]
-    assert "already holds a complete run" in again.stderr + again.stdout
+    assert again.returncode == 2, again.stderr[-1500:]
+    [line] = [ln for ln in again.stderr.splitlines() if ln.strip()]
+    assert "another configuration (scheduler.initial_design: None -> 'random')" in line
+    assert "use a new output directory" in line
     assert _snapshot(tmp_path / "run") == before
-    other = _run_py([*args, "scheduler.initial_design=sobol"], tmp_path)
-    assert other.returncode == 2
-    assert "another configuration (scheduler.initial_design: None -> 'sobol')" in other.stderr
-    changed = _run_py([*args, "scheduler.n_init=7"], tmp_path)  # an argument it had
-    assert changed.returncode == 2 and "scheduler.n_init: 5 -> 7" in changed.stderr
-    assert _snapshot(tmp_path / "run") == before
-

@@ -120,7 +120,7 @@ def test_a_space_file_reads_as_the_space(tmp_path):
 def _tuner(tmp_path, callbacks=(), **stop):
     from blackboxes import repository
     from core.backends.simulated import SimulatedBackend
-    from core.results import ResultsWriter
+    from core.rundir import open_run
     from core.schedulers import create
     from core.stopping import StoppingCriterion
     from core.tuner import Tuner
@@ -128,8 +128,8 @@ def _tuner(tmp_path, callbacks=(), **stop):
     bb = repository.load_shared("mlp_sklearn", "digits")
     sched = create("asha", space=bb.space, metric="val_accuracy", mode="max",
                    fidelities=bb.fidelities, seed=0)
-    writer = ResultsWriter(tmp_path, fidelity="epoch", metrics=list(bb.objectives),
-                           hyperparameters=list(bb.space))
+    writer = open_run(tmp_path, fidelity="epoch", metrics=list(bb.objectives),
+                      hyperparameters=list(bb.space)).writer
     return Tuner(scheduler=sched, backend=SimulatedBackend(bb, rng=np.random.default_rng(1)),
                  stop=StoppingCriterion(**stop), n_workers=4, results=writer,
                  progress=False, callbacks=list(callbacks))
@@ -272,7 +272,7 @@ time.sleep(600)  # never reports
 def test_a_silent_trial_is_named_and_a_budget_without_reports_is_not_complete(tmp_path,
                                                                                caplog):
     from core.backends.local import LocalBackend
-    from core.results import ResultsWriter
+    from core.rundir import open_run
     from core.schedulers import create
     from core.space import Space, uniform
     from core.stopping import StoppingCriterion
@@ -280,8 +280,8 @@ def test_a_silent_trial_is_named_and_a_budget_without_reports_is_not_complete(tm
 
     (tmp_path / "silent.py").write_text(SILENT)
     space = Space({"x": uniform(0, 1)})
-    writer = ResultsWriter(tmp_path / "run", fidelity="epoch", metrics=["loss"],
-                           hyperparameters=["x"])
+    writer = open_run(tmp_path / "run", fidelity="epoch", metrics=["loss"],
+                      hyperparameters=["x"]).writer
     tuner = Tuner(
         scheduler=create("random", space=space, metric="loss", mode="min", seed=0),
         backend=LocalBackend(str(tmp_path / "silent.py"), root=tmp_path / "trials",

@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from core.backends.python import PythonBackend
-    from core.results import ResultsWriter
+    from core.rundir import open_run
     from core.schedulers import make_scheduler
     from core.space import Space, choice
     from core.stopping import StoppingCriterion
@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
             "fidelities": [1, 2, 3, 4], "rng": np.random.default_rng(0), "candidates": None,
         }, eta=2)
         out = sys.argv[1]
-        writer = ResultsWriter(out, fidelity="epoch", metrics=["loss"], hyperparameters=["x"])
+        writer = open_run(out, fidelity="epoch", metrics=["loss"], hyperparameters=["x"]).writer
         backend = PythonBackend(train, root=out + "/trials", max_fidelity=4)
         summary = Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=6),
                         n_workers=2, results=writer, progress=False).run()

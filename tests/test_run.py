@@ -120,20 +120,23 @@ def test_unknown_scheduler_lists_valid_names(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_written_before_a_stop_criterion_existed_is_still_complete(tmp_path):
-    """metadata.json of an older simtune lacks stop.max_failures_before_report: at its
-    default that is no other configuration, the rerun is skipped; and a run an older
-    simtune called complete although it made no valid report runs again."""
+def test_a_run_of_an_older_simtune_is_refused_and_an_empty_run_runs_again(tmp_path):
+    """metadata.json of an older simtune lacks stop.max_failures_before_report: another
+    configuration, refused in one line; and a run an older simtune called complete
+    although it made no valid report runs again."""
     out = tmp_path / "run"
     args = ["scheduler=random", "stop.max_trials=8", f"hydra.run.dir={out}"]
     _run(args, cwd=tmp_path)
     path = out / "metadata.json"
     meta = json.loads(path.read_text())
-    del meta["config"]["stop"]["max_failures_before_report"]
-    path.write_text(json.dumps(meta))
+    older = json.loads(json.dumps(meta))
+    del older["config"]["stop"]["max_failures_before_report"]
+    path.write_text(json.dumps(older))
     before = (out / "results.csv").read_bytes()
-    again = _run(args, cwd=tmp_path)
-    assert "skipped" in again.stdout + again.stderr
+    again = _run(args, cwd=tmp_path, check=False)
+    assert again.returncode == 2
+    assert "another configuration (stop.max_failures_before_report: None -> 3)" in again.stderr
+    assert (out / "results.csv").read_bytes() == before
     path.write_text(json.dumps({**meta, "n_reports": 0}))  # complete, with nothing in it
     rerun = _run(args, cwd=tmp_path)
     assert "skipped" not in rerun.stdout + rerun.stderr

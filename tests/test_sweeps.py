@@ -38,29 +38,6 @@ def test_sweep_size_and_config_difference() -> None:
     assert config_difference({"b": {"c": 2}}, {"b": {"c": 2, "d": 0}}) == "b.d"
 
 
-def test_scheduler_arguments_added_at_their_default_are_no_difference() -> None:
-    """A key an older run's config lacks: no difference if it is a scheduler argument (or
-    an argument of its searcher) at its default; any other added key still differs."""
-    from core.rundir import added_at_default
-
-    de_args = {"population_size": 20, "crossover_prob": 0.5}
-    new = {"seed": 0, "scheduler": {"name": "dehb", "eta": 3, "searcher": "de",
-                                    "searcher_args": de_args}}
-    old = {"seed": 0, "scheduler": {"name": "dehb", "searcher": "de",
-                                    "searcher_args": {"crossover_prob": 0.5}}}
-    same = added_at_default(new)
-    assert config_difference(old, new, added=same) is None  # eta 3, population_size 20
-    assert config_difference(old, new) == "scheduler.eta"  # without the rule
-    new["scheduler"]["searcher_args"]["population_size"] = 21
-    assert config_difference(old, new, added=same) == "scheduler.searcher_args.population_size"
-    assert not same("benchmark.task", "digits") and not same("scheduler.nope", 1)
-    bo = {"scheduler": {"name": "bo", "initial_design": "random", "tie_lengthscales": True}}
-    assert config_difference({"scheduler": {"name": "bo"}}, bo, added=added_at_default(bo)) is None
-    bo["scheduler"]["tie_lengthscales"] = False  # bo's own default is True (conf and class)
-    assert config_difference({"scheduler": {"name": "bo"}}, bo,
-                             added=added_at_default(bo)) == "scheduler.tie_lengthscales"
-
-
 @pytest.mark.slow
 def test_joblib_sweep_analysis_and_rerun_skips(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"

@@ -10,7 +10,8 @@ recorded (`recover_reports`: its output on storage); reports it makes again at f
 already recorded are dropped. The clock goes on from the last recorded time.
 
 Example:
-    >>> ReplayBackend(LocalBackend("train.py"), writer.recorded_events())  # doctest: +SKIP
+    >>> ReplayBackend(LocalBackend("train.py"), session.events)  # doctest: +SKIP
+    (core.rundir.RunSession.backend makes it when a run resumes on a real backend)
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class ReplayBackend(Backend):
     def __init__(self, inner: Backend, events: list[Event]) -> None:
         self.inner = inner
         self.name = inner.name
+        for attr in ("fidelity", "max_fidelity"):  # what core.checks reads of a real training
+            if hasattr(inner, attr):
+                setattr(self, attr, getattr(inner, attr))
         self._queue: deque[Event] = deque(events)
         self._now = 0.0
         self._offset: float | None = None  # inner clock + offset = run clock, once live

@@ -28,7 +28,7 @@ import numpy as np
 
 from blackboxes import repository
 from blackboxes.synthetic import BraninCurves
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.schedulers.base import Scheduler
 from core.stopping import StoppingCriterion
 from core.trial import Decision, Report, Suggestion, Trial
@@ -105,9 +105,9 @@ def full_run(n_trials: int, scheduler: str = "bo", seed: int = 0) -> tuple[float
     run = assemble(bb, scheduler, seed=seed, stop=StoppingCriterion(max_trials=n_trials),
                    n_workers=4)
     with tempfile.TemporaryDirectory() as tmp:
-        tuner = run.tuner(results=ResultsWriter(Path(tmp), fidelity=bb.fidelity_name,
-                                                metrics=list(bb.objectives),
-                                                hyperparameters=list(bb.space)))
+        tuner = run.tuner(session=open_run(Path(tmp), fidelity=bb.fidelity_name,
+                                           metrics=list(bb.objectives),
+                                           hyperparameters=list(bb.space)))
         start = time.perf_counter()
         summary = tuner.run()
         return time.perf_counter() - start, summary.time

@@ -21,7 +21,7 @@ import numpy as np
 
 from blackboxes import repository
 from blackboxes.blackbox import TabularBlackbox
-from core.results import ResultsWriter
+from core.rundir import open_run
 from core.stopping import StoppingCriterion
 from experiments.assemble import assemble
 
@@ -30,9 +30,9 @@ def simulate(bb: TabularBlackbox, scheduler: str, n_trials: int, out: Path, seed
     """Seconds of real time to simulate `n_trials` trials with 4 workers."""
     run = assemble(bb, scheduler, seed=seed, stop=StoppingCriterion(max_trials=n_trials),
                    n_workers=4, metric="val_accuracy", allow_single_fidelity=True)
-    tuner = run.tuner(results=ResultsWriter(out, fidelity=bb.fidelity_name,
-                                            metrics=list(bb.objectives),
-                                            hyperparameters=list(bb.space)))
+    tuner = run.tuner(session=open_run(out, fidelity=bb.fidelity_name,
+                                       metrics=list(bb.objectives),
+                                       hyperparameters=list(bb.space)))
     start = time.perf_counter()
     summary = tuner.run()
     elapsed = time.perf_counter() - start
