@@ -8,14 +8,13 @@ acquisition is evaluated at the maximum fidelity).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from core.schedulers.acquisition import Acquisition, PerSecond
 from core.schedulers.base import check_mode
 from core.schedulers.encoding import Coords
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
 from core.schedulers.initial_design import InitialDesign
 from core.schedulers.pool import CandidatePool
@@ -374,27 +373,3 @@ class GPSearcher(Searcher):
             vs[better] = v[np.arange(len(xs)), j][better]
         i = int(np.argmax(vs))
         return xs[i] if vs[i] >= values.max() else cand[int(np.argmax(values))]
-
-
-class BayesianOptimization(FIFOScheduler):
-    """GP-based BO (`bo`): every trial runs to the maximum fidelity. Takes GPSearcher's
-    parameters; its defaults differ where measured to search better on tables
-    (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
-    after every observation on at most 100 points, a table row may be evaluated twice
-    (with EI then measured from the best posterior mean, not the luckiest observation),
-    outputs spanning more than two decades are warped to normal scores.
-
-    Example:
-        >>> BayesianOptimization(space=space, metric="loss", mode="min",
-        ...                      rng=np.random.default_rng(0))
-    """
-
-    name = "bo"
-    searcher_class = GPSearcher
-    defaults: ClassVar[dict[str, Any]] = {
-        "tie_lengthscales": True,
-        "refit_every": 1,
-        "max_fit_points": 100,
-        "max_repeats": 1,
-        "warp_outputs": None,
-    }

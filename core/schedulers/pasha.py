@@ -19,8 +19,8 @@ class PASHA(ASHA):
     fixed epsilon). Trials at the top open rung pause there until the top grows.
 
     Example:
-        >>> PASHA(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...       eta=3, rng=np.random.default_rng(0))
+        >>> PASHA(searcher=RandomSearcher(space, rng=np.random.default_rng(0)),
+        ...       metric="loss", mode="min", fidelities=list(range(1, 82)), eta=3)
     """
 
     name = "pasha"

@@ -10,8 +10,8 @@ import numpy as np
 
 from core.schedulers.base import Scheduler, check_count, check_mode, check_range, metric_value
 from core.schedulers.pool import CandidatePool
-from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import to_loss
+from core.schedulers.searcher import Searcher
 from core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt, Space, Uniform
 from core.trial import Decision, Report, Start, Suggestion, Trial
 
@@ -24,13 +24,16 @@ class PBT(Scheduler):
     `quantile_fraction` is stopped (exploit) and replaced by a new trial that starts from
     the checkpoint of a random top-quantile trial, on that trial's config perturbed by
     `explore` (explore); the interval defaults to max_resource // 9 (at least 1). When no
-    replacement is queued, a free worker starts a random
-    config. On a table (`candidates`) or a small finite space, perturbed configs snap to
-    the nearest configuration.
+    replacement is queued, a free worker starts the config `searcher` suggests
+    (core.schedulers.create gives it random search with duplicates allowed). On a table
+    (`candidates`) or a small finite space, perturbed configs snap to the nearest
+    configuration.
 
     Example:
-        >>> PBT(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...     rng=np.random.default_rng(0), perturbation_interval=9)
+        >>> rng = np.random.default_rng(0)
+        >>> PBT(searcher=RandomSearcher(space, rng=rng, allow_duplicates=True), space=space,
+        ...     metric="loss", mode="min", fidelities=list(range(1, 82)), rng=rng,
+        ...     perturbation_interval=9)
     """
 
     name = "pbt"
@@ -39,6 +42,7 @@ class PBT(Scheduler):
     def __init__(
         self,
         *,
+        searcher: Searcher,
         space: Space,
         metric: str,
         mode: str,
@@ -75,7 +79,7 @@ class PBT(Scheduler):
         self.quantile_fraction = quantile_fraction
         self.resample_probability = resample_probability
         self.max_resource = top
-        self.searcher = RandomSearcher(space, rng=rng, candidates=candidates, allow_duplicates=True)
+        self.searcher = searcher
         self._pool = CandidatePool(space, candidates)
         self._sign = 1.0 if mode == "min" else -1.0
         self._configs: dict[int, dict[str, Any]] = {}

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.searcher import Searcher
 from core.space import Space
 
@@ -90,14 +89,3 @@ class RandomSearcher(Searcher):
         config = {**self.space.constants, **dict(zip(names, combo, strict=True))}
         self._seen.add(self.space.key(config))
         return {k: config[k] for k in self.space}
-
-
-class RandomSearch(FIFOScheduler):
-    """Every trial runs to its maximum fidelity on a uniformly drawn configuration.
-
-    Example:
-        >>> RandomSearch(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
-    """
-
-    name = "random"
-    searcher_class = RandomSearcher

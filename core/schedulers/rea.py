@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import check_mode
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Space
@@ -140,16 +139,3 @@ def mutate(
         if child[name] != config[name]:
             break
     return child
-
-
-class RegularizedEvolution(FIFOScheduler):
-    """Regularized evolution (`rea`): every trial runs to the maximum fidelity; takes
-    REASearcher's parameters.
-
-    Example:
-        >>> RegularizedEvolution(space=space, metric="loss", mode="min",
-        ...                      rng=np.random.default_rng(0))
-    """
-
-    name = "rea"
-    searcher_class = REASearcher

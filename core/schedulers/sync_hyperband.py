@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from core.schedulers.base import check_count, check_mode, metric_value
 from core.schedulers.rungs import (
     bracket_sizes,
@@ -17,7 +15,6 @@ from core.schedulers.rungs import (
     top_trials,
 )
 from core.schedulers.searcher import Searcher, SearcherScheduler
-from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 
@@ -32,14 +29,14 @@ class SyncHyperband(SearcherScheduler):
     still waits for all of its trials; 1 = strictly one bracket at a time). `brackets`
     caps the brackets cycled through (1 = successive halving). When the searcher has
     nothing left, paused trials are resumed best first and run to max_resource.
-    Configurations come from `searcher` (random by default): a Searcher, or a name in
-    core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
-    told the rung levels (`Searcher.set_fidelities`) and, before each suggestion, the
-    level the new trial starts at (`Searcher.set_level`).
+    Configurations come from `searcher` (core.schedulers.create builds random search,
+    or the one named in the config: searcher="tpe"); it is told the rung levels
+    (`Searcher.set_fidelities`) and, before each suggestion, the level the new trial
+    starts at (`Searcher.set_level`).
 
     Example:
-        >>> SyncHyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...               eta=3, rng=np.random.default_rng(0))
+        >>> SyncHyperband(searcher=RandomSearcher(space, rng=np.random.default_rng(0)),
+        ...               metric="loss", mode="min", fidelities=list(range(1, 82)), eta=3)
     """
 
     name = "sync_hyperband"
@@ -48,19 +45,15 @@ class SyncHyperband(SearcherScheduler):
     def __init__(
         self,
         *,
-        space: Space,
+        searcher: Searcher,
         metric: str,
         mode: str,
         fidelities: Sequence[int],
-        rng: np.random.Generator,
         eta: float = 3,
         grace_period: int | None = None,
         max_resource: int | None = None,
         brackets: int | None = None,
         parallel_brackets: int = 1,
-        searcher: Searcher | str | None = None,
-        searcher_args: dict[str, Any] | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         name = self.name
         self.parallel_brackets = check_count(name, "parallel_brackets", parallel_brackets)
@@ -76,12 +69,7 @@ class SyncHyperband(SearcherScheduler):
         s_max = len(self.levels) - 1
         sizes = bracket_sizes(s_max, eta)
         self.schedule = sizes if self.brackets is None else sizes[: self.brackets]
-        from core.schedulers import resolve_searcher  # the registry imports this module
-
-        context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
-                   "fidelities": fidelities}
-        self.searcher = resolve_searcher(name, searcher, searcher_args, context)
-        self.searcher_args = searcher_args
+        self.searcher = searcher
         self.searcher.set_fidelities(self.levels, fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self._n_started_brackets = 0
@@ -185,8 +173,8 @@ class SyncSuccessiveHalving(SyncHyperband):
     """Synchronous successive halving: the most aggressive Hyperband bracket, repeated.
 
     Example:
-        >>> SyncSuccessiveHalving(space=space, metric="loss", mode="min",
-        ...                       fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
+        >>> SyncSuccessiveHalving(searcher=RandomSearcher(space, rng=rng), metric="loss",
+        ...                       mode="min", fidelities=list(range(1, 82)))
     """
 
     name = "sync_sh"

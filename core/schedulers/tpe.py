@@ -7,13 +7,12 @@ fits its densities on the highest fidelity that has enough observations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from core.schedulers.base import check_mode, check_range
 from core.schedulers.encoding import Columns
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.initial_design import InitialDesign
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
@@ -278,18 +277,3 @@ class _KDE:
             if not cat[j] and d.is_finite:
                 out[:, j] = [d.encode(d.decode([v]))[0] for v in out[:, j]]
         return out
-
-
-class TPE(FIFOScheduler):
-    """TPE / multivariate-KDE search (`tpe`): every trial runs to the maximum fidelity.
-    Takes TPESearcher's parameters; categorical kernels are Optuna's
-    (`categorical_bandwidth="prior"`), while BOHB keeps the searcher's default, BOHB's
-    normal-reference rule ("scott").
-
-    Example:
-        >>> TPE(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
-    """
-
-    name = "tpe"
-    searcher_class = TPESearcher
-    defaults: ClassVar[dict[str, Any]] = {"categorical_bandwidth": "prior"}
