@@ -285,3 +285,22 @@ def test_out_of_range_arguments_are_named(name, args, message):
     value = next(iter(value.values())) if isinstance(value, dict) else value
     with pytest.raises(ValueError, match=f"^{message}, got {re.escape(repr(value))}$"):
         make_scheduler(name, context(BraninCurves(), np.random.default_rng(0)), **args)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_set_of_defaults_per_name(name):
+    """conf/scheduler/<name>.yaml lists the defaults: a scheduler built from its yaml and
+    one built by name alone (create, from Python) are the same."""
+    ctx = context(BraninCurves(), np.random.default_rng(0))
+    by_yaml = make_scheduler(name, ctx, **_yaml_args(name)).metadata()
+    assert make_scheduler(name, ctx).metadata() == by_yaml
+
+
+@pytest.mark.parametrize("searcher", ["bo", "tpe", "rea", "random", "grid"])
+def test_a_searcher_has_its_schedulers_defaults_under_any_scheduler(searcher):
+    """scheduler=bo and asha's searcher=bo are one GP searcher with one set of defaults
+    (they were refit_every=1 and 20)."""
+    ctx = context(BraninCurves(), np.random.default_rng(0))
+    fifo = make_scheduler(searcher, ctx).metadata()["searcher"]
+    asha = make_scheduler("asha", ctx, searcher=searcher).metadata()["searcher"]
+    assert asha["args"] == fifo["args"]

@@ -32,10 +32,14 @@ class Entry:
     """A registered scheduler: its class ("module:Class") and the searcher it uses.
 
     `searcher`: the searcher built for it (its config may name another), with this
-    entry's `searcher_args` as defaults; None: the scheduler takes no searcher.
+    entry's `searcher_args` where its settings differ from that searcher's defaults
+    (one set of defaults per name: scheduler=bo's are the bo searcher's); None: the
+    scheduler takes no searcher.
     `flat`: its config's keys are its searcher's arguments (scheduler=bo is FIFO
     scheduling around the "bo" searcher), besides the class's own. `fresh`: it fits a
     new searcher per suggestion, so it takes a SearcherFactory instead of a searcher.
+    `inner`: it wraps a scheduler, by default the one of this name (config: `scheduler`
+    and `scheduler_args`).
     The class's name is the one its metadata and messages use (bohb: "hyperband").
     """
 
@@ -44,36 +48,36 @@ class Entry:
     searcher_args: dict[str, Any] = field(default_factory=dict)
     flat: bool = False
     fresh: bool = False
+    inner: str | None = None
 
 
 # MOBSTER's GP: over (configuration, fidelity), fitted on normal scores of the values (on
 # YAHPO LCBench the raw accuracies span ~90 points, from diverged runs and epoch 1, and
 # their spread set a posterior sd of 7-20 points where the optima differ by tenths;
-# docs/search_quality.md)
-_MOBSTER_GP = {"fidelity_aware": True, "warp_outputs": True}
+# docs/search_quality.md), and cheaper than bo's: it suggests after every early stop
+_MOBSTER_GP = {"fidelity_aware": True, "warp_outputs": True, "n_candidates": 256,
+               "refit_every": 20, "max_observations": 200, "max_fit_points": 150,
+               "tie_lengthscales": False, "max_repeats": 0}
 
 SCHEDULERS: dict[str, Entry] = {
     "asha": Entry("core.schedulers.asha:ASHA", "random"),
-    "bohb": Entry("core.schedulers.hyperband:Hyperband", "tpe"),
+    "bohb": Entry("core.schedulers.hyperband:Hyperband", "tpe",
+                  {"categorical_bandwidth": "scott"}),  # BOHB's kernel, as published
     "dehb": Entry("core.schedulers.hyperband:Hyperband", "de"),
     "hyperband": Entry("core.schedulers.hyperband:Hyperband", "random"),
-    "median_stopping": Entry("core.schedulers.median_stopping:MedianStopping"),
+    "median_stopping": Entry("core.schedulers.median_stopping:MedianStopping", inner="random"),
     "mobster": Entry("core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
     "pasha": Entry("core.schedulers.pasha:PASHA", "random"),
     "pbt": Entry("core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
     "sync_hyperband": Entry("core.schedulers.sync_hyperband:SyncHyperband", "random"),
     "sync_sh": Entry("core.schedulers.sync_hyperband:SyncSuccessiveHalving", "random"),
-    "bo": Entry("core.schedulers.fifo:FIFOScheduler", "bo", {
-        "tie_lengthscales": True, "refit_every": 1, "max_fit_points": 100, "max_repeats": 1,
-        "warp_outputs": None}, flat=True),
+    "bo": Entry("core.schedulers.fifo:FIFOScheduler", "bo", flat=True),
     "grid": Entry("core.schedulers.fifo:FIFOScheduler", "grid", flat=True),
     "random": Entry("core.schedulers.fifo:FIFOScheduler", "random", flat=True),
     "rea": Entry("core.schedulers.fifo:FIFOScheduler", "rea", flat=True),
-    "tpe": Entry("core.schedulers.fifo:FIFOScheduler", "tpe", {"categorical_bandwidth": "prior"},
-                 flat=True),
+    "tpe": Entry("core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
     "moasha": Entry("core.schedulers.moasha:MOASHA", "random"),
-    "morea": Entry("core.schedulers.morea:MOREA", "morea", {
-        "population_size": 20, "sample_size": 5, "mutation_scale": 0.2}, flat=True),
+    "morea": Entry("core.schedulers.morea:MOREA", "morea", flat=True),
     "random_scalarization": Entry(
         "core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
 }
@@ -157,8 +161,9 @@ def argument_default(scheduler: str, key: str, searcher: str | None = None) -> A
     NO_DEFAULT if there is none."""
     try:
         entry = _entry(scheduler)
-        if searcher is None and key == "searcher":
-            return entry.searcher if entry.searcher is not None else NO_DEFAULT
+        if searcher is None and key in ("searcher", "scheduler"):
+            default = entry.searcher if key == "searcher" else entry.inner
+            return NO_DEFAULT if default is None or entry.flat else default
         if searcher is None and key in ("searcher_args", "scheduler_args"):
             return dict(entry.searcher_args) if key == "searcher_args" else {}
         if searcher is None and not (entry.flat and key not in _own(scheduler)):
@@ -239,9 +244,9 @@ def make_scheduler(name: str, context: Mapping[str, Any], **params: Any) -> Sche
     if points is not None:
         points = complete_points(context["space"], points, context.get("candidates"))
     own = {k: v for k, v in context.items() if k in signature(cls)}
-    if "scheduler" in signature(cls):  # a wrapper: build the scheduler it wraps first
+    if entry.inner is not None:  # a wrapper: build the scheduler it wraps first
         inner_args = dict(params.pop("scheduler_args", None) or {})
-        inner = params.pop("scheduler", "random")
+        inner = params.pop("scheduler", entry.inner)
         if inner == name:
             raise ValueError(f"{name}: scheduler must name another scheduler, e.g. random")
         if points:

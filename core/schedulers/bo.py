@@ -34,6 +34,11 @@ class GPSearcher(Searcher):
     finite space or a table (`candidates`), candidates are unused rows of the table.
     Observations are keyed by trial id; a trial's value is the one at the highest
     fidelity it reached (or, with `fidelity_aware`, every (config, fidelity) report).
+    The defaults (also scheduler=bo's) are those measured to search best on tables
+    (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
+    after every observation on at most 100 points, a table row may be evaluated twice
+    (with EI then measured from the best posterior mean, not the luckiest observation),
+    outputs spanning more than two decades are warped to normal scores.
 
     Example:
         >>> s = GPSearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -54,14 +59,14 @@ class GPSearcher(Searcher):
         fidelities: Sequence[int] | None = None,
         n_candidates: int = 500,
         n_local: int = 3,
-        refit_every: int = 20,
+        refit_every: int = 1,
         max_observations: int = 400,
-        max_fit_points: int = 150,
+        max_fit_points: int = 100,
         n_restarts: int = 2,
-        tie_lengthscales: bool = False,
-        max_repeats: int = 0,
+        tie_lengthscales: bool = True,
+        max_repeats: int = 1,
         cost_aware: bool = False,
-        warp_outputs: bool | None = False,
+        warp_outputs: bool | None = None,
         initial_design: str = "random",
     ) -> None:
         check_mode(mode)

@@ -11,6 +11,7 @@ import numpy as np
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pareto import MultiObjective, rank_order, to_min
 from core.schedulers.rea import REASearcher
+from core.space import Space
 from core.trial import Report
 
 
@@ -21,6 +22,9 @@ class MOREASearcher(REASearcher):
     mutation and the candidate pool are REA's."""
 
     name = "morea"
+
+    def __init__(self, space: Space, *, mutation_scale: float | None = 0.2, **rea: Any) -> None:
+        super().__init__(space, mutation_scale=mutation_scale, **rea)
 
     def _score(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=float)

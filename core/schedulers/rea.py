@@ -38,9 +38,9 @@ class REASearcher(Searcher):
         mode: str,
         rng: np.random.Generator,
         candidates: Sequence[dict[str, Any]] | None = None,
-        population_size: int = 100,
-        sample_size: int = 10,
-        mutation_scale: float | None = None,
+        population_size: int = 20,
+        sample_size: int = 5,
+        mutation_scale: float | None = 0.1,
     ) -> None:
         check_mode(mode)
         for name, v in [("population_size", population_size), ("sample_size", sample_size)]:

@@ -53,7 +53,7 @@ class SyncHyperband(SearcherScheduler):
         grace_period: int | None = None,
         max_resource: int | None = None,
         brackets: int | None = None,
-        parallel_brackets: int = 1,
+        parallel_brackets: int = 4,
     ) -> None:
         name = self.name
         self.parallel_brackets = check_count(name, "parallel_brackets", parallel_brackets)

@@ -32,9 +32,10 @@ class TPESearcher(Searcher):
     configurations already evaluated or pending are not suggested again, unless
     `max_repeats` > 0: then a row evaluated at most `max_repeats` times competes with the
     new candidates (while unused rows remain: once every row is used, the searcher ends).
-    `categorical_bandwidth`: "scott" (BOHB: the normal-reference rule applied to the
-    category index, which makes a kernel nearly uniform on 5 categories) or "prior"
-    (Optuna: the observed category keeps (1 + 1/c) / 2 of the mass).
+    `categorical_bandwidth`: "prior" (Optuna: the observed category keeps (1 + 1/c) / 2
+    of the mass; it searched better, docs/search_quality.md) or "scott" (BOHB, whose
+    scheduler keeps it: the normal-reference rule applied to the category index, which
+    makes a kernel nearly uniform on 5 categories).
 
     Example:
         >>> s = TPESearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -57,7 +58,7 @@ class TPESearcher(Searcher):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         max_repeats: int = 0,
-        categorical_bandwidth: str = "scott",
+        categorical_bandwidth: str = "prior",
         initial_design: str = "random",
     ) -> None:
         check_mode(mode)
