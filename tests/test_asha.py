@@ -192,7 +192,7 @@ def test_searcher_by_name_is_told_the_rung_levels():
     ctx = context(bb, np.random.default_rng(0))
     asha = make_scheduler("asha", ctx, searcher="bo", searcher_args={"fidelity_aware": True})
     assert isinstance(asha.searcher, GPSearcher)
-    assert asha.searcher._levels == {*asha.rung_levels, asha.max_resource} == {1, 3, 9, 27}
+    assert asha.searcher._levels == {*asha.rung_levels, 27} == {1, 3, 9, 27}
     mobster = make_scheduler("mobster", ctx, searcher_args={"n_init": 7})
     assert mobster.searcher.n_init == 7 and mobster.searcher.fidelity_aware
     with pytest.raises(ValueError, match="unknown searcher 'tpee'; available: bo, de, grid"):
