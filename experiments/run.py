@@ -7,7 +7,6 @@ python experiments/run.py -m scheduler=random,asha seed=0,1,2
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import logging.handlers
 import shlex
@@ -44,6 +43,7 @@ from core.rundir import TRIALS
 from core.runlock import RunLocked
 from core.schedulers import create as create_scheduler
 from core.schedulers import scheduler_class
+from core.schedulers.base import signature
 from core.stopping import StoppingCriterion
 from core.tuner import Tuner, TuningSummary
 
@@ -94,15 +94,7 @@ def load_benchmark(cfg: DictConfig) -> Blackbox | Problem:
 
 def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given: set) -> None:
     """Unknown constructor parameters of `cls` get one line listing the valid ones."""
-    accepted: set[str] = set()
-    for klass in cls.__mro__:  # a constructor taking **kwargs passes them to its base's
-        if "__init__" not in vars(klass):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    accepted -= {"self", *given}
+    accepted = set(signature(cls)) - given
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ValueError(
