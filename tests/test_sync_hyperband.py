@@ -24,6 +24,7 @@ def test_top_trials_by_loss_then_id():
 def _sh(searcher=None, **kw):
     space = Space({"x": uniform(0, 1)})
     searcher = searcher or RandomSearcher(space, rng=np.random.default_rng(0))
+    kw = {"parallel_brackets": 1, **kw}  # one bracket at a time, as published
     return SyncSuccessiveHalving(searcher=searcher, metric="loss", mode="min",
                                  fidelities=list(range(1, 10)), **kw)
 
@@ -60,7 +61,8 @@ def test_successive_halving_rung_by_rung():
 def test_hyperband_cycles_through_brackets():
     hb = SyncHyperband(searcher=RandomSearcher(Space({"x": uniform(0, 1)}),
                                                rng=np.random.default_rng(0)),
-                       metric="loss", mode="min", fidelities=list(range(1, 82)))
+                       metric="loss", mode="min", fidelities=list(range(1, 82)),
+                       parallel_brackets=1)
     assert hb.levels == [1, 3, 9, 27, 81]
     assert [s[0] for s in hb.schedule] == [81, 34, 15, 8, 5]
     t = 0
