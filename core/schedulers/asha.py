@@ -56,16 +56,19 @@ class ASHA(SearcherScheduler):
         name = self.name
         if type not in TYPES:
             raise ValueError(f"{name}: type must be one of {TYPES}, got {type!r}")
-        fidelities, self.grace_period, self.max_resource = check_rung_args(
+        fidelities, grace, self._top = check_rung_args(
             name, fidelities, eta, grace_period, max_resource
         )
+        self.searcher = searcher
         self.metric = metric
         self.mode = check_mode(mode)
         self.type = type
         self.eta = eta
-        self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
-        self.searcher = searcher
-        self.searcher.set_fidelities([*self.rung_levels, self.max_resource], fidelities)
+        self.grace_period = grace_period
+        self.max_resource = max_resource
+        # derived: the rung levels below the maximum resource (`_top`) a trial reaches
+        self.rung_levels = rung_levels(fidelities, grace, eta, self._top)
+        self.searcher.set_fidelities([*self.rung_levels, self._top], fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self.rung_systems: list[RungSystem] = self._brackets()
         self._bracket_of: dict[int, int] = {}  # trial id -> bracket index
@@ -104,7 +107,7 @@ class ASHA(SearcherScheduler):
                     return Resume(promoted)
         index = self._choose_bracket()
         levels = self.rung_systems[index].levels
-        self.searcher.set_level(levels[0] if levels else self.max_resource)
+        self.searcher.set_level(levels[0] if levels else self._top)
         config = self.searcher.suggest()
         if config is None:
             leftover = best_paused(self._paused, self._loss_at)
@@ -122,7 +125,7 @@ class ASHA(SearcherScheduler):
         if report.last:
             return Decision.CONTINUE  # nothing left to decide
         fidelity = report.fidelity
-        if fidelity >= self.max_resource:
+        if fidelity >= self._top:
             return Decision.STOP
         if trial.trial_id in self._free:
             return Decision.CONTINUE
@@ -147,7 +150,7 @@ class ASHA(SearcherScheduler):
         super().on_error(trial)
 
     def derived(self) -> dict[str, Any]:
-        return {"rung_levels": self.rung_levels}
+        return {"rung_levels": self.rung_levels, "max_resource": self._top}
 
     def _loss_at(self, trial_id: int, level: int) -> float:
         bracket = self.rung_systems[self._bracket_of.get(trial_id, 0)]

@@ -38,12 +38,13 @@ class Hyperband(ASHA):
         **asha: Any,
     ) -> None:
         self.rng = rng
-        self.brackets = check_count(self.name, "brackets", brackets, optional=True)
+        check_count(self.name, "brackets", brackets, optional=True)
+        self.brackets = brackets
         super().__init__(type=type, **asha)
 
     def _brackets(self) -> list[RungSystem]:
         s_max = len(self.rung_levels)  # rung levels plus max_resource: s_max + 1 levels
-        n = s_max + 1 if self.brackets is None else min(self.brackets, s_max + 1)
+        n = s_max + 1 if self.brackets is None else min(int(self.brackets), s_max + 1)
         self.bracket_probs = bracket_probabilities(s_max, self.eta)[:n]
         self.bracket_probs = self.bracket_probs / self.bracket_probs.sum()
         # a stream of its own (spawned, the parent's state untouched): for one seed, every

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import Any
 
 from core.schedulers.base import Scheduler, check_mode
 from core.schedulers.rungs import to_loss
@@ -40,8 +41,9 @@ class MedianStopping(Scheduler):
         self.metric = metric
         self.mode = check_mode(mode)
         self.scheduler = scheduler
-        self.grace_period = min(fidelities) if grace_period is None else int(grace_period)
-        self.min_samples = int(min_samples)
+        self.grace_period = grace_period
+        self.min_samples = min_samples
+        self._grace = min(fidelities) if grace_period is None else int(grace_period)
         self._sign = 1.0 if mode == "min" else -1.0
         self._averages: dict[int, list[float]] = {}  # fidelity -> sorted running averages
         self._sum: dict[int, float] = {}
@@ -67,7 +69,7 @@ class MedianStopping(Scheduler):
         stop = (
             decision == Decision.CONTINUE
             and not report.last
-            and report.fidelity >= self.grace_period
+            and report.fidelity >= self._grace
             and below_median(self._best[t], others, self.min_samples)
         )
         bisect.insort(others, self._sum[t] / self._count[t])
@@ -78,6 +80,9 @@ class MedianStopping(Scheduler):
 
     def on_error(self, trial: Trial) -> None:
         self.scheduler.on_error(trial)
+
+    def derived(self) -> dict[str, Any]:
+        return {"grace_period": self._grace}
 
 
 def below_median(best: float, others: list[float], min_samples: int) -> bool:

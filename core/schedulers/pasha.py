@@ -49,7 +49,7 @@ class PASHA(ASHA):
 
     def derived(self) -> dict[str, Any]:
         top = self.n_open
-        reached = self.rung_levels[top] if top < len(self.rung_levels) else self.max_resource
+        reached = self.rung_levels[top] if top < len(self.rung_levels) else self._top
         return {**super().derived(), "max_resource_reached": reached}
 
 

@@ -57,8 +57,8 @@ class RandomScalarization(MultiObjective, Scheduler):
         if not rho >= 0:
             raise ValueError(f"random_scalarization: rho must be >= 0, got {rho!r}")
         self.searcher = searcher
-        self.n_initial = int(n_initial)
-        self.rho = float(rho)
+        self.n_initial = n_initial
+        self.rho = rho
         self.space = space
         self.rng = rng
         self.candidates = list(candidates) if candidates is not None else None

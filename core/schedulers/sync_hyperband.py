@@ -56,20 +56,24 @@ class SyncHyperband(SearcherScheduler):
         parallel_brackets: int = 4,
     ) -> None:
         name = self.name
-        self.parallel_brackets = check_count(name, "parallel_brackets", parallel_brackets)
-        self.brackets = check_count(name, "brackets", brackets, optional=True)
-        fidelities, self.grace_period, self.max_resource = check_rung_args(
+        self._parallel = check_count(name, "parallel_brackets", parallel_brackets)
+        n_brackets = check_count(name, "brackets", brackets, optional=True)
+        fidelities, grace, self._top = check_rung_args(
             name, fidelities, eta, grace_period, max_resource
         )
+        self.searcher = searcher
         self.metric = metric
         self.mode = check_mode(mode)
         self.eta = eta
-        self.levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
-        self.levels.append(self.max_resource)
-        s_max = len(self.levels) - 1
-        sizes = bracket_sizes(s_max, eta)
-        self.schedule = sizes if self.brackets is None else sizes[: self.brackets]
-        self.searcher = searcher
+        self.grace_period = grace_period
+        self.max_resource = max_resource
+        self.brackets = brackets
+        self.parallel_brackets = parallel_brackets
+        # derived: the rung levels (the last: the maximum resource) and bracket sizes
+        self.levels = rung_levels(fidelities, grace, eta, self._top)
+        self.levels.append(self._top)
+        sizes = bracket_sizes(len(self.levels) - 1, eta)
+        self.schedule = sizes if n_brackets is None else sizes[:n_brackets]
         self.searcher.set_fidelities(self.levels, fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self._n_started_brackets = 0
@@ -92,7 +96,7 @@ class SyncHyperband(SearcherScheduler):
             self._active = [b for b in self._active if not b.done]
             if self._exhausted:
                 break
-            if len(self._active) >= self.parallel_brackets:
+            if len(self._active) >= self._parallel:
                 return None  # every bracket in flight waits for a rung
             self._active.append(self._next_bracket())
         if not self._paused:
@@ -137,7 +141,7 @@ class SyncHyperband(SearcherScheduler):
         if report.last:
             self._record(trial.trial_id, report.fidelity, value)
             return Decision.CONTINUE
-        if report.fidelity >= self.max_resource:
+        if report.fidelity >= self._top:
             self._record(trial.trial_id, report.fidelity, value)
             return Decision.STOP
         if trial.trial_id in self._free or not self._record(trial.trial_id, report.fidelity, value):
