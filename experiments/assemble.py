@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from core.rundir import TRIALS, RunSession
 from core.schedulers import create as create_scheduler
 from core.schedulers import scheduler_class
-from core.schedulers.base import Scheduler
+from core.schedulers.base import Scheduler, signature
 from core.seeds import run_rngs
 from core.stopping import StoppingCriterion
 from core.tuner import ResultsSink, Tuner
@@ -184,15 +183,7 @@ def make_stop(cfg: DictConfig) -> StoppingCriterion:
 
 def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given: set) -> None:
     """Unknown constructor parameters of `cls` get one line listing the valid ones."""
-    accepted: set[str] = set()
-    for klass in cls.__mro__:  # a constructor taking **kwargs passes them to its base's
-        if "__init__" not in vars(klass):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    accepted -= {"self", *given}
+    accepted = set(signature(cls)) - given
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ValueError(

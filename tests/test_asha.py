@@ -5,6 +5,7 @@ from blackboxes.synthetic import BraninCurves
 from core.schedulers import make_scheduler
 from core.schedulers.asha import ASHA
 from core.schedulers.bo import GPSearcher
+from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import continues, n_promotable, promotable, rung_levels
 from core.space import Space, choice, uniform
 from core.trial import Decision, Report, Resume, Start, Trial
@@ -39,11 +40,10 @@ def _asha(mode="min", **kw):
     space = Space({"x": uniform(0, 1)})
     kw = {"eta": 3, **kw}
     return ASHA(
-        space=space,
+        searcher=RandomSearcher(space, rng=np.random.default_rng(0)),
         metric="loss",
         mode=mode,
         fidelities=list(range(1, 28)),
-        rng=np.random.default_rng(0),
         **kw,
     )
 
@@ -130,8 +130,8 @@ def test_promotion_bad_type():
 
 def test_promotion_resumes_every_paused_trial_once_the_space_is_exhausted():
     space = Space({"x": choice([0, 1, 2, 3, 4])})
-    asha = ASHA(space=space, metric="loss", mode="min", fidelities=[1, 2, 3, 4, 5, 6, 7, 8, 9],
-                rng=np.random.default_rng(0), type="promotion")
+    asha = ASHA(searcher=RandomSearcher(space, rng=np.random.default_rng(0)), metric="loss",
+                mode="min", fidelities=[1, 2, 3, 4, 5, 6, 7, 8, 9], type="promotion")
     paused, done, epoch = set(), set(), {}
     for t in range(5):
         assert isinstance(asha.suggest(t), Start)
@@ -192,12 +192,12 @@ def test_searcher_by_name_is_told_the_rung_levels():
     ctx = context(bb, np.random.default_rng(0))
     asha = make_scheduler("asha", ctx, searcher="bo", searcher_args={"fidelity_aware": True})
     assert isinstance(asha.searcher, GPSearcher)
-    assert asha.searcher._levels == {*asha.rung_levels, asha.max_resource} == {1, 3, 9, 27}
+    assert asha.searcher._levels == {*asha.rung_levels, 27} == {1, 3, 9, 27}
     mobster = make_scheduler("mobster", ctx, searcher_args={"n_init": 7})
     assert mobster.searcher.n_init == 7 and mobster.searcher.fidelity_aware
     with pytest.raises(ValueError, match="unknown searcher 'tpee'; available: bo, de, grid"):
         make_scheduler("asha", ctx, searcher="tpee")
     with pytest.raises(ValueError, match="searcher 'tpe' has no parameter 'gama'"):
         make_scheduler("bohb", ctx, searcher_args={"gama": 0.2})
-    with pytest.raises(ValueError, match="asha: searcher_args needs a searcher given by name"):
-        make_scheduler("asha", ctx, searcher_args={"gamma": 0.2})
+    with pytest.raises(ValueError, match="searcher 'random' has no parameter 'gamma'"):
+        make_scheduler("asha", ctx, searcher_args={"gamma": 0.2})  # asha's searcher: random

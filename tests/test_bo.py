@@ -108,7 +108,8 @@ def test_finite_table_never_repeats_evaluated_or_pending_configs():
         }
     ]
     table.sort(key=lambda c: (c["a"], c["b"], c["c"]))
-    s = GPSearcher(space, mode="max", rng=np.random.default_rng(1), candidates=table, n_init=3)
+    s = GPSearcher(space, mode="max", rng=np.random.default_rng(1), candidates=table, n_init=3,
+                   max_repeats=0)
     seen = []
 
     def f(c):
@@ -125,7 +126,7 @@ def test_finite_table_never_repeats_evaluated_or_pending_configs():
 
 def test_finite_space_without_table_is_enumerated():
     space = Space({"a": choice([1, 2, 3]), "b": choice([1, 2, 3, 4])})
-    s = GPSearcher(space, mode="min", rng=np.random.default_rng(0), n_init=2)
+    s = GPSearcher(space, mode="min", rng=np.random.default_rng(0), n_init=2, max_repeats=0)
     values = run(s, lambda c: (c["a"] - 2) ** 2 + (c["b"] - 3) ** 2, 50, n_workers=4)
     assert len(values) == 12 and s.suggest() is None
 
@@ -280,8 +281,7 @@ def test_outputs_spanning_decades_are_warped_to_normal_scores():
     accuracy = -np.array([91.0, 85.0, 10.0, 60.0])  # mode max: signs flipped, 9x span
     s._y_loc, s._y_scale = float(np.median(accuracy)), float(accuracy.std())
     np.testing.assert_allclose(s._standardize(accuracy), (accuracy - s._y_loc) / s._y_scale)
-    never = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0))
-    assert never.warp_outputs is False
+    never = GPSearcher(BRANIN, mode="min", rng=np.random.default_rng(0), warp_outputs=False)
     np.testing.assert_allclose(never._standardize(loss), loss)  # loc 0, scale 1 before a fit
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from blackboxes.synthetic import BraninCurves
 from core.schedulers.hyperband import Hyperband
+from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import bracket_probabilities, bracket_sizes
 from core.space import Space, uniform
 from core.trial import Start
@@ -36,8 +37,9 @@ def test_bracket_probabilities_proportional_to_first_rung():
 
 
 def _hb(**kw):
-    return Hyperband(space=Space({"x": uniform(0, 1)}), metric="loss", mode="min",
-                     fidelities=list(range(1, 82)), rng=np.random.default_rng(0), **kw)
+    rng = np.random.default_rng(0)
+    return Hyperband(searcher=RandomSearcher(Space({"x": uniform(0, 1)}), rng=rng),
+                     metric="loss", mode="min", fidelities=list(range(1, 82)), rng=rng, **kw)
 
 
 def test_each_bracket_is_a_rung_system_with_its_own_grace_period():

@@ -209,9 +209,9 @@ def test_a_resumed_session_replays_on_a_real_backend_and_redoes_a_simulated_one(
 
 
 def test_a_crash_in_the_loop_leaves_the_run_incomplete(tmp_path):
-    from core.schedulers.random import RandomSearch
+    from core.schedulers.fifo import FIFOScheduler
 
-    class Crashes(RandomSearch):
+    class Crashes(FIFOScheduler):
         def on_report(self, trial, report):
             if trial.trial_id == 3:
                 raise RuntimeError("boom")
@@ -229,12 +229,13 @@ def test_a_crash_in_the_loop_leaves_the_run_incomplete(tmp_path):
 def lifecycle_driver_run_with(out: Path, cls) -> None:
     from blackboxes import repository
     from core.backends.simulated import SimulatedBackend
+    from core.schedulers.random import RandomSearcher
     from core.stopping import StoppingCriterion
     from core.tuner import Tuner
 
     bb = repository.load_shared("mlp_sklearn", "digits")
-    sched = cls(space=bb.space, metric="val_accuracy", mode="max",
-                rng=np.random.default_rng(0))
+    sched = cls(searcher=RandomSearcher(bb.space, rng=np.random.default_rng(0)),
+                metric="val_accuracy", mode="max")
     writer = open_run(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
                       hyperparameters=list(bb.space)).writer
     Tuner(scheduler=sched, backend=SimulatedBackend(bb, rng=np.random.default_rng(1)),

@@ -52,10 +52,11 @@ def test_rung_decisions_are_asha_s(kind):
 def test_gp_suggestions_beat_random_draws(tmp_path):
     """After 5 random configurations, the GP's are near Branin's minima: the median
     Branin value of the last third is below 3 (random draws have a median near 25;
-    observed 0.6-1.0 over seeds 0-2), while ASHA's random configs stay above 10."""
+    observed 0.9-1.9 over seeds 0-2 with mobster.yaml's GP, 37-65 trials), while ASHA's
+    random configs stay above 10."""
     for name, bound in [("mobster", lambda m: m < 3.0), ("asha", lambda m: m > 10.0)]:
         tuner = simulate(BraninCurves(max_fidelity=27), name, 0, tmp_path / name,
-                         max_wallclock=150)
+                         max_wallclock=250)
         values = [branin(t.config["x1"], t.config["x2"]) for t in tuner.trials.values()]
         assert len(values) > 20
         assert bound(np.median(values[-len(values) // 3:])), name

@@ -3,6 +3,7 @@ import pytest
 
 from blackboxes.synthetic import BraninCurves
 from core.schedulers.pasha import PASHA, grow, rankings_disagree
+from core.schedulers.random import RandomSearcher
 from core.space import Space, uniform
 from core.trial import Decision, Report, Resume, Start, Trial
 from tests.helpers import reports, simulate
@@ -23,8 +24,8 @@ def test_grow_stops_at_the_last_rung():
 
 
 def _pasha():
-    return PASHA(space=Space({"x": uniform(0, 1)}), metric="loss", mode="min",
-                 fidelities=list(range(1, 28)), rng=np.random.default_rng(0))
+    return PASHA(searcher=RandomSearcher(Space({"x": uniform(0, 1)}), rng=np.random.default_rng(0)),
+                 metric="loss", mode="min", fidelities=list(range(1, 28)))
 
 
 def _report(p, t, fidelity, loss):

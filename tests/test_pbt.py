@@ -4,6 +4,7 @@ import pytest
 
 from blackboxes.synthetic import BraninCurves
 from core.schedulers.pbt import PBT, explore, perturb, quantiles
+from core.schedulers.random import RandomSearcher
 from core.space import Space, choice, loguniform, ordinal, randint, uniform
 from core.trial import Decision, Report, Start, Trial
 from tests.helpers import simulate
@@ -51,10 +52,15 @@ def test_explore_resamples_with_its_probability():
     assert abs(np.mean(changed) - 1 / 3) < 0.04
 
 
+def _new(space, **kw):
+    rng = np.random.default_rng(0)
+    return PBT(searcher=RandomSearcher(space, rng=rng, allow_duplicates=True), space=space,
+               metric="loss", mode="min", rng=rng, **kw)
+
+
 def _pbt(**kw):
-    return PBT(space=Space({"x": uniform(0.0, 10.0)}), metric="loss", mode="min",
-               fidelities=list(range(1, 10)), rng=np.random.default_rng(0),
-               population_size=4, perturbation_interval=3, **kw)
+    return _new(Space({"x": uniform(0.0, 10.0)}), fidelities=list(range(1, 10)),
+                population_size=4, perturbation_interval=3, **kw)
 
 
 def test_exploit_stops_the_worst_and_copies_a_top_checkpoint():
@@ -74,8 +80,7 @@ def test_exploit_stops_the_worst_and_copies_a_top_checkpoint():
 
 def test_population_too_small():
     with pytest.raises(ValueError, match="population_size 2 is too small"):
-        PBT(space=Space({"x": uniform(0, 1)}), metric="loss", mode="min", fidelities=[1, 2],
-            rng=np.random.default_rng(0), population_size=2)
+        _new(Space({"x": uniform(0, 1)}), fidelities=[1, 2], population_size=2)
 
 
 @pytest.mark.slow

@@ -238,28 +238,33 @@ def _matches(given, recorded):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_metadata_is_the_signature_with_the_values_given(name):
-    """One shape for every scheduler: name, args (each constructor argument but the
-    benchmark's context, with the value given in its yaml), and the searcher it uses."""
+    """One shape for every scheduler: its class's name, args (each constructor argument
+    but the benchmark's context, with the value given in its yaml), the searcher it uses
+    and the scheduler it wraps."""
     import json
 
-    from core.schedulers import scheduler_class
-    from core.schedulers.base import CONTEXT, signature
+    from core.schedulers import CONTEXT, scheduler_class
+    from core.schedulers.base import signature
 
     given = _yaml_args(name)
     sched = make_scheduler(name, context(BraninCurves(), np.random.default_rng(0)), **given)
     meta = json.loads(json.dumps(sched.metadata()))  # also: it is JSON
-    assert meta["name"] == name
+    assert meta["name"] == scheduler_class(name).name
     assert set(meta) <= {"name", "args", "searcher", "inner", "derived"}
-    expected = set(signature(scheduler_class(name))) - CONTEXT
-    if "searcher" in meta:  # described there, not as an argument
-        expected -= {"searcher", "searcher_args"}
-        assert set(meta["searcher"]) <= {"name", "args", "derived"}
+    expected = set(signature(scheduler_class(name))) - CONTEXT - {"searcher", "scheduler"}
     assert set(meta["args"]) == expected
+    if "searcher" in meta:
+        assert set(meta["searcher"]) <= {"name", "args", "derived"}
     for key, value in given.items():
-        if key == "searcher_args" and "searcher" in meta:
-            assert _matches(value, meta["searcher"]["args"]), (key, value, meta["searcher"])
-        elif key == "searcher" and "searcher" in meta:
+        if key == "searcher":
             assert meta["searcher"]["name"] == value
+        elif key == "searcher_args":
+            assert _matches(value, meta["searcher"]["args"]), (key, value, meta["searcher"])
+        elif key == "scheduler":  # random: FIFO scheduling around the random searcher
+            inner = meta["inner"]
+            assert value in (inner["name"], inner.get("searcher", {}).get("name")), inner
+        elif key == "scheduler_args":
+            assert _matches(value, meta["inner"]["args"]), (key, value, meta["inner"])
         elif key in meta["args"]:
             assert _matches(value, meta["args"][key]), (key, value, meta["args"][key])
         else:  # a FIFO scheduler's yaml sets its searcher's arguments
@@ -280,3 +285,22 @@ def test_out_of_range_arguments_are_named(name, args, message):
     value = next(iter(value.values())) if isinstance(value, dict) else value
     with pytest.raises(ValueError, match=f"^{message}, got {re.escape(repr(value))}$"):
         make_scheduler(name, context(BraninCurves(), np.random.default_rng(0)), **args)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_set_of_defaults_per_name(name):
+    """conf/scheduler/<name>.yaml lists the defaults: a scheduler built from its yaml and
+    one built by name alone (create, from Python) are the same."""
+    ctx = context(BraninCurves(), np.random.default_rng(0))
+    by_yaml = make_scheduler(name, ctx, **_yaml_args(name)).metadata()
+    assert make_scheduler(name, ctx).metadata() == by_yaml
+
+
+@pytest.mark.parametrize("searcher", ["bo", "tpe", "rea", "random", "grid"])
+def test_a_searcher_has_its_schedulers_defaults_under_any_scheduler(searcher):
+    """scheduler=bo and asha's searcher=bo are one GP searcher with one set of defaults
+    (they were refit_every=1 and 20)."""
+    ctx = context(BraninCurves(), np.random.default_rng(0))
+    fifo = make_scheduler(searcher, ctx).metadata()["searcher"]
+    asha = make_scheduler("asha", ctx, searcher=searcher).metadata()["searcher"]
+    assert asha["args"] == fifo["args"]

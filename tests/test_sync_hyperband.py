@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from blackboxes.synthetic import BraninCurves
+from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import rung_complete, top_trials
 from core.schedulers.sync_hyperband import SyncHyperband, SyncSuccessiveHalving
 from core.space import Space, uniform
@@ -20,10 +21,12 @@ def test_top_trials_by_loss_then_id():
     assert top_trials({4: 0.3}, 3) == [4]
 
 
-def _sh(**kw):
-    return SyncSuccessiveHalving(space=Space({"x": uniform(0, 1)}), metric="loss", mode="min",
-                                 fidelities=list(range(1, 10)), rng=np.random.default_rng(0),
-                                 **kw)
+def _sh(searcher=None, **kw):
+    space = Space({"x": uniform(0, 1)})
+    searcher = searcher or RandomSearcher(space, rng=np.random.default_rng(0))
+    kw = {"parallel_brackets": 1, **kw}  # one bracket at a time, as published
+    return SyncSuccessiveHalving(searcher=searcher, metric="loss", mode="min",
+                                 fidelities=list(range(1, 10)), **kw)
 
 
 def _report(s, t, fidelity, loss, last=False):
@@ -56,8 +59,10 @@ def test_successive_halving_rung_by_rung():
 
 
 def test_hyperband_cycles_through_brackets():
-    hb = SyncHyperband(space=Space({"x": uniform(0, 1)}), metric="loss", mode="min",
-                       fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
+    hb = SyncHyperband(searcher=RandomSearcher(Space({"x": uniform(0, 1)}),
+                                               rng=np.random.default_rng(0)),
+                       metric="loss", mode="min", fidelities=list(range(1, 82)),
+                       parallel_brackets=1)
     assert hb.levels == [1, 3, 9, 27, 81]
     assert [s[0] for s in hb.schedule] == [81, 34, 15, 8, 5]
     t = 0
@@ -101,7 +106,7 @@ def test_parallel_brackets_fill_idle_workers_but_each_rung_still_waits():
 
 
 def test_searcher_by_name_is_built_and_told_the_rung_levels():
-    from core.schedulers.random import RandomSearcher
+    from core.schedulers import create
     from core.schedulers.tpe import TPESearcher
 
     class Recording(RandomSearcher):
@@ -111,11 +116,15 @@ def test_searcher_by_name_is_built_and_told_the_rung_levels():
     rec = Recording(Space({"x": uniform(0, 1)}), rng=np.random.default_rng(0))
     assert _sh(searcher=rec).searcher.levels == [1, 3, 9]
 
-    sh = _sh(searcher="tpe", searcher_args={"gamma": 0.3})
-    assert isinstance(sh.searcher, TPESearcher) and sh.searcher.gamma == 0.3
-    assert sh.metadata()["searcher"]["name"] == "tpe"
-    assert isinstance(sh.suggest(0), Start)
-    with pytest.raises(ValueError, match="searcher_args needs a searcher given by name"):
-        _sh(searcher_args={"gamma": 0.3})
+    def sh(**kw):
+        return create("sync_sh", space={"x": uniform(0, 1)}, metric="loss", max_fidelity=9,
+                      **kw)
+
+    by_name = sh(searcher="tpe", searcher_args={"gamma": 0.3})
+    assert isinstance(by_name.searcher, TPESearcher) and by_name.searcher.gamma == 0.3
+    assert by_name.metadata()["searcher"]["name"] == "tpe"
+    assert isinstance(by_name.suggest(0), Start)
+    with pytest.raises(ValueError, match="searcher 'random' has no parameter 'gamma'"):
+        sh(searcher_args={"gamma": 0.3})
     with pytest.raises(ValueError, match="unknown searcher 'nope'"):
-        _sh(searcher="nope")
+        sh(searcher="nope")

@@ -1,57 +1,87 @@
-"""HPO algorithms, one per module, and the name -> class registry used by configs.
+"""HPO algorithms, one per module, and the registry that turns names and config into them.
 
+Only this module builds by name: `create` (and `make_scheduler`, the same from a context
+dict) looks the name up in SCHEDULERS, builds the searcher the scheduler uses (SEARCHERS)
+and any scheduler it wraps, puts `points_to_evaluate` in front, and hands the built
+objects to the scheduler's constructor. The algorithm modules never import this one.
 Classes are imported only when built, so `import core` stays fast. To add a scheduler,
-add one line "name": "module:Class" to SCHEDULERS and a conf/scheduler/<name>.yaml.
-
-From Python, build one by name with keywords (no context dict):
-
-    create(name, *, space, metric=None, mode="min", objectives=None, fidelities=None,
-           max_fidelity=None, seed=None, rng=None, candidates=None,
-           points_to_evaluate=None, **scheduler_args) -> Scheduler
+add an entry to SCHEDULERS and a conf/scheduler/<name>.yaml that lists its defaults.
 
     >>> from core.schedulers import create
     >>> asha = create("asha", space=space, metric="loss", mode="min", max_fidelity=20,
     ...               seed=0, eta=3, points_to_evaluate=[{"lr": 0.01}])
-
-`experiments/run.py` uses `make_scheduler(name, context, **params)`, where context holds
-space, metric, mode, objectives, fidelities, rng and candidates.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler, signature
-from core.schedulers.points import complete_points, with_points
+from core.schedulers.base import CONTEXT, Scheduler, signature
+from core.schedulers.points import PointsFirst, PointsFirstScheduler, complete_points
 from core.schedulers.searcher import Searcher
 from core.seeds import run_rngs
 from core.space import Space
 
-SCHEDULERS: dict[str, str] = {
-    "asha": "core.schedulers.asha:ASHA",
-    "bohb": "core.schedulers.bohb:BOHB",
-    "dehb": "core.schedulers.dehb:DEHB",
-    "hyperband": "core.schedulers.hyperband:Hyperband",
-    "median_stopping": "core.schedulers.median_stopping:MedianStopping",
-    "mobster": "core.schedulers.mobster:MOBSTER",
-    "pasha": "core.schedulers.pasha:PASHA",
-    "pbt": "core.schedulers.pbt:PBT",
-    "sync_hyperband": "core.schedulers.sync_hyperband:SyncHyperband",
-    "sync_sh": "core.schedulers.sync_hyperband:SyncSuccessiveHalving",
-    "bo": "core.schedulers.bo:BayesianOptimization",
-    "grid": "core.schedulers.grid:GridSearch",
-    "random": "core.schedulers.random:RandomSearch",
-    "rea": "core.schedulers.rea:RegularizedEvolution",
-    "tpe": "core.schedulers.tpe:TPE",
-    "moasha": "core.schedulers.moasha:MOASHA",
-    "morea": "core.schedulers.morea:MOREA",
-    "random_scalarization": "core.schedulers.random_scalarization:RandomScalarization",
-}
 
+@dataclass(frozen=True)
+class Entry:
+    """A registered scheduler: its class ("module:Class") and the searcher it uses.
+
+    `searcher`: the searcher built for it (its config may name another), with this
+    entry's `searcher_args` where its settings differ from that searcher's defaults
+    (one set of defaults per name: scheduler=bo's are the bo searcher's); None: the
+    scheduler takes no searcher.
+    `flat`: its config's keys are its searcher's arguments (scheduler=bo is FIFO
+    scheduling around the "bo" searcher), besides the class's own. `fresh`: it fits a
+    new searcher per suggestion, so it takes a SearcherFactory instead of a searcher.
+    `inner`: it wraps a scheduler, by default the one of this name (config: `scheduler`
+    and `scheduler_args`).
+    The class's name is the one its metadata and messages use (bohb: "hyperband").
+    """
+
+    cls: str
+    searcher: str | None = None
+    searcher_args: dict[str, Any] = field(default_factory=dict)
+    flat: bool = False
+    fresh: bool = False
+    inner: str | None = None
+
+
+# MOBSTER's GP: over (configuration, fidelity), fitted on normal scores of the values (on
+# YAHPO LCBench the raw accuracies span ~90 points, from diverged runs and epoch 1, and
+# their spread set a posterior sd of 7-20 points where the optima differ by tenths;
+# docs/search_quality.md), and cheaper than bo's: it suggests after every early stop
+_MOBSTER_GP = {"fidelity_aware": True, "warp_outputs": True, "n_candidates": 256,
+               "refit_every": 20, "max_observations": 200, "max_fit_points": 150,
+               "tie_lengthscales": False, "max_repeats": 0}
+
+SCHEDULERS: dict[str, Entry] = {
+    "asha": Entry("core.schedulers.asha:ASHA", "random"),
+    "bohb": Entry("core.schedulers.hyperband:Hyperband", "tpe",
+                  {"categorical_bandwidth": "scott"}),  # BOHB's kernel, as published
+    "dehb": Entry("core.schedulers.hyperband:Hyperband", "de"),
+    "hyperband": Entry("core.schedulers.hyperband:Hyperband", "random"),
+    "median_stopping": Entry("core.schedulers.median_stopping:MedianStopping", inner="random"),
+    "mobster": Entry("core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
+    "pasha": Entry("core.schedulers.pasha:PASHA", "random"),
+    "pbt": Entry("core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
+    "sync_hyperband": Entry("core.schedulers.sync_hyperband:SyncHyperband", "random"),
+    "sync_sh": Entry("core.schedulers.sync_hyperband:SyncSuccessiveHalving", "random"),
+    "bo": Entry("core.schedulers.fifo:FIFOScheduler", "bo", flat=True),
+    "grid": Entry("core.schedulers.fifo:FIFOScheduler", "grid", flat=True),
+    "random": Entry("core.schedulers.fifo:FIFOScheduler", "random", flat=True),
+    "rea": Entry("core.schedulers.fifo:FIFOScheduler", "rea", flat=True),
+    "tpe": Entry("core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
+    "moasha": Entry("core.schedulers.moasha:MOASHA", "random"),
+    "morea": Entry("core.schedulers.morea:MOREA", "morea", flat=True),
+    "random_scalarization": Entry(
+        "core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
+}
 
 # searchers (which configuration next), plugged into schedulers by name: `searcher: tpe`
 SEARCHERS: dict[str, str] = {
@@ -60,20 +90,30 @@ SEARCHERS: dict[str, str] = {
     "bo": "core.schedulers.bo:GPSearcher",
     "tpe": "core.schedulers.tpe:TPESearcher",
     "rea": "core.schedulers.rea:REASearcher",
+    "morea": "core.schedulers.morea:MOREASearcher",
     "de": "core.schedulers.dehb:DESearcher",
 }
 
-
-def _load(kind: str, registry: dict[str, str], name: str) -> type:
-    if name not in registry:
-        raise ValueError(f"unknown {kind} {name!r}; available: {', '.join(sorted(registry))}")
-    module, _, cls = registry[name].partition(":")
+def _import(path: str) -> type:
+    module, _, cls = path.partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def _entry(name: str) -> Entry:
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; available: {', '.join(sorted(SCHEDULERS))}")
+    return SCHEDULERS[name]
+
+
+def _searcher_class(name: str) -> type[Searcher]:
+    if name not in SEARCHERS:
+        raise ValueError(f"unknown searcher {name!r}; available: {', '.join(sorted(SEARCHERS))}")
+    return _import(SEARCHERS[name])
 
 
 def scheduler_class(name: str) -> type[Scheduler]:
     """The class registered as `name`; unknown names get an error listing the valid ones."""
-    return _load("scheduler", SCHEDULERS, name)
+    return _import(_entry(name).cls)
 
 
 def scheduler_names(
@@ -93,35 +133,24 @@ def scheduler_names(
     return names
 
 
-def parameters(cls: type) -> set[str]:
-    """The keyword parameters of `cls`'s constructor, following **kwargs to its bases;
-    a FIFO scheduler (`searcher_class`) also takes its searcher's."""
-    names = set(signature(cls))
-    searcher = getattr(cls, "searcher_class", None)
-    if searcher is not None:
-        names |= parameters(searcher)
-    return names
+def _own(name: str) -> set[str]:
+    """The constructor parameters of scheduler `name`'s class but the context."""
+    return set(signature(scheduler_class(name))) - CONTEXT
 
 
-NO_DEFAULT = object()  # argument_default: the argument has none (or does not exist)
-
-
-def argument_default(scheduler: str, key: str, searcher: str | None = None) -> Any:
-    """The default of scheduler `scheduler`'s argument `key` (its yaml may set another),
-    or, with `searcher`, of that searcher's argument `key` (for `searcher_args`);
-    NO_DEFAULT if there is none."""
-    try:
-        cls = _load("searcher", SEARCHERS, searcher) if searcher else scheduler_class(scheduler)
-    except (ValueError, TypeError):
-        return NO_DEFAULT
-    defaults = {} if searcher else getattr(cls, "defaults", {})
-    if key in defaults:
-        return defaults[key]
-    for klass in (cls, getattr(cls, "searcher_class", None)):
-        param = signature(klass).get(key) if klass is not None else None
-        if param is not None:
-            return NO_DEFAULT if param.default is param.empty else param.default
-    return NO_DEFAULT
+def scheduler_parameters(name: str) -> list[str]:
+    """The keys the config of scheduler `name` may set (its conf/scheduler/<name>.yaml's and
+    points_to_evaluate): its class's parameters with `searcher` and `searcher_args` (or
+    `scheduler` and `scheduler_args`) as names, plus its searcher's when `flat`."""
+    entry, own = _entry(name), _own(name)
+    if "searcher" in own:
+        own |= {"searcher_args"}
+    if "scheduler" in own:
+        own |= {"scheduler_args"}
+    if entry.flat:
+        own = (own - {"searcher", "searcher_args"}) | (
+            set(signature(_searcher_class(entry.searcher))) - CONTEXT)
+    return sorted(own | {"points_to_evaluate"})
 
 
 def needs_fidelities(name: str, args: Mapping[str, Any]) -> bool:
@@ -129,15 +158,16 @@ def needs_fidelities(name: str, args: Mapping[str, Any]) -> bool:
     `fidelities`, or it models them: fidelity_aware=True), so it cannot do without them."""
     param = signature(scheduler_class(name)).get("fidelities")
     required = param is not None and param.default is param.empty
-    return required or bool(args.get("fidelity_aware"))
+    searcher_args = args if _entry(name).flat else args.get("searcher_args") or {}
+    return required or bool(searcher_args.get("fidelity_aware"))
 
 
 def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searcher:
     """The searcher `name` built from the `context` entries its constructor names (space,
-    mode, rng, candidates, ...), plus `params`; unknown parameters get an error."""
-    cls = _load("searcher", SEARCHERS, name)
-    accepted = parameters(cls)
-    unknown = sorted(set(params) - accepted)
+    mode, rng, candidates, fidelities), plus `params`; unknown parameters get an error."""
+    cls = _searcher_class(name)
+    accepted = set(signature(cls))
+    unknown = sorted(set(params) - accepted | (set(params) & set(context)))
     if unknown:
         raise ValueError(
             f"searcher {name!r} has no parameter {unknown[0]!r}; its parameters: "
@@ -146,49 +176,92 @@ def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searc
     return cls(**{k: v for k, v in context.items() if k in accepted}, **params)
 
 
-def resolve_searcher(
-    owner: str,
-    searcher: Searcher | str | None,
-    searcher_args: Mapping[str, Any] | None,
-    context: Mapping[str, Any],
-) -> Searcher:
-    """A scheduler's searcher: `searcher` itself, or the one named `searcher` built by
-    `make_searcher` from `context` (space, mode, rng, candidates, fidelities) and
-    `searcher_args`, or random search when None."""
-    if isinstance(searcher, str):
-        return make_searcher(searcher, context, **(searcher_args or {}))
-    if searcher_args:
-        raise ValueError(f"{owner}: searcher_args needs a searcher given by name")
-    if searcher is not None:
-        return searcher
-    from core.schedulers.random import RandomSearcher
+class SearcherFactory:
+    """Builds afresh, from a generator, the searcher `name` with `args` for `context`:
+    for a scheduler that fits a new searcher per suggestion (random_scalarization).
 
-    return RandomSearcher(context["space"], rng=context["rng"], candidates=context["candidates"])
+    Example:
+        >>> new = SearcherFactory("tpe", {"space": space, "mode": "min"}, {"gamma": 0.2})
+        >>> searcher = new(np.random.default_rng(0))
+    """
+
+    def __init__(self, name: str, context: Mapping[str, Any], args: Mapping[str, Any]) -> None:
+        self.name, self.context, self.args = name, dict(context), dict(args)
+
+    def __call__(self, rng: np.random.Generator) -> Searcher:
+        return make_searcher(self.name, {**self.context, "rng": rng}, **self.args)
+
+    def metadata(self) -> dict[str, Any]:
+        """The metadata of the searchers it builds."""
+        return self(np.random.default_rng(0)).metadata()
 
 
-def make_scheduler(name: str, context: dict[str, Any], **params: Any) -> Scheduler:
-    """Build the scheduler `name` with its `params`.
+def make_scheduler(name: str, context: Mapping[str, Any], **params: Any) -> Scheduler:
+    """Build the scheduler `name` with its `params` (the keys of its yaml).
 
     `context` holds what the benchmark knows: space, metric, mode, objectives
-    (name -> mode), fidelities, rng, candidates; each scheduler takes the entries its
-    constructor names. Unknown parameters get an error listing the valid ones.
-    `points_to_evaluate` (every scheduler takes it) lists configurations to suggest
-    first, in order (see core/schedulers/points.py).
+    (name -> mode), fidelities, rng, candidates; the scheduler and its searcher each
+    take the entries their constructors name. Unknown parameters get an error listing
+    the valid ones. `points_to_evaluate` (every scheduler takes it) lists configurations
+    to suggest first, in order (see core/schedulers/points.py).
     """
-    cls = scheduler_class(name)
+    entry, cls = _entry(name), scheduler_class(name)
     context = {**context, "space": Space.of(context["space"])}  # a dict works as well
-    points = params.pop("points_to_evaluate", None)
-    accepted = parameters(cls)
-    unknown = sorted(set(params) - accepted | (set(params) & set(context)))
+    params = dict(params)
+    valid = scheduler_parameters(name)
+    unknown = sorted(set(params) - set(valid) | (set(params) & set(context)))
     if unknown:
-        valid = sorted({*accepted, "points_to_evaluate"} - set(context))
         raise ValueError(
-            f"scheduler {name!r} has no parameter {unknown[0]!r}; its parameters: {valid}"
+            f"scheduler {name!r} has no parameter {unknown[0]!r}; its parameters: "
+            f"{sorted(set(valid) - set(context))}"
         )
+    points = params.pop("points_to_evaluate", None)
     if points is not None:
         points = complete_points(context["space"], points, context.get("candidates"))
-    scheduler = cls(**{k: v for k, v in context.items() if k in accepted}, **params)
-    return with_points(scheduler, points or [])
+    own = {k: v for k, v in context.items() if k in signature(cls)}
+    if entry.inner is not None:  # a wrapper: build the scheduler it wraps first
+        inner_args = dict(params.pop("scheduler_args", None) or {})
+        inner = params.pop("scheduler", entry.inner)
+        if inner == name:
+            raise ValueError(f"{name}: scheduler must name another scheduler, e.g. random")
+        if points:
+            inner_args["points_to_evaluate"] = points
+        return _named(name, cls, scheduler=make_scheduler(inner, context, **inner_args),
+                      **own, **params)
+    if entry.searcher is None:
+        scheduler = _named(name, cls, **own, **params)
+        return PointsFirstScheduler(scheduler, points) if points else scheduler
+    if entry.flat:
+        searcher_name = entry.searcher
+        searcher_args = {k: params.pop(k) for k in list(params) if k not in _own(name)}
+    else:
+        searcher_name = params.pop("searcher", None) or entry.searcher
+        searcher_args = params.pop("searcher_args", None) or {}
+    if searcher_name == entry.searcher:
+        searcher_args = {**entry.searcher_args, **searcher_args}
+    if entry.fresh:
+        scalarized = {"space": context["space"], "candidates": context.get("candidates"),
+                      "mode": "min"}  # a value to minimize
+        new = SearcherFactory(searcher_name, scalarized, searcher_args)
+        new(np.random.default_rng(0))  # bad searcher_args fail now, not at trial 6
+        scheduler = _named(name, cls, searcher=new, **own, **params)
+        return PointsFirstScheduler(scheduler, points) if points else scheduler
+    searcher: Searcher = make_searcher(searcher_name, context, **searcher_args)
+    if points:
+        searcher = PointsFirst(searcher, points)
+    return _named(name, cls, searcher=searcher, **own, **params)
+
+
+def _named(name: str, cls: type[Scheduler], **args: Any) -> Scheduler:
+    """`cls(**args)`; a ValueError its class raises in its own name ("hyperband: ...")
+    says the name the scheduler was asked by ("bohb: ...")."""
+    try:
+        return cls(**args)
+    except ValueError as e:
+        prefix = f"{cls.name}: "
+        if cls.name == name or not str(e).startswith(prefix):
+            raise
+        raise ValueError(f"{name}: {str(e)[len(prefix):]}") from None
 
 
 def create(
@@ -261,13 +334,14 @@ def create(
 
 
 __all__ = [
+    "CONTEXT",
     "SCHEDULERS",
     "SEARCHERS",
     "Scheduler",
-    "argument_default",
     "create",
     "make_scheduler",
     "make_searcher",
     "scheduler_class",
     "scheduler_names",
+    "scheduler_parameters",
 ]

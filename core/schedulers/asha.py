@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from core.schedulers.base import check_mode, metric_value
 from core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
 from core.schedulers.searcher import Searcher, SearcherScheduler
-from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 TYPES = ("stopping", "promotion")
@@ -27,19 +24,18 @@ class ASHA(SearcherScheduler):
     new config.
     Once the searcher has nothing left, paused trials are resumed best first and run to
     max_resource, so none is left behind. A trial reaching max_resource is stopped there.
-    Configurations come from `searcher` (random by default): a Searcher, or a name in
-    core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
-    told the rung levels (`Searcher.set_fidelities`), and before each suggestion the
-    level the new trial starts at (`Searcher.set_level`: DEHB's DE keeps a population
-    per level).
+    Configurations come from `searcher` (core.schedulers.create builds one by name: random
+    search for asha, a fidelity-aware GP for mobster); it is told the rung levels
+    (`Searcher.set_fidelities`), and before each suggestion the level the new trial starts
+    at (`Searcher.set_level`: DEHB's DE keeps a population per level).
 
     Subclasses (Hyperband, PASHA, MOASHA) change `_brackets`, `_choose_bracket`,
-    `_n_open`, `_continues` or `_on_rung`, not the loop; BOHB, MOBSTER and DEHB only
-    choose the searcher.
+    `_n_open`, `_continues` or `_on_rung`, not the loop; MOBSTER is ASHA with a GP
+    searcher, BOHB and DEHB are Hyperband with a TPE and a DE searcher.
 
     Example:
-        >>> ASHA(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...      eta=3, type="promotion", rng=np.random.default_rng(0))
+        >>> ASHA(searcher=RandomSearcher(space, rng=np.random.default_rng(0)), metric="loss",
+        ...      mode="min", fidelities=list(range(1, 82)), eta=3, type="promotion")
     """
 
     name = "asha"
@@ -48,39 +44,31 @@ class ASHA(SearcherScheduler):
     def __init__(
         self,
         *,
-        space: Space,
+        searcher: Searcher,
         metric: str,
         mode: str,
         fidelities: Sequence[int],
-        rng: np.random.Generator,
         type: str = "stopping",
         eta: float = 3,
         grace_period: int | None = None,
         max_resource: int | None = None,
-        searcher: Searcher | str | None = None,
-        searcher_args: dict[str, Any] | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         name = self.name
         if type not in TYPES:
             raise ValueError(f"{name}: type must be one of {TYPES}, got {type!r}")
-        fidelities, self.grace_period, self.max_resource = check_rung_args(
+        fidelities, grace, self._top = check_rung_args(
             name, fidelities, eta, grace_period, max_resource
         )
-        self.space = space
+        self.searcher = searcher
         self.metric = metric
         self.mode = check_mode(mode)
-        self.rng = rng
         self.type = type
         self.eta = eta
-        self.rung_levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
-        from core.schedulers import resolve_searcher  # the registry imports this module
-
-        context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
-                   "fidelities": fidelities}
-        self.searcher = resolve_searcher(name, searcher, searcher_args, context)
-        self.searcher_args = searcher_args
-        self.searcher.set_fidelities([*self.rung_levels, self.max_resource], fidelities)
+        self.grace_period = grace_period
+        self.max_resource = max_resource
+        # derived: the rung levels below the maximum resource (`_top`) a trial reaches
+        self.rung_levels = rung_levels(fidelities, grace, eta, self._top)
+        self.searcher.set_fidelities([*self.rung_levels, self._top], fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self.rung_systems: list[RungSystem] = self._brackets()
         self._bracket_of: dict[int, int] = {}  # trial id -> bracket index
@@ -119,7 +107,7 @@ class ASHA(SearcherScheduler):
                     return Resume(promoted)
         index = self._choose_bracket()
         levels = self.rung_systems[index].levels
-        self.searcher.set_level(levels[0] if levels else self.max_resource)
+        self.searcher.set_level(levels[0] if levels else self._top)
         config = self.searcher.suggest()
         if config is None:
             leftover = best_paused(self._paused, self._loss_at)
@@ -137,7 +125,7 @@ class ASHA(SearcherScheduler):
         if report.last:
             return Decision.CONTINUE  # nothing left to decide
         fidelity = report.fidelity
-        if fidelity >= self.max_resource:
+        if fidelity >= self._top:
             return Decision.STOP
         if trial.trial_id in self._free:
             return Decision.CONTINUE
@@ -162,7 +150,7 @@ class ASHA(SearcherScheduler):
         super().on_error(trial)
 
     def derived(self) -> dict[str, Any]:
-        return {"rung_levels": self.rung_levels}
+        return {"rung_levels": self.rung_levels, "max_resource": self._top}
 
     def _loss_at(self, trial_id: int, level: int) -> float:
         bracket = self.rung_systems[self._bracket_of.get(trial_id, 0)]

@@ -105,20 +105,15 @@ def constructor_args(obj: Any) -> dict[str, Any]:
 
 def describe(obj: Any) -> dict[str, Any]:
     """The one shape of a scheduler's or searcher's metadata: its registered `name`; its
-    constructor arguments (`constructor_args`); the description of the searcher it uses
-    under "searcher" (its `searcher` argument, when that is a Searcher, replaces
-    `searcher` and `searcher_args` in "args") and of the scheduler it wraps under
-    "inner"; and its `derived()` facts under "derived", if any."""
+    constructor arguments (`constructor_args`), but the searcher it uses described under
+    "searcher" and the scheduler it wraps under "inner"; and its `derived()` facts under
+    "derived", if any."""
     args = constructor_args(obj)
     meta: dict[str, Any] = {"name": obj.name, "args": args}
-    searcher = args.get("searcher")
-    if hasattr(searcher, "metadata"):
-        del args["searcher"]
-        args.pop("searcher_args", None)
-        meta["searcher"] = searcher.metadata()
-    inner = getattr(obj, "inner", None)
-    if isinstance(inner, Scheduler):
-        meta["inner"] = inner.metadata()
+    for arg, value in list(args.items()):
+        if hasattr(value, "metadata"):
+            meta["inner" if isinstance(value, Scheduler) else "searcher"] = value.metadata()
+            del args[arg]
     derived = obj.derived()
     if derived:
         meta["derived"] = derived

@@ -8,14 +8,13 @@ acquisition is evaluated at the maximum fidelity).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from core.encoding import Coords, decode, encode
 from core.schedulers.acquisition import Acquisition, PerSecond, maximize, maximize_on_table
 from core.schedulers.base import check_count
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
 from core.schedulers.searcher import ModelSearcher, nan_as_worst
 from core.space import Space
@@ -32,6 +31,11 @@ class GPSearcher(ModelSearcher):
     finite space or a table (`candidates`), candidates are unused rows of the table.
     Observations are keyed by trial id; a trial's value is the one at the highest
     fidelity it reached (or, with `fidelity_aware`, every (config, fidelity) report).
+    The defaults (also scheduler=bo's) are those measured to search best on tables
+    (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
+    after every observation on at most 100 points, a table row may be evaluated twice
+    (with EI then measured from the best posterior mean, not the luckiest observation),
+    outputs spanning more than two decades are warped to normal scores.
 
     Example:
         >>> s = GPSearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -52,14 +56,14 @@ class GPSearcher(ModelSearcher):
         fidelities: Sequence[int] | None = None,
         n_candidates: int = 500,
         n_local: int = 3,
-        refit_every: int = 20,
+        refit_every: int = 1,
         max_observations: int = 400,
-        max_fit_points: int = 150,
+        max_fit_points: int = 100,
         n_restarts: int = 2,
-        tie_lengthscales: bool = False,
-        max_repeats: int = 0,
+        tie_lengthscales: bool = True,
+        max_repeats: int = 1,
         cost_aware: bool = False,
-        warp_outputs: bool | None = False,
+        warp_outputs: bool | None = None,
         initial_design: str = "random",
     ) -> None:
         n_init, n_candidates, refit_every, max_observations, max_fit_points = (
@@ -303,27 +307,3 @@ def subsample(rows: list[int], y: np.ndarray, k: int, rng: np.random.Generator) 
     rest = order[k // 2 :]
     others = rest[rng.choice(len(rest), size=k - len(best), replace=False)]
     return [rows[i] for i in np.sort(np.concatenate([best, others]))]
-
-
-class BayesianOptimization(FIFOScheduler):
-    """GP-based BO (`bo`): every trial runs to the maximum fidelity. Takes GPSearcher's
-    parameters; its defaults differ where measured to search better on tables
-    (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
-    after every observation on at most 100 points, a table row may be evaluated twice
-    (with EI then measured from the best posterior mean, not the luckiest observation),
-    outputs spanning more than two decades are warped to normal scores.
-
-    Example:
-        >>> BayesianOptimization(space=space, metric="loss", mode="min",
-        ...                      rng=np.random.default_rng(0))
-    """
-
-    name = "bo"
-    searcher_class = GPSearcher
-    defaults: ClassVar[dict[str, Any]] = {
-        "tie_lengthscales": True,
-        "refit_every": 1,
-        "max_fit_points": 100,
-        "max_repeats": 1,
-        "warp_outputs": None,
-    }

@@ -1,4 +1,5 @@
-"""DEHB: differential evolution proposing configurations for Hyperband (Awad et al., 2021).
+"""DEHB's searcher: differential evolution proposing configurations for Hyperband
+(Awad et al., 2021); scheduler=dehb is core.schedulers.hyperband.Hyperband with it.
 
 An asynchronous variant: brackets and promotions are those of asynchronous Hyperband;
 each new trial's configuration is a DE offspring (rand/1 mutation, binomial crossover on
@@ -15,26 +16,9 @@ import numpy as np
 
 from core.encoding import encode
 from core.schedulers.base import check_range
-from core.schedulers.hyperband import Hyperband
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Space
-
-
-class DEHB(Hyperband):
-    """Hyperband whose configurations come from differential evolution per rung level:
-    `searcher="de"` (DESearcher; its settings in `searcher_args`), told each new trial's
-    starting level.
-
-    Example:
-        >>> DEHB(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...      eta=3, rng=np.random.default_rng(0), searcher_args={"population_size": 10})
-    """
-
-    name = "dehb"
-
-    def __init__(self, *, searcher: str = "de", **hyperband: Any) -> None:
-        super().__init__(searcher=searcher, **hyperband)
 
 
 class DESearcher(Searcher):

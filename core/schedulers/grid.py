@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from core.schedulers.base import check_count
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import FiniteConfigs
 from core.schedulers.searcher import Searcher
 from core.space import Space
@@ -76,17 +75,6 @@ class GridSearcher(Searcher):
 
     def derived(self) -> dict[str, Any]:
         return {"n_points": self._n}
-
-
-class GridSearch(FIFOScheduler):
-    """Grid search: each trial runs to the maximum fidelity on the next grid point.
-
-    Example:
-        >>> GridSearch(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
-    """
-
-    name = "grid"
-    searcher_class = GridSearcher
 
 
 def _affine_bijection(n: int, rng: np.random.Generator) -> tuple[int, int]:

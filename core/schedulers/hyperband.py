@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from core.schedulers.asha import ASHA
 from core.schedulers.base import check_count
 from core.schedulers.rungs import RungSystem, bracket_probabilities
@@ -17,22 +19,32 @@ class Hyperband(ASHA):
     synchronous Hyperband starts in it. `brackets` caps how many brackets are used
     (1 = ASHA). `type` as in ASHA: "promotion" pauses at rungs and resumes the best.
 
+    BOHB is Hyperband with a TPE searcher, DEHB with differential evolution (DESearcher);
+    `rng` draws the brackets.
+
     Example:
-        >>> Hyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...           eta=3, rng=np.random.default_rng(0))
+        >>> Hyperband(searcher=RandomSearcher(space, rng=rng), metric="loss", mode="min",
+        ...           fidelities=list(range(1, 82)), eta=3, rng=rng)
     """
 
     name = "hyperband"
 
     def __init__(
-        self, *, type: str = "promotion", brackets: int | None = None, **asha: Any
+        self,
+        *,
+        rng: np.random.Generator,
+        type: str = "promotion",
+        brackets: int | None = None,
+        **asha: Any,
     ) -> None:
-        self.brackets = check_count(self.name, "brackets", brackets, optional=True)
+        self.rng = rng
+        check_count(self.name, "brackets", brackets, optional=True)
+        self.brackets = brackets
         super().__init__(type=type, **asha)
 
     def _brackets(self) -> list[RungSystem]:
         s_max = len(self.rung_levels)  # rung levels plus max_resource: s_max + 1 levels
-        n = s_max + 1 if self.brackets is None else min(self.brackets, s_max + 1)
+        n = s_max + 1 if self.brackets is None else min(int(self.brackets), s_max + 1)
         self.bracket_probs = bracket_probabilities(s_max, self.eta)[:n]
         self.bracket_probs = self.bracket_probs / self.bracket_probs.sum()
         # a stream of its own (spawned, the parent's state untouched): for one seed, every

@@ -6,24 +6,21 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from core.schedulers.base import Scheduler, check_mode
 from core.schedulers.rungs import to_loss
-from core.space import Space
 from core.trial import Decision, Report, Suggestion, Trial
 
 
 class MedianStopping(Scheduler):
-    """Runs the scheduler named `scheduler` (built with the same context and
-    `scheduler_args`) and also stops a trial at fidelity f >= `grace_period` when its best
-    value so far is worse than the median of the running averages that at least
-    `min_samples` other trials had at f.
+    """Runs `scheduler` (built: core.schedulers.create builds the one its config names,
+    with the same benchmark and `scheduler_args`) and also stops a trial at fidelity
+    f >= `grace_period` (None: the smallest fidelity) when its best value so far is worse
+    than the median of the running averages that at least `min_samples` other trials had
+    at f.
 
     Example:
-        >>> MedianStopping(space=space, metric="loss", mode="min", objectives={"loss": "min"},
-        ...                fidelities=list(range(1, 82)), rng=np.random.default_rng(0),
-        ...                scheduler="random")
+        >>> MedianStopping(scheduler=create("random", space=space, metric="loss"),
+        ...                metric="loss", mode="min", fidelities=list(range(1, 82)))
     """
 
     name = "median_stopping"
@@ -32,40 +29,21 @@ class MedianStopping(Scheduler):
     def __init__(
         self,
         *,
-        space: Space,
+        scheduler: Scheduler,
         metric: str,
         mode: str,
-        objectives: dict[str, str],
         fidelities: Sequence[int],
-        rng: np.random.Generator,
-        candidates: Sequence[dict[str, Any]] | None = None,
-        scheduler: str = "random",
-        scheduler_args: dict[str, Any] | None = None,
         grace_period: int | None = None,
         min_samples: int = 3,
     ) -> None:
-        from core.schedulers import make_scheduler  # the registry imports this module lazily
-
-        if scheduler == self.name:
-            raise ValueError("median_stopping: scheduler must name another scheduler, e.g. random")
         if isinstance(min_samples, bool) or int(min_samples) != min_samples or min_samples < 1:
             raise ValueError(f"median_stopping: min_samples must be >= 1, got {min_samples!r}")
         self.metric = metric
         self.mode = check_mode(mode)
         self.scheduler = scheduler
-        self.scheduler_args = dict(scheduler_args or {})
-        self.grace_period = min(fidelities) if grace_period is None else int(grace_period)
-        self.min_samples = int(min_samples)
-        context = {
-            "space": space,
-            "metric": metric,
-            "mode": mode,
-            "objectives": objectives,
-            "fidelities": fidelities,
-            "rng": rng,
-            "candidates": candidates,
-        }
-        self.inner = make_scheduler(scheduler, context, **self.scheduler_args)
+        self.grace_period = grace_period
+        self.min_samples = min_samples
+        self._grace = min(fidelities) if grace_period is None else int(grace_period)
         self._sign = 1.0 if mode == "min" else -1.0
         self._averages: dict[int, list[float]] = {}  # fidelity -> sorted running averages
         self._sum: dict[int, float] = {}
@@ -73,13 +51,13 @@ class MedianStopping(Scheduler):
         self._best: dict[int, float] = {}
 
     def suggest(self, trial_id: int) -> Suggestion | None:
-        return self.inner.suggest(trial_id)
+        return self.scheduler.suggest(trial_id)
 
     def on_start(self, trial: Trial) -> None:
-        self.inner.on_start(trial)
+        self.scheduler.on_start(trial)
 
     def on_report(self, trial: Trial, report: Report) -> Decision:
-        decision = self.inner.on_report(trial, report)
+        decision = self.scheduler.on_report(trial, report)
         value = report.metrics.get(self.metric)
         if value is None:
             return decision
@@ -91,17 +69,20 @@ class MedianStopping(Scheduler):
         stop = (
             decision == Decision.CONTINUE
             and not report.last
-            and report.fidelity >= self.grace_period
+            and report.fidelity >= self._grace
             and below_median(self._best[t], others, self.min_samples)
         )
         bisect.insort(others, self._sum[t] / self._count[t])
         return Decision.STOP if stop else decision
 
     def on_complete(self, trial: Trial, report: Report) -> None:
-        self.inner.on_complete(trial, report)
+        self.scheduler.on_complete(trial, report)
 
     def on_error(self, trial: Trial) -> None:
-        self.inner.on_error(trial)
+        self.scheduler.on_error(trial)
+
+    def derived(self) -> dict[str, Any]:
+        return {"grace_period": self._grace}
 
 
 def below_median(best: float, others: list[float], min_samples: int) -> bool:

@@ -23,8 +23,8 @@ class MOASHA(MultiObjective, ASHA):
     sees the first objective.
 
     Example:
-        >>> MOASHA(space=space, objectives={"err": "min", "latency": "min"},
-        ...        fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
+        >>> MOASHA(searcher=RandomSearcher(space, rng=np.random.default_rng(0)),
+        ...        objectives={"err": "min", "latency": "min"}, fidelities=list(range(1, 82)))
     """
 
     name = "moasha"

@@ -11,6 +11,7 @@ import numpy as np
 from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pareto import MultiObjective, rank_order, to_min
 from core.schedulers.rea import REASearcher
+from core.space import Space
 from core.trial import Report
 
 
@@ -21,6 +22,9 @@ class MOREASearcher(REASearcher):
     mutation and the candidate pool are REA's."""
 
     name = "morea"
+
+    def __init__(self, space: Space, *, mutation_scale: float | None = 0.2, **rea: Any) -> None:
+        super().__init__(space, mutation_scale=mutation_scale, **rea)
 
     def _score(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=float)
@@ -34,31 +38,29 @@ class MOREASearcher(REASearcher):
 
 
 class MOREA(MultiObjective, FIFOScheduler):
-    """Regularized evolution (`morea`) whose tournaments rank objective vectors: REA
-    with MOREASearcher's selection; takes REASearcher's parameters plus `objectives`
-    (name -> mode) and `metrics` (the objectives to optimize; default: all but test_*).
-    Trials run to their maximum fidelity; the last report gives the objective vector.
+    """Regularized evolution (`morea`) whose tournaments rank objective vectors: FIFO
+    scheduling around a MOREASearcher, fed the objective vectors of `objectives`
+    (name -> mode) that `metrics` selects (default: all but test_*). Trials run to their
+    maximum fidelity; the last report gives the objective vector.
 
     Example:
-        >>> MOREA(space=space, objectives={"f1": "min", "f2": "min"},
-        ...       rng=np.random.default_rng(0))
+        >>> MOREA(searcher=MOREASearcher(space, mode="min", rng=np.random.default_rng(0)),
+        ...       objectives={"f1": "min", "f2": "min"})
     """
 
     name = "morea"
-    searcher_class = MOREASearcher
-    defaults = {"population_size": 20, "sample_size": 5, "mutation_scale": 0.2}
 
     def __init__(
         self,
         *,
+        searcher: MOREASearcher,
         objectives: Mapping[str, str],
         metrics: Sequence[str] | None = None,
         metric: str | None = None,
         mode: str | None = None,
-        **searcher_args: Any,
     ) -> None:
         first, first_mode = self.choose_objectives(objectives, metrics)  # not metric/mode
-        super().__init__(metric=first, mode=first_mode, **searcher_args)
+        super().__init__(searcher=searcher, metric=first, mode=first_mode)
 
     def _observation(self, report: Report) -> np.ndarray:
         return to_min([report.metrics], self.objectives)[0]

@@ -19,8 +19,8 @@ class PASHA(ASHA):
     fixed epsilon). Trials at the top open rung pause there until the top grows.
 
     Example:
-        >>> PASHA(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...       eta=3, rng=np.random.default_rng(0))
+        >>> PASHA(searcher=RandomSearcher(space, rng=np.random.default_rng(0)),
+        ...       metric="loss", mode="min", fidelities=list(range(1, 82)), eta=3)
     """
 
     name = "pasha"
@@ -49,7 +49,7 @@ class PASHA(ASHA):
 
     def derived(self) -> dict[str, Any]:
         top = self.n_open
-        reached = self.rung_levels[top] if top < len(self.rung_levels) else self.max_resource
+        reached = self.rung_levels[top] if top < len(self.rung_levels) else self._top
         return {**super().derived(), "max_resource_reached": reached}
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from core.encoding import encode
 from core.schedulers.base import Scheduler, check_count, check_mode, check_range, metric_value
 from core.schedulers.pool import CandidatePool
-from core.schedulers.random import RandomSearcher
 from core.schedulers.rungs import to_loss
+from core.schedulers.searcher import Searcher
 from core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt, Space, Uniform
 from core.trial import Decision, Report, Start, Suggestion, Trial
 
@@ -25,13 +25,16 @@ class PBT(Scheduler):
     `quantile_fraction` is stopped (exploit) and replaced by a new trial that starts from
     the checkpoint of a random top-quantile trial, on that trial's config perturbed by
     `explore` (explore); the interval defaults to max_resource // 9 (at least 1). When no
-    replacement is queued, a free worker starts a random
-    config. On a table (`candidates`) or a small finite space, perturbed configs snap to
-    the nearest configuration.
+    replacement is queued, a free worker starts the config `searcher` suggests
+    (core.schedulers.create gives it random search with duplicates allowed). On a table
+    (`candidates`) or a small finite space, perturbed configs snap to the nearest
+    configuration.
 
     Example:
-        >>> PBT(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...     rng=np.random.default_rng(0), perturbation_interval=9)
+        >>> rng = np.random.default_rng(0)
+        >>> PBT(searcher=RandomSearcher(space, rng=rng, allow_duplicates=True), space=space,
+        ...     metric="loss", mode="min", fidelities=list(range(1, 82)), rng=rng,
+        ...     perturbation_interval=9)
     """
 
     name = "pbt"
@@ -40,6 +43,7 @@ class PBT(Scheduler):
     def __init__(
         self,
         *,
+        searcher: Searcher,
         space: Space,
         metric: str,
         mode: str,
@@ -56,13 +60,12 @@ class PBT(Scheduler):
         if not fidelities:
             raise ValueError("pbt: the benchmark has no fidelities")
         top = fidelities[-1] if max_resource is None else int(max_resource)
-        if perturbation_interval is None:
-            perturbation_interval = max(1, top // 9)
-        population_size = check_count("pbt", "population_size", population_size)
-        perturbation_interval = check_count("pbt", "perturbation_interval", perturbation_interval)
+        interval = max(1, top // 9) if perturbation_interval is None else perturbation_interval
+        population = check_count("pbt", "population_size", population_size)
+        interval = check_count("pbt", "perturbation_interval", interval)
         check_range("pbt", "quantile_fraction", quantile_fraction, 0, 0.5, closed="high")
         check_range("pbt", "resample_probability", resample_probability, 0, 1)
-        if population_size < math.ceil(1 / quantile_fraction):
+        if population < math.ceil(1 / quantile_fraction):
             raise ValueError(
                 f"pbt: population_size {population_size} is too small to hold quantiles of "
                 f"{quantile_fraction}; use at least {math.ceil(1 / quantile_fraction)}"
@@ -71,12 +74,14 @@ class PBT(Scheduler):
         self.metric = metric
         self.mode = check_mode(mode)
         self.rng = rng
-        self.population_size = int(population_size)
-        self.perturbation_interval = int(perturbation_interval)
+        self.population_size = population_size
+        self.perturbation_interval = perturbation_interval
         self.quantile_fraction = quantile_fraction
         self.resample_probability = resample_probability
-        self.max_resource = top
-        self.searcher = RandomSearcher(space, rng=rng, candidates=candidates, allow_duplicates=True)
+        self.max_resource = max_resource
+        self.searcher = searcher
+        # derived: the population and interval as ints, the maximum resource
+        self._population, self._interval, self._top = population, interval, top
         self._pool = CandidatePool(space, candidates)
         self._sign = 1.0 if mode == "min" else -1.0
         self._configs: dict[int, dict[str, Any]] = {}
@@ -97,13 +102,13 @@ class PBT(Scheduler):
         value = metric_value("pbt", self.metric, trial, report)
         if report.last:
             return Decision.CONTINUE
-        if report.fidelity >= self.max_resource:
+        if report.fidelity >= self._top:
             return Decision.STOP
-        if report.fidelity % self.perturbation_interval:
+        if report.fidelity % self._interval:
             return Decision.CONTINUE
         scores = self._scores.setdefault(report.fidelity, {})
         scores[trial.trial_id] = to_loss(value, self._sign)
-        population = dict(list(scores.items())[-self.population_size :])
+        population = dict(list(scores.items())[-self._population :])
         bottom, top = quantiles(population, self.quantile_fraction)
         if trial.trial_id not in bottom:
             return Decision.CONTINUE

@@ -1,11 +1,11 @@
 """points_to_evaluate: configurations a scheduler suggests first, in order, then its own.
 
-One mechanism for every scheduler (`with_points`, called by `make_scheduler`): the
+One mechanism for every scheduler (core.schedulers.create puts it in place): the
 points go in front of the scheduler's searcher (`PointsFirst`), so multi-fidelity
 schedulers treat them as any new configuration (bracket, rungs, promotions) and
 model-based searchers learn from them as from their own suggestions. The schedulers
-without a searcher (random_scalarization) run every trial to the end, so for them
-the points go in front of `suggest` itself.
+that hold no searcher of their own (random_scalarization) run every trial to the end,
+so for them the points go in front of `suggest` itself (`PointsFirstScheduler`).
 
 A point may be partial: missing hyperparameters take the middle of their domain on its
 encoding scale (the geometric midpoint of a log domain, rounded on integer ones; the
@@ -66,15 +66,7 @@ def midpoint(space: Space, name: str) -> Any:
     return domain.decode([0.5])
 
 
-class _Wrapper:
-    """What the two wrappers share: metadata is the wrapped one's plus the points, and
-    any other attribute is the wrapped one's (e.g. GridSearcher's pools)."""
-
-    inner: Any
-    points: list[dict[str, Any]]
-
-
-class PointsFirst(_Wrapper, Searcher):
+class PointsFirst(Searcher):
     """Hands out `points` in order, then defers to `inner`; forwards every observation.
 
     Example:
@@ -94,6 +86,9 @@ class PointsFirst(_Wrapper, Searcher):
             return dict(self.points[self._next - 1])
         return self.inner.suggest()
 
+    def set_fidelities(self, levels: Sequence[int], fidelities: Sequence[int]) -> None:
+        self.inner.set_fidelities(levels, fidelities)
+
     def set_level(self, level: int) -> None:
         self.inner.set_level(level)
 
@@ -112,9 +107,13 @@ class PointsFirst(_Wrapper, Searcher):
     def __len__(self) -> int:
         return len(self.inner)  # type: ignore[arg-type]
 
+    def metadata(self) -> dict[str, Any]:
+        return {**self.inner.metadata(), "points_to_evaluate": self.points}
 
-class _PointsFirstScheduler(_Wrapper, Scheduler):
-    """`inner` (a scheduler that runs every trial to the end), after `points`."""
+
+class PointsFirstScheduler(Scheduler):
+    """`inner` (a scheduler that runs every trial to the end), after `points`; any other
+    attribute is the inner one's."""
 
     def __init__(self, inner: Scheduler, points: Sequence[dict[str, Any]]) -> None:
         self.inner, self.points = inner, [dict(p) for p in points]
@@ -146,14 +145,3 @@ class _PointsFirstScheduler(_Wrapper, Scheduler):
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
-
-
-def with_points(scheduler: Scheduler, points: Sequence[dict[str, Any]]) -> Scheduler:
-    """`scheduler` suggesting `points` (complete, validated) first."""
-    if not points:
-        return scheduler
-    holder = getattr(scheduler, "inner", scheduler)  # median_stopping wraps a scheduler
-    if isinstance(getattr(holder, "searcher", None), Searcher):
-        holder.searcher = PointsFirst(holder.searcher, points)
-        return scheduler
-    return _PointsFirstScheduler(scheduler, points)

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import CandidatePool, FiniteConfigs
 from core.schedulers.searcher import Searcher
 from core.space import Space
@@ -81,14 +80,3 @@ class RandomSearcher(Searcher):
         config = configs.config(left[int(self.rng.integers(len(left)))])
         self._pool.mark(config)
         return config
-
-
-class RandomSearch(FIFOScheduler):
-    """Every trial runs to its maximum fidelity on a uniformly drawn configuration.
-
-    Example:
-        >>> RandomSearch(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
-    """
-
-    name = "random"
-    searcher_class = RandomSearcher

@@ -3,12 +3,11 @@ single-objective searcher."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from core.schedulers import SEARCHERS, make_searcher
 from core.schedulers.base import Scheduler
 from core.schedulers.pareto import MultiObjective, normalize, to_min
 from core.schedulers.pool import CandidatePool
@@ -16,8 +15,6 @@ from core.schedulers.random import RandomSearcher
 from core.schedulers.searcher import Searcher
 from core.space import Space
 from core.trial import Decision, Report, Start, Suggestion, Trial
-
-SCALARIZED = "scalarized"  # the metric name the inner searcher sees (mode "min")
 
 
 class RandomScalarization(MultiObjective, Scheduler):
@@ -28,13 +25,15 @@ class RandomScalarization(MultiObjective, Scheduler):
     suggestions the weights sweep the Pareto front. Trials run to their maximum fidelity.
     The first `n_initial` configurations are random.
 
-    `searcher` is a name in core.schedulers.SEARCHERS; the searcher gets space, rng, candidates,
-    metric="scalarized" and mode="min" where its constructor takes them, plus
-    `searcher_args` (checked when the scheduler is built).
+    `searcher` builds that searcher afresh from a generator, for the scalarized value
+    (mode "min"): core.schedulers.create gives a SearcherFactory of the searcher its
+    config names (tpe by default) with `searcher_args`.
 
     Example:
-        >>> RandomScalarization(space=space, objectives={"f1": "min", "f2": "min"},
-        ...                     rng=np.random.default_rng(0), searcher="tpe")
+        >>> new = SearcherFactory("tpe", {"space": space, "mode": "min"}, {})
+        >>> RandomScalarization(searcher=new, space=space,
+        ...                     objectives={"f1": "min", "f2": "min"},
+        ...                     rng=np.random.default_rng(0))
     """
 
     name = "random_scalarization"
@@ -43,34 +42,26 @@ class RandomScalarization(MultiObjective, Scheduler):
     def __init__(
         self,
         *,
+        searcher: Callable[[np.random.Generator], Searcher],
         space: Space,
         objectives: Mapping[str, str],
         rng: np.random.Generator,
         metrics: Sequence[str] | None = None,
-        searcher: str = "tpe",
-        searcher_args: Mapping[str, Any] | None = None,
         n_initial: int = 5,
         rho: float = 0.05,
         candidates: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         self.metric, self.mode = self.choose_objectives(objectives, metrics)
-        if searcher not in SEARCHERS:
-            raise ValueError(
-                f"random_scalarization: unknown searcher {searcher!r}; "
-                f"available: {', '.join(SEARCHERS)}"
-            )
         if isinstance(n_initial, bool) or not int(n_initial) >= 1:
             raise ValueError(f"random_scalarization: n_initial must be >= 1, got {n_initial!r}")
         if not rho >= 0:
             raise ValueError(f"random_scalarization: rho must be >= 0, got {rho!r}")
         self.searcher = searcher
-        self.searcher_args = dict(searcher_args or {})
-        self.n_initial = int(n_initial)
-        self.rho = float(rho)
+        self.n_initial = n_initial
+        self.rho = rho
         self.space = space
         self.rng = rng
         self.candidates = list(candidates) if candidates is not None else None
-        self._searcher(np.random.default_rng(0))  # bad searcher_args fail now, not at trial 6
         self._random = RandomSearcher(space, rng=rng, candidates=self.candidates)
         self._pool = CandidatePool(space, self.candidates)  # never suggest a config twice
         self._pending: dict[int, dict[str, Any]] = {}
@@ -110,7 +101,7 @@ class RandomScalarization(MultiObjective, Scheduler):
 
     def _fit(self, weights: np.ndarray) -> Searcher:
         """A fresh searcher that has seen every finished trial's scalarized value."""
-        inner = self._searcher(self.rng)
+        inner = self.searcher(self.rng)
         ids = list(self._done)
         values = scalarize(normalize(np.vstack([self._done[i][2] for i in ids])), weights, self.rho)
         for trial_id, value in zip(ids, values.tolist(), strict=True):
@@ -129,12 +120,6 @@ class RandomScalarization(MultiObjective, Scheduler):
             if config is None or self._pool.is_new(config):
                 return config
         return None
-
-    def _searcher(self, rng: np.random.Generator) -> Searcher:
-        """A new `searcher` for the scalarized metric (mode "min")."""
-        context = {"space": self.space, "rng": rng, "candidates": self.candidates,
-                   "metric": SCALARIZED, "mode": "min"}
-        return make_searcher(self.searcher, context, **self.searcher_args)
 
 
 def scalarize(z: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> np.ndarray:

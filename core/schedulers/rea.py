@@ -10,7 +10,6 @@ import numpy as np
 
 from core.encoding import encode
 from core.schedulers.base import check_count, check_mode
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.pool import CandidatePool
 from core.schedulers.searcher import Searcher
 from core.space import Categorical, Space
@@ -40,9 +39,9 @@ class REASearcher(Searcher):
         mode: str,
         rng: np.random.Generator,
         candidates: Sequence[dict[str, Any]] | None = None,
-        population_size: int = 100,
-        sample_size: int = 10,
-        mutation_scale: float | None = None,
+        population_size: int = 20,
+        sample_size: int = 5,
+        mutation_scale: float | None = 0.1,
     ) -> None:
         check_mode(mode)
         population_size = check_count(self.name, "population_size", population_size)
@@ -140,16 +139,3 @@ def mutate(
         if child[name] != config[name]:
             break
     return child
-
-
-class RegularizedEvolution(FIFOScheduler):
-    """Regularized evolution (`rea`): every trial runs to the maximum fidelity; takes
-    REASearcher's parameters.
-
-    Example:
-        >>> RegularizedEvolution(space=space, metric="loss", mode="min",
-        ...                      rng=np.random.default_rng(0))
-    """
-
-    name = "rea"
-    searcher_class = REASearcher

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from core.schedulers.base import check_count, check_mode, metric_value
 from core.schedulers.rungs import (
     bracket_sizes,
@@ -17,7 +15,6 @@ from core.schedulers.rungs import (
     top_trials,
 )
 from core.schedulers.searcher import Searcher, SearcherScheduler
-from core.space import Space
 from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 
@@ -32,14 +29,14 @@ class SyncHyperband(SearcherScheduler):
     still waits for all of its trials; 1 = strictly one bracket at a time). `brackets`
     caps the brackets cycled through (1 = successive halving). When the searcher has
     nothing left, paused trials are resumed best first and run to max_resource.
-    Configurations come from `searcher` (random by default): a Searcher, or a name in
-    core.schedulers.SEARCHERS built with `searcher_args` (e.g. searcher="tpe"); it is
-    told the rung levels (`Searcher.set_fidelities`) and, before each suggestion, the
-    level the new trial starts at (`Searcher.set_level`).
+    Configurations come from `searcher` (core.schedulers.create builds random search,
+    or the one named in the config: searcher="tpe"); it is told the rung levels
+    (`Searcher.set_fidelities`) and, before each suggestion, the level the new trial
+    starts at (`Searcher.set_level`).
 
     Example:
-        >>> SyncHyperband(space=space, metric="loss", mode="min", fidelities=list(range(1, 82)),
-        ...               eta=3, rng=np.random.default_rng(0))
+        >>> SyncHyperband(searcher=RandomSearcher(space, rng=np.random.default_rng(0)),
+        ...               metric="loss", mode="min", fidelities=list(range(1, 82)), eta=3)
     """
 
     name = "sync_hyperband"
@@ -48,40 +45,35 @@ class SyncHyperband(SearcherScheduler):
     def __init__(
         self,
         *,
-        space: Space,
+        searcher: Searcher,
         metric: str,
         mode: str,
         fidelities: Sequence[int],
-        rng: np.random.Generator,
         eta: float = 3,
         grace_period: int | None = None,
         max_resource: int | None = None,
         brackets: int | None = None,
-        parallel_brackets: int = 1,
-        searcher: Searcher | str | None = None,
-        searcher_args: dict[str, Any] | None = None,
-        candidates: Sequence[dict[str, Any]] | None = None,
+        parallel_brackets: int = 4,
     ) -> None:
         name = self.name
-        self.parallel_brackets = check_count(name, "parallel_brackets", parallel_brackets)
-        self.brackets = check_count(name, "brackets", brackets, optional=True)
-        fidelities, self.grace_period, self.max_resource = check_rung_args(
+        self._parallel = check_count(name, "parallel_brackets", parallel_brackets)
+        n_brackets = check_count(name, "brackets", brackets, optional=True)
+        fidelities, grace, self._top = check_rung_args(
             name, fidelities, eta, grace_period, max_resource
         )
+        self.searcher = searcher
         self.metric = metric
         self.mode = check_mode(mode)
         self.eta = eta
-        self.levels = rung_levels(fidelities, self.grace_period, eta, self.max_resource)
-        self.levels.append(self.max_resource)
-        s_max = len(self.levels) - 1
-        sizes = bracket_sizes(s_max, eta)
-        self.schedule = sizes if self.brackets is None else sizes[: self.brackets]
-        from core.schedulers import resolve_searcher  # the registry imports this module
-
-        context = {"space": space, "mode": mode, "rng": rng, "candidates": candidates,
-                   "fidelities": fidelities}
-        self.searcher = resolve_searcher(name, searcher, searcher_args, context)
-        self.searcher_args = searcher_args
+        self.grace_period = grace_period
+        self.max_resource = max_resource
+        self.brackets = brackets
+        self.parallel_brackets = parallel_brackets
+        # derived: the rung levels (the last: the maximum resource) and bracket sizes
+        self.levels = rung_levels(fidelities, grace, eta, self._top)
+        self.levels.append(self._top)
+        sizes = bracket_sizes(len(self.levels) - 1, eta)
+        self.schedule = sizes if n_brackets is None else sizes[:n_brackets]
         self.searcher.set_fidelities(self.levels, fidelities)
         self._sign = 1.0 if mode == "min" else -1.0
         self._n_started_brackets = 0
@@ -104,7 +96,7 @@ class SyncHyperband(SearcherScheduler):
             self._active = [b for b in self._active if not b.done]
             if self._exhausted:
                 break
-            if len(self._active) >= self.parallel_brackets:
+            if len(self._active) >= self._parallel:
                 return None  # every bracket in flight waits for a rung
             self._active.append(self._next_bracket())
         if not self._paused:
@@ -149,7 +141,7 @@ class SyncHyperband(SearcherScheduler):
         if report.last:
             self._record(trial.trial_id, report.fidelity, value)
             return Decision.CONTINUE
-        if report.fidelity >= self.max_resource:
+        if report.fidelity >= self._top:
             self._record(trial.trial_id, report.fidelity, value)
             return Decision.STOP
         if trial.trial_id in self._free or not self._record(trial.trial_id, report.fidelity, value):
@@ -185,8 +177,8 @@ class SyncSuccessiveHalving(SyncHyperband):
     """Synchronous successive halving: the most aggressive Hyperband bracket, repeated.
 
     Example:
-        >>> SyncSuccessiveHalving(space=space, metric="loss", mode="min",
-        ...                       fidelities=list(range(1, 82)), rng=np.random.default_rng(0))
+        >>> SyncSuccessiveHalving(searcher=RandomSearcher(space, rng=rng), metric="loss",
+        ...                       mode="min", fidelities=list(range(1, 82)))
     """
 
     name = "sync_sh"

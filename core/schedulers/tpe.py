@@ -7,13 +7,12 @@ fits its densities on the highest fidelity that has enough observations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from core.encoding import Columns
 from core.schedulers.base import check_range
-from core.schedulers.fifo import FIFOScheduler
 from core.schedulers.searcher import ModelSearcher, nan_as_worst
 from core.space import Space
 
@@ -30,9 +29,10 @@ class TPESearcher(ModelSearcher):
     configurations already evaluated or pending are not suggested again, unless
     `max_repeats` > 0: then a row evaluated at most `max_repeats` times competes with the
     new candidates (while unused rows remain: once every row is used, the searcher ends).
-    `categorical_bandwidth`: "scott" (BOHB: the normal-reference rule applied to the
-    category index, which makes a kernel nearly uniform on 5 categories) or "prior"
-    (Optuna: the observed category keeps (1 + 1/c) / 2 of the mass).
+    `categorical_bandwidth`: "prior" (Optuna: the observed category keeps (1 + 1/c) / 2
+    of the mass; it searched better, docs/search_quality.md) or "scott" (BOHB, whose
+    scheduler keeps it: the normal-reference rule applied to the category index, which
+    makes a kernel nearly uniform on 5 categories).
 
     Example:
         >>> s = TPESearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -55,7 +55,7 @@ class TPESearcher(ModelSearcher):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         max_repeats: int = 0,
-        categorical_bandwidth: str = "scott",
+        categorical_bandwidth: str = "prior",
         initial_design: str = "random",
     ) -> None:
         if categorical_bandwidth not in ("scott", "prior"):
@@ -250,18 +250,3 @@ class _KDE:
             if not cat[j] and d.is_finite:
                 out[:, j] = [d.encode(d.decode([v]))[0] for v in out[:, j]]
         return out
-
-
-class TPE(FIFOScheduler):
-    """TPE / multivariate-KDE search (`tpe`): every trial runs to the maximum fidelity.
-    Takes TPESearcher's parameters; categorical kernels are Optuna's
-    (`categorical_bandwidth="prior"`), while BOHB keeps the searcher's default, BOHB's
-    normal-reference rule ("scott").
-
-    Example:
-        >>> TPE(space=space, metric="loss", mode="min", rng=np.random.default_rng(0))
-    """
-
-    name = "tpe"
-    searcher_class = TPESearcher
-    defaults: ClassVar[dict[str, Any]] = {"categorical_bandwidth": "prior"}

@@ -197,10 +197,9 @@ def _missing(group: str, name: str, parts: list[str], node: dict, shown: str) ->
     dotted = ".".join(parts)
     where = f"conf/{group}/{name}.yaml"
     if group == "scheduler" and len(parts) == 1:
-        from core.schedulers import parameters, scheduler_class
-        from core.schedulers.base import CONTEXT
+        from core.schedulers import scheduler_parameters
 
-        valid = sorted({*parameters(scheduler_class(name)), "points_to_evaluate"} - CONTEXT)
+        valid = scheduler_parameters(name)
         if parts[0] not in valid:
             return (f"scheduler.{dotted}: scheduler {name!r} has no parameter {parts[0]!r}; "
                     f"its parameters: {valid}")
