@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import stats
-from analysis.styles import figure, save
+from simtune.analysis import stats
+from simtune.analysis.styles import figure, save
 
 MIN_TASKS = 3
 

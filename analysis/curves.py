@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import normalized_regret, resample
-from analysis.load import AnalysisError
+from simtune.analysis.aggregate import normalized_regret, resample
+from simtune.analysis.load import AnalysisError
 
 TASK_KEYS = ["benchmark", "task"]
 X_COLUMNS = {"time": "time", "trials": "trials"}

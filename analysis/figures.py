@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import AGG_LABELS, aggregate, average_rank, centre
-from analysis.curves import X_LABELS, matrix, task_name
-from analysis.styles import (
+from simtune.analysis.aggregate import AGG_LABELS, aggregate, average_rank, centre
+from simtune.analysis.curves import X_LABELS, matrix, task_name
+from simtune.analysis.styles import (
     BACKGROUND,
     Group,
     Styles,

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import AGG_LABELS, aggregate
-from analysis.load import AnalysisError, read_metadata, read_results
-from analysis.styles import Styles, figure_legend, line, panel_grid, save, title
+from simtune.analysis.aggregate import AGG_LABELS, aggregate
+from simtune.analysis.load import AnalysisError, read_metadata, read_results
+from simtune.analysis.styles import Styles, figure_legend, line, panel_grid, save, title
 
 REFERENCE = 1.1  # the reference point in every objective scaled to [0, 1]
 N_GRID = 50

@@ -33,12 +33,12 @@ import pandas as pd
 if __package__ in (None, ""):  # run as `python analysis/plot_results.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import mo, run_view  # noqa: E402
-from analysis.aggregate import AGGREGATIONS  # noqa: E402
-from analysis.cd import MIN_TASKS, critical_difference, plot_critical_difference  # noqa: E402
-from analysis.curves import REFERENCES, X_LABELS, fraction_grid, run_curves  # noqa: E402
-from analysis.figures import plot_summary, plot_tasks  # noqa: E402
-from analysis.load import (  # noqa: E402
+from simtune.analysis import mo, run_view  # noqa: E402
+from simtune.analysis.aggregate import AGGREGATIONS  # noqa: E402
+from simtune.analysis.cd import MIN_TASKS, critical_difference, plot_critical_difference  # noqa: E402
+from simtune.analysis.curves import REFERENCES, X_LABELS, fraction_grid, run_curves  # noqa: E402
+from simtune.analysis.figures import plot_summary, plot_tasks  # noqa: E402
+from simtune.analysis.load import (  # noqa: E402
     METADATA_FILE,
     RESULTS_FILE,
     AnalysisError,
@@ -47,9 +47,9 @@ from analysis.load import (  # noqa: E402
     find_runs,
     read_one,
 )
-from analysis.pooling import check_pooling, which  # noqa: E402
-from analysis.styles import groups, scheduler_styles  # noqa: E402
-from analysis.tables import (  # noqa: E402
+from simtune.analysis.pooling import check_pooling, which  # noqa: E402
+from simtune.analysis.styles import groups, scheduler_styles  # noqa: E402
+from simtune.analysis.tables import (  # noqa: E402
     caption,
     per_task_table,
     regret_table,
@@ -57,7 +57,7 @@ from analysis.tables import (  # noqa: E402
     to_latex,
     to_markdown,
 )
-from analysis.variants import family, variant_labels  # noqa: E402
+from simtune.analysis.variants import family, variant_labels  # noqa: E402
 
 ONE_FIDELITY = " (1 fidelity)"  # the label mark of a multi-fidelity scheduler on one fidelity
 

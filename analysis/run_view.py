@@ -24,9 +24,9 @@ import pandas as pd
 if __package__ in (None, ""):  # run as `python analysis/run_view.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.load import AnalysisError, read_metadata, read_results, run_info  # noqa: E402
-from analysis.styles import figure, log_ticks, save, title  # noqa: E402
-from core.incumbent import incumbent  # noqa: E402
+from simtune.analysis.load import AnalysisError, read_metadata, read_results, run_info  # noqa: E402
+from simtune.analysis.styles import figure, log_ticks, save, title  # noqa: E402
+from simtune.core.incumbent import incumbent  # noqa: E402
 
 FATES = {  # fate -> line style, drawn in this order (the most common first, underneath)
     "stopped": {"color": "C1", "linestyle": "-"},

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import variants
-from analysis.variants import FAMILY_ORDER
+from simtune.analysis import variants
+from simtune.analysis.variants import FAMILY_ORDER
 
 COLOURS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")  # tab10 without grey
 MARKERS = {"single-fidelity": "o", "multi-fidelity, random search": "s",

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import stats
-from analysis.aggregate import AGG_LABELS, aggregate, centre
+from simtune.analysis import stats
+from simtune.analysis.aggregate import AGG_LABELS, aggregate, centre
 
 BETTER, WORSE = "*", "†"
 ALPHA = stats.ALPHA

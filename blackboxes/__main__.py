@@ -1,10 +1,10 @@
-"""`python -m blackboxes ...`: see blackboxes/cli.py."""
+"""`python -m simtune.blackboxes ...`: see blackboxes/cli.py."""
 
 from __future__ import annotations
 
 import sys
 
-from blackboxes.cli import main
+from simtune.blackboxes.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from core.space import Space
+from simtune.core.space import Space
 
 TIME = "elapsed_time"  # cumulative training time in seconds, in every blackbox
 

@@ -1,4 +1,4 @@
-"""`python -m blackboxes list | info | convert | download | tabulate`: the repository's CLI.
+"""`python -m simtune.blackboxes list | info | convert | download | tabulate`: the repository's CLI.
 
 User errors print one line `error: ...` on stderr and exit with status 2.
 
@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from blackboxes import repository
-from blackboxes.blackbox import Blackbox
-from blackboxes.cache import cache_dir
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import Blackbox
+from simtune.blackboxes.cache import cache_dir
 
 DELEGATED = {
     "download": "fetch the original files of a benchmark, convert and cache them",
@@ -121,7 +121,8 @@ def _delegate(command: str, argv: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m blackboxes", description="simtune's blackbox repository")
+    parser = _Parser(prog="python -m simtune.blackboxes",
+                     description="simtune's blackbox repository")
     parser.set_defaults(command=None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     p = sub.add_parser("list", help="benchmarks, tasks and where their data is")

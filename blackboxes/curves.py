@@ -3,7 +3,8 @@ scheduler meets a table with a single fidelity (experiments/run.py refuses that 
 
 Example:
     >>> how_to_get_curves("nasbench201", "cifar10")
-    'fetch its learning curves once with `python -m blackboxes download nasbench201` (1.1 GB)'
+    'fetch its learning curves once with '
+    '`python -m simtune.blackboxes download nasbench201` (1.1 GB)'
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def human_size(n: int) -> str:
 def how_to_get_curves(name: str, task: str | None) -> str | None:
     """How `name`/`task`, loaded with a single fidelity, gets learning curves: the
     download that brings them (with its size where recorded); None if no source has any."""
-    from blackboxes.download import SOURCES
+    from simtune.blackboxes.download import SOURCES
 
     if name == "custom":
         return ("set benchmark.max_fidelity to the last value of the fidelity your training "
@@ -37,9 +38,9 @@ def how_to_get_curves(name: str, task: str | None) -> str | None:
     sizes = [f.size for f in source.files]
     size = (human_size(sum(sizes)) if all(s is not None for s in sizes)  # type: ignore[misc]
             else "size not recorded")
-    command = f"`python -m blackboxes download {name}` ({size})"
+    command = f"`python -m simtune.blackboxes download {name}` ({size})"
     if name == "nasbench201":
-        from blackboxes.sources.nasbench201 import TASKS
+        from simtune.blackboxes.sources.nasbench201 import TASKS
 
         if task in TASKS and not TASKS[task][2]:
             return (f"the NATS-Bench records hold curves for cifar10 only: benchmark.task=cifar10 "

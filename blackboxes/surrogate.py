@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
-from core.encoding import encode
+from simtune.blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
+from simtune.core.encoding import encode
 
 MODELS = ("nearest", "knn", "random_forest")
 
@@ -85,7 +85,6 @@ class SurrogateBlackbox(Blackbox):
         rows, tree = self._fitted[seed]
         _, i = tree.query(x[0])
         return self.table.curve_at(int(rows[int(i)]), s)
-
 
     def _regress(self, x: np.ndarray, seed: int) -> Curve:
         if seed not in self._fitted:

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, Blackbox, Curve
-from core.space import Space, uniform
+from simtune.blackboxes.blackbox import TIME, Blackbox, Curve
+from simtune.core.space import Space, uniform
 
 BRANIN_MIN = (
     0.397887357729739  # global minimum of Branin, at (-pi, 12.275), (pi, 2.275), (9.42478, 2.475)

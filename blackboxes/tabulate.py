@@ -14,7 +14,7 @@ Example:
     >>> bb = tabulate("experiments/training/mlp_sklearn.py:train", space, configs=grid(space),
     ...               seeds=[0, 1], max_fidelity=3, objectives={"val_accuracy": "max"},
     ...               name="mlp", task="wine")
-    python -m blackboxes.tabulate path/to/file.py:train --space pkg.mod:space --grid \\
+    python -m simtune.blackboxes.tabulate path/to/file.py:train --space pkg.mod:space --grid \\
         --seeds 0 1 2 --max-fidelity 50 --objective val_accuracy=max --out table.h5
 """
 
@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.tabulate_checkpoint import Parts, Result, read_checkpoint, start_part
-from blackboxes.tabulate_eval import TrainFn, evaluations, load_function
-from core.provenance import machine, versions
-from core.runlock import RunLock
-from core.space import Space
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.tabulate_checkpoint import Parts, Result, read_checkpoint, start_part
+from simtune.blackboxes.tabulate_eval import TrainFn, evaluations, load_function
+from simtune.core.provenance import machine, versions
+from simtune.core.runlock import RunLock
+from simtune.core.space import Space
 
 log = logging.getLogger("simtune.blackboxes")
 
@@ -243,8 +243,10 @@ def load_space(ref: str, task: str) -> Space:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: `python -m blackboxes.tabulate FN --space S (--grid | --n-configs N) ... --out F`."""
-    p = argparse.ArgumentParser(prog="python -m blackboxes tabulate", description=__doc__[:79])
+    """CLI: `python -m simtune.blackboxes.tabulate FN --space S (--grid | --n-configs N) ...
+    --out F`."""
+    p = argparse.ArgumentParser(prog="python -m simtune.blackboxes tabulate",
+                                description=__doc__[:79])
     p.add_argument("train", help="training function: path/to/file.py:train or pkg.mod:train")
     p.add_argument("--space", required=True,
                    help="a JSON file, or pkg.mod:attr naming a Space or a function task -> Space")
@@ -289,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             objectives=objectives, name=a.name, task=a.task, fidelity_name=a.fidelity_name,
             workers=a.workers, checkpoint=checkpoint, limit=a.limit, progress=not a.no_progress,
             clock=a.clock,
-            attrs={"command": json.dumps(["python", "-m", "blackboxes.tabulate", *(
+            attrs={"command": json.dumps(["python", "-m", "simtune.blackboxes.tabulate", *(
                 argv if argv is not None else sys.argv[1:])]),
                 "configs": "grid" if a.grid else f"{a.n_configs} random (seed {a.config_seed})"},
         )

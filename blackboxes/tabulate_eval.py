@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from blackboxes.tabulate_checkpoint import Result
+from simtune.blackboxes.tabulate_checkpoint import Result
 
 TrainFn = Callable[..., None]
 

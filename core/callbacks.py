@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from core.incumbent import counts, rank
-from core.trial import Decision, Report, Trial
+from simtune.core.incumbent import counts, rank
+from simtune.core.trial import Decision, Report, Trial
 
 if TYPE_CHECKING:
-    from core.tuner import Tuner, TuningSummary
+    from simtune.core.tuner import Tuner, TuningSummary
 
 log = logging.getLogger("simtune.status")
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from core.trial import Report
+from simtune.core.trial import Report
 
 log = logging.getLogger("simtune.checks")
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from core.domains import Categorical, Domain, Interval, Ordinal, Value
-from core.space import Space
+from simtune.core.domains import Categorical, Domain, Interval, Ordinal, Value
+from simtune.core.space import Space
 
 
 def n_dims(space: Space) -> int:

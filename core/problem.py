@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.space import Space
+from simtune.core.space import Space
 
 KEYS = ("name", "training", "space", "metric", "mode", "fidelity", "max_fidelity",
         "min_fidelity", "objectives", "task", "max_wallclock")

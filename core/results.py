@@ -18,10 +18,10 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from core.diskfull import NoSpace, is_no_space, no_space
-from core.runlock import RunLock
-from core.stopping import Ended
-from core.trial import Event, Failure, Report, Status
+from simtune.core.diskfull import NoSpace, is_no_space, no_space
+from simtune.core.runlock import RunLock
+from simtune.core.stopping import Ended
+from simtune.core.trial import Event, Failure, Report, Status
 
 DIGEST_EVERY = 1.0  # seconds between the digests of results.csv recorded in metadata.json
 RESULTS = "results.csv"
@@ -295,7 +295,7 @@ def run_metadata(
         ...              benchmark=problem, metric="loss", mode="min", seed=0,
         ...              n_workers=2, backend=backend, stop=stop)  # doctest: +SKIP
     """
-    from core.provenance import versions
+    from simtune.core.provenance import versions
 
     return {
         "scheduler": {"name": scheduler_name, "args": scheduler_args,

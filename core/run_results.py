@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.incumbent import incumbent
-from core.rundir import METADATA, RESULTS
+from simtune.core.incumbent import incumbent
+from simtune.core.rundir import METADATA, RESULTS
 
 RULES = {  # RunResults.best's rules -> how Best.rule says them
     "incumbent": "incumbent: best value at the highest fidelity reached",

@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.results import (
+from simtune.core.results import (
     DIGEST,
     DIGEST_BYTES,
     METADATA,
@@ -36,12 +36,12 @@ from core.results import (
     columns,
     recorded_events,
 )
-from core.runlock import LOCK_FILE, RunLock
-from core.stopping import EndReason
+from simtune.core.runlock import LOCK_FILE, RunLock
+from simtune.core.stopping import EndReason
 
 if TYPE_CHECKING:
-    from core.backends.base import Backend
-    from core.trial import Event
+    from simtune.core.backends.base import Backend
+    from simtune.core.trial import Event
 
 log = logging.getLogger("simtune.rundir")
 TRIALS = "trials"  # trial directories of the real backends
@@ -275,7 +275,7 @@ class RunSession:
         backend the run is simply redone and every row checked against the recorded one."""
         if not self.resuming or backend.deterministic:
             return backend
-        from core.backends.replay import ReplayBackend
+        from simtune.core.backends.replay import ReplayBackend
 
         return ReplayBackend(backend, self.events)
 

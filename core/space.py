@@ -1,8 +1,8 @@
 """Configuration spaces: domains, seeded sampling, validation, JSON (the [0,1]^d encoding
 is core.encoding).
 
-The domains live in `core.domains` and are re-exported here, so `from core.space import
-Space, uniform, choice` keeps working.
+The domains live in `simtune.core.domains` and are re-exported here, so
+`from simtune.core.space import Space, uniform, choice` keeps working.
 
 Example:
     >>> import numpy as np
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from core.domains import (  # noqa: F401  (re-exported)
+from simtune.core.domains import (  # noqa: F401  (re-exported)
     _PLAIN_TYPES,
     Categorical,
     Domain,

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from core.trial import Report, Trial
+from simtune.core.trial import Report, Trial
 
 log = logging.getLogger("simtune.stopping")
 

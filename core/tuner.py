@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.backends.base import Backend
-from core.callbacks import Callback, ProgressBar
-from core.checks import RunChecks
-from core.incumbent import Incumbent, describe
-from core.schedulers.base import Scheduler
-from core.stopping import Ended, EndReason, Progress, StoppingCriterion
-from core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
+from simtune.core.backends.base import Backend
+from simtune.core.callbacks import Callback, ProgressBar
+from simtune.core.checks import RunChecks
+from simtune.core.incumbent import Incumbent, describe
+from simtune.core.schedulers.base import Scheduler
+from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
+from simtune.core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
 
 log = logging.getLogger("simtune.tuner")
 WAIT = 1.0  # real backends: seconds the Tuner waits for events before telling the callbacks

@@ -21,22 +21,22 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from blackboxes import repository
-from blackboxes.blackbox import Blackbox, TabularBlackbox
-from blackboxes.curves import single_fidelity_refusal
-from blackboxes.surrogate import with_surrogate
-from core.backends import backend_class
-from core.backends._trialdir import training_path as checked_training_path
-from core.backends.base import Backend
-from core.callbacks import Callback
-from core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
-from core.rundir import TRIALS, RunSession
-from core.schedulers import create as create_scheduler
-from core.schedulers import scheduler_class
-from core.schedulers.base import Scheduler, signature
-from core.seeds import run_rngs
-from core.stopping import StoppingCriterion
-from core.tuner import ResultsSink, Tuner
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import Blackbox, TabularBlackbox
+from simtune.blackboxes.curves import single_fidelity_refusal
+from simtune.blackboxes.surrogate import with_surrogate
+from simtune.core.backends import backend_class
+from simtune.core.backends._trialdir import training_path as checked_training_path
+from simtune.core.backends.base import Backend
+from simtune.core.callbacks import Callback
+from simtune.core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
+from simtune.core.rundir import TRIALS, RunSession
+from simtune.core.schedulers import create as create_scheduler
+from simtune.core.schedulers import scheduler_class
+from simtune.core.schedulers.base import Scheduler, signature
+from simtune.core.seeds import run_rngs
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.tuner import ResultsSink, Tuner
 
 ROOT = Path(__file__).resolve().parents[1]  # the project: training paths are relative to it
 
@@ -236,7 +236,7 @@ def _training(
     if name == "sagemaker":
         source = ROOT if script.is_relative_to(ROOT) else script.parent
         return {"entry_point": str(script.relative_to(source)), "source_dir": str(source)}
-    from core.backends.python import load_function
+    from simtune.core.backends.python import load_function
 
     fn = load_function(f"{script}:{function}", base=ROOT)
     given = {"fn": fn, "config_space": benchmark.space}  # fn's signature is checked against it

@@ -55,13 +55,13 @@ else
 fi
 echo "reproduce: runs into $OUT, analysis into $RESULTS" >&2
 SCHEDULERS=${SCHEDULERS:-$("$PYTHON" -c '
-from core.schedulers import scheduler_names
+from simtune.core.schedulers import scheduler_names
 print(",".join(scheduler_names(multi_objective=False)))
 ')}
 # SCHEDULERS split by declared kind: "single|multi" (either may be empty)
 split=$("$PYTHON" -c '
 import sys
-from core.schedulers import scheduler_class
+from simtune.core.schedulers import scheduler_class
 names = [n for n in sys.argv[1].split(",") if n]
 kinds = {n: scheduler_class(n).multi_fidelity for n in names}
 print(",".join(n for n in names if not kinds[n]) + "|" + ",".join(n for n in names if kinds[n]))
@@ -87,7 +87,7 @@ for family in $FAMILIES; do
     # family is not registered or its data is missing
     found=$("$PYTHON" -c '
 import sys
-from blackboxes.repository import BENCHMARKS, available, load_shared, status
+from simtune.blackboxes.repository import BENCHMARKS, available, load_shared, status
 family, limit = sys.argv[1], int(sys.argv[2])
 b = BENCHMARKS.get(family)
 if b is None:

@@ -21,17 +21,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from core.backends._process import install_signal_handlers
-from core.callbacks import StatusLine
-from core.diskfull import NoSpace, is_no_space, no_space
-from core.incumbent import describe
-from core.results import run_metadata
-from core.rundir import RunComplete, open_run
-from core.runlock import RunLocked
-from core.tuner import TuningSummary
-from experiments.assemble import ROOT, from_config
-from experiments.sweeps import progress as sweep  # a run's outcome in a sweep
-from experiments.sweeps.overrides import check_command_line, check_sweep_fidelities
+from simtune.core.backends._process import install_signal_handlers
+from simtune.core.callbacks import StatusLine
+from simtune.core.diskfull import NoSpace, is_no_space, no_space
+from simtune.core.incumbent import describe
+from simtune.core.results import run_metadata
+from simtune.core.rundir import RunComplete, open_run
+from simtune.core.runlock import RunLocked
+from simtune.core.tuner import TuningSummary
+from simtune.experiments.assemble import ROOT, from_config
+from simtune.experiments.sweeps import progress as sweep  # a run's outcome in a sweep
+from simtune.experiments.sweeps.overrides import check_command_line, check_sweep_fidelities
 
 log = logging.getLogger("simtune.run")
 
@@ -194,7 +194,7 @@ def launch_remote(cfg: DictConfig) -> bool:
     name = params.pop("name")
     if name != "sagemaker":
         raise ValueError(f"unknown launcher {name!r}; available: local, sagemaker")
-    from core.backends.sagemaker_launcher import launch_tuning_job
+    from simtune.core.backends.sagemaker_launcher import launch_tuning_job
 
     run_config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     request = launch_tuning_job(run_config, project_root=ROOT, **params)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from blackboxes.blackbox import TabularBlackbox
-from core.backends.simulated import SimulatedBackend
-from core.rundir import open_run
-from core.schedulers import make_scheduler
-from core.seeds import run_rngs
-from core.space import Space, choice
-from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from simtune.blackboxes.blackbox import TabularBlackbox
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.rundir import open_run
+from simtune.core.schedulers import make_scheduler
+from simtune.core.seeds import run_rngs
+from simtune.core.space import Space, choice
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.tuner import Tuner
 
 
 def toy_table(seeds_missing: bool = False) -> TabularBlackbox:

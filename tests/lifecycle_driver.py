@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from blackboxes import repository
-from core.backends._process import install_signal_handlers
-from core.backends.simulated import SimulatedBackend
-from core.rundir import open_run
-from core.schedulers import make_scheduler
-from core.seeds import run_rngs
-from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from simtune.blackboxes import repository
+from simtune.core.backends._process import install_signal_handlers
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.rundir import open_run
+from simtune.core.schedulers import make_scheduler
+from simtune.core.seeds import run_rngs
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.tuner import Tuner
 from tests.helpers import context
 
 SEED = 7

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.aggregate import (
+from simtune.analysis.aggregate import (
     aggregate,
     average_rank,
     bootstrap_ci,
@@ -16,7 +16,7 @@ from analysis.aggregate import (
     ranks,
     resample,
 )
-from analysis.tables import (
+from simtune.analysis.tables import (
     BETTER,
     WORSE,
     compare_to_baseline,

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.curves import fraction_grid, run_curves
-from analysis.load import AnalysisError, best_so_far, find_runs, load_runs, regret
-from analysis.plot_results import main
+from simtune.analysis.curves import fraction_grid, run_curves
+from simtune.analysis.load import AnalysisError, best_so_far, find_runs, load_runs, regret
+from simtune.analysis.plot_results import main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPTIMUM = 95.0
@@ -102,7 +102,6 @@ def test_load_runs_regret_uses_optimum(runs_root: Path) -> None:
     assert run0["best_so_far"].tolist() == [80.0, 90.0, 90.0]
     assert run0["regret"].tolist() == [15.0, 5.0, 5.0]
     np.testing.assert_array_equal(regret(np.array([3.0, 2.0]), 1.0, "min"), [2.0, 1.0])
-
 
     assert df.loc[df.run_dir == run0.run_dir.iloc[0], "trials"].tolist() == [1.0, 2.0, 3.0]
     incomplete = df[~df["complete"]]
@@ -324,8 +323,8 @@ def test_python_api_run_with_small_metadata(tmp_path: Path, capsys) -> None:
 
 
 def test_run_view_fates(tmp_path: Path) -> None:
-    from analysis.run_view import fates
-    from analysis.run_view import main as run_view_main
+    from simtune.analysis.run_view import fates
+    from simtune.analysis.run_view import main as run_view_main
 
     run = write_run(tmp_path / "r", "asha", 0, True, [])
     (run / "results.csv").write_text(
@@ -394,7 +393,7 @@ def test_multiobjective_outputs_hand_computed(tmp_path: Path) -> None:
     {"args": {"objectives": {"f1": "min", "acc": "max"}}},  # runs written before
 ])
 def test_mo_objectives_read_from_either_metadata_shape(details):
-    from analysis.mo import hv_objectives
+    from simtune.analysis.mo import hv_objectives
 
     meta = {"scheduler": {"name": "moasha", "args": {"metrics": None}, "details": details}}
     assert hv_objectives(meta) == ["f1", "acc"]

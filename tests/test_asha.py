@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers import make_scheduler
-from core.schedulers.asha import ASHA
-from core.schedulers.bo import GPSearcher
-from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import continues, n_promotable, promotable, rung_levels
-from core.space import Space, choice, uniform
-from core.trial import Decision, Report, Resume, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers import make_scheduler
+from simtune.core.schedulers.asha import ASHA
+from simtune.core.schedulers.bo import GPSearcher
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.rungs import continues, n_promotable, promotable, rung_levels
+from simtune.core.space import Space, choice, uniform
+from simtune.core.trial import Decision, Report, Resume, Start, Trial
 from tests.helpers import context, reports, simulate
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from blackboxes.blackbox import TabularBlackbox
-from blackboxes.synthetic import BraninCurves
-from core.backends import BACKENDS, backend_class
-from core.backends.simulated import SimulatedBackend
-from core.rundir import open_run
-from core.stopping import StoppingCriterion
-from experiments.assemble import assemble
+from simtune.blackboxes.blackbox import TabularBlackbox
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.backends import BACKENDS, backend_class
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.rundir import open_run
+from simtune.core.stopping import StoppingCriterion
+from simtune.experiments.assemble import assemble
 from tests.helpers import simulate, toy_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_registry_imports_a_backend_only_when_asked() -> None:
     script = ("import sys\nfrom core.backends import backend_class\n"
               "backend_class('simulated')\n"
-              "print([m for m in ('ray', 'boto3', 'core.backends.local') if m in sys.modules])")
+              "print([m for m in ('ray', 'boto3', 'simtune.core.backends.local')"
+              " if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.backends.local import LocalBackend
-from core.backends.python import PythonBackend, load_function
-from core.rundir import open_run
-from core.schedulers import make_scheduler
-from core.schedulers.base import Scheduler
-from core.space import Space, choice
-from core.stopping import StoppingCriterion
-from core.trial import Failure, Report, Start, Trial
-from core.tuner import Tuner
+from simtune.core.backends.local import LocalBackend
+from simtune.core.backends.python import PythonBackend, load_function
+from simtune.core.rundir import open_run
+from simtune.core.schedulers import make_scheduler
+from simtune.core.schedulers.base import Scheduler
+from simtune.core.space import Space, choice
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.trial import Failure, Report, Start, Trial
+from simtune.core.tuner import Tuner
 from tests.ray_cluster import gcs_address, ray_fixture  # noqa: F401
 
 TOY = textwrap.dedent(
@@ -34,7 +34,7 @@ TOY = textwrap.dedent(
     import json, os, signal, subprocess, sys, time
     from pathlib import Path
 
-    from core.report import run_script
+    from simtune.core.report import run_script
 
 
     def toy_train(config, reporter, checkpoint_dir=None):
@@ -87,7 +87,7 @@ def make_backend(kind: str, tmp_path: Path, **kwargs) -> LocalBackend:
     if kind == "python":
         return PythonBackend(load_function(f"{script}:toy_train"), root=root, **kwargs)
     if kind == "ray":
-        from core.backends.ray import RayBackend
+        from simtune.core.backends.ray import RayBackend
 
         return RayBackend(load_function(f"{script}:toy_train"), storage=root, **kwargs)
     return LocalBackend(str(script), root=root, **kwargs)
@@ -338,7 +338,7 @@ def test_the_tuner_goes_on_until_max_failures(kind, tmp_path):
 
 # -- the same decisions in simulation and for real --------------------------------------------
 def _toy_curve_table():
-    from blackboxes.blackbox import TabularBlackbox
+    from simtune.blackboxes.blackbox import TabularBlackbox
 
     space = Space({"i": choice(list(range(8)))})
     epochs = np.arange(1, 10)
@@ -406,18 +406,18 @@ def _trace(backend, blackbox, seed: int) -> list[tuple]:
 
 @pytest.mark.slow
 def test_same_decisions_on_simulated_and_real_backends(kind, tmp_path):
-    from core.backends.simulated import SimulatedBackend
+    from simtune.core.backends.simulated import SimulatedBackend
 
     table = _toy_curve_table()
     simulated = _trace(SimulatedBackend(table, rng=np.random.default_rng(0)), table, seed=5)
     script = tmp_path / "toy_curve.py"
     script.write_text(TOY_CURVE + "\nif __name__ == '__main__':\n"
-                      "    from core.report import run_script\n    run_script(toy_curve)\n")
+                      "    from simtune.core.report import run_script\n    run_script(toy_curve)\n")
     if kind == "python":
         backend = PythonBackend(load_function(f"{script}:toy_curve"), root=tmp_path / "trials",
                                 max_fidelity=9)
     elif kind == "ray":
-        from core.backends.ray import RayBackend
+        from simtune.core.backends.ray import RayBackend
 
         backend = RayBackend(load_function(f"{script}:toy_curve"), storage=tmp_path / "trials",
                              max_fidelity=9)
@@ -434,12 +434,12 @@ TUNER = textwrap.dedent(
     """
     import signal
     import sys
-    from core.backends.local import LocalBackend
-    from core.backends.python import PythonBackend, load_function
-    from core.schedulers.base import Scheduler
-    from core.stopping import StoppingCriterion
-    from core.trial import Start
-    from core.tuner import Tuner
+    from simtune.core.backends.local import LocalBackend
+    from simtune.core.backends.python import PythonBackend, load_function
+    from simtune.core.schedulers.base import Scheduler
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.trial import Start
+    from simtune.core.tuner import Tuner
 
     class Two(Scheduler):
         metric, mode = "loss", "min"
@@ -455,7 +455,7 @@ TUNER = textwrap.dedent(
         backend = PythonBackend(load_function(script + ":toy_train"), root=root,
                                 max_fidelity=1000)
     elif kind == "ray":
-        from core.backends.ray import RayBackend
+        from simtune.core.backends.ray import RayBackend
         backend = RayBackend(load_function(script + ":toy_train"), storage=root,
                              max_fidelity=1000, address=address)
     else:

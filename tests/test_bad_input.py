@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runlock import LOCK_FILE
+from simtune.core.runlock import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN, PLOT = "run", "plot"
@@ -20,11 +20,12 @@ BLACKBOXES = "blackboxes"
 
 _TAB = {"train": "experiments/training/mlp_sklearn.py:train", "--seeds": "0", "--name": "x",
         "--task": "y", "--objective": "val_accuracy=max", "--max-fidelity": "2",
-        "--out": "{tmp}/t.h5", "--space": "blackboxes.sources.mlp_sklearn:mlp_sklearn_space"}
+        "--out": "{tmp}/t.h5",
+        "--space": "simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space"}
 
 
 def tab(**changes: str) -> list[str]:
-    """A `python -m blackboxes tabulate` command line, with `changes` (option=value)."""
+    """A `python -m simtune.blackboxes tabulate` command line, with `changes` (option=value)."""
     opts = {**_TAB, **{f"--{k.replace('_', '-')}" if k != "train" else k: v
                        for k, v in changes.items()}}
     out = ["tabulate", opts.pop("train"), "--grid"]
@@ -100,13 +101,13 @@ CASES: list[tuple[str, list[str], str]] = [
     # run.py: a multi-fidelity scheduler on a table with one fidelity is random search
     (RUN, ["benchmark=nasbench201"], "scheduler=asha is multi-fidelity, but nasbench201/cifar10 "
      "has a single fidelity (epoch 200 only), so it would be random search; fetch its learning "
-     "curves once with `python -m blackboxes download nasbench201` (1.1 GB), or use a "
+     "curves once with `python -m simtune.blackboxes download nasbench201` (1.1 GB), or use a "
      "benchmark with curves offline: benchmark=mlp_sklearn"),
     (RUN, ["scheduler=bohb", "benchmark=nasbench201", "benchmark.task=cifar100"],
      "the NATS-Bench records hold curves for cifar10 only: benchmark.task=cifar10 after"),
     (RUN, ["scheduler=median_stopping", "benchmark=fcnet"], "but fcnet/protein_structure has "
      "a single fidelity (epoch 100 only), so it would be random search; fetch its learning "
-     "curves once with `python -m blackboxes download fcnet`"),
+     "curves once with `python -m simtune.blackboxes download fcnet`"),
     (RUN, ["scheduler=pbt", "benchmark=hpobench_mlp"], "hpobench_mlp/australian has a single "
      "fidelity (iter 243 only), so it would be random search; no source of hpobench_mlp "
      "records learning curves: use a benchmark with curves offline: benchmark=mlp_sklearn"),
@@ -197,7 +198,7 @@ CASES: list[tuple[str, list[str], str]] = [
     (PLOT, ["{fin}", "--baseline", "bogus"], "--baseline 'bogus' has no runs"),
     (PLOT, ["{fin}", "--reference", "bogus"], "invalid choice: 'bogus'"),
     (PLOT, ["{fin}", "--bogus"], "unrecognized arguments: --bogus"),
-    # python -m blackboxes
+    # python -m simtune.blackboxes
     (BLACKBOXES, [], "no command; use one of list, info"),
     (BLACKBOXES, ["bogus"], "invalid choice: 'bogus'"),
     (BLACKBOXES, ["list", "--bogus"], "unrecognized arguments: --bogus"),
@@ -220,7 +221,7 @@ CASES: list[tuple[str, list[str], str]] = [
 ]
 
 FIT = """
-from core.report import run_script
+from simtune.core.report import run_script
 def fit(config, reporter, checkpoint_dir=None):
     reporter(round=1, f1=0.5)
 if __name__ == "__main__":
@@ -284,7 +285,7 @@ def world(tmp_path_factory):
         elif tool == PLOT:
             argv = [sys.executable, str(ROOT / "analysis" / "plot_results.py"), *args]
         else:
-            argv = [sys.executable, "-m", "blackboxes", *args]
+            argv = [sys.executable, "-m", "simtune.blackboxes", *args]
         cwd = tmp if tool == PLOT else ROOT  # plot_results' default --out is ./results
         proc = subprocess.run(argv, cwd=cwd, env=case_env, capture_output=True, text=True,
                               timeout=300)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from core.space import Space, choice
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.core.space import Space, choice
 
 NAN = np.nan
 

@@ -1,4 +1,4 @@
-"""`python -m blackboxes`: list, info, convert, delegation and one-line errors."""
+"""`python -m simtune.blackboxes`: list, info, convert, delegation and one-line errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes import cli, repository
+from simtune.blackboxes import cli, repository
 from tests.test_fcnet import raw_entries, write_raw
 
 
@@ -21,7 +21,7 @@ def _module(args: list[str], cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "SIMTUNE_CACHE": str(cache)}
     env.pop("SIMTUNE_FCNET_DIR", None)
     env.pop("SIMTUNE_NATS_DIR", None)
-    return subprocess.run([sys.executable, "-m", "blackboxes", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "simtune.blackboxes", *args], capture_output=True,
                           text=True, timeout=120, env=env)
 
 

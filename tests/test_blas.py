@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 CODE = """
-from core.schedulers.blas import single_threaded
+from simtune.core.schedulers.blas import single_threaded
 with single_threaded():  # first use before scipy is imported, as when TPE runs first
     pass
 import numpy, scipy.linalg

@@ -5,14 +5,14 @@ import pytest
 from scipy.integrate import quad
 from scipy.stats import norm
 
-from blackboxes.synthetic import branin
-from core.encoding import encode
-from core.schedulers.acquisition import expected_improvement, hill_climb
-from core.schedulers.bo import GPSearcher, subsample
-from core.schedulers.pool import FiniteConfigs
-from core.schedulers.random import RandomSearcher
-from core.schedulers.searcher import nan_as_worst
-from core.space import Space, choice, loguniform, randint, uniform
+from simtune.blackboxes.synthetic import branin
+from simtune.core.encoding import encode
+from simtune.core.schedulers.acquisition import expected_improvement, hill_climb
+from simtune.core.schedulers.bo import GPSearcher, subsample
+from simtune.core.schedulers.pool import FiniteConfigs
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.searcher import nan_as_worst
+from simtune.core.space import Space, choice, loguniform, randint, uniform
 
 BRANIN = Space({"x1": uniform(-5.0, 10.0), "x2": uniform(0.0, 15.0)})
 BRANIN_MIN = 0.397887
@@ -230,7 +230,7 @@ def test_max_repeats_lets_evaluated_rows_come_back_a_bounded_number_of_times():
 def test_bo_scheduler_takes_and_records_the_searcher_parameters():
     """bo takes GPSearcher's parameters (no list of its own); metadata lists each one,
     its own defaults (tied lengthscales, ...) where they differ from the searcher's."""
-    from core.schedulers import make_scheduler
+    from simtune.core.schedulers import make_scheduler
 
     ctx = {"space": BRANIN, "metric": "loss", "mode": "min", "objectives": {"loss": "min"},
            "fidelities": [1], "rng": np.random.default_rng(0), "candidates": None}

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves, branin
-from core.schedulers import make_scheduler
-from core.schedulers.tpe import TPESearcher
-from core.trial import Report, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves, branin
+from simtune.core.schedulers import make_scheduler
+from simtune.core.schedulers.tpe import TPESearcher
+from simtune.core.trial import Report, Start, Trial
 from tests.helpers import context, simulate
 
 

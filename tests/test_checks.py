@@ -1,4 +1,4 @@
-"""core.checks: a run that goes ahead but looks misconfigured says so (a mode its metric's
+"""simtune.core.checks: a run that goes ahead but looks misconfigured says so (a mode its metric's
 name contradicts, reports past max_fidelity, no trial ever reaching it)."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.backends.python import PythonBackend
-from core.backends.simulated import SimulatedBackend
-from core.checks import mode_mismatch
-from core.schedulers import create
-from core.space import Space, choice
-from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.backends.python import PythonBackend
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.checks import mode_mismatch
+from simtune.core.schedulers import create
+from simtune.core.space import Space, choice
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.tuner import Tuner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_a_run_in_which_no_trial_reached_max_fidelity_says_so(tmp_path, caplog):
 
 
 PAST = """
-from core.report import run_script
+from simtune.core.report import run_script
 
 def fit(config, reporter, checkpoint_dir=None):
     for epoch in (2, 4):  # no report at 3 = max_fidelity: the first past it is 4

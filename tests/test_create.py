@@ -1,14 +1,14 @@
-"""core.schedulers.create: a scheduler by name from keywords, as run.py would build it."""
+"""simtune.core.schedulers.create: a scheduler by name from keywords, as run.py would build it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers import create, make_scheduler
-from core.seeds import run_rngs
-from core.trial import Report, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers import create, make_scheduler
+from simtune.core.seeds import run_rngs
+from simtune.core.trial import Report, Start, Trial
 from tests.helpers import context
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves, branin
-from core.schedulers.dehb import DESearcher, crossover, mutate
-from core.space import Space, choice, uniform
+from simtune.blackboxes.synthetic import BraninCurves, branin
+from simtune.core.schedulers.dehb import DESearcher, crossover, mutate
+from simtune.core.space import Space, choice, uniform
 from tests.helpers import simulate
 
 

@@ -20,9 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from blackboxes import repository
-from blackboxes.download import SOURCES, OfflineError, RemoteFile, download, extract, fetch, main
-from blackboxes.sources.nasbench201 import NATS_FOLDER
+from simtune.blackboxes import repository
+from simtune.blackboxes.download import (
+    SOURCES,
+    OfflineError,
+    RemoteFile,
+    download,
+    extract,
+    fetch,
+    main,
+)
+from simtune.blackboxes.sources.nasbench201 import NATS_FOLDER
 from tests.test_lcbench import lcbench_data, write_lcbench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,7 +226,7 @@ def nats_tar(data_dir: Path) -> bytes:
 def test_nasbench201_download_then_the_headline_sweep_has_curves(
     server: Server, cache: Path, tmp_path: Path, data_dir: Path, capsys
 ) -> None:
-    """`python -m blackboxes download nasbench201` as a user meets it (a cut transfer,
+    """`python -m simtune.blackboxes download nasbench201` as a user meets it (a cut transfer,
     then a resumed one with a progress bar and the checksum), on the NATS-Bench records
     in their original format; then `run.py -m scheduler=asha,bo benchmark=nasbench201`
     runs ASHA with rungs below epoch 200 (offline it is refused)."""

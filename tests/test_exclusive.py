@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from core.runlock import LOCK_FILE, RunLock, RunLocked
+from simtune.core.runlock import LOCK_FILE, RunLock, RunLocked
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, str(ROOT / "experiments" / "run.py")]
 # ~10,000 rows in a second or two: long enough to be interrupted or overlapped
 LONG = ["benchmark=synthetic", "scheduler=random", "stop.max_wallclock=6000", "progress=false"]
-HOLD = ("import sys; from core.runlock import RunLock; RunLock.acquire(sys.argv[1]); "
+HOLD = ("import sys; from simtune.core.runlock import RunLock; RunLock.acquire(sys.argv[1]); "
         "print('held', flush=True); sys.stdin.read()")
 
 
@@ -220,11 +220,11 @@ def test_tabulate_refuses_a_checkpoint_another_process_writes(tmp_path):
         with pytest.raises(RunLocked, match=rf"pid {os.getpid()} on "):
             RunLock.acquire(checkpoint.with_name(checkpoint.name + ".lock"), what="x")
         proc = subprocess.run(
-            [sys.executable, "-m", "blackboxes", "tabulate",
+            [sys.executable, "-m", "simtune.blackboxes", "tabulate",
              "experiments/training/mlp_sklearn.py:train", "--grid", "--seeds", "0",
              "--name", "x", "--task", "digits", "--objective", "val_accuracy=max",
              "--max-fidelity", "1", "--out", str(tmp_path / "t.h5"),
-             "--space", "blackboxes.sources.mlp_sklearn:mlp_sklearn_space"],
+             "--space", "simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space"],
             cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"{checkpoint} is being written by another process (pid {os.getpid()}" \
@@ -235,7 +235,7 @@ def test_tabulate_refuses_a_checkpoint_another_process_writes(tmp_path):
 SPAM = """
 import os, sys, time
 from pathlib import Path
-from core.report import run_script
+from simtune.core.report import run_script
 def fit(config, reporter, checkpoint_dir=None):
     ckpt = Path(checkpoint_dir) / "round"
     start = int(ckpt.read_text()) if ckpt.exists() else 0

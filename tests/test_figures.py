@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from analysis.curves import fraction_grid, run_curves
-from analysis.figures import summary_figure, tasks_figure
-from analysis.plot_results import load, main, parse_args
-from analysis.run_view import FATES, run_figure
-from analysis.styles import figure, fit_y, groups, log_x, scheduler_styles
-from analysis.variants import family
+from simtune.analysis.curves import fraction_grid, run_curves
+from simtune.analysis.figures import summary_figure, tasks_figure
+from simtune.analysis.plot_results import load, main, parse_args
+from simtune.analysis.run_view import FATES, run_figure
+from simtune.analysis.styles import figure, fit_y, groups, log_x, scheduler_styles
+from simtune.analysis.variants import family
 from tests.test_analysis import write_run
 
 CURVE = [(0.5, 80.0), (3.0, 86.0), (9.0, 90.0), (30.0, 91.0), (100.0, 92.0)]

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from core.schedulers.gp import (
+from simtune.core.schedulers.gp import (
     GP,
     Hyperparameters,
     fit_hyperparameters,
     matern52,
     neg_log_posterior,
 )
-from core.schedulers.gp import _tied_neg_log_posterior as tied_neg_log_posterior
+from simtune.core.schedulers.gp import _tied_neg_log_posterior as tied_neg_log_posterior
 
 
 def test_matern52_matches_its_formula():

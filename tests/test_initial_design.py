@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers import make_scheduler
-from core.schedulers.bo import GPSearcher
-from core.schedulers.tpe import TPESearcher
-from core.space import Space, choice, loguniform, randint, uniform
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers import make_scheduler
+from simtune.core.schedulers.bo import GPSearcher
+from simtune.core.schedulers.tpe import TPESearcher
+from simtune.core.space import Space, choice, loguniform, randint, uniform
 from tests.helpers import context, simulate, toy_table
 
 QMC = ["sobol", "lhs"]

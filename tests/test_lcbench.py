@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes import repository
-from blackboxes.blackbox import TIME
-from blackboxes.sources.lcbench import EPOCHS, convert_lcbench, load_lcbench
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import TIME
+from simtune.blackboxes.sources.lcbench import EPOCHS, convert_lcbench, load_lcbench
 
 DATASETS = ("credit-g", "Fashion-MNIST")
 TAGS = (

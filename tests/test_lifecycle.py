@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.results import ReplayMismatch, ResultsWriter
-from core.rundir import open_run
-from core.schedulers import SCHEDULERS
-from core.stopping import Ended, EndReason
+from simtune.core.results import ReplayMismatch, ResultsWriter
+from simtune.core.rundir import open_run
+from simtune.core.schedulers import SCHEDULERS
+from simtune.core.stopping import Ended, EndReason
 from tests import lifecycle_driver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,9 +189,9 @@ def test_a_run_without_a_digest_is_refused_as_one_of_an_older_simtune(tmp_path):
 
 
 def test_a_resumed_session_replays_on_a_real_backend_and_redoes_a_simulated_one(tmp_path):
-    from core.backends.python import PythonBackend
-    from core.backends.replay import ReplayBackend
-    from core.backends.simulated import SimulatedBackend
+    from simtune.core.backends.python import PythonBackend
+    from simtune.core.backends.replay import ReplayBackend
+    from simtune.core.backends.simulated import SimulatedBackend
     from tests.helpers import toy_table
 
     w = _writer(tmp_path)
@@ -209,7 +209,7 @@ def test_a_resumed_session_replays_on_a_real_backend_and_redoes_a_simulated_one(
 
 
 def test_a_crash_in_the_loop_leaves_the_run_incomplete(tmp_path):
-    from core.schedulers.fifo import FIFOScheduler
+    from simtune.core.schedulers.fifo import FIFOScheduler
 
     class Crashes(FIFOScheduler):
         def on_report(self, trial, report):
@@ -227,11 +227,11 @@ def test_a_crash_in_the_loop_leaves_the_run_incomplete(tmp_path):
 
 
 def lifecycle_driver_run_with(out: Path, cls) -> None:
-    from blackboxes import repository
-    from core.backends.simulated import SimulatedBackend
-    from core.schedulers.random import RandomSearcher
-    from core.stopping import StoppingCriterion
-    from core.tuner import Tuner
+    from simtune.blackboxes import repository
+    from simtune.core.backends.simulated import SimulatedBackend
+    from simtune.core.schedulers.random import RandomSearcher
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.tuner import Tuner
 
     bb = repository.load_shared("mlp_sklearn", "digits")
     sched = cls(searcher=RandomSearcher(bb.space, rng=np.random.default_rng(0)),
@@ -334,7 +334,7 @@ SLOW_TRAINING = """
 import time
 from pathlib import Path
 
-from core.report import run_script
+from simtune.core.report import run_script
 
 
 def train(config, reporter, checkpoint_dir=None):
@@ -421,7 +421,7 @@ import signal
 import time
 from pathlib import Path
 
-from core.report import run_script
+from simtune.core.report import run_script
 
 
 def train(config, reporter, checkpoint_dir=None):

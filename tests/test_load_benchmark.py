@@ -7,9 +7,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from blackboxes import repository
-from experiments.assemble import load_benchmark
-from experiments.run import run
+from simtune.blackboxes import repository
+from simtune.experiments.assemble import load_benchmark
+from simtune.experiments.run import run
 from tests.test_lcbench import write_lcbench
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

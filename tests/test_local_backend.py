@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from core.backends.local import LocalBackend, parse_nvidia_smi, pick_gpus
-from core.trial import Failure, Trial
+from simtune.core.backends.local import LocalBackend, parse_nvidia_smi, pick_gpus
+from simtune.core.trial import Failure, Trial
 from tests.helpers import reports
 
 QUERY = "0\n1\n2\n3\n"  # nvidia-smi --query-gpu=index --format=csv,noheader
@@ -42,7 +42,7 @@ def test_pick_gpus_takes_the_least_busy():
 GPU_SCRIPT = textwrap.dedent(
     """
     import os, pathlib, time
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     def train(config, reporter):
         gate = pathlib.Path(config["gate"])  # trials with a gate run until it exists
@@ -135,7 +135,7 @@ def test_cuda_visible_devices_restricts_the_pool(fake_gpus, tmp_path, monkeypatc
 
 
 def test_visible_pool_reads_cuda_visible_devices_as_cuda_does():
-    from core.backends._gpus import visible_pool
+    from simtune.core.backends._gpus import visible_pool
 
     table = [(0, "GPU-aa"), (1, "GPU-bb"), (2, "GPU-cc")]
     assert visible_pool(table, None) == [0, 1, 2]
@@ -183,8 +183,8 @@ def test_bad_input_is_named(tmp_path):
 BRANIN_TRAIN = textwrap.dedent(
     """
     import time
-    from blackboxes.synthetic import BraninCurves
-    from core.report import run_script
+    from simtune.blackboxes.synthetic import BraninCurves
+    from simtune.core.report import run_script
 
     def train(config, reporter, checkpoint_dir=None):
         curve = BraninCurves().curve(config)
@@ -205,7 +205,7 @@ def test_run_py_trains_for_real_with_the_simulated_schema(tmp_path, backend):
     import subprocess
     from pathlib import Path
 
-    from blackboxes.synthetic import BraninCurves
+    from simtune.blackboxes.synthetic import BraninCurves
 
     root = Path(__file__).resolve().parents[1]
     script = tmp_path / "branin_train.py"
@@ -236,7 +236,7 @@ def test_run_py_trains_for_real_with_the_simulated_schema(tmp_path, backend):
 EPOCHS = textwrap.dedent(
     """
     import os, pathlib, time
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     def train(config, reporter, checkpoint_dir):
         ckpt = pathlib.Path(checkpoint_dir) / "epoch.txt"
@@ -257,8 +257,8 @@ EPOCHS = textwrap.dedent(
 INTERRUPTED_TUNER = textwrap.dedent(
     """
     import os, signal, sys
-    from core.backends.local import LocalBackend
-    from core.trial import Trial
+    from simtune.core.backends.local import LocalBackend
+    from simtune.core.trial import Trial
 
     backend = LocalBackend(sys.argv[1], root=sys.argv[2], max_fidelity=5,
                            env={"TOY_HANG_AFTER": "2"})
@@ -356,7 +356,7 @@ def test_start_keeps_the_checkpoint_of_the_same_config(tmp_path):
 
 
 def test_constructors_write_nothing(tmp_path):
-    from core.backends.python import PythonBackend
+    from simtune.core.backends.python import PythonBackend
 
     script = tmp_path / "epochs.py"
     script.write_text(EPOCHS)
@@ -368,7 +368,7 @@ def test_constructors_write_nothing(tmp_path):
 ARGPARSE_SCRIPT = textwrap.dedent(
     """
     import argparse, json, os, sys
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     def train(config, reporter):
         exact = config == json.loads(os.environ["EXPECTED"])

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers import make_scheduler
-from core.schedulers.median_stopping import below_median
-from core.trial import Decision, Report, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers import make_scheduler
+from simtune.core.schedulers.median_stopping import below_median
+from simtune.core.trial import Decision, Report, Start, Trial
 from tests.helpers import context, simulate
 
 

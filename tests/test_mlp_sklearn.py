@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes import repository
-from blackboxes.blackbox import TIME
-from blackboxes.sources.mlp_sklearn import (
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import TIME
+from simtune.blackboxes.sources.mlp_sklearn import (
     EPOCHS,
     OBJECTIVES,
     SEEDS,
@@ -23,13 +23,12 @@ from blackboxes.sources.mlp_sklearn import (
     mlp_sklearn_space,
     path_of,
 )
-from blackboxes.tabulate import grid
-from blackboxes.tabulate_eval import load_function
-from core.report import parse_report
+from simtune.blackboxes.tabulate import grid
+from simtune.blackboxes.tabulate_eval import load_function
+from simtune.core.report import parse_report
 
 ROOT = Path(__file__).resolve().parents[1]
 train = load_function(f"{ROOT / TRAINING.partition(':')[0]}:train")
-
 
 
 def _config(**kw) -> dict:

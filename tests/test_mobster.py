@@ -5,10 +5,10 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.stats import norm
 
-from blackboxes.synthetic import BraninCurves, branin
-from core.schedulers import make_scheduler
-from core.schedulers.bo import GPSearcher
-from core.trial import Report, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves, branin
+from simtune.core.schedulers import make_scheduler
+from simtune.core.schedulers.bo import GPSearcher
+from simtune.core.trial import Report, Start, Trial
 from tests.helpers import context, simulate
 
 
@@ -60,7 +60,6 @@ def test_gp_suggestions_beat_random_draws(tmp_path):
         values = [branin(t.config["x1"], t.config["x2"]) for t in tuner.trials.values()]
         assert len(values) > 20
         assert bound(np.median(values[-len(values) // 3:])), name
-
 
 
 def _gp_targets(m, values):

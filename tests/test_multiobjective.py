@@ -16,14 +16,14 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.stats import mannwhitneyu
 
-from blackboxes.synthetic import zdt1_curves, zdt1_front_hypervolume
-from core.backends.simulated import SimulatedBackend
-from core.schedulers import SCHEDULERS, make_scheduler
-from core.schedulers.pareto import to_min
-from core.seeds import run_rngs
-from core.stopping import StoppingCriterion
-from core.trial import Report, Trial
-from core.tuner import Tuner
+from simtune.blackboxes.synthetic import zdt1_curves, zdt1_front_hypervolume
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.schedulers import SCHEDULERS, make_scheduler
+from simtune.core.schedulers.pareto import to_min
+from simtune.core.seeds import run_rngs
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.trial import Report, Trial
+from simtune.core.tuner import Tuner
 from tests.helpers import context, reports, simulate
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "scheduler"
@@ -206,8 +206,8 @@ def test_morea_tournament_picks_the_best_ranked_vector_and_mutates_it_like_rea()
     """MOREASearcher is REASearcher with a Pareto tournament: the sampled member on the
     first front wins (here the whole population is sampled), and its child differs in
     exactly one hyperparameter."""
-    from core.schedulers.morea import MOREASearcher
-    from core.space import Space, choice, uniform
+    from simtune.core.schedulers.morea import MOREASearcher
+    from simtune.core.space import Space, choice, uniform
 
     space = Space({"x": uniform(0, 1), "op": choice(["a", "b", "c"])})
     s = MOREASearcher(space, mode="min", rng=np.random.default_rng(0), population_size=3,

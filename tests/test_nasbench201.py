@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.sources.nasbench201 import (
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.sources.nasbench201 import (
     HPS,
     NATS_FOLDER,
     arch_to_config,
@@ -153,7 +153,7 @@ def test_a_partial_nats_cache_is_never_taken_for_the_whole_table(
     nats_dir: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ):
-    from blackboxes import repository
+    from simtune.blackboxes import repository
 
     monkeypatch.delenv("SIMTUNE_NATS_DIR", raising=False)
     with caplog.at_level(logging.WARNING, logger="simtune.blackboxes"):
@@ -322,7 +322,7 @@ def test_restricted_unpickler_allows_containers_and_numbers_only():
     import collections
     import io
 
-    from blackboxes.sources import safe_pickle
+    from simtune.blackboxes.sources import safe_pickle
 
     def load(obj):
         return safe_pickle.load(io.BytesIO(pickle.dumps(obj)), "x.pkl")

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from core.schedulers.moasha import _Rung, continues_mo
-from core.schedulers.pareto import (
+from simtune.core.schedulers.moasha import _Rung, continues_mo
+from simtune.core.schedulers.pareto import (
     crowding_distance,
     dominates,
     nondominated_sort,
@@ -11,7 +11,7 @@ from core.schedulers.pareto import (
     rank_order,
     to_min,
 )
-from core.schedulers.rungs import continues
+from simtune.core.schedulers.rungs import continues
 
 
 def _fronts(y):

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers.pasha import PASHA, grow, rankings_disagree
-from core.schedulers.random import RandomSearcher
-from core.space import Space, uniform
-from core.trial import Decision, Report, Resume, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers.pasha import PASHA, grow, rankings_disagree
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.space import Space, uniform
+from simtune.core.trial import Decision, Report, Resume, Start, Trial
 from tests.helpers import reports, simulate
 
 

@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers.pbt import PBT, explore, perturb, quantiles
-from core.schedulers.random import RandomSearcher
-from core.space import Space, choice, loguniform, ordinal, randint, uniform
-from core.trial import Decision, Report, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers.pbt import PBT, explore, perturb, quantiles
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.space import Space, choice, loguniform, ordinal, randint, uniform
+from simtune.core.trial import Decision, Report, Start, Trial
 from tests.helpers import simulate
 
 

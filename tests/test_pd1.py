@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes import repository
-from blackboxes.blackbox import TIME
-from blackboxes.sources.pd1 import convert_pd1, find_raw, load_pd1
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import TIME
+from simtune.blackboxes.sources.pd1 import convert_pd1, find_raw, load_pd1
 
 WRN = "cifar10_wide_resnet_batch_size_256"
 CNN = "mnist_max_pooling_cnn_tanh_batch_size_2048"

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.callbacks import Callback, StatusLine
-from core.problem import problem_from_config
+from simtune.core.callbacks import Callback, StatusLine
+from simtune.core.problem import problem_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = [sys.executable, str(ROOT / "experiments" / "run.py")]
 
 TRAINING = """
 import math, time
-from core.report import run_script
+from simtune.core.report import run_script
 
 def fit(config, reporter, checkpoint_dir=None):
     quality = 1.0 - abs(math.log10(config["step"]) + 2.5) / 4 - 0.05 * (config["depth"] - 3) ** 2
@@ -118,12 +118,12 @@ def test_a_space_file_reads_as_the_space(tmp_path):
 
 # -- stops and callbacks, on a real table in simulation -----------------------------------------
 def _tuner(tmp_path, callbacks=(), **stop):
-    from blackboxes import repository
-    from core.backends.simulated import SimulatedBackend
-    from core.rundir import open_run
-    from core.schedulers import create
-    from core.stopping import StoppingCriterion
-    from core.tuner import Tuner
+    from simtune.blackboxes import repository
+    from simtune.core.backends.simulated import SimulatedBackend
+    from simtune.core.rundir import open_run
+    from simtune.core.schedulers import create
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.tuner import Tuner
 
     bb = repository.load_shared("mlp_sklearn", "digits")
     sched = create("asha", space=bb.space, metric="val_accuracy", mode="max",
@@ -192,7 +192,7 @@ def test_callbacks_see_every_step_in_order(tmp_path):
 
 
 BAD_REPORTS = """
-from core.report import run_script
+from simtune.core.report import run_script
 
 def fit(config, reporter, checkpoint_dir=None):
     if config["kind"] == "inf":
@@ -271,12 +271,12 @@ time.sleep(600)  # never reports
 @pytest.mark.slow
 def test_a_silent_trial_is_named_and_a_budget_without_reports_is_not_complete(tmp_path,
                                                                                caplog):
-    from core.backends.local import LocalBackend
-    from core.rundir import open_run
-    from core.schedulers import create
-    from core.space import Space, uniform
-    from core.stopping import StoppingCriterion
-    from core.tuner import Tuner
+    from simtune.core.backends.local import LocalBackend
+    from simtune.core.rundir import open_run
+    from simtune.core.schedulers import create
+    from simtune.core.space import Space, uniform
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.tuner import Tuner
 
     (tmp_path / "silent.py").write_text(SILENT)
     space = Space({"x": uniform(0, 1)})

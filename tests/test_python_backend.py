@@ -12,12 +12,12 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from core.backends.python import PythonBackend
-    from core.rundir import open_run
-    from core.schedulers import make_scheduler
-    from core.space import Space, choice
-    from core.stopping import StoppingCriterion
-    from core.tuner import Tuner
+    from simtune.core.backends.python import PythonBackend
+    from simtune.core.rundir import open_run
+    from simtune.core.schedulers import make_scheduler
+    from simtune.core.space import Space, choice
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.tuner import Tuner
 
     SCALE = 3.0  # a global of __main__: cloudpickle takes it along by value
 
@@ -70,8 +70,8 @@ def count_epochs(config, reporter, checkpoint_dir):
 
 
 def test_recover_continues_a_function_from_its_checkpoint(tmp_path):
-    from core.backends.python import FUNCTION_FILE, PythonBackend
-    from core.trial import Trial
+    from simtune.core.backends.python import FUNCTION_FILE, PythonBackend
+    from simtune.core.trial import Trial
 
     root = tmp_path / "trials"
     backend = PythonBackend(count_epochs, root=root, max_fidelity=4)

@@ -32,12 +32,12 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.stats import mannwhitneyu
 
-from blackboxes.synthetic import BraninCurves, hartmann6_curves
-from core.backends.simulated import SimulatedBackend
-from core.schedulers import SCHEDULERS, make_scheduler
-from core.seeds import run_rngs
-from core.stopping import StoppingCriterion
-from core.tuner import Tuner
+from simtune.blackboxes.synthetic import BraninCurves, hartmann6_curves
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.schedulers import SCHEDULERS, make_scheduler
+from simtune.core.seeds import run_rngs
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.tuner import Tuner
 from tests.helpers import context
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "scheduler"

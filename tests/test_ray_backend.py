@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from core.backends.python import load_function
-from core.trial import Failure, Report, Trial
+from simtune.core.backends.python import load_function
+from simtune.core.trial import Failure, Report, Trial
 from tests.ray_cluster import NUM_CPUS, gcs_address, ray_fixture  # noqa: F401
 from tests.test_backend_contract import TOY, alive, collect, wait_dead
 
@@ -36,7 +36,7 @@ def toy(tmp_path):
 
 
 def make(toy, tmp_path, **kwargs):
-    from core.backends.ray import RayBackend
+    from simtune.core.backends.ray import RayBackend
 
     kwargs.setdefault("max_fidelity", 100)
     kwargs.setdefault("grace_period", 1.0)
@@ -175,7 +175,7 @@ def test_max_trial_seconds_counts_from_the_start_of_the_process_not_the_wait(
 
 
 def test_resources_a_cluster_lacks_and_bad_settings_are_named(ray_cluster, toy, tmp_path):
-    from core.backends.ray import RayBackend
+    from simtune.core.backends.ray import RayBackend
 
     with pytest.raises(ValueError, match=r"backend.num_cpus must be a number >= 0.*-1"):
         RayBackend(toy, num_cpus=-1)
@@ -191,9 +191,9 @@ def test_resources_a_cluster_lacks_and_bad_settings_are_named(ray_cluster, toy, 
 KILLED_TUNER = textwrap.dedent(
     """
     import sys
-    from core.backends.python import load_function
-    from core.backends.ray import RayBackend
-    from core.trial import Trial
+    from simtune.core.backends.python import load_function
+    from simtune.core.backends.ray import RayBackend
+    from simtune.core.trial import Trial
 
     script, root, address = sys.argv[1:]
     backend = RayBackend(load_function(script + ":toy_train"), storage=root, address=address,
@@ -279,7 +279,7 @@ RAY_TRAINING = """
 import time
 from pathlib import Path
 
-from core.report import run_script
+from simtune.core.report import run_script
 
 
 def train(config, reporter, checkpoint_dir=None):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.schedulers.random import RandomSearcher
-from core.schedulers.rea import REASearcher, mutate
-from core.space import Space, choice, loguniform, randint
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.rea import REASearcher, mutate
+from simtune.core.space import Space, choice, loguniform, randint
 from tests.test_bo import run
 
 SPACE = Space(

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from core.report import (
+from simtune.core.report import (
     StdoutReporter,
     config_to_argv,
     format_report,
@@ -79,7 +79,7 @@ def test_bad_argv_names_the_item(argv, message):
 SCRIPT = textwrap.dedent(
     """
     import json, os, sys
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     def train(config, reporter, checkpoint_dir=None):
         print("a log line that is not a report")

@@ -23,11 +23,11 @@ from botocore.stub import Stubber  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 
-from core.backends._aws import job_name  # noqa: E402
-from core.backends._sagemaker_io import LOG_GROUP  # noqa: E402
-from core.backends.sagemaker import SageMakerBackend  # noqa: E402
-from core.backends.sagemaker_launcher import launch_tuning_job  # noqa: E402
-from core.trial import Failure, Report, Trial  # noqa: E402
+from simtune.core.backends._aws import job_name  # noqa: E402
+from simtune.core.backends._sagemaker_io import LOG_GROUP  # noqa: E402
+from simtune.core.backends.sagemaker import SageMakerBackend  # noqa: E402
+from simtune.core.backends.sagemaker_launcher import launch_tuning_job  # noqa: E402
+from simtune.core.trial import Failure, Report, Trial  # noqa: E402
 
 REGION = "us-east-1"
 BUCKET = "simtune-test"
@@ -328,10 +328,10 @@ def test_run_py_make_backend_drives_asha_over_sagemaker_jobs(aws, tmp_path):
     import numpy as np
     from omegaconf import OmegaConf
 
-    from core.schedulers import make_scheduler
-    from core.stopping import StoppingCriterion
-    from core.tuner import Tuner
-    from experiments.assemble import make_backend
+    from simtune.core.schedulers import make_scheduler
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.tuner import Tuner
+    from simtune.experiments.assemble import make_backend
     from tests.helpers import context, toy_table
 
     table = toy_table()
@@ -396,7 +396,7 @@ def test_run_py_make_backend_drives_asha_over_sagemaker_jobs(aws, tmp_path):
 def test_run_py_launcher_hook_starts_the_tuning_job(aws, capsys):
     from omegaconf import OmegaConf
 
-    from experiments.run import launch_remote
+    from simtune.experiments.run import launch_remote
 
     conf = Path(__file__).resolve().parents[1] / "conf" / "launcher"
     launcher = {**OmegaConf.to_container(OmegaConf.load(conf / "sagemaker.yaml")),

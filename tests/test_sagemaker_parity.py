@@ -24,10 +24,10 @@ from botocore.awsrequest import AWSResponse  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 
-from core.backends.sagemaker import SageMakerBackend  # noqa: E402
-from core.backends.sagemaker_settings import metric_definitions, run_key  # noqa: E402
-from core.report import format_report  # noqa: E402
-from core.trial import Trial  # noqa: E402
+from simtune.core.backends.sagemaker import SageMakerBackend  # noqa: E402
+from simtune.core.backends.sagemaker_settings import metric_definitions, run_key  # noqa: E402
+from simtune.core.report import format_report  # noqa: E402
+from simtune.core.trial import Trial  # noqa: E402
 
 aws, source = base.aws, base.source  # the fixtures
 BUCKET, CKPT, IMAGE, ROLE, RUN_ID = base.BUCKET, base.CKPT, base.IMAGE, base.ROLE, base.RUN_ID
@@ -189,7 +189,7 @@ class StandInGenericEstimator:
 
 
 def test_an_estimator_of_the_other_shape(aws, source):
-    from core.backends.sagemaker_settings import settings_from_estimator
+    from simtune.core.backends.sagemaker_settings import settings_from_estimator
 
     assert settings_from_estimator(StandInGenericEstimator()) == {
         "image_uri": IMAGE, "role": ROLE, "instance_type": "ml.m5.large", "instance_count": 1,
@@ -294,7 +294,7 @@ def test_stopping_jobs_count_against_max_jobs(aws, source):
 
 
 TRAIN = """
-from core.report import run_script
+from simtune.core.report import run_script
 
 def train(config, reporter):
     reporter(epoch=1, loss=float(config["x"]) * 2)
@@ -321,14 +321,13 @@ def test_core_report_is_shipped_with_any_source_dir(aws, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout == '[simtune] {"epoch": 1, "loss": 3.0}\n'
     own = tmp_path / "own"
-    (own / "core").mkdir(parents=True)
+    (own / "simtune" / "core").mkdir(parents=True)
     (own / "train.py").write_text(TRAIN)
-    (own / "core" / "__init__.py").write_text("")
-    (own / "core" / "report.py").write_text("# the user's own\n")
-    from core.backends._aws import reporter_files
+    (own / "simtune" / "core" / "report.py").write_text("# the user's own\n")
+    from simtune.core.backends._aws import reporter_files
 
     assert reporter_files(own) == {} and set(reporter_files(src)) == {
-        "core/report.py", "core/__init__.py"}
+        "simtune/__init__.py", "simtune/core/__init__.py", "simtune/core/report.py"}
 
 
 def test_recover_stops_the_interrupted_runs_job_and_resumes_from_its_checkpoint(aws, source):

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blackboxes.blackbox import TabularBlackbox
-from blackboxes.synthetic import BraninCurves
-from core.schedulers import SCHEDULERS, make_scheduler, scheduler_class, scheduler_names
-from core.space import Space, choice
-from core.trial import Decision, Report, Resume, Start, Trial
+from simtune.blackboxes.blackbox import TabularBlackbox
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers import SCHEDULERS, make_scheduler, scheduler_class, scheduler_names
+from simtune.core.space import Space, choice
+from simtune.core.trial import Decision, Report, Resume, Start, Trial
 from tests.helpers import context, simulate
 
 NAMES = sorted(SCHEDULERS)
@@ -243,8 +243,8 @@ def test_metadata_is_the_signature_with_the_values_given(name):
     and the scheduler it wraps."""
     import json
 
-    from core.schedulers import CONTEXT, scheduler_class
-    from core.schedulers.base import signature
+    from simtune.core.schedulers import CONTEXT, scheduler_class
+    from simtune.core.schedulers.base import signature
 
     given = _yaml_args(name)
     sched = make_scheduler(name, context(BraninCurves(), np.random.default_rng(0)), **given)

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.backends.simulated import SimulatedBackend
-from core.trial import Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.backends.simulated import SimulatedBackend
+from simtune.core.trial import Trial
 from tests.helpers import simulate, toy_table
 
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from core.encoding import decode, encode, n_dims
-from core.space import (
+from simtune.core.encoding import decode, encode, n_dims
+from simtune.core.space import (
     Space,
     choice,
     finrange,

@@ -1,4 +1,4 @@
-"""analysis.stats, the stratified bootstrap and analysis.cd: small arrays, known answers."""
+"""simtune.analysis.stats, the stratified bootstrap and analysis.cd: small arrays, known answers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis import stats
-from analysis.aggregate import aggregate, bootstrap_ci, iqm, stratified_indices
-from analysis.cd import critical_difference, plot_critical_difference
+from simtune.analysis import stats
+from simtune.analysis.aggregate import aggregate, bootstrap_ci, iqm, stratified_indices
+from simtune.analysis.cd import critical_difference, plot_critical_difference
 
 
 def test_holm_by_hand() -> None:

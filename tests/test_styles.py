@@ -1,11 +1,11 @@
-"""analysis.variants and analysis.styles: method labels, families, panels, axes."""
+"""simtune.analysis.variants and analysis.styles: method labels, families, panels, axes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis.styles import figure, groups, log_x, log_y_if_spread, scheduler_styles
-from analysis.variants import family, variant_labels
+from simtune.analysis.styles import figure, groups, log_x, log_y_if_spread, scheduler_styles
+from simtune.analysis.variants import family, variant_labels
 
 REGISTRY = ["asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha", "pbt",
             "sync_hyperband", "sync_sh", "bo", "grid", "random", "rea", "tpe"]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.surrogate import SurrogateBlackbox, with_surrogate
-from core.encoding import encode
-from core.space import Space, choice, uniform
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.surrogate import SurrogateBlackbox, with_surrogate
+from simtune.core.encoding import encode
+from simtune.core.space import Space, choice, uniform
 
 SEEDS = [0, 1, 2]
 FIDS = [1, 2, 3, 4, 5]
@@ -112,7 +112,7 @@ def test_bad_input(table: TabularBlackbox) -> None:
 
 
 def test_hydra_switch() -> None:
-    from experiments.assemble import load_benchmark
+    from simtune.experiments.assemble import load_benchmark
 
     cfg = OmegaConf.create(
         {"benchmark": {"name": "synthetic", "task": "branin", "surrogate": None}}
@@ -126,7 +126,7 @@ def test_hydra_switch() -> None:
 
 
 def test_hydra_switch_on_a_table(tmp_path, monkeypatch) -> None:
-    from experiments.assemble import load_benchmark
+    from simtune.experiments.assemble import load_benchmark
     from tests.test_lcbench import write_lcbench
 
     monkeypatch.setenv("SIMTUNE_CACHE", str(tmp_path / "cache"))

@@ -22,9 +22,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.sweeps.compose import SweepComposer
-from experiments.sweeps.progress import SUBDIR_MAX, run_subdir
-from experiments.sweeps.sweeper import job_config
+from simtune.experiments.sweeps.compose import SweepComposer
+from simtune.experiments.sweeps.progress import SUBDIR_MAX, run_subdir
+from simtune.experiments.sweeps.sweeper import job_config
 from tests.helpers import SWEEP as RUN
 from tests.helpers import sweep
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.rundir import config_difference
-from experiments.sweeps.progress import sweep_size
+from simtune.core.rundir import config_difference
+from simtune.experiments.sweeps.progress import sweep_size
 from tests.helpers import sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from blackboxes.synthetic import BraninCurves
-from core.schedulers.random import RandomSearcher
-from core.schedulers.rungs import rung_complete, top_trials
-from core.schedulers.sync_hyperband import SyncHyperband, SyncSuccessiveHalving
-from core.space import Space, uniform
-from core.trial import Decision, Report, Resume, Start, Trial
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.rungs import rung_complete, top_trials
+from simtune.core.schedulers.sync_hyperband import SyncHyperband, SyncSuccessiveHalving
+from simtune.core.space import Space, uniform
+from simtune.core.trial import Decision, Report, Resume, Start, Trial
 from tests.helpers import reports, simulate
 
 
@@ -106,8 +106,8 @@ def test_parallel_brackets_fill_idle_workers_but_each_rung_still_waits():
 
 
 def test_searcher_by_name_is_built_and_told_the_rung_levels():
-    from core.schedulers import create
-    from core.schedulers.tpe import TPESearcher
+    from simtune.core.schedulers import create
+    from simtune.core.schedulers.tpe import TPESearcher
 
     class Recording(RandomSearcher):
         def set_fidelities(self, levels, fidelities):

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import PythonBackend, Reporter, Space, StoppingCriterion, Tuner, create_scheduler
-from core.domains import choice, randint, uniform
-from core.problem import Problem
-from core.report import (
+from simtune import PythonBackend, Reporter, Space, StoppingCriterion, Tuner, create_scheduler
+from simtune.core.domains import choice, randint, uniform
+from simtune.core.problem import Problem
+from simtune.core.report import (
     CONFIG_SHAPE,
     KEYWORDS_SHAPE,
     StdoutReporter,
@@ -25,7 +25,7 @@ from core.report import (
     function_shape,
     parse_report,
 )
-from core.trial import Trial
+from simtune.core.trial import Trial
 from tests import test_sagemaker_backend as base
 
 aws = base.aws  # the fixture: moto, a bucket and the log group
@@ -72,7 +72,7 @@ def test_what_is_no_config_space_is_named(bad, message):
 # -- Reporter ---------------------------------------------------------------------------------
 
 def test_the_public_reporter_writes_the_report_line_in_a_script():
-    code = "from core import Reporter\nreport = Reporter()\nreport(epoch=1, mean_loss=0.3)\n"
+    code = "from simtune import Reporter\nreport = Reporter()\nreport(epoch=1, mean_loss=0.3)\n"
     out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
                          text=True, timeout=60, check=True).stdout
     assert [parse_report(line) for line in out.splitlines()] == [{"epoch": 1, "mean_loss": 0.3}]
@@ -296,7 +296,7 @@ def test_ported_sagemaker_example_runs_train_height_in_its_jobs(aws, tmp_path):
 
 def test_run_script_names_a_function_of_neither_shape_in_one_line(tmp_path):
     script = tmp_path / "train.py"
-    script.write_text("from core.report import run_script\n\n"
+    script.write_text("from simtune.core.report import run_script\n\n"
                       "def train(a, b, c):\n    pass\n\nrun_script(train)\n")
     proc = subprocess.run([sys.executable, str(script), "--width", "3"], env=_env(),
                           capture_output=True, text=True, timeout=60)

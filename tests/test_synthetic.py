@@ -6,8 +6,8 @@ import moocore
 import numpy as np
 import pytest
 
-from blackboxes import repository
-from blackboxes.synthetic import (
+from simtune.blackboxes import repository
+from simtune.blackboxes.synthetic import (
     BRANIN_MIN,
     HARTMANN3_ARGMIN,
     HARTMANN3_MIN,
@@ -21,7 +21,7 @@ from blackboxes.synthetic import (
     zdt1_front,
     zdt1_front_hypervolume,
 )
-from core.schedulers.pareto import nondominated_sort
+from simtune.core.schedulers.pareto import nondominated_sort
 
 
 def test_hartmann_optima():

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.sources.mlp_sklearn import OBJECTIVES, TRAINING, mlp_sklearn_space
-from blackboxes.tabulate import grid, load_space, main, random_configs, tabulate
-from blackboxes.tabulate_eval import evaluate, load_function
-from core.space import Space, choice, uniform
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.sources.mlp_sklearn import OBJECTIVES, TRAINING, mlp_sklearn_space
+from simtune.blackboxes.tabulate import grid, load_space, main, random_configs, tabulate
+from simtune.blackboxes.tabulate_eval import evaluate, load_function
+from simtune.core.space import Space, choice, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 FN = f"{ROOT / TRAINING.partition(':')[0]}:train"  # works from any working directory
@@ -182,7 +182,7 @@ def test_worker_processes_give_the_same_values(table: TabularBlackbox) -> None:
 def test_cli_interrupt_resume_and_save(tmp_path: Path) -> None:
     out = tmp_path / "t.h5"
     argv = [
-        FN, "--space", "blackboxes.sources.mlp_sklearn:mlp_sklearn_space",
+        FN, "--space", "simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space",
         "--n-configs", "2", "--config-seed", "3", "--seeds", "5", "--max-fidelity", "2",
         "--name", "mlp_test", "--task", "wine", "--objective", "val_accuracy=max",
         "--out", str(out), "--workers", "0", "--no-progress",
@@ -220,14 +220,14 @@ def test_cli_bad_input_gives_one_readable_line(tmp_path: Path, capsys) -> None:
             [
                 "nowhere/train.py:train",
                 "--space",
-                "blackboxes.sources.mlp_sklearn:mlp_sklearn_space",
+                "simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space",
                 *base,
             ]
         )
         == 2
     )
     assert "no file" in capsys.readouterr().err
-    assert main([FN, "--space", "blackboxes.sources.mlp_sklearn:nothing", *base]) == 2
+    assert main([FN, "--space", "simtune.blackboxes.sources.mlp_sklearn:nothing", *base]) == 2
     assert "has no attribute 'nothing'" in capsys.readouterr().err
 
 
@@ -247,7 +247,7 @@ def test_space_from_json_file(tmp_path: Path) -> None:
     path.write_text(_space().to_json())
     assert load_space(str(path), "ignored") == _space()
     assert (
-        load_space("blackboxes.sources.mlp_sklearn:mlp_sklearn_space", "digits")["dataset"]
+        load_space("simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space", "digits")["dataset"]
         == "digits"
     )
 
@@ -262,8 +262,9 @@ def test_evaluate_stops_at_max_fidelity() -> None:
 def test_module_cli_runs_in_a_process(tmp_path: Path) -> None:
     out = tmp_path / "t.h5"
     proc = subprocess.run(
-        [sys.executable, "-m", "blackboxes.tabulate", TRAINING, "--space",
-         "blackboxes.sources.mlp_sklearn:mlp_sklearn_space", "--n-configs", "1", "--seeds", "0",
+        [sys.executable, "-m", "simtune.blackboxes.tabulate", TRAINING, "--space",
+         "simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space", "--n-configs", "1",
+         "--seeds", "0",
          "--max-fidelity", "1", "--name", "n", "--task", "wine", "--objective",
          "val_accuracy=max", "--out", str(out), "--workers", "0", "--no-progress"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from core.encoding import Columns
-from core.schedulers.random import RandomSearcher
-from core.schedulers.tpe import _KDE, TPESearcher, split_good_bad
-from core.space import Space, choice, randint, uniform
+from simtune.core.encoding import Columns
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.tpe import _KDE, TPESearcher, split_good_bad
+from simtune.core.space import Space, choice, randint, uniform
 from tests.test_bo import BRANIN, BRANIN_MIN, f_branin, run
 
 MIXED = Space(

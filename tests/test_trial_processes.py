@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from core.backends._process import LineSplitter
-from core.backends.local import LocalBackend
-from core.trial import Failure, Report, Trial
+from simtune.core.backends._process import LineSplitter
+from simtune.core.backends.local import LocalBackend
+from simtune.core.trial import Failure, Report, Trial
 from tests.test_backend_contract import alive, collect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 FAMILY = textwrap.dedent(
     """
     import os, pathlib, subprocess, sys, time
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     SLEEP = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -50,12 +50,12 @@ FAMILY = textwrap.dedent(
 TUNER = textwrap.dedent(
     """
     import sys
-    from core.backends.local import LocalBackend
-    from core.backends.python import PythonBackend, load_function
-    from core.schedulers.base import Scheduler
-    from core.stopping import StoppingCriterion
-    from core.trial import Start
-    from core.tuner import Tuner
+    from simtune.core.backends.local import LocalBackend
+    from simtune.core.backends.python import PythonBackend, load_function
+    from simtune.core.schedulers.base import Scheduler
+    from simtune.core.stopping import StoppingCriterion
+    from simtune.core.trial import Start
+    from simtune.core.tuner import Tuner
 
     class Two(Scheduler):
         metric, mode = "loss", "min"
@@ -146,7 +146,7 @@ def local(tmp_path: Path, body: str, **kwargs) -> LocalBackend:
     script = tmp_path / "train.py"
     script.write_text(
         "import json, os, pathlib, subprocess, sys, time\n"
-        "from core.report import run_script\n"
+        "from simtune.core.report import run_script\n"
         "def train(config, reporter, checkpoint_dir):\n"
         + textwrap.indent(textwrap.dedent(body), "    ")
         + "\nif __name__ == '__main__':\n    run_script(train)\n"
@@ -223,8 +223,8 @@ def test_max_trial_seconds_is_checked():
 def test_make_backend_never_imports_the_local_training_file(tmp_path):
     import numpy as np
 
-    from blackboxes.synthetic import BraninCurves
-    from experiments.assemble import make_backend
+    from simtune.blackboxes.synthetic import BraninCurves
+    from simtune.experiments.assemble import make_backend
 
     marker = tmp_path / "imported"
     script = tmp_path / "no_main_guard.py"
@@ -259,7 +259,7 @@ def test_output_that_cannot_be_stored_fails_the_trial(tmp_path):
 STEPS = textwrap.dedent(
     """
     import pathlib, time
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     def train(config, reporter, checkpoint_dir):
         ckpt = pathlib.Path(checkpoint_dir) / "epoch.txt"
@@ -300,8 +300,8 @@ def test_sigterm_after_a_checkpoint_lets_its_report_out_first(tmp_path, step, re
 DYING_TUNER = textwrap.dedent(
     """
     import os, pathlib, signal, sys, time
-    from core.backends.local import LocalBackend
-    from core.trial import Trial
+    from simtune.core.backends.local import LocalBackend
+    from simtune.core.trial import Trial
 
     backend = LocalBackend(sys.argv[1], root=sys.argv[2], max_fidelity=99)
     backend.start(Trial(0, {"pause": 1.5}))

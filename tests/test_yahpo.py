@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="the yahpo extra (onnxruntime) is not installed")
 
-from blackboxes import repository  # noqa: E402
-from blackboxes.blackbox import TIME  # noqa: E402
-from blackboxes.sources.yahpo import (  # noqa: E402
+from simtune.blackboxes import repository  # noqa: E402
+from simtune.blackboxes.blackbox import TIME  # noqa: E402
+from simtune.blackboxes.sources.yahpo import (  # noqa: E402
     INPUTS,
     TASKS,
     YahpoLCBench,

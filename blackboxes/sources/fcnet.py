@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.cache import cache_dir
-from blackboxes.sources import simple_hpo
-from core.space import Space, choice, ordinal
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.cache import cache_dir
+from simtune.blackboxes.sources import simple_hpo
+from simtune.core.space import Space, choice, ordinal
 
 log = logging.getLogger("simtune.blackboxes")
 
@@ -113,7 +113,7 @@ def load_fcnet(task: str, raw_dir: str | Path | None = None) -> TabularBlackbox:
 
 
 def status(task: str) -> str:
-    """Where `task` would load from, without loading it (for `python -m blackboxes list`)."""
+    """Where `task` would load from, without loading it (`python -m simtune.blackboxes list`)."""
     if (cache_dir() / NAME / f"{task}.raw.h5").exists():
         return "cached (raw fcnet files, learning curves)"
     try:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from blackboxes.blackbox import TabularBlackbox
-from blackboxes.sources import simple_hpo
-from core.space import Space, ordinal
+from simtune.blackboxes.blackbox import TabularBlackbox
+from simtune.blackboxes.sources import simple_hpo
+from simtune.core.space import Space, ordinal
 
 log = logging.getLogger("simtune.blackboxes")
 

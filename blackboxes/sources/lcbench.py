@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.sources.raw_cache import family_cache, raw_status
-from core.space import Space, lograndint, loguniform, randint, uniform
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.sources.raw_cache import family_cache, raw_status
+from simtune.core.space import Space, lograndint, loguniform, randint, uniform
 
 log = logging.getLogger("simtune.blackboxes")
 
@@ -92,7 +92,7 @@ def load_lcbench(task: str, raw_dir: str | Path | None = None) -> TabularBlackbo
     if raw is None:
         raise ValueError(
             f"no {NAME} data for {task!r}: pass raw_dir or set {RAW_ENV} to the folder holding "
-            f"{RAW_FILES[0]} (from {URL}), or run `python -m blackboxes download {NAME}`"
+            f"{RAW_FILES[0]} (from {URL}), or run `python -m simtune.blackboxes download {NAME}`"
         )
     tables = convert_lcbench(raw)
     if task not in tables:

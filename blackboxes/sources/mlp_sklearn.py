@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blackboxes.blackbox import TabularBlackbox
-from core.space import Space, choice, ordinal
+from simtune.blackboxes.blackbox import TabularBlackbox
+from simtune.core.space import Space, choice, ordinal
 
 NAME = "mlp_sklearn"
 TASKS = ("digits", "breast_cancer", "wine")
@@ -67,8 +67,8 @@ def load_mlp_sklearn(task: str, raw_dir: str | Path | None = None) -> TabularBla
 def generate_command(task: str, out: str | None = None) -> list[str]:
     """The argv (after `python`) that regenerates the table of `task`, run from the repo root."""
     return [
-        "-m", "blackboxes.tabulate", TRAINING,
-        "--space", "blackboxes.sources.mlp_sklearn:mlp_sklearn_space",
+        "-m", "simtune.blackboxes.tabulate", TRAINING,
+        "--space", "simtune.blackboxes.sources.mlp_sklearn:mlp_sklearn_space",
         "--grid", "--seeds", *map(str, SEEDS), "--max-fidelity", str(EPOCHS),
         "--name", NAME, "--task", task,
         *[a for k, m in OBJECTIVES.items() for a in ("--objective", f"{k}={m}")],
@@ -77,7 +77,7 @@ def generate_command(task: str, out: str | None = None) -> list[str]:
 
 
 def status(task: str) -> str:
-    """Where the data of `task` comes from, for `python -m blackboxes list`."""
+    """Where the data of `task` comes from, for `python -m simtune.blackboxes list`."""
     if path_of(task).exists():
         return "shipped with simtune (generated with blackboxes/tabulate.py)"
     return "missing: regenerate it (docs/mlp_sklearn.md)"

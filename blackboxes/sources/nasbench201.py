@@ -50,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.cache import cache_dir
-from blackboxes.sources import safe_pickle
-from core.space import Space, choice
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.cache import cache_dir
+from simtune.blackboxes.sources import safe_pickle
+from simtune.core.space import Space, choice
 
 log = logging.getLogger("simtune.blackboxes")
 
@@ -158,7 +158,7 @@ def load_nasbench201(task: str, raw_dir: str | Path | None = None) -> TabularBla
 
 def status(task: str) -> str:
     """Where `load_nasbench201(task)` would take its data from, without loading it."""
-    from blackboxes.sources.simple_hpo import simple_status
+    from simtune.blackboxes.sources.simple_hpo import simple_status
 
     n = nats_cache_coverage(task)
     if n is not None and n >= N_ARCHS:

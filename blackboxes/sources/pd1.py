@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.sources.raw_cache import family_cache, raw_status
-from core.space import Space, loguniform, uniform
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.sources.raw_cache import family_cache, raw_status
+from simtune.core.space import Space, loguniform, uniform
 
 log = logging.getLogger("simtune.blackboxes")
 
@@ -93,7 +93,8 @@ def load_pd1(task: str, raw_dir: str | Path | None = None) -> TabularBlackbox:
     if files is None:
         raise ValueError(
             f"no {NAME} data for {task!r}: pass raw_dir or set {RAW_ENV} to the folder holding "
-            f"pd1_*_results.jsonl.gz (from {URL}), or run `python -m blackboxes download {NAME}`"
+            f"pd1_*_results.jsonl.gz (from {URL}), or run "
+            f"`python -m simtune.blackboxes download {NAME}`"
         )
     tables = convert_pd1(files)
     if task not in tables:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blackboxes.cache import cache_dir
+from simtune.blackboxes.cache import cache_dir
 
 
 def family_cache(name: str) -> Path:
@@ -19,4 +19,4 @@ def raw_status(name: str, task: str, label: str, raw_env: str) -> str:
         return f"cached ({label})"
     if os.environ.get(raw_env):
         return f"{label} in ${raw_env} (converted on first load)"
-    return f"raw files needed: python -m blackboxes download {name} (or set {raw_env})"
+    return f"raw files needed: python -m simtune.blackboxes download {name} (or set {raw_env})"

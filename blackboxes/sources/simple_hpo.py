@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, TabularBlackbox
-from blackboxes.cache import cache_dir
-from blackboxes.sources import safe_pickle
-from core.space import Space
+from simtune.blackboxes.blackbox import TIME, TabularBlackbox
+from simtune.blackboxes.cache import cache_dir
+from simtune.blackboxes.sources import safe_pickle
+from simtune.core.space import Space
 
 log = logging.getLogger("simtune.blackboxes")
 

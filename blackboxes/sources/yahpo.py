@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
-from blackboxes.cache import default_dest
-from core.space import Domain, Space, lograndint, loguniform, randint, uniform
+from simtune.blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
+from simtune.blackboxes.cache import default_dest
+from simtune.core.space import Domain, Space, lograndint, loguniform, randint, uniform
 
 NAME = "yahpo_lcbench"
 RAW_ENV = "SIMTUNE_YAHPO_DIR"
@@ -81,7 +81,7 @@ class YahpoLCBench(Blackbox):
         if missing:
             raise ValueError(
                 f"{folder} lacks {', '.join(missing)}: expected yahpo_data's lcbench/ files "
-                f"{', '.join(FILES)}; run `python -m blackboxes download {NAME}`"
+                f"{', '.join(FILES)}; run `python -m simtune.blackboxes download {NAME}`"
             )
         spec = json.loads((folder / "config_space.json").read_text())
         encoding = json.loads((folder / "encoding.json").read_text())["OpenML_task_id"]
@@ -150,7 +150,7 @@ def load_yahpo_lcbench(task: str, raw_dir: str | Path | None = None) -> YahpoLCB
         raise ValueError(
             f"no {NAME} model: pass raw_dir or set {RAW_ENV} to the folder holding "
             f"{', '.join(FILES)} (yahpo_data lcbench/), or run "
-            f"`python -m blackboxes download {NAME}`; needs `pip install simtune[yahpo]`"
+            f"`python -m simtune.blackboxes download {NAME}`; needs `pip install simtune[yahpo]`"
         )
     return YahpoLCBench(folder, task)
 
@@ -165,7 +165,7 @@ def status(task: str) -> str:
         return f"surrogate model in ${RAW_ENV} (YAHPO Gym ONNX)"
     if (default_dest(NAME) / FILES[0]).is_file():
         return f"surrogate model downloaded to {default_dest(NAME)}"
-    return f"model files needed: python -m blackboxes download {NAME} (or set {RAW_ENV})"
+    return f"model files needed: python -m simtune.blackboxes download {NAME} (or set {RAW_ENV})"
 
 
 def freeze(bb: YahpoLCBench, n: int, rng: np.random.Generator, batch: int = 256) -> TabularBlackbox:

@@ -6,7 +6,7 @@ to BACKENDS and a conf/backend/<name>.yaml.
 
 Example:
     >>> backend_class("simulated")
-    <class 'core.backends.simulated.SimulatedBackend'>
+    <class 'simtune.core.backends.simulated.SimulatedBackend'>
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.backends.base import Backend
+    from simtune.core.backends.base import Backend
 
 BACKENDS: dict[str, str] = {
-    "simulated": "core.backends.simulated:SimulatedBackend",
-    "local": "core.backends.local:LocalBackend",
-    "python": "core.backends.python:PythonBackend",
-    "sagemaker": "core.backends.sagemaker:SageMakerBackend",
-    "ray": "core.backends.ray:RayBackend",
+    "simulated": "simtune.core.backends.simulated:SimulatedBackend",
+    "local": "simtune.core.backends.local:LocalBackend",
+    "python": "simtune.core.backends.python:PythonBackend",
+    "sagemaker": "simtune.core.backends.sagemaker:SageMakerBackend",
+    "ray": "simtune.core.backends.ray:RayBackend",
 }
 
 

@@ -96,17 +96,20 @@ def error_code(error: Exception) -> str:
 
 
 def reporter_files(root: Path) -> dict[str, bytes]:
-    """simtune's `core/report.py` (and `core/__init__.py`) for a source dir that lacks them,
-    so that training code there can `from core.report import run_script` in the container."""
-    import core
-    import core.report
+    """simtune's Reporter for a source dir that lacks it: `simtune/core/report.py` (standard
+    library only) and its packages' `__init__.py`, so that training code there can
+    `from simtune import Reporter` or `from simtune.core.report import run_script` in the
+    container."""
+    import simtune
+    import simtune.core
+    import simtune.core.report
 
-    out: dict[str, bytes] = {}
-    if not (root / "core" / "report.py").is_file():
-        out["core/report.py"] = Path(core.report.__file__).read_bytes()
-        if not (root / "core" / "__init__.py").is_file():
-            out["core/__init__.py"] = Path(core.__file__).read_bytes()
-    return out
+    if (root / "simtune" / "core" / "report.py").is_file():
+        return {}
+    modules = {"simtune/__init__.py": simtune, "simtune/core/__init__.py": simtune.core,
+               "simtune/core/report.py": simtune.core.report}
+    return {name: Path(module.__file__).read_bytes() for name, module in modules.items()
+            if not (root / name).is_file()}
 
 
 def pack_directory(

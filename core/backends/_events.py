@@ -10,10 +10,10 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from core.backends._gpus import GpuPool
-from core.backends._trialrun import ProcEvent, TrialRun
-from core.diskfull import is_no_space, no_space
-from core.trial import Event, Failure, Report
+from simtune.core.backends._gpus import GpuPool
+from simtune.core.backends._trialrun import ProcEvent, TrialRun
+from simtune.core.diskfull import is_no_space, no_space
+from simtune.core.trial import Event, Failure, Report
 
 STALLED_REPORTS = 10  # reports in a row without a higher fidelity that fail a trial
 

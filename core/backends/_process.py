@@ -31,8 +31,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from core.backends._trialrun import ProcEvent, TrialRun
-from core.backends._watchdog import (
+from simtune.core.backends._trialrun import ProcEvent, TrialRun
+from simtune.core.backends._watchdog import (
     WATCH_ENV,
     die_with_parent,
     forget,
@@ -41,7 +41,7 @@ from core.backends._watchdog import (
     sweep,
     watch_token,
 )
-from core.report import parse_report
+from simtune.core.report import parse_report
 
 _SERIAL = count()  # numbers the launches of this process
 _LINE_LIMIT = 1 << 16  # bytes of one stdout line kept for parsing

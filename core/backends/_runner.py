@@ -1,4 +1,4 @@
-"""Runs one PythonBackend trial: `python -m core.backends._runner TRIAL_DIR FUNCTION_PKL
+"""Runs one PythonBackend trial: `python -m simtune.core.backends._runner TRIAL_DIR FUNCTION_PKL
 --checkpoint-dir DIR`; the config comes from TRIAL_DIR/config.json."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import pickle
 import sys
 from pathlib import Path
 
-from core.report import CHECKPOINT_ARG, run_trial
+from simtune.core.report import CHECKPOINT_ARG, run_trial
 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 4 or argv[2] != CHECKPOINT_ARG:
         print(
-            "usage: python -m core.backends._runner TRIAL_DIR FUNCTION_PKL "
+            "usage: python -m simtune.core.backends._runner TRIAL_DIR FUNCTION_PKL "
             f"{CHECKPOINT_ARG} DIR",
             file=sys.stderr,
         )

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.backends._aws import error_code, pack_directory, reporter_files
-from core.report import parse_report
-from core.trial import Event, Failure, Report, Trial
+from simtune.core.backends._aws import error_code, pack_directory, reporter_files
+from simtune.core.report import parse_report
+from simtune.core.trial import Event, Failure, Report, Trial
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LOG_LAG_MS = 300_000  # log lines can reach CloudWatch this late

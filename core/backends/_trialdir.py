@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from core.report import PREFIX, parse_report
-from core.trial import Trial
+from simtune.core.report import PREFIX, parse_report
+from simtune.core.trial import Trial
 
 REPORT_PREFIX = PREFIX.encode()
 

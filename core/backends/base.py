@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.trial import Event, Trial
+from simtune.core.trial import Event, Trial
 
 
 class Backend:

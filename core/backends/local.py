@@ -25,20 +25,20 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from core.backends._events import TrialEvents
-from core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
-from core.backends._process import install_signal_handlers, launch
-from core.backends._trialdir import (
+from simtune.core.backends._events import TrialEvents
+from simtune.core.backends._gpus import GpuPool, detect_gpus, parse_nvidia_smi, pick_gpus
+from simtune.core.backends._process import install_signal_handlers, launch
+from simtune.core.backends._trialdir import (
     config_text,
     output_reports,
     take_trial_dir,
     training_path,
     unrecorded,
 )
-from core.backends._trialrun import ProcEvent, TrialRun
-from core.backends.base import Backend
-from core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
-from core.trial import Report, Trial
+from simtune.core.backends._trialrun import ProcEvent, TrialRun
+from simtune.core.backends.base import Backend
+from simtune.core.report import CHECKPOINT_ARG, CHECKPOINT_ENV, CONFIG_ENV, config_to_argv
+from simtune.core.trial import Report, Trial
 
 __all__ = ["LocalBackend", "parse_nvidia_smi", "pick_gpus", "training_path"]
 CUDA_ENV = "CUDA_VISIBLE_DEVICES"

@@ -3,7 +3,7 @@ or Syne Tune's shape `f(**hyperparameters)` reporting through `Reporter()`.
 
 The function is pickled with cloudpickle (by value when defined in `__main__`, so a
 training function and its tuner can live in one file) and run by
-`python -m core.backends._runner TRIAL_DIR FUNCTION_PKL` through the LocalBackend
+`python -m simtune.core.backends._runner TRIAL_DIR FUNCTION_PKL` through the LocalBackend
 machinery: same trial directories, reports, pause/resume, failures and cleanup.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.backends.local import LocalBackend, training_path
-from core.report import CHECKPOINT_ARG, function_shape
-from core.space import Space
-from core.trial import Trial
+from simtune.core.backends.local import LocalBackend, training_path
+from simtune.core.report import CHECKPOINT_ARG, function_shape
+from simtune.core.space import Space
+from simtune.core.trial import Trial
 
 FUNCTION_FILE = "function.pkl"
 
@@ -92,7 +92,7 @@ class PythonBackend(LocalBackend):
             raise TypeError(f"PythonBackend needs a callable training function, got {fn!r}")
         space = None if config_space is None else Space.of(config_space)
         self.shape = None if space is None else function_shape(fn, space)
-        super().__init__([sys.executable, "-m", "core.backends._runner"], **kwargs)
+        super().__init__([sys.executable, "-m", "simtune.core.backends._runner"], **kwargs)
         self.fn = fn
         self._pickled = cloudpickle.dumps(fn)  # fails here, before anything is written
 

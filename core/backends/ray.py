@@ -1,7 +1,7 @@
 """Trials on a Ray cluster (extra `ray`): one Ray actor per trial, holding its CPUs and GPUs.
 
 The actor runs the trial as a fresh Python process on its node with the machinery of
-backend=python (`python -m core.backends._runner`): the training function reports
+backend=python (`python -m simtune.core.backends._runner`): the training function reports
 through the same `StdoutReporter` line protocol, the actor's reader threads parse the
 lines and hand them to the driver, which stamps them on arrival (one lock: events reach
 the Tuner in time order). Pause and stop end the process tree on its node and then kill
@@ -31,12 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.backends._gpus import GpuPool
-from core.backends._process import launch
-from core.backends._trialrun import ProcEvent, TrialRun
-from core.backends._watchdog import adopt, watched
-from core.backends.python import PythonBackend
-from core.trial import Event
+from simtune.core.backends._gpus import GpuPool
+from simtune.core.backends._process import launch
+from simtune.core.backends._trialrun import ProcEvent, TrialRun
+from simtune.core.backends._watchdog import adopt, watched
+from simtune.core.backends.python import PythonBackend
+from simtune.core.trial import Event
 
 log = logging.getLogger("simtune.ray")
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from core.backends.base import Backend
-from core.trial import Event, Failure, Report, Trial
+from simtune.core.backends.base import Backend
+from simtune.core.trial import Event, Failure, Report, Trial
 
 
 class ReplayBackend(Backend):

@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.backends import sagemaker_settings as settings
-from core.backends._aws import (
+from simtune.core.backends import sagemaker_settings as settings
+from simtune.core.backends._aws import (
     QUOTA,
     aws_clients,
     aws_session,
@@ -36,7 +36,7 @@ from core.backends._aws import (
     launch_of,
     safe_prefix,
 )
-from core.backends._sagemaker_io import (
+from simtune.core.backends._sagemaker_io import (
     Job,
     LogTail,
     RunStore,
@@ -46,8 +46,8 @@ from core.backends._sagemaker_io import (
     on_line,
     spot_interrupted,
 )
-from core.backends.base import Backend
-from core.trial import Event, Trial
+from simtune.core.backends.base import Backend
+from simtune.core.trial import Event, Trial
 
 log = logging.getLogger("simtune.sagemaker")
 

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.backends._aws import aws_clients, aws_session, job_name, pack_directory
-from core.backends.sagemaker_settings import CHECKPOINT_LOCAL
+from simtune.core.backends._aws import aws_clients, aws_session, job_name, pack_directory
+from simtune.core.backends.sagemaker_settings import CHECKPOINT_LOCAL
 
 # the project's fixed top level: what the job needs, never a virtual env or run outputs
 PROJECT_PARTS = {"pyproject.toml", "README.md", "core", "blackboxes", "experiments", "conf",

@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.report import CHECKPOINT_ENV, PREFIX
+from simtune.core.report import CHECKPOINT_ENV, PREFIX
 
 if TYPE_CHECKING:
-    from core.backends.sagemaker import SageMakerBackend
-    from core.trial import Trial
+    from simtune.core.backends.sagemaker import SageMakerBackend
+    from simtune.core.trial import Trial
 
 _SLUG = re.compile(r"[^a-zA-Z0-9-]+")
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"

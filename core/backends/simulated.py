@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.backends.base import Backend
-from core.trial import Event, Report, Trial
+from simtune.core.backends.base import Backend
+from simtune.core.trial import Event, Report, Trial
 
 
 class _Curve(Protocol):

@@ -4,10 +4,10 @@ Only this module builds by name: `create` (and `make_scheduler`, the same from a
 dict) looks the name up in SCHEDULERS, builds the searcher the scheduler uses (SEARCHERS)
 and any scheduler it wraps, puts `points_to_evaluate` in front, and hands the built
 objects to the scheduler's constructor. The algorithm modules never import this one.
-Classes are imported only when built, so `import core` stays fast. To add a scheduler,
+Classes are imported only when built, so `import simtune` stays fast. To add a scheduler,
 add an entry to SCHEDULERS and a conf/scheduler/<name>.yaml that lists its defaults.
 
-    >>> from core.schedulers import create
+    >>> from simtune.core.schedulers import create
     >>> asha = create("asha", space=space, metric="loss", mode="min", max_fidelity=20,
     ...               seed=0, eta=3, points_to_evaluate=[{"lr": 0.01}])
 """
@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import CONTEXT, Scheduler, signature
-from core.schedulers.points import PointsFirst, PointsFirstScheduler, complete_points
-from core.schedulers.searcher import Searcher
-from core.seeds import run_rngs
-from core.space import Space
+from simtune.core.schedulers.base import CONTEXT, Scheduler, signature
+from simtune.core.schedulers.points import PointsFirst, PointsFirstScheduler, complete_points
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.seeds import run_rngs
+from simtune.core.space import Space
 
 
 @dataclass(frozen=True)
@@ -61,38 +61,40 @@ _MOBSTER_GP = {"fidelity_aware": True, "warp_outputs": True, "n_candidates": 256
                "tie_lengthscales": False, "max_repeats": 0}
 
 SCHEDULERS: dict[str, Entry] = {
-    "asha": Entry("core.schedulers.asha:ASHA", "random"),
-    "bohb": Entry("core.schedulers.hyperband:Hyperband", "tpe",
+    "asha": Entry("simtune.core.schedulers.asha:ASHA", "random"),
+    "bohb": Entry("simtune.core.schedulers.hyperband:Hyperband", "tpe",
                   {"categorical_bandwidth": "scott"}),  # BOHB's kernel, as published
-    "dehb": Entry("core.schedulers.hyperband:Hyperband", "de"),
-    "hyperband": Entry("core.schedulers.hyperband:Hyperband", "random"),
-    "median_stopping": Entry("core.schedulers.median_stopping:MedianStopping", inner="random"),
-    "mobster": Entry("core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
-    "pasha": Entry("core.schedulers.pasha:PASHA", "random"),
-    "pbt": Entry("core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
-    "sync_hyperband": Entry("core.schedulers.sync_hyperband:SyncHyperband", "random"),
-    "sync_sh": Entry("core.schedulers.sync_hyperband:SyncSuccessiveHalving", "random"),
-    "bo": Entry("core.schedulers.fifo:FIFOScheduler", "bo", flat=True),
-    "grid": Entry("core.schedulers.fifo:FIFOScheduler", "grid", flat=True),
-    "random": Entry("core.schedulers.fifo:FIFOScheduler", "random", flat=True),
-    "rea": Entry("core.schedulers.fifo:FIFOScheduler", "rea", flat=True),
-    "tpe": Entry("core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
-    "moasha": Entry("core.schedulers.moasha:MOASHA", "random"),
-    "morea": Entry("core.schedulers.morea:MOREA", "morea", flat=True),
+    "dehb": Entry("simtune.core.schedulers.hyperband:Hyperband", "de"),
+    "hyperband": Entry("simtune.core.schedulers.hyperband:Hyperband", "random"),
+    "median_stopping": Entry("simtune.core.schedulers.median_stopping:MedianStopping",
+                             inner="random"),
+    "mobster": Entry("simtune.core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
+    "pasha": Entry("simtune.core.schedulers.pasha:PASHA", "random"),
+    "pbt": Entry("simtune.core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
+    "sync_hyperband": Entry("simtune.core.schedulers.sync_hyperband:SyncHyperband", "random"),
+    "sync_sh": Entry("simtune.core.schedulers.sync_hyperband:SyncSuccessiveHalving", "random"),
+    "bo": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "bo", flat=True),
+    "grid": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "grid", flat=True),
+    "random": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "random", flat=True),
+    "rea": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "rea", flat=True),
+    "tpe": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
+    "moasha": Entry("simtune.core.schedulers.moasha:MOASHA", "random"),
+    "morea": Entry("simtune.core.schedulers.morea:MOREA", "morea", flat=True),
     "random_scalarization": Entry(
-        "core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
+        "simtune.core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
 }
 
 # searchers (which configuration next), plugged into schedulers by name: `searcher: tpe`
 SEARCHERS: dict[str, str] = {
-    "random": "core.schedulers.random:RandomSearcher",
-    "grid": "core.schedulers.grid:GridSearcher",
-    "bo": "core.schedulers.bo:GPSearcher",
-    "tpe": "core.schedulers.tpe:TPESearcher",
-    "rea": "core.schedulers.rea:REASearcher",
-    "morea": "core.schedulers.morea:MOREASearcher",
-    "de": "core.schedulers.dehb:DESearcher",
+    "random": "simtune.core.schedulers.random:RandomSearcher",
+    "grid": "simtune.core.schedulers.grid:GridSearcher",
+    "bo": "simtune.core.schedulers.bo:GPSearcher",
+    "tpe": "simtune.core.schedulers.tpe:TPESearcher",
+    "rea": "simtune.core.schedulers.rea:REASearcher",
+    "morea": "simtune.core.schedulers.morea:MOREASearcher",
+    "de": "simtune.core.schedulers.dehb:DESearcher",
 }
+
 
 def _import(path: str) -> type:
     module, _, cls = path.partition(":")

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.special import ndtr
 
-from core.encoding import Coords
-from core.schedulers.gp import GP
-from core.schedulers.pool import FiniteConfigs
+from simtune.core.encoding import Coords
+from simtune.core.schedulers.gp import GP
+from simtune.core.schedulers.pool import FiniteConfigs
 
 Score = Callable[[np.ndarray], np.ndarray]  # encoded points (rows) -> acquisition values
 

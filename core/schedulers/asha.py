@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.schedulers.base import check_mode, metric_value
-from core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
-from core.schedulers.searcher import Searcher, SearcherScheduler
-from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
+from simtune.core.schedulers.base import check_mode, metric_value
+from simtune.core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
+from simtune.core.schedulers.searcher import Searcher, SearcherScheduler
+from simtune.core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 TYPES = ("stopping", "promotion")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from core.trial import Decision, Report, Suggestion, Trial
+from simtune.core.trial import Decision, Report, Suggestion, Trial
 
 
 class Described:

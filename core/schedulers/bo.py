@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from core.encoding import Coords, decode, encode
-from core.schedulers.acquisition import Acquisition, PerSecond, maximize, maximize_on_table
-from core.schedulers.base import check_count
-from core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
-from core.schedulers.searcher import ModelSearcher, nan_as_worst
-from core.space import Space
+from simtune.core.encoding import Coords, decode, encode
+from simtune.core.schedulers.acquisition import Acquisition, PerSecond, maximize, maximize_on_table
+from simtune.core.schedulers.base import check_count
+from simtune.core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
+from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
+from simtune.core.space import Space
 
 
 class GPSearcher(ModelSearcher):

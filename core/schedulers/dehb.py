@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from core.encoding import encode
-from core.schedulers.base import check_range
-from core.schedulers.pool import CandidatePool
-from core.schedulers.searcher import Searcher
-from core.space import Space
+from simtune.core.encoding import encode
+from simtune.core.schedulers.base import check_range
+from simtune.core.schedulers.pool import CandidatePool
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Space
 
 
 class DESearcher(Searcher):

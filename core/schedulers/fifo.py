@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.schedulers.base import check_mode
-from core.schedulers.searcher import Searcher, SearcherScheduler
-from core.trial import Decision, Report, Start, Suggestion, Trial
+from simtune.core.schedulers.base import check_mode
+from simtune.core.schedulers.searcher import Searcher, SearcherScheduler
+from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
 
 
 class FIFOScheduler(SearcherScheduler):

@@ -16,7 +16,7 @@ from numpy.linalg import LinAlgError
 from scipy.linalg import cho_solve, cholesky
 from scipy.linalg.lapack import dpotri, dtrtri
 
-from core.schedulers.blas import single_threaded
+from simtune.core.schedulers.blas import single_threaded
 
 _SQRT5 = np.sqrt(5.0)
 JITTER = 1e-8

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import check_count
-from core.schedulers.pool import FiniteConfigs
-from core.schedulers.searcher import Searcher
-from core.space import Space
+from simtune.core.schedulers.base import check_count
+from simtune.core.schedulers.pool import FiniteConfigs
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Space
 
 _PERMUTE_MAX = 1 << 22  # above this many grid points, a seeded affine bijection orders them
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.asha import ASHA
-from core.schedulers.base import check_count
-from core.schedulers.rungs import RungSystem, bracket_probabilities
+from simtune.core.schedulers.asha import ASHA
+from simtune.core.schedulers.base import check_count
+from simtune.core.schedulers.rungs import RungSystem, bracket_probabilities
 
 
 class Hyperband(ASHA):

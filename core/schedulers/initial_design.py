@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from core.domains import Categorical, Domain, Interval
-from core.encoding import encode
-from core.schedulers.pool import CandidatePool
-from core.space import Space
+from simtune.core.domains import Categorical, Domain, Interval
+from simtune.core.encoding import encode
+from simtune.core.schedulers.pool import CandidatePool
+from simtune.core.space import Space
 
 INITIAL_DESIGNS = ("random", "sobol", "lhs")
 

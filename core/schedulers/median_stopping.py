@@ -6,9 +6,9 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from core.schedulers.base import Scheduler, check_mode
-from core.schedulers.rungs import to_loss
-from core.trial import Decision, Report, Suggestion, Trial
+from simtune.core.schedulers.base import Scheduler, check_mode
+from simtune.core.schedulers.rungs import to_loss
+from simtune.core.trial import Decision, Report, Suggestion, Trial
 
 
 class MedianStopping(Scheduler):

@@ -7,10 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.asha import ASHA
-from core.schedulers.pareto import MultiObjective, crowding_distance, nondominated_sort, to_min
-from core.schedulers.rungs import RungSystem, n_promotable
-from core.trial import Report
+from simtune.core.schedulers.asha import ASHA
+from simtune.core.schedulers.pareto import (
+    MultiObjective,
+    crowding_distance,
+    nondominated_sort,
+    to_min,
+)
+from simtune.core.schedulers.rungs import RungSystem, n_promotable
+from simtune.core.trial import Report
 
 
 class MOASHA(MultiObjective, ASHA):

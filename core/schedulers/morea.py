@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.fifo import FIFOScheduler
-from core.schedulers.pareto import MultiObjective, rank_order, to_min
-from core.schedulers.rea import REASearcher
-from core.space import Space
-from core.trial import Report
+from simtune.core.schedulers.fifo import FIFOScheduler
+from simtune.core.schedulers.pareto import MultiObjective, rank_order, to_min
+from simtune.core.schedulers.rea import REASearcher
+from simtune.core.space import Space
+from simtune.core.trial import Report
 
 
 class MOREASearcher(REASearcher):

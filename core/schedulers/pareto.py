@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import check_mode
+from simtune.core.schedulers.base import check_mode
 
 
 def to_min(values: Sequence[Mapping[str, float]], objectives: Mapping[str, str]) -> np.ndarray:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.asha import ASHA
-from core.schedulers.rungs import RungSystem
+from simtune.core.schedulers.asha import ASHA
+from simtune.core.schedulers.rungs import RungSystem
 
 
 class PASHA(ASHA):

@@ -8,13 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from core.encoding import encode
-from core.schedulers.base import Scheduler, check_count, check_mode, check_range, metric_value
-from core.schedulers.pool import CandidatePool
-from core.schedulers.rungs import to_loss
-from core.schedulers.searcher import Searcher
-from core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt, Space, Uniform
-from core.trial import Decision, Report, Start, Suggestion, Trial
+from simtune.core.encoding import encode
+from simtune.core.schedulers.base import (
+    Scheduler,
+    check_count,
+    check_mode,
+    check_range,
+    metric_value,
+)
+from simtune.core.schedulers.pool import CandidatePool
+from simtune.core.schedulers.rungs import to_loss
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt, Space, Uniform
+from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
 
 _NUMERIC = (Uniform, LogUniform, RandInt, LogRandInt)
 

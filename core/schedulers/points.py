@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.domains import Categorical
-from core.schedulers.base import Scheduler
-from core.schedulers.searcher import Searcher
-from core.space import Space
-from core.trial import Decision, Report, Start, Suggestion, Trial
+from simtune.core.domains import Categorical
+from simtune.core.schedulers.base import Scheduler
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Space
+from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
 
 
 def complete_points(

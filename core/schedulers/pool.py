@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from core.domains import Domain, Interval
-from core.encoding import decode, encode
-from core.space import Space
+from simtune.core.domains import Domain, Interval
+from simtune.core.encoding import decode, encode
+from simtune.core.space import Space
 
 MAX_ENUMERATE = 100_000  # finite spaces up to this size are enumerated into a FiniteConfigs
 

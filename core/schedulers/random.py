@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.pool import CandidatePool, FiniteConfigs
-from core.schedulers.searcher import Searcher
-from core.space import Space
+from simtune.core.schedulers.pool import CandidatePool, FiniteConfigs
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Space
 
 _BATCH = 256  # configurations sampled per call to the Generator (speed)
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Scheduler
-from core.schedulers.pareto import MultiObjective, normalize, to_min
-from core.schedulers.pool import CandidatePool
-from core.schedulers.random import RandomSearcher
-from core.schedulers.searcher import Searcher
-from core.space import Space
-from core.trial import Decision, Report, Start, Suggestion, Trial
+from simtune.core.schedulers.base import Scheduler
+from simtune.core.schedulers.pareto import MultiObjective, normalize, to_min
+from simtune.core.schedulers.pool import CandidatePool
+from simtune.core.schedulers.random import RandomSearcher
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Space
+from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
 
 
 class RandomScalarization(MultiObjective, Scheduler):

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from core.encoding import encode
-from core.schedulers.base import check_count, check_mode
-from core.schedulers.pool import CandidatePool
-from core.schedulers.searcher import Searcher
-from core.space import Categorical, Space
+from simtune.core.encoding import encode
+from simtune.core.schedulers.base import check_count, check_mode
+from simtune.core.schedulers.pool import CandidatePool
+from simtune.core.schedulers.searcher import Searcher
+from simtune.core.space import Categorical, Space
 
 
 class REASearcher(Searcher):

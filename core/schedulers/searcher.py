@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from core.schedulers.base import Described, Scheduler, check_mode
-from core.schedulers.blas import single_threaded
-from core.schedulers.initial_design import InitialDesign
-from core.schedulers.pool import CandidatePool
-from core.space import Space
-from core.trial import Report, Trial
+from simtune.core.schedulers.base import Described, Scheduler, check_mode
+from simtune.core.schedulers.blas import single_threaded
+from simtune.core.schedulers.initial_design import InitialDesign
+from simtune.core.schedulers.pool import CandidatePool
+from simtune.core.space import Space
+from simtune.core.trial import Report, Trial
 
 
 class Searcher(Described):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.schedulers.base import check_count, check_mode, metric_value
-from core.schedulers.rungs import (
+from simtune.core.schedulers.base import check_count, check_mode, metric_value
+from simtune.core.schedulers.rungs import (
     bracket_sizes,
     check_rung_args,
     rung_complete,
@@ -14,8 +14,8 @@ from core.schedulers.rungs import (
     to_loss,
     top_trials,
 )
-from core.schedulers.searcher import Searcher, SearcherScheduler
-from core.trial import Decision, Report, Resume, Start, Suggestion, Trial
+from simtune.core.schedulers.searcher import Searcher, SearcherScheduler
+from simtune.core.trial import Decision, Report, Resume, Start, Suggestion, Trial
 
 
 class SyncHyperband(SearcherScheduler):

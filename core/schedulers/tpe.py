@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from core.encoding import Columns
-from core.schedulers.base import check_range
-from core.schedulers.searcher import ModelSearcher, nan_as_worst
-from core.space import Space
+from simtune.core.encoding import Columns
+from simtune.core.schedulers.base import check_range
+from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
+from simtune.core.space import Space
 
 
 class TPESearcher(ModelSearcher):

@@ -18,8 +18,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-from core import PythonBackend, StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
-from core.incumbent import describe
+from simtune import (
+    PythonBackend,
+    StoppingCriterion,
+    Tuner,
+    TuningSummary,
+    create_scheduler,
+    randint,
+)
+from simtune.core.incumbent import describe
 
 
 def train_height(steps: int, width: float, height: float):
@@ -27,7 +34,7 @@ def train_height(steps: int, width: float, height: float):
     import logging
     import time
 
-    from core import Reporter  # Syne Tune: from syne_tune import Reporter
+    from simtune import Reporter  # Syne Tune: from syne_tune import Reporter
 
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -59,7 +66,6 @@ def main(max_wallclock: float = 10, n_workers: int = 4, max_steps: int = 100,
     print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed); "
           f"best {metric}: {describe(summary.best_record())}")
     return summary
-
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core import StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
-from core.backends.sagemaker import SageMakerBackend
-from core.incumbent import describe
+from simtune import StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
+from simtune.core.backends.sagemaker import SageMakerBackend
+from simtune.core.incumbent import describe
 
 ENTRY_POINT = Path(__file__).parent / "training_scripts" / "height_example" / "train_height.py"
 

@@ -18,8 +18,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from core import LocalBackend, StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
-from core.incumbent import describe
+from simtune import LocalBackend, StoppingCriterion, Tuner, TuningSummary, create_scheduler, randint
+from simtune.core.incumbent import describe
 
 ENTRY_POINT = Path(__file__).parent / "training_scripts" / "height_example" / "train_height.py"
 
@@ -40,7 +40,6 @@ def main(max_wallclock: float = 20, n_workers: int = 4, max_steps: int = 100,
     print(f"{summary.reason}: {summary.n_started} trials ({summary.n_failed} failed); "
           f"best {metric}: {describe(summary.best_record())}")
     return summary
-
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from regret import defaults, parse_overrides, run_trace  # noqa: E402
 
-from blackboxes.sources.yahpo import freeze, load_yahpo_lcbench  # noqa: E402
-from blackboxes.surrogate import SurrogateBlackbox  # noqa: E402
-from core.encoding import encode
+from simtune.blackboxes.sources.yahpo import freeze, load_yahpo_lcbench  # noqa: E402
+from simtune.blackboxes.surrogate import SurrogateBlackbox  # noqa: E402
+from simtune.core.encoding import encode
 
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 METRIC = "val_accuracy"

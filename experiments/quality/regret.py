@@ -29,9 +29,9 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
-from blackboxes import repository
-from core.stopping import StoppingCriterion
-from experiments.assemble import assemble
+from simtune.blackboxes import repository
+from simtune.core.stopping import StoppingCriterion
+from simtune.experiments.assemble import assemble
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "scheduler"
 BENCHMARKS = ["nasbench201/cifar10", "fcnet/naval_propulsion"]

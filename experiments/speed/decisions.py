@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from blackboxes import repository
-from blackboxes.synthetic import BraninCurves
-from core.rundir import open_run
-from core.schedulers.base import Scheduler
-from core.stopping import StoppingCriterion
-from core.trial import Decision, Report, Suggestion, Trial
-from experiments.assemble import assemble
+from simtune.blackboxes import repository
+from simtune.blackboxes.synthetic import BraninCurves
+from simtune.core.rundir import open_run
+from simtune.core.schedulers.base import Scheduler
+from simtune.core.stopping import StoppingCriterion
+from simtune.core.trial import Decision, Report, Suggestion, Trial
+from simtune.experiments.assemble import assemble
 
 
 class Timed(Scheduler):

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from blackboxes import repository
+from simtune.blackboxes import repository
 
 DEFAULT = ["fcnet:protein_structure", "hpobench_mlp:australian", "nasbench201:cifar10"]
 

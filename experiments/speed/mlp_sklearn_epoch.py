@@ -13,9 +13,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from blackboxes.sources.mlp_sklearn import TASKS, mlp_sklearn_space  # noqa: E402
-from blackboxes.tabulate import grid  # noqa: E402
-from experiments.training.mlp_sklearn import train  # noqa: E402
+from simtune.blackboxes.sources.mlp_sklearn import TASKS, mlp_sklearn_space  # noqa: E402
+from simtune.blackboxes.tabulate import grid  # noqa: E402
+from simtune.experiments.training.mlp_sklearn import train  # noqa: E402
 
 
 def main(n: int = 12, epochs: int = 5) -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from blackboxes import repository
-from blackboxes.blackbox import TabularBlackbox
-from core.rundir import open_run
-from core.stopping import StoppingCriterion
-from experiments.assemble import assemble
+from simtune.blackboxes import repository
+from simtune.blackboxes.blackbox import TabularBlackbox
+from simtune.core.rundir import open_run
+from simtune.core.stopping import StoppingCriterion
+from simtune.experiments.assemble import assemble
 
 
 def simulate(bb: TabularBlackbox, scheduler: str, n_trials: int, out: Path, seed: int = 0) -> float:

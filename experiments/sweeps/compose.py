@@ -27,7 +27,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from experiments.sweeps.hydra_private import apply_overrides, get_overrides_dirname
+from simtune.experiments.sweeps.hydra_private import apply_overrides, get_overrides_dirname
 
 log = logging.getLogger("simtune.sweep")
 

@@ -11,7 +11,7 @@ before the scan is then another class than the one its own methods name (its
 ``super(BasicSweeper, self)`` fails).
 
 Example:
-    >>> from experiments.sweeps.hydra_private import BasicSweeper
+    >>> from simtune.experiments.sweeps.hydra_private import BasicSweeper
 """
 
 from __future__ import annotations

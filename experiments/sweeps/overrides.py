@@ -65,7 +65,7 @@ def check_command_line(args: list[str], conf: Path) -> str | None:
 
 def _override_args(args: list[str]) -> list[str]:
     """The overrides among Hydra's command-line arguments (not its flags and their values)."""
-    from experiments.sweeps.hydra_private import get_args_parser
+    from simtune.experiments.sweeps.hydra_private import get_args_parser
 
     parser = get_args_parser()
 
@@ -85,7 +85,7 @@ def _unknown_hydra_option(group: str, values: list[str] | None, conf: Path) -> s
     hydra/launcher) that neither Hydra, its plugins nor conf/ has."""
     from hydra.core.plugins import Plugins
 
-    from experiments.sweeps.hydra_private import ConfigRepository, create_config_search_path
+    from simtune.experiments.sweeps.hydra_private import ConfigRepository, create_config_search_path
 
     Plugins.instance()  # plugins register their options (joblib, submitit_local, ...)
     known = ConfigRepository(create_config_search_path(str(conf))).get_group_options(group)
@@ -117,7 +117,7 @@ def check_sweep_fidelities(args: list[str], conf: Path) -> str | None:
     allow = chosen.get("allow_single_fidelity", ["false"])
     if allow is None or [str(v).lower() for v in allow] != ["false"]:
         return None
-    from core.schedulers import scheduler_class
+    from simtune.core.schedulers import scheduler_class
 
     try:
         multi = [s for s in chosen.get("scheduler") or [] if scheduler_class(s).multi_fidelity]
@@ -125,8 +125,8 @@ def check_sweep_fidelities(args: list[str], conf: Path) -> str | None:
         return None
     if not multi:
         return None
-    from blackboxes import repository
-    from blackboxes.curves import single_fidelity_refusal
+    from simtune.blackboxes import repository
+    from simtune.blackboxes.curves import single_fidelity_refusal
 
     for name in chosen.get("benchmark") or []:
         entries = _yaml(conf / "benchmark" / f"{name}.yaml") or {}
@@ -197,14 +197,14 @@ def _missing(group: str, name: str, parts: list[str], node: dict, shown: str) ->
     dotted = ".".join(parts)
     where = f"conf/{group}/{name}.yaml"
     if group == "scheduler" and len(parts) == 1:
-        from core.schedulers import scheduler_parameters
+        from simtune.core.schedulers import scheduler_parameters
 
         valid = scheduler_parameters(name)
         if parts[0] not in valid:
             return (f"scheduler.{dotted}: scheduler {name!r} has no parameter {parts[0]!r}; "
                     f"its parameters: {valid}")
     if group == "benchmark" and name != "custom" and len(parts) == 1:
-        from core.problem import CUSTOM_ONLY, use_custom
+        from simtune.core.problem import CUSTOM_ONLY, use_custom
 
         if parts[0] in (*CUSTOM_ONLY, "training"):
             return use_custom(name, parts[0], shown)

@@ -33,7 +33,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.sweeps.orphans import watch_sweep
+from simtune.experiments.sweeps.orphans import watch_sweep
 
 log = logging.getLogger("simtune.sweep")
 
@@ -161,7 +161,8 @@ class SweepProgress(Callback):
     sweep process and stops when it dies (experiments.sweeps.orphans).
 
     Example (conf/config.yaml):
-        hydra: {callbacks: {progress: {_target_: experiments.sweeps.progress.SweepProgress}}}
+        hydra: {callbacks: {progress:
+            {_target_: simtune.experiments.sweeps.progress.SweepProgress}}}
     """
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ A rerun of a finished sweep used to send every run to the launcher, whose worker
 its config again (and rewrote its .hydra/ files) only for run.py to find the run complete.
 Hydra's basic sweeper already composes every job's config in this process (it validates
 each batch before launching it); this sweeper reuses that composition to ask
-``core.rundir.complete_run`` (the rule run.py applies) and hands the launcher only the
+``simtune.core.rundir.complete_run`` (the rule run.py applies) and hands the launcher only the
 runs left to do. A skipped run counts as "skipped" in progress.json and is not touched.
 
 Hydra instantiates sweepers only from the ``hydra_plugins`` namespace: the plugin module
@@ -30,10 +30,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from core import rundir
-from experiments.sweeps import progress
-from experiments.sweeps.compose import SweepComposer
-from experiments.sweeps.hydra_private import BasicSweeper
+from simtune.core import rundir
+from simtune.experiments.sweeps import progress
+from simtune.experiments.sweeps.compose import SweepComposer
+from simtune.experiments.sweeps.hydra_private import BasicSweeper
 
 log = logging.getLogger("simtune.sweep")
 _HYDRA_RESOLVER = re.compile(r"\$\{\s*hydra\s*:")

@@ -143,6 +143,6 @@ def _load(path: Path) -> dict:
 
 
 if __name__ == "__main__":
-    from core.report import run_script
+    from simtune.core.report import run_script
 
     run_script(train)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.report import run_script
+from simtune.core.report import run_script
 
 
 def data(seed: int = 0) -> tuple[np.ndarray, ...]:

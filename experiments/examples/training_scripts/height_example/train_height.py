@@ -11,7 +11,7 @@ import logging
 import time
 from argparse import ArgumentParser
 
-from core import Reporter  # Syne Tune: from syne_tune import Reporter
+from simtune import Reporter  # Syne Tune: from syne_tune import Reporter
 
 report = Reporter()
 

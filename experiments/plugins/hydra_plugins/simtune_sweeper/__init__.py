@@ -7,7 +7,7 @@ joblib and submitit launchers). The sweeper itself lives in experiments/sweeps/s
 
 from __future__ import annotations
 
-from experiments.sweeps.sweeper import SkippingSweeper
+from simtune.experiments.sweeps.sweeper import SkippingSweeper
 
 
 class SimtuneSweeper(SkippingSweeper):
