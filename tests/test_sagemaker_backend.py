@@ -131,7 +131,8 @@ def test_start_sends_one_training_job_request(aws, source):
     key = uri.removeprefix(f"s3://{BUCKET}/")
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     names = tarfile.open(fileobj=io.BytesIO(body)).getnames()
-    assert sorted(names) == ["core/__init__.py", "core/report.py", "train.py"]  # + reporter
+    assert sorted(names) == ["simtune/__init__.py", "simtune/core/__init__.py",  # + reporter
+                            "simtune/core/report.py", "train.py"]
     req = backend.training_job_request(Trial(4, config), job.name)
     assert req["Environment"]["SIMTUNE_CHECKPOINT_DIR"] == "/opt/ml/checkpoints"
     assert req["Environment"]["PYTHONPATH"] == "/opt/ml/code"  # core.report importable
