@@ -406,19 +406,17 @@ def test_run_py_killed_with_sigkill_loses_no_report(tmp_path):
     """backend=local, the tuner killed with -9 mid-run and the command run again: every
     trial's epochs 1..50 recorded exactly once (reports its trials made after their tuner
     died reach their output through the watchdog, and the rerun recovers them)."""
-    import csv
     import subprocess
     import time
 
-    from tests.test_ray_backend import RAY_TRAINING, ROOT, _rows
+    from tests.test_ray_backend import (
+        ROOT,
+        _rows,
+        kill_test_run,
+        rerun_records_every_epoch_once,
+    )
 
-    script = tmp_path / "train.py"
-    script.write_text(RAY_TRAINING)
-    out = tmp_path / "run"
-    args = [sys.executable, "experiments/run.py", "backend=local", "benchmark=mlp_sklearn",
-            "scheduler=random", f"benchmark.training={script}:train", "stop.max_trials=4",
-            "n_workers=2", "stop.max_wallclock=null", f"hydra.run.dir={out}", "progress=false"]
-    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
+    args, env, out = kill_test_run("local", tmp_path)
     for rows in (20, 60, 100):  # killed three times, each mid-epoch somewhere
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -429,12 +427,4 @@ def test_run_py_killed_with_sigkill_loses_no_report(tmp_path):
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.kill()
         proc.wait()
-    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads((out / "metadata.json").read_text())["complete"] is True
-    with open(out / "results.csv") as f:
-        rows = list(csv.DictReader(f))
-    for trial_id in range(4):
-        mine = [r for r in rows if r["trial_id"] == str(trial_id)]
-        assert [int(r["epoch"]) for r in mine] == list(range(1, 51)), trial_id
-        assert [r["status"] for r in mine] == ["running"] * 49 + ["completed"], trial_id
+    rerun_records_every_epoch_once(args, env, out)

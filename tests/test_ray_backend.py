@@ -331,13 +331,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_run_py_killed_with_sigkill_takes_its_ray_instance_along_and_loses_no_report(tmp_path):
     pytest.importorskip("ray", reason='backend=ray is an extra: pip install -e ".[ray]"')
-    script = tmp_path / "ray_train.py"
-    script.write_text(RAY_TRAINING)
-    out = tmp_path / "run"
-    args = [sys.executable, "experiments/run.py", "backend=ray", "benchmark=mlp_sklearn",
-            "scheduler=random", f"benchmark.training={script}:train", "stop.max_trials=4",
-            "n_workers=2", "stop.max_wallclock=null", f"hydra.run.dir={out}", "progress=false"]
-    env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
+    args, env, out = kill_test_run("ray", tmp_path)
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -354,12 +348,30 @@ def test_run_py_killed_with_sigkill_takes_its_ray_instance_along_and_loses_no_re
         time.sleep(0.1)
     assert {pid: cmd[:80] for pid, cmd in tree.items() if _alive(pid)} == {}
 
+    rerun_records_every_epoch_once(args, env, out)
+
+
+def kill_test_run(backend: str, tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    """The kill -9 tests' run.py command (4 trials of RAY_TRAINING's 50 epochs on `backend`,
+    2 workers), its environment and its run directory."""
+    script = tmp_path / "train.py"
+    script.write_text(RAY_TRAINING)
+    out = tmp_path / "run"
+    args = [sys.executable, "experiments/run.py", f"backend={backend}", "benchmark=mlp_sklearn",
+            "scheduler=random", f"benchmark.training={script}:train", "stop.max_trials=4",
+            "n_workers=2", "stop.max_wallclock=null", f"hydra.run.dir={out}", "progress=false"]
+    return args, {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}, out
+
+
+def rerun_records_every_epoch_once(args: list[str], env: dict[str, str], out: Path) -> None:
+    """Run the killed command again: it completes, and every trial trained to its end once
+    with every report recorded once."""
     again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "metadata.json").read_text())["complete"] is True
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    for trial_id in range(4):  # each trained to its end once, every report recorded once
+    for trial_id in range(4):
         mine = [r for r in rows if r["trial_id"] == str(trial_id)]
         assert [int(r["epoch"]) for r in mine] == list(range(1, 51)), trial_id
         assert [r["status"] for r in mine] == ["running"] * 49 + ["completed"], trial_id

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from simtune.core.schedulers.base import CONTEXT, Scheduler, signature
-from simtune.core.schedulers.points import PointsFirst, PointsFirstScheduler, complete_points
+from simtune.core.schedulers.points_first import PointsFirst, PointsFirstScheduler, complete_points
 from simtune.core.schedulers.searcher import Searcher
 from simtune.core.seeds import run_rngs
 from simtune.core.space import Space
@@ -205,7 +205,7 @@ def make_scheduler(name: str, context: Mapping[str, Any], **params: Any) -> Sche
     (name -> mode), fidelities, rng, candidates; the scheduler and its searcher each
     take the entries their constructors name. Unknown parameters get an error listing
     the valid ones. `points_to_evaluate` (every scheduler takes it) lists configurations
-    to suggest first, in order (see core/schedulers/points.py).
+    to suggest first, in order (see core/schedulers/points_first.py).
     """
     entry, cls = _entry(name), scheduler_class(name)
     context = {**context, "space": Space.of(context["space"])}  # a dict works as well

@@ -8,7 +8,7 @@ from typing import Any
 from simtune.core.trial import Decision, Report, Suggestion, Trial
 
 
-class Described:
+class Registered:
     """What schedulers and searchers share: a registered `name`, and metadata derived
     from the constructor (`describe`), plus `derived` facts."""
 
@@ -24,7 +24,7 @@ class Described:
         return {}
 
 
-class Scheduler(Described):
+class Scheduler(Registered):
     """Base class of every HPO algorithm.
 
     The Tuner calls `suggest` whenever a worker is free, `on_start` once the trial

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from simtune.core.schedulers.base import Described, Scheduler, check_mode
+from simtune.core.schedulers.base import Registered, Scheduler, check_mode
 from simtune.core.schedulers.blas import single_threaded
 from simtune.core.schedulers.initial_design import InitialDesign
 from simtune.core.schedulers.pool import CandidatePool
@@ -16,7 +16,7 @@ from simtune.core.space import Space
 from simtune.core.trial import Report, Trial
 
 
-class Searcher(Described):
+class Searcher(Registered):
     """Proposes configurations and learns from observations keyed by trial id.
 
     Schedulers decide *when* (stop, pause, promote); searchers decide *which config*.
