@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from simtune.core.schedulers.base import check_mode, metric_value
+from simtune.core.schedulers.base import check_mode, metric_value, mode_sign
 from simtune.core.schedulers.rungs import RungSystem, check_rung_args, rung_levels, to_loss
 from simtune.core.schedulers.searcher import Searcher, SearcherScheduler
 from simtune.core.trial import Decision, Report, Resume, Start, Suggestion, Trial
@@ -69,7 +69,7 @@ class ASHA(SearcherScheduler):
         # derived: the rung levels below the maximum resource (`_top`) a trial reaches
         self.rung_levels = rung_levels(fidelities, grace, eta, self._top)
         self.searcher.set_fidelities([*self.rung_levels, self._top], fidelities)
-        self._sign = 1.0 if mode == "min" else -1.0
+        self._sign = mode_sign(mode)
         self.rung_systems: list[RungSystem] = self._brackets()
         self._bracket_of: dict[int, int] = {}  # trial id -> bracket index
         self._paused: dict[int, int] = {}  # trial id -> rung level it paused at

@@ -126,6 +126,11 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def mode_sign(mode: str) -> float:
+    """1 for "min", -1 for "max": a value times it is one to minimize."""
+    return 1.0 if mode == "min" else -1.0
+
+
 def metric_value(scheduler: str, metric: str, trial: Trial, report: Report) -> float:
     """The value of `metric` in `report`; a ValueError naming what the report has if absent."""
     value = report.metrics.get(metric)

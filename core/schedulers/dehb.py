@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from simtune.core.encoding import encode
-from simtune.core.schedulers.base import check_range
+from simtune.core.schedulers.base import check_range, mode_sign
 from simtune.core.schedulers.pool import CandidatePool
 from simtune.core.schedulers.searcher import Searcher
 from simtune.core.space import Space
@@ -66,7 +66,7 @@ class DESearcher(Searcher):
         self.mutation_factor = mutation_factor
         self.crossover_prob = crossover_prob
         self.population_size = int(population_size)
-        self._sign = 1.0 if mode == "min" else -1.0
+        self._sign = mode_sign(mode)
         self._encoded: dict[int, np.ndarray] = {}
         self._values: dict[int, dict[int, float]] = {}  # level -> trial id -> loss
         self._pool = CandidatePool(space, candidates)

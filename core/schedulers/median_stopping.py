@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from simtune.core.schedulers.base import Scheduler, check_mode
+from simtune.core.schedulers.base import Scheduler, check_mode, mode_sign
 from simtune.core.schedulers.rungs import to_loss
 from simtune.core.trial import Decision, Report, Suggestion, Trial
 
@@ -44,7 +44,7 @@ class MedianStopping(Scheduler):
         self.grace_period = grace_period
         self.min_samples = min_samples
         self._grace = min(fidelities) if grace_period is None else int(grace_period)
-        self._sign = 1.0 if mode == "min" else -1.0
+        self._sign = mode_sign(mode)
         self._averages: dict[int, list[float]] = {}  # fidelity -> sorted running averages
         self._sum: dict[int, float] = {}
         self._count: dict[int, int] = {}

@@ -15,6 +15,7 @@ from simtune.core.schedulers.base import (
     check_mode,
     check_range,
     metric_value,
+    mode_sign,
 )
 from simtune.core.schedulers.pool import CandidatePool
 from simtune.core.schedulers.rungs import to_loss
@@ -89,7 +90,7 @@ class PBT(Scheduler):
         # derived: the population and interval as ints, the maximum resource
         self._population, self._interval, self._top = population, interval, top
         self._pool = CandidatePool(space, candidates)
-        self._sign = 1.0 if mode == "min" else -1.0
+        self._sign = mode_sign(mode)
         self._configs: dict[int, dict[str, Any]] = {}
         self._scores: dict[int, dict[int, float]] = {}  # fidelity -> trial id -> loss
         self._queue: list[Start] = []

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from simtune.core.encoding import encode
-from simtune.core.schedulers.base import check_count, check_mode
+from simtune.core.schedulers.base import check_count, check_mode, mode_sign
 from simtune.core.schedulers.pool import CandidatePool
 from simtune.core.schedulers.searcher import Searcher
 from simtune.core.space import Categorical, Space
@@ -57,7 +57,7 @@ class REASearcher(Searcher):
             )
         self.population_size, self.sample_size = population_size, sample_size
         self.mutation_scale = mutation_scale
-        self._sign = 1.0 if mode == "min" else -1.0
+        self._sign = mode_sign(mode)
         self._used = CandidatePool(space, candidates)
         self._finite = self._used.finite
         self._mutable = [

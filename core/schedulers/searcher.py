@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from simtune.core.schedulers.base import Registered, Scheduler, check_mode
+from simtune.core.schedulers.base import Registered, Scheduler, check_mode, mode_sign
 from simtune.core.schedulers.blas import single_threaded
 from simtune.core.schedulers.initial_design import InitialDesign
 from simtune.core.schedulers.pool import CandidatePool
@@ -90,7 +90,7 @@ class ModelSearcher(Searcher):
         check_mode(mode)
         self.space, self.mode, self.rng = space, mode, rng
         self.initial_design, self.max_repeats = initial_design, max_repeats
-        self.sign = 1.0 if mode == "min" else -1.0
+        self.sign = mode_sign(mode)
         self.pool = CandidatePool(space, candidates)
         self.finite = self.pool.finite  # the table or enumerated space, else None
         self.startup = InitialDesign(initial_design, space, self.pool, n_startup, self.name)

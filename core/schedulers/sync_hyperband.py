@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from simtune.core.schedulers.base import check_count, check_mode, metric_value
+from simtune.core.schedulers.base import check_count, check_mode, metric_value, mode_sign
 from simtune.core.schedulers.rungs import (
     bracket_sizes,
     check_rung_args,
@@ -75,7 +75,7 @@ class SyncHyperband(SearcherScheduler):
         sizes = bracket_sizes(len(self.levels) - 1, eta)
         self.schedule = sizes if n_brackets is None else sizes[:n_brackets]
         self.searcher.set_fidelities(self.levels, fidelities)
-        self._sign = 1.0 if mode == "min" else -1.0
+        self._sign = mode_sign(mode)
         self._n_started_brackets = 0
         self._bracket_of: dict[int, _Bracket] = {}
         self._active = [self._next_bracket()]
