@@ -108,7 +108,8 @@ class FiniteConfigs:
 
     Built from `candidates` (a table's configs) when given; otherwise the grid of
     `grid_values(domain, resolution)` per hyperparameter (all values of a finite
-    space). Row <-> config lookups are O(1); available rows are kept in an array with
+    space; of a conditional or forbidden space, only its valid configurations). Row <->
+    config lookups are O(1); available rows are kept in an array with
     swap-removal so drawing k unused rows costs O(k).
 
     Example:
@@ -126,6 +127,12 @@ class FiniteConfigs:
         self.space = space
         self._names = list(space.tunable)
         self._candidates: list[dict[str, Any]] | None = None
+        if candidates is None and space.structure:  # only the valid points of the grid
+            if resolution is None and not space.is_finite:
+                raise ValueError(
+                    "FiniteConfigs: the space is not finite; give candidates or a resolution"
+                )
+            candidates = space.grid({k: grid_values(space[k], resolution) for k in self._names})
         if candidates is not None:
             self._candidates = [dict(c) for c in candidates]
             if not self._candidates:
