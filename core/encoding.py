@@ -126,41 +126,56 @@ class Coords:
             elif isinstance(dom, Interval):
                 x[:, pos] = _snap_interval(dom, np.clip(col, 0.0, 1.0))
         if self.space.conditions:
-            self._impute(x, was_off, rng)
+            self._walk(x, was_off, rng)
         return x
 
     def active(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """For each conditional hyperparameter, the rows of snapped `x` where it is active."""
+        return self._walk(x)
+
+    def _walk(
+        self,
+        x: np.ndarray,
+        was_off: dict[str, np.ndarray] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Activity masks, parents before children; with `was_off`, also impute each
+        inactive block and fill each block a row activates (before its children are
+        looked at, so a filled parent may activate them in turn)."""
         mask: dict[str, np.ndarray] = {}
         for name in self.space.structure.order:
             on = np.ones(len(x), dtype=bool)
             for parent, values in self.space.conditions[name].items():
                 on &= mask.get(parent, True) & self._matches(x, parent, values)
             mask[name] = on
+            if was_off is not None and name in self._block_of:
+                self._fill(x, name, on, was_off[name], rng)
         return mask
 
-    def _impute(
-        self, x: np.ndarray, was_off: dict[str, np.ndarray], rng: np.random.Generator | None
+    def _fill(
+        self,
+        x: np.ndarray,
+        name: str,
+        on: np.ndarray,
+        was_off: np.ndarray,
+        rng: np.random.Generator | None,
     ) -> None:
-        for name, on in self.active(x).items():
-            block = self._block_of.get(name)
-            if block is None:
-                continue
-            pos, width, dom = block
-            cols = range(pos, pos + width)
-            x[np.ix_(np.flatnonzero(~on), cols)] = _inactive(dom)
-            woken = np.flatnonzero(on & was_off[name])
-            if len(woken):
-                u = rng.uniform(size=(len(woken), width)) if rng is not None else np.full(
-                    (len(woken), width), 0.5)
-                if isinstance(dom, Categorical) and width > 1:
-                    u = np.eye(width)[u.argmax(1)]
-                elif isinstance(dom, Ordinal):
-                    n = len(dom.categories)
-                    u = np.round(u * (n - 1)) / (n - 1) if n > 1 else np.full_like(u, 0.5)
-                elif isinstance(dom, Interval):
-                    u[:, 0] = _snap_interval(dom, u[:, 0])
-                x[np.ix_(woken, cols)] = u
+        pos, width, dom = self._block_of[name]
+        cols = range(pos, pos + width)
+        x[np.ix_(np.flatnonzero(~on), cols)] = _inactive(dom)
+        woken = np.flatnonzero(on & was_off)
+        if not len(woken):
+            return
+        u = rng.uniform(size=(len(woken), width)) if rng is not None else np.full(
+            (len(woken), width), 0.5)
+        if isinstance(dom, Categorical) and width > 1:
+            u = np.eye(width)[u.argmax(1)]
+        elif isinstance(dom, Ordinal):
+            n = len(dom.categories)
+            u = np.round(u * (n - 1)) / (n - 1) if n > 1 else np.full_like(u, 0.5)
+        elif isinstance(dom, Interval):
+            u[:, 0] = _snap_interval(dom, u[:, 0])
+        x[np.ix_(woken, cols)] = u
 
     def _matches(self, x: np.ndarray, name: str, values: tuple) -> np.ndarray:
         """Rows of snapped `x` where `name` takes one of `values` (activity not checked)."""
