@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from simtune.core.space import Space
+from simtune.core.space import INACTIVE, Space
 
 TIME = "elapsed_time"  # cumulative training time in seconds, in every blackbox
 
@@ -123,11 +123,25 @@ def _mean_curves(curves: list[Curve], names: list[str], fids: list[int]) -> dict
     return {n: v / counts for n, v in sums.items()}
 
 
+ACTIVE = "__active"  # suffix of the coordinate that says where a conditional one is active
+
+
+def _column(ds: xr.Dataset, name: str, space: Space) -> list:
+    """The values of hyperparameter `name` along `config`, INACTIVE where it is inactive."""
+    values = ds[name].values.tolist()
+    if name not in space.conditions:
+        return values
+    active = ds[name + ACTIVE].values.tolist()
+    return [v if on else INACTIVE for v, on in zip(values, active, strict=True)]
+
+
 class TabularBlackbox(Blackbox):
     """A table of results: an xarray Dataset with dims (config, seed, fidelity).
 
     Data variables: one per objective plus `elapsed_time`; hyperparameters are
-    coordinates along `config`; a missing (config, seed) is NaN. Attributes hold
+    coordinates along `config` (a conditional one with a boolean `<name>__active`
+    coordinate beside it, its inactive cells holding a placeholder); a missing
+    (config, seed) is NaN. Attributes hold
     the name, task, space (JSON), objectives (JSON), fidelity name and source.
 
     Example:
@@ -155,7 +169,7 @@ class TabularBlackbox(Blackbox):
         self._arrays = {
             n: np.asarray(ds[n].transpose("config", "seed", "fidelity").values) for n in self._names
         }
-        hp_columns = [ds[name].values.tolist() for name in self.space.tunable]
+        hp_columns = [_column(ds, name, self.space) for name in self.space.tunable]
         self._configs = list(zip(*hp_columns, strict=True)) if hp_columns else [()]
         key = self.space.key_of_values
         self._row = {key(c): i for i, c in enumerate(self._configs)}
@@ -175,9 +189,12 @@ class TabularBlackbox(Blackbox):
     def configs(self) -> list[dict[str, Any]]:
         """Every configuration of the table, in row order (constants included)."""
         tunable = list(self.space.tunable)
-        return [
+        configs = [
             {**self.space.constants, **dict(zip(tunable, c, strict=True))} for c in self._configs
         ]
+        if self.space.conditions:  # a conditional table's inactive cells are left out
+            return [{k: v for k, v in c.items() if v is not INACTIVE} for c in configs]
+        return configs
 
     def row(self, config: dict[str, Any]) -> int:
         """Row of `config` in the table; ValueError if the table does not have it."""
@@ -185,7 +202,7 @@ class TabularBlackbox(Blackbox):
             return self._row[self.space.key(config)]
         except KeyError:
             self.space.validate(config)
-            shown = {k: config[k] for k in self.space.tunable}
+            shown = {k: config[k] for k in self.space.tunable if k in config}
             raise ValueError(
                 f"{self.name}/{self.task}: configuration {shown} is not in the table "
                 f"({len(self)} configs); pick one of table.configs() or answer off-table configs "
@@ -289,8 +306,13 @@ class TabularBlackbox(Blackbox):
             if np.shape(values[n]) != shape:
                 raise ValueError(f"values[{n!r}] has shape {np.shape(values[n])}, expected {shape}")
         coords: dict[str, Any] = {"seed": list(seeds), "fidelity": list(fidelities)}
-        for hp in space.tunable:
-            coords[hp] = ("config", [c[hp] for c in configs])
+        for hp, domain in space.tunable.items():
+            if hp in space.conditions:  # inactive cells: a placeholder, and a mask beside
+                fill = domain.values()[0] if domain.is_finite else domain.low
+                coords[hp] = ("config", [c.get(hp, fill) for c in configs])
+                coords[hp + ACTIVE] = ("config", [hp in c for c in configs])
+            else:
+                coords[hp] = ("config", [c[hp] for c in configs])
         ds = xr.Dataset(
             {
                 n: (("config", "seed", "fidelity"), np.asarray(values[n], dtype=float))

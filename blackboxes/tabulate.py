@@ -54,6 +54,8 @@ def grid(space: Space) -> list[dict[str, Any]]:
     if not space.is_finite:
         infinite = [k for k, d in space.tunable.items() if not d.is_finite]
         raise ValueError(f"a grid needs finite domains; {infinite} are continuous: use n_configs")
+    if space.structure:  # conditions or forbidden clauses: only the valid configurations
+        return space.grid()
     names = list(space.tunable)
     values = [space.tunable[k].values() for k in names]
     return [

@@ -271,3 +271,31 @@ def test_module_cli_runs_in_a_process(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and out.exists()
+
+
+def _conditional_train(config: dict, reporter, checkpoint_dir=None) -> None:
+    """Raises on a configuration that is not exactly its active hyperparameters."""
+    want = {"optimizer", "width", "momentum" if config["optimizer"] == "sgd" else "beta1"}
+    if set(config) - {"seed"} != want:
+        raise ValueError(f"got {sorted(config)}, want {sorted(want)}")
+    knob = config.get("momentum", config.get("beta1"))
+    for epoch in (1, 2):
+        reporter(epoch=epoch, loss=knob * config["width"] / epoch)
+
+
+def test_a_conditional_space_tabulates_saves_and_loads(tmp_path: Path) -> None:
+    space = Space(
+        {"optimizer": choice(["sgd", "adam"]), "width": choice([8, 16]),
+         "momentum": choice([0.0, 0.9]), "beta1": choice([0.8, 0.9, 0.99])},
+        conditions={"momentum": {"optimizer": "sgd"}, "beta1": {"optimizer": "adam"}},
+    )
+    configs = grid(space)
+    assert len(configs) == 2 * 2 + 2 * 3  # only valid combinations, none twice
+    bb = tabulate(_conditional_train, space, configs=configs, seeds=[0], max_fidelity=2,
+                  objectives={"loss": "min"}, name="cond", task="t", progress=False, workers=0)
+    back = TabularBlackbox.load(bb.save(tmp_path / "cond.h5"))
+    assert back.space == space and back.configs() == configs
+    adam = {"optimizer": "adam", "width": 16, "beta1": 0.99}
+    assert back.evaluate(adam, fidelity=2, seed=0)["loss"] == pytest.approx(0.99 * 16 / 2)
+    with pytest.raises(ValueError, match="inactive"):
+        back.row({**adam, "momentum": 0.9})
