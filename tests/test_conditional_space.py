@@ -200,3 +200,19 @@ def test_coords_rows_are_valid_configurations_after_sampling_and_mutation():
 
 def decode_all(space: Space, x: np.ndarray, name: str) -> np.ndarray:
     return np.array([decode(space, row).get(name) for row in x])
+
+
+def test_the_examples_of_docs_spaces_md_are_what_they_say():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "spaces.md").read_text()
+    blocks = re.findall(r"```(yaml|python)\n(.*?)```", text, re.S)
+    yamls = [Space.from_dict(yaml.safe_load(b)) for kind, b in blocks if kind == "yaml"]
+    namespace: dict = {}
+    exec(next(b for kind, b in blocks if kind == "python"), namespace)
+    assert namespace["space"] == yamls[0] and yamls[0].is_conditional
+    assert yamls[1].is_forbidden({"optimizer": "adam", "lr_schedule": "cyclic"})
+    assert not yamls[1].is_forbidden({"optimizer": "sgd", "lr_schedule": "cyclic"})
