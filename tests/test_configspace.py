@@ -5,6 +5,7 @@ what is refused, and benchmark.space reading a ConfigSpace file."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -300,3 +301,9 @@ def test_benchmark_space_reads_a_configspace_file(suffix, tmp_path):
     with pytest.raises(ValueError, match=r"^benchmark.space=bad.json: ConfigSpace hyper"):
         problem_from_config({"name": "custom", "training": "t.py:f", "space": "bad.json"},
                             base=tmp_path)
+
+
+def test_the_docs_example_runs():
+    doc = Path(__file__).parent.parent / "docs" / "configspace.md"
+    (block,) = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    exec(compile(block, str(doc), "exec"), {})
