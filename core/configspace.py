@@ -93,20 +93,36 @@ def from_configspace(source: Any, drop_priors: bool = False) -> Space:
         name = hp.get("name") if isinstance(hp, Mapping) else None
         if not isinstance(name, str):
             raise ValueError(f"ConfigSpace hyperparameter without a name: {hp!r:.100}")
+        if name in items:
+            raise ValueError(f"ConfigSpace hyperparameter {name!r} is given twice")
         try:
             items[name] = _domain(hp, drop_priors)
         except (KeyError, TypeError, ValueError) as e:
             why = f"lacks the key {e}" if isinstance(e, KeyError) else str(e)
             raise ValueError(f"ConfigSpace hyperparameter {name!r}: {why}") from None
     conditions: dict[str, Conjunction] = {}
-    for cond in spec.get("conditions") or []:
+    for cond in _entries(spec, "conditions"):
         child = cond.get("child") or _first_child(cond)
         if child in conditions:
             raise ValueError(f"ConfigSpace condition: {child!r} has two conditions; ConfigSpace "
                              "takes one per hyperparameter (combine them with AND)")
         conditions[child] = _condition(cond, items, child)
-    forbidden = [c for f in spec.get("forbiddens") or [] for c in _forbidden(f, items)]
+    forbidden = [c for f in _entries(spec, "forbiddens") for c in _forbidden(f, items)]
     return Space(items, conditions, forbidden)
+
+
+def _entries(spec: Mapping, key: str) -> list[Mapping]:
+    """spec[key], checked to be a list of mappings whose nested parts are mappings too."""
+    entries = spec.get(key) or []
+    parts = [entries] if not isinstance(entries, list) else list(entries)
+    while parts:
+        part = parts.pop()
+        if not isinstance(part, Mapping) or "type" not in part:
+            raise ValueError(f"ConfigSpace {key}: expected a list of entries with a 'type', "
+                             f"got {part!r:.100}")
+        nested = part.get("conditions", part.get("clauses", []))
+        parts += nested if isinstance(nested, list) else [nested]
+    return entries
 
 
 def _domain(hp: Mapping, drop_priors: bool) -> Domain | Any:
@@ -180,6 +196,8 @@ def _dnf(node: Mapping, items: Mapping, where: str, parts: str, key: str) -> lis
     conjunctions {name: values}; conjunctions that can never hold are left out."""
     kind = node.get("type")
     if kind in ("AND", "OR"):
+        if not isinstance(node.get(parts), list) or not node[parts]:
+            raise ValueError(f"{where}: an {kind} entry needs a list {parts!r}")
         children = [_dnf(c, items, where, parts, key) for c in node[parts]]
         if kind == "OR":
             return [c for options in children for c in options]
@@ -197,6 +215,9 @@ def _dnf(node: Mapping, items: Mapping, where: str, parts: str, key: str) -> lis
     if name not in items:
         raise ValueError(f"{where} names {name!r}, which is not a hyperparameter of the space")
     op = _OPS[kind]
+    want = "values" if op == "in" else "value"
+    if want not in node:
+        raise ValueError(f"{where}: type {kind} needs the key {want!r}, got {dict(node)!r:.100}")
     given = node["values"] if op == "in" else [node["value"]]
     values = given if op in ("==", "in") else _admitted(items[name], op, node["value"], where)
     return [{name: list(values)}] if values else []

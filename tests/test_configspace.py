@@ -267,6 +267,9 @@ def _cond(*conditions) -> dict:
         (_cond({"type": "EQ", "child": "x", "parent": "a", "value": "r"}), "a='r' can never hold"),
         ({**_cond(), "forbiddens": [{"type": "RELATION_LT", "left": "f", "right": "x"}]},
          "a relation between two hyperparameters"),
+        (_cond({"type": "EQ", "child": "x", "parent": "a"}), "type EQ needs the key 'value'"),
+        ({**_cond(), "forbiddens": [{"type": "AND", "clauses": [{"name": "a"}]}]},
+         "ConfigSpace forbiddens: expected a list of entries with a 'type'"),
     ],
 )
 def test_what_has_no_simtune_equivalent_is_one_line(spec, expected):
