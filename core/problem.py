@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simtune.core.configspace import from_configspace, is_configspace
 from simtune.core.space import Space
 
 KEYS = ("name", "training", "space", "metric", "mode", "fidelity", "max_fidelity",
@@ -127,7 +128,7 @@ def problem_from_config(entries: Mapping[str, Any], base: Path | None = None) ->
 
 def _space(spec: Any, base: Path | None) -> Space:
     fix = ("a YAML or JSON file, or a mapping, in the format of Space.to_dict(), e.g. "
-           "{lr: {type: loguniform, low: 0.0001, high: 0.1}}")
+           "{lr: {type: loguniform, low: 0.0001, high: 0.1}}, or a ConfigSpace JSON file")
     where = "benchmark.space"
     if isinstance(spec, str):
         path = Path(spec).expanduser()
@@ -150,6 +151,8 @@ def _space(spec: Any, base: Path | None) -> Space:
     if not isinstance(spec, Mapping) or not spec:
         raise ValueError(f"{where} must be {fix}; got {spec!r:.100}")
     try:
+        if is_configspace(spec):  # ConfigSpace's JSON/YAML: a 'hyperparameters' list
+            return from_configspace(spec)
         return Space.from_dict(spec)
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"{where}: {e}") from None

@@ -27,7 +27,8 @@ import numpy as np
 
 from simtune.blackboxes.blackbox import TIME, Blackbox, Curve, TabularBlackbox
 from simtune.blackboxes.cache import default_dest
-from simtune.core.space import Domain, Space, lograndint, loguniform, randint, uniform
+from simtune.core.configspace import read_configspace
+from simtune.core.space import Space
 
 NAME = "yahpo_lcbench"
 RAW_ENV = "SIMTUNE_YAHPO_DIR"
@@ -83,17 +84,16 @@ class YahpoLCBench(Blackbox):
                 f"{folder} lacks {', '.join(missing)}: expected yahpo_data's lcbench/ files "
                 f"{', '.join(FILES)}; run `python -m simtune.blackboxes download {NAME}`"
             )
-        spec = json.loads((folder / "config_space.json").read_text())
+        full = read_configspace(folder / "config_space.json")  # task, epoch and INPUTS
         encoding = json.loads((folder / "encoding.json").read_text())["OpenML_task_id"]
-        hps = {h["name"]: h for h in spec["hyperparameters"]}
-        tasks = [str(t) for t in hps["OpenML_task_id"]["choices"]]
+        tasks = [str(t) for t in full["OpenML_task_id"].values()]
         if task not in tasks or task not in encoding:
             raise ValueError(f"{NAME} has no task {task!r}; tasks: {', '.join(tasks)}")
         self.name, self.task = NAME, task
-        self.space = Space({name: _domain(hps[name]) for name in INPUTS})
+        self.space = Space({name: full[name] for name in INPUTS})
         self.objectives = dict(OBJECTIVES)
         self.fidelity_name = "epoch"
-        self.fidelities = list(range(int(hps["epoch"]["lower"]), int(hps["epoch"]["upper"]) + 1))
+        self.fidelities = full["epoch"].values()
         self.seeds = [0]
         self.source = f"YAHPO Gym surrogate in {folder} (a model of LCBench, not its data)"
         self.optimum = None
@@ -129,15 +129,6 @@ class YahpoLCBench(Blackbox):
             elapsed=values[TIME][0].tolist(),
             metrics={k: values[k][0].tolist() for k in self.objectives},
         )
-
-
-def _domain(h: dict[str, Any]) -> Domain:
-    low, high, is_log = h["lower"], h["upper"], bool(h.get("log"))
-    if h["type"] == "uniform_int":
-        return lograndint(int(low), int(high)) if is_log else randint(int(low), int(high))
-    if h["type"] == "uniform_float":
-        return loguniform(low, high) if is_log else uniform(low, high)
-    raise ValueError(f"config_space.json: unsupported hyperparameter type {h['type']!r}")
 
 
 def load_yahpo_lcbench(task: str, raw_dir: str | Path | None = None) -> YahpoLCBench:
