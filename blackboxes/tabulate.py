@@ -39,6 +39,7 @@ import numpy as np
 from simtune.blackboxes.blackbox import TIME, TabularBlackbox
 from simtune.blackboxes.tabulate_checkpoint import Parts, Result, read_checkpoint, start_part
 from simtune.blackboxes.tabulate_eval import TrainFn, evaluations, load_function
+from simtune.core.configspace import from_configspace, is_configspace
 from simtune.core.provenance import machine, versions
 from simtune.core.runlock import RunLock
 from simtune.core.space import Space
@@ -221,12 +222,17 @@ def save(bb: TabularBlackbox, path: str | Path) -> Path:
 
 
 def load_space(ref: str, task: str) -> Space:
-    """A space from a JSON file, or `pkg.mod:attr` naming a Space or a function of the task."""
+    """A space from a JSON file (simtune's format or ConfigSpace's), or `pkg.mod:attr`
+    naming a Space or a function of the task."""
     if ref.endswith(".json"):
         try:
-            return Space.from_json(Path(ref).read_text())
-        except OSError as e:
+            spec = json.loads(Path(ref).read_text())
+        except (OSError, ValueError) as e:
             raise ValueError(f"--space {ref}: cannot read it ({e})") from None
+        try:
+            return from_configspace(spec) if is_configspace(spec) else Space.from_dict(spec)
+        except ValueError as e:
+            raise ValueError(f"--space {ref}: {e}") from None
     obj = load_function(ref)
     if callable(obj) and not isinstance(obj, Space):
         try:

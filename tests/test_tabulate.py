@@ -299,3 +299,17 @@ def test_a_conditional_space_tabulates_saves_and_loads(tmp_path: Path) -> None:
     assert back.evaluate(adam, fidelity=2, seed=0)["loss"] == pytest.approx(0.99 * 16 / 2)
     with pytest.raises(ValueError, match="inactive"):
         back.row({**adam, "momentum": 0.9})
+
+
+def test_space_from_a_configspace_json_file(tmp_path: Path) -> None:
+    from simtune.core.configspace import write_configspace
+
+    space = Space({"opt": choice(["sgd", "adam"]), "m": choice([0.0, 0.9])},
+                  conditions={"m": {"opt": "sgd"}})
+    path = tmp_path / "cs.json"
+    write_configspace(space, path)
+    assert "hyperparameters" in json.loads(path.read_text())
+    assert load_space(str(path), "ignored") == space
+    path.write_text('{"hyperparameters": [{"name": "x", "type": "bogus"}]}')
+    with pytest.raises(ValueError, match=f"--space {path}"):
+        load_space(str(path), "ignored")

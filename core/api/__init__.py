@@ -23,6 +23,9 @@ _PUBLIC = {
     "finrange": "simtune.core.domains",
     "logfinrange": "simtune.core.domains",
     "Problem": "simtune.core.problem",
+    "read_configspace": "simtune.core.configspace",
+    "from_configspace": "simtune.core.configspace",
+    "write_configspace": "simtune.core.configspace",
     # the loop
     "Tuner": "simtune.core.tuner",
     "TuningSummary": "simtune.core.tuner",
