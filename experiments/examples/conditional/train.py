@@ -4,7 +4,8 @@ It checks that its configuration holds exactly the active hyperparameters (momen
 sgd only, beta1 with adam only) and then "trains" for config["epochs"] epochs: a closed
 form learning curve whose floor depends on the optimizer's own hyperparameters (sgd
 is best near lr=0.03, momentum=0.9; adam near lr=0.003, beta1=0.9), reporting val_loss
-(to minimize) every epoch and resuming from its checkpoint (pbt copies them):
+(to minimize) every epoch and resuming from its checkpoint (pbt copies them). The ten
+schedulers of issue 22 on it: check.py in this folder. One of them:
 
     python experiments/run.py benchmark=custom backend=python scheduler=rea \\
       benchmark.training=experiments/examples/conditional/train.py:train \\
@@ -46,8 +47,9 @@ def train(config: dict[str, Any], reporter: Any, checkpoint_dir: str | None = No
     """Check the configuration, then report val_loss for each epoch after the checkpoint's."""
     check(config)
     ckpt = Path(checkpoint_dir) / "state.json" if checkpoint_dir else None
-    start = json.loads(ckpt.read_text())["epoch"] if ckpt is not None and ckpt.exists() else 0
-    for epoch in range(start + 1, int(config["epochs"]) + 1):
+    done = json.loads(ckpt.read_text())["epoch"] if ckpt is not None and ckpt.exists() else 0
+    # a checkpoint of the last epoch (pbt copied a trial that had ended) is evaluated again
+    for epoch in range(min(done + 1, int(config["epochs"])), int(config["epochs"]) + 1):
         loss = floor(config) + math.exp(-epoch / 3)
         if ckpt is not None:
             ckpt.write_text(json.dumps({"epoch": epoch}))
