@@ -312,6 +312,20 @@ def test_the_ten_schedulers_run_the_conditional_space(name, tmp_path):
     assert Space.from_dict(run.metadata["space"]) == space
 
 
+@pytest.mark.parametrize(("name", "params"), [
+    ("hyperband", {}), ("median_stopping", {}), ("pasha", {}), ("sync_sh", {}),
+    ("sync_hyperband", {"searcher": "de"}),
+    ("asha", {"searcher": "rea", "searcher_args": {"population_size": 6, "sample_size": 2}}),
+], ids=["hyperband", "median_stopping", "pasha", "sync_sh", "sync_hyperband-de", "asha-rea"])
+def test_the_other_schedulers_and_searchers_run_the_conditional_space(name, params, tmp_path):
+    PARAMS[name] = params
+    try:
+        _run(tmp_path, name)
+    finally:
+        PARAMS.pop(name)
+    check_results(tmp_path / "results.csv", 24)
+
+
 @pytest.mark.parametrize("name", ["rea", "dehb", "pbt"])
 def test_a_crashed_conditional_run_resumes_byte_identically(name, tmp_path):
     _run(tmp_path / "ref", name)
