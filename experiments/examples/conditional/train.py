@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def train(config: dict[str, Any], reporter: Any, checkpoint_dir: str | None = No
     # a checkpoint of the last epoch (pbt copied a trial that had ended) is evaluated again
     for epoch in range(min(done + 1, int(config["epochs"])), int(config["epochs"]) + 1):
         loss = floor(config) + math.exp(-epoch / 3)
-        if ckpt is not None:
-            ckpt.write_text(json.dumps({"epoch": epoch}))
+        if ckpt is not None:  # atomically: pbt may copy the checkpoint at any moment
+            ckpt.with_suffix(".tmp").write_text(json.dumps({"epoch": epoch}))
+            os.replace(ckpt.with_suffix(".tmp"), ckpt)
         reporter(epoch=epoch, val_loss=loss)
