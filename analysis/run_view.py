@@ -126,7 +126,8 @@ def run_figure(run_dir: Path, metric: str | None = None):
     if "failed" in counts:
         handles.append(Line2D([], [], **FAILED_MARK,
                               label=f"failed ({counts['failed']}): x where it failed"))
-    config = {k[len("config_"):]: v for k, v in best.items() if str(k).startswith("config_")}
+    config = {k[len("config_"):]: v for k, v in best.items()
+              if str(k).startswith("config_") and v == v}  # NaN: an inactive hyperparameter
     handles.append(Line2D([], [], marker="*", color="gold", markeredgecolor="black",
                           linestyle="none", markersize=12,
                           label=f"best: trial {best['trial_id']}, {name} = {fmt(best['value'])}"))

@@ -54,11 +54,20 @@ class RunResults:
         return self.metadata.get("complete") is True
 
     def configs(self) -> dict[int, dict[str, Any]]:
-        """Trial id -> its configuration (the config_<name> columns, names without prefix)."""
+        """Trial id -> its configuration (the config_<name> columns, names without prefix;
+        a conditional run's empty cells, its inactive hyperparameters, left out)."""
         cols = [c for c in self.rows.columns if c.startswith("config_")]
         first = self.rows.drop_duplicates("trial_id").set_index("trial_id")[cols]
-        return {int(tid): {c[len("config_"):]: _plain(v) for c, v in row.items()}
-                for tid, row in first.iterrows()}
+        conditional = _conditional_domains(self.metadata.get("space"))
+        if not conditional:
+            return {int(tid): {c[len("config_"):]: _plain(v) for c, v in row.items()}
+                    for tid, row in first.iterrows()}
+        out = {}
+        for tid, row in first.iterrows():
+            names = ((c[len("config_"):], v) for c, v in row.items())
+            out[int(tid)] = {n: _typed(_plain(v), conditional.get(n)) for n, v in names
+                             if n not in conditional or v == v}  # NaN: an empty cell
+        return out
 
     def best(self, rule: str = "incumbent", metric: str | None = None,
              mode: str | None = None) -> Best | None:
@@ -109,6 +118,32 @@ def load_run(directory: str | Path) -> RunResults:
     except (UnicodeDecodeError, json.JSONDecodeError, pd.errors.ParserError) as e:
         raise ValueError(f"{directory}: unreadable run files ({type(e).__name__})") from None
     return RunResults(rows=rows, metadata=metadata)
+
+
+def _conditional_domains(spec: Any) -> dict[str, Any]:
+    """The conditional hyperparameters of a run's space (metadata.json) -> their domains."""
+    if not isinstance(spec, dict) or not any(
+            isinstance(d, dict) and "condition" in d for d in spec.values()):
+        return {}
+    from simtune.core.space import Space
+
+    try:
+        space = Space.from_dict(spec)
+    except (TypeError, ValueError, KeyError):
+        return {}
+    return {n: space[n] for n in space.conditions}
+
+
+def _typed(value: Any, domain: Any) -> Any:
+    """`value` of a column that had empty cells (pandas read it as float) as the domain's
+    own value: an integer, or the category it equals."""
+    from simtune.core.domains import Categorical, Interval
+
+    if isinstance(domain, Interval) and domain.integer and float(value).is_integer():
+        return int(value)
+    if isinstance(domain, Categorical):
+        return next((c for c in domain.categories if c == value), value)
+    return value
 
 
 def _plain(value: Any) -> Any:

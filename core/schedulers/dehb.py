@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from simtune.core.encoding import encode
+from simtune.core.encoding import Coords, decode, encode
 from simtune.core.schedulers.base import check_range, mode_sign
 from simtune.core.schedulers.pool import CandidatePool
 from simtune.core.schedulers.searcher import Searcher
 from simtune.core.space import Space
+
+_TRIES = 100  # offspring drawn before a forbidden-only streak falls back to a random config
 
 
 class DESearcher(Searcher):
@@ -31,7 +33,10 @@ class DESearcher(Searcher):
     population (DE from 4 observations on searched worse: 1.02 vs 0.31 regret at 100
     trials on NAS-Bench-201, docs/search_quality.md).
     On a finite space or table, the offspring is snapped to the nearest configuration
-    not tried yet.
+    not tried yet. On a conditional space the population holds full vectors (DEHB's
+    way): a trial's configuration is its offspring decoded and pruned, and the
+    coordinates of its inactive hyperparameters stay in the vector for later
+    offspring; a forbidden offspring is drawn again.
 
     Example:
         >>> de = DESearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -71,6 +76,8 @@ class DESearcher(Searcher):
         self._values: dict[int, dict[int, float]] = {}  # level -> trial id -> loss
         self._pool = CandidatePool(space, candidates)
         self._level: int | None = None  # set_level: None = every level
+        self._full: dict[tuple, np.ndarray] = {}  # conditional: key -> offspring vector
+        self._blocks = dict(zip(space.tunable, Coords(space).blocks, strict=True))
 
     def set_level(self, level: int) -> None:
         """The next offspring comes from the population at `level` (or a lower one)."""
@@ -82,17 +89,42 @@ class DESearcher(Searcher):
         population = self._population(self._level)
         if len(population) < 4:
             return self._random()
-        target, r1, r2, r3 = (population[i] for i in self.rng.choice(len(population), 4, False))
-        mutant = mutate(r1, r2, r3, self.mutation_factor, self.rng)
-        child = crossover(target, mutant, self.crossover_prob, self.rng)
-        config = self._pool.nearest_unused(child)
+        for _ in range(_TRIES):
+            target, r1, r2, r3 = (population[i] for i in self.rng.choice(len(population), 4, False))
+            mutant = mutate(r1, r2, r3, self.mutation_factor, self.rng)
+            child = crossover(target, mutant, self.crossover_prob, self.rng)
+            if not self.space.structure:
+                config = self._pool.nearest_unused(child)
+                break
+            # the pruned child (its inactive coordinates imputed, as the pool's rows are)
+            config = self._pool.nearest_unused(encode(self.space, decode(self.space, child)))
+            if not self.space.is_forbidden(config):
+                if self.space.conditions:
+                    self._full[self.space.key(config)] = child
+                break
+        else:
+            return self._random()
         self._pool.mark(config)
         return config
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         if trial_id not in self._encoded:
-            self._encoded[trial_id] = encode(self.space, config)
+            self._encoded[trial_id] = self._vector(config)
         self._pool.mark(config)
+
+    def _vector(self, config: dict[str, Any]) -> np.ndarray:
+        """`config` encoded; on a conditional space with the coordinates of its inactive
+        hyperparameters kept from the offspring it was decoded from (uniform draws for
+        any other config), so DE's arithmetic always acts on full vectors."""
+        x = encode(self.space, config)
+        if self.space.conditions:
+            full = self._full.pop(self.space.key(config), None)
+            if full is None:
+                full = self.rng.uniform(size=len(x))
+            for name, (pos, width, _) in self._blocks.items():
+                if name not in config:
+                    x[pos : pos + width] = full[pos : pos + width]
+        return x
 
     def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         loss = self._sign * value if value == value else np.inf

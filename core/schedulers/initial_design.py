@@ -8,7 +8,9 @@ hyperparameter, mapped through the inverse of the domain's own sampling distribu
 categorical's u picks category floor(u * c), a log interval's u is uniform on its log
 scale, ...), so a design has the same marginals as random draws, only spread evenly. On a
 finite pool (a table) a point that is not an unused row is snapped to the nearest unused
-row of the encoding (`CandidatePool.nearest_unused`).
+row of the encoding (`CandidatePool.nearest_unused`). On a conditional space a design
+point's coordinates of inactive hyperparameters are dropped (`Space.prune`); a forbidden
+point is treated as a used one (the nearest unused row, or a random draw).
 
 Sobol' with n not a power of two (bo's n_init = 5): the design is the first n points of
 the sequence (scipy draws 2^k >= n of them; the others wait, unused, in case the initial
@@ -63,11 +65,11 @@ class InitialDesign:
             self._points, self._next = self._more(rng), 0
         config = from_quantiles(self.space, self._points[self._next])
         self._next += 1
-        if self.pool.is_new(config):
+        if self.pool.is_new(config) and not self.space.is_forbidden(config):
             return config
         if self.pool.finite is not None:
             return self.pool.nearest_unused(encode(self.space, config))
-        return self.pool.random(rng)  # a finite space too big to enumerate: seen before
+        return self.pool.random(rng)  # seen before (a big finite space) or forbidden
 
     def _more(self, rng: np.random.Generator) -> np.ndarray:
         """The next unit points: the Sobol' sequence up to the next power of two >= n,
@@ -85,10 +87,11 @@ class InitialDesign:
 
 def from_quantiles(space: Space, u: np.ndarray) -> dict[str, Any]:
     """The configuration at `u` (one coordinate in [0, 1) per tunable hyperparameter):
-    each coordinate through the inverse of its domain's sampling distribution."""
+    each coordinate through the inverse of its domain's sampling distribution (the
+    coordinates of hyperparameters it leaves inactive are ignored)."""
     tunable = space.tunable.items()
     values = {name: _value(dom, float(x)) for (name, dom), x in zip(tunable, u, strict=True)}
-    return {k: values[k] if k in values else space.constants[k] for k in space}
+    return space.prune({k: values[k] if k in values else space.constants[k] for k in space})
 
 
 def _value(dom: Domain, u: float) -> Any:

@@ -24,6 +24,7 @@ from simtune.core.space import Domain, LogRandInt, LogUniform, Ordinal, RandInt,
 from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
 
 _NUMERIC = (Uniform, LogUniform, RandInt, LogRandInt)
+_EXPLORE_TRIES = 100  # forbidden explore steps before PBT keeps the source's config
 
 
 class PBT(Scheduler):
@@ -35,7 +36,7 @@ class PBT(Scheduler):
     replacement is queued, a free worker starts the config `searcher` suggests
     (core.schedulers.create gives it random search with duplicates allowed). On a table
     (`candidates`) or a small finite space, perturbed configs snap to the nearest
-    configuration.
+    configuration. A perturbed config is never forbidden.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -120,12 +121,21 @@ class PBT(Scheduler):
         if trial.trial_id not in bottom:
             return Decision.CONTINUE
         source = top[int(self.rng.integers(len(top)))]
-        config = explore(self._configs[source], self.space, self.rng, self.resample_probability)
+        config = self._explore(self._configs[source])
         if self._pool.finite is not None:
             config = self._pool.nearest(encode(self.space, config))
         self._queue.append(Start(config, checkpoint_of=source))
         self.n_exploits += 1
         return Decision.STOP
+
+    def _explore(self, config: dict[str, Any]) -> dict[str, Any]:
+        """`explore` of `config`, never a forbidden one (explored again; `config` itself
+        after _EXPLORE_TRIES forbidden ones)."""
+        for _ in range(_EXPLORE_TRIES):
+            out = explore(config, self.space, self.rng, self.resample_probability)
+            if not self.space.is_forbidden(out):
+                return out
+        return dict(config)
 
     def on_error(self, trial: Trial) -> None:
         for scores in self._scores.values():
@@ -149,14 +159,18 @@ def explore(
 ) -> dict[str, Any]:
     """PBT's explore step: each hyperparameter is redrawn from its domain with probability
     `resample_probability`; otherwise a number is multiplied by 0.8 or 1.2 (clipped to its
-    bounds, rounded if integer), an ordinal moves one step, a category is kept."""
+    bounds, rounded if integer), an ordinal moves one step, a category is kept. On a
+    conditional space only `config`'s (active) hyperparameters change; a parent's new
+    value activates children drawn from `rng` and deactivates others (`Space.complete`)."""
     out = dict(config)
     for name, domain in space.tunable.items():
+        if name not in config and space.conditions:
+            continue
         if rng.uniform() < resample_probability:
             out[name] = domain.sample(rng, 1)[0]
         else:
             out[name] = perturb(config[name], domain, rng)
-    return out
+    return space.complete(out, rng) if space.conditions else out
 
 
 def perturb(value: Any, domain: Domain, rng: np.random.Generator) -> Any:

@@ -9,7 +9,9 @@ so for them the points go in front of `suggest` itself (`PointsFirstScheduler`).
 
 A point may be partial: missing hyperparameters take the middle of their domain on its
 encoding scale (the geometric midpoint of a log domain, rounded on integer ones; the
-middle category, (n - 1) // 2, of a categorical or ordinal one).
+middle category, (n - 1) // 2, of a categorical or ordinal one). On a conditional space
+only the active hyperparameters are completed (a completed parent may activate children),
+and a point that gives an inactive one is an error.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ def complete_points(
     for i, point in enumerate(points):
         if not isinstance(point, dict):
             raise ValueError(f"points_to_evaluate[{i}] must be a dict, got {point!r}")
-        config = {name: point[name] if name in point else midpoint(space, name) for name in space}
+        if space.conditions:
+            config = _complete_active(space, point)
+        else:
+            config = {n: point[n] if n in point else midpoint(space, n) for n in space}
         unknown = [k for k in point if k not in space]
         try:
             space.validate({**config, **{k: point[k] for k in unknown}})
@@ -54,6 +59,16 @@ def complete_points(
             )
         out.append(config)
     return out
+
+
+def _complete_active(space: Space, point: dict[str, Any]) -> dict[str, Any]:
+    """`point` with midpoints for the active names it lacks, parents first (a completed
+    parent may activate children), in space order; its inactive names are kept (and
+    rejected by `Space.validate`)."""
+    config = {k: v for k, v in point.items() if k in space}
+    while missing := [k for k in space.active(config) if k not in config]:
+        config[missing[0]] = midpoint(space, missing[0])
+    return {k: config[k] for k in space if k in config}
 
 
 def midpoint(space: Space, name: str) -> Any:

@@ -23,7 +23,9 @@ class REASearcher(Searcher):
 
     On a finite space or a table no configuration is suggested twice; a mutation that
     lands outside the table or on a used configuration is moved to the nearest unused
-    row of the table.
+    row of the table. On a conditional space a mutation changes an active hyperparameter
+    (a parent's new value activates or deactivates its children: `Space.complete`); a
+    forbidden child is never suggested.
 
     Example:
         >>> s = REASearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -105,7 +107,7 @@ class REASearcher(Searcher):
     def _mutate(self, parent: dict[str, Any]) -> dict[str, Any] | None:
         child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
         for _ in range(20):
-            if self._used.is_new(child):
+            if self._used.is_new(child) and not self.space.is_forbidden(child):
                 return child
             child = mutate(parent, self.space, self._mutable, self.rng, self.mutation_scale)
         if self._finite is not None:  # project onto the nearest unused row of the table
@@ -122,14 +124,18 @@ def mutate(
 ) -> dict[str, Any]:
     """`config` with one hyperparameter of `names` changed: a categorical one to another
     category; a numeric one by a Gaussian step of sd `scale` on its [0,1] scale (log for
-    log domains), or redrawn from the whole domain when `scale` is None."""
+    log domains), or redrawn from the whole domain when `scale` is None. On a conditional
+    space only an active one changes, and the children it activates are drawn from `rng`
+    (those it deactivates are dropped)."""
+    if space.conditions:
+        names = [n for n in names if n in config] or names
     name = names[int(rng.integers(len(names)))]
     domain = space[name]
     child = dict(config)
     if isinstance(domain, Categorical):
         values = [v for v in domain.values() if v != config[name]]
         child[name] = values[int(rng.integers(len(values)))]
-        return child
+        return space.complete(child, rng) if space.conditions else child
     for _ in range(10):  # an interval: redraw until the value changes
         if scale is None:
             child[name] = domain.sample(rng, 1)[0]
@@ -138,4 +144,4 @@ def mutate(
             child[name] = domain.decode([min(max(u, 0.0), 1.0)])
         if child[name] != config[name]:
             break
-    return child
+    return space.complete(child, rng) if space.conditions else child
