@@ -155,7 +155,9 @@ class Space(Mapping):
         if not self.structure:
             return f"Space({self._items!r})"
         conditions, forbidden = self.structure.to_dict()
-        return f"Space({self._items!r}, conditions={conditions!r}, forbidden={forbidden!r})"
+        extra = (f", conditions={conditions!r}" if conditions else "") + (
+            f", forbidden={forbidden!r}" if forbidden else "")
+        return f"Space({self._items!r}{extra})"
 
     @property
     def is_finite(self) -> bool:

@@ -63,7 +63,10 @@ def train(config: dict[str, Any], reporter: Any, checkpoint_dir: str | None = No
         mse = mean_squared_error(y_val, pred) if np.all(np.isfinite(pred)) else 1e3
         state["epoch"] = epoch
         if ckpt is not None:
-            ckpt.write_bytes(pickle.dumps(state))  # checkpoint first, then report
+            # checkpoint first, then report; atomically, as PBT may copy it at any time
+            partial = ckpt.with_suffix(".tmp")
+            partial.write_bytes(pickle.dumps(state))
+            partial.replace(ckpt)
         reporter(epoch=epoch, val_r2=max(float(r2), -1e3), val_mse=min(float(mse), 1e3))
 
 
