@@ -110,6 +110,8 @@ class GroupedTPE:
         for i, group in enumerate(self.groups):
             group.index = i
         self._firsts = np.asarray([g.cols[0] for g in self.groups], dtype=np.int64)
+        self._sizes = np.asarray([len(g.cols) for g in self.groups], dtype=float)
+        self._active_dims = 1.0
         self._data: tuple | None = None
 
     def fit(self, x: np.ndarray, good: np.ndarray, bad: np.ndarray, source: Any) -> None:
@@ -119,6 +121,9 @@ class GroupedTPE:
         observations it is fitted on change."""
         good, bad = np.sort(good), np.sort(bad)
         on = ~np.isnan(x[:, self._firsts])  # n x groups: where each group is active
+        # the hyperparameters an observation activates, on average: a group's share of
+        # the candidates is its share of them
+        self._active_dims = float((on @ self._sizes).mean()) if len(x) else 1.0
         self._data = (x, (good, on[good]), (bad, on[bad]), source)
         for group in self.groups:
             group.model = None
@@ -156,6 +161,12 @@ class GroupedTPE:
         q = good.sample(rng, m, factor) if good is not None else uniform(group.columns, rng, m)
         return q[np.argsort(-self.score(group, q), kind="stable")]
 
+    def share(self, group: Group, m: int) -> int:
+        """The group's share of `m` candidates: in proportion to its number of
+        hyperparameters among those an observation activates on average (at least 1),
+        so that a suggestion scores about `m` candidates in all, as on a flat space."""
+        return min(m, max(1, round(m * len(group.cols) / self._active_dims)))
+
     def configs(
         self, rng: np.random.Generator, m: int, factor: float
     ) -> Iterator[dict[str, Any]]:
@@ -169,7 +180,7 @@ class GroupedTPE:
                 if not group.active(config):
                     continue
                 if i not in ranked:
-                    ranked[i] = self.candidates(group, rng, m, factor)
+                    ranked[i] = self.candidates(group, rng, self.share(group, m), factor)
                 q = ranked[i]
                 config.update(group.columns.decode(q[min(k, len(q) - 1)]))
             if self._prune:
