@@ -9,7 +9,7 @@ import pytest
 from simtune.blackboxes.blackbox import Blackbox, Curve
 from simtune.core.encoding import Columns
 from simtune.core.schedulers.bo import GPSearcher
-from simtune.core.schedulers.tpe import TPESearcher
+from simtune.core.schedulers.tpe import _KDE, TPESearcher
 from simtune.core.schedulers.tpe_groups import decompose
 from simtune.core.space import Space, choice, loguniform, uniform
 from simtune.core.trial import Status
@@ -183,3 +183,25 @@ def test_the_forbidden_optimum_is_never_suggested(cls):
                     FLAT_FORBIDDEN, 40, objective)
     combos = {(c["optimizer"], c["schedule"]) for c in configs}
     assert combos == {("sgd", "constant"), ("sgd", "cyclic"), ("adam", "constant")}
+
+
+def test_uniform_stand_in_is_in_the_kdes_convention():
+    """A group without good (bad) observations scores with the uniform density in place
+    of l (g), in _KDE.logpdf's convention: exp(logpdf - uniform_log) integrates to 1
+    for a numeric column, and is 1 / c for each category of a categorical one."""
+    space = Space(
+        {"a": choice([0, 1]), "x": uniform(0, 1), "y": uniform(0, 1), "c": choice([1, 2, 3])},
+        conditions={"x": {"a": 1}, "y": {"a": 1}, "c": {"a": 1}},
+    )
+    groups = decompose(space, Columns(space))
+    group = groups[1]  # x, y, c
+    kde = _KDE(np.array([[0.3, 0.6, 2.0]]), group.columns, 1e-3)
+    grid = np.linspace(-4, 5, 601)
+    step = grid[1] - grid[0]
+    xx, yy = np.meshgrid(grid, grid)
+    total = sum(
+        np.exp(kde.logpdf(np.column_stack([xx.ravel(), yy.ravel(), np.full(xx.size, k)]))
+               - group.uniform_log).sum() * step**2
+        for k in range(3)
+    )
+    assert total == pytest.approx(3.0, rel=1e-3)  # 3 categories of uniform mass 1 / 3

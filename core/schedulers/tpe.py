@@ -1,7 +1,10 @@
 """TPE with multivariate kernel density estimates, as in BOHB (Falkner et al., 2018).
 
 The TPESearcher plugs into any scheduler: FIFO (`tpe`) or Hyperband (BOHB), where it
-fits its densities on the highest fidelity that has enough observations.
+fits its densities on the highest fidelity that has enough observations. On a
+conditional space it follows Optuna's group decomposition: one pair of densities per
+group of hyperparameters active together, the suggestion built group by group, parents
+first (core/schedulers/tpe_groups.py). It never suggests a forbidden configuration.
 """
 
 from __future__ import annotations
