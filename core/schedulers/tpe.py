@@ -254,10 +254,12 @@ class _KDE:
         self._const = -0.5 * (self._b * self._b).sum(1) - np.log(self.bw[self._num]).sum()
         # Aitchison-Aitken: log(1 - lam) if the category matches, else log(lam / (c - 1)),
         # summed over categorical columns as one product of one-hot matrices
-        lam, c = self.lam[self._cat], c[self._cat]
-        same, other = np.log1p(-lam), np.log(lam / (c - 1))
-        self._const = self._const + other.sum()
-        self._h = cols.onehot(data) * np.repeat(same - other, cols.n_cats[self._cat])
+        self._h = np.zeros((n, 0))
+        if len(self._cat):  # (without categorical columns: nothing to add, skipped)
+            lam, c = self.lam[self._cat], c[self._cat]
+            same, other = np.log1p(-lam), np.log(lam / (c - 1))
+            self._const = self._const + other.sum()
+            self._h = cols.onehot(data) * np.repeat(same - other, cols.n_cats[self._cat])
 
     def logpdf(self, q: np.ndarray) -> np.ndarray:
         """Log density (up to a constant shared by all KDEs) at the rows of q."""

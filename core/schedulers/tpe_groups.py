@@ -119,12 +119,13 @@ class GroupedTPE:
         names the table they come from, e.g. a fidelity), the indices of the good and bad
         ones. A group's density is fitted when first needed, and again only when the
         observations it is fitted on change."""
-        good, bad = np.sort(good), np.sort(bad)
         on = ~np.isnan(x[:, self._firsts])  # n x groups: where each group is active
         # the hyperparameters an observation activates, on average: a group's share of
         # the candidates is its share of them
         self._active_dims = float((on @ self._sizes).mean()) if len(x) else 1.0
-        self._data = (x, (good, on[good]), (bad, on[bad]), source)
+        masks = np.zeros((2, len(x)), dtype=bool)
+        masks[0, good], masks[1, bad] = True, True
+        self._data = (x, masks, on, source)
         for group in self.groups:
             group.model = None
 
@@ -132,10 +133,10 @@ class GroupedTPE:
         """The group's good and bad densities (None: no such observation where it is
         active)."""
         if group.model is None:
-            x, *split, source = self._data
+            x, masks, on, source = self._data
             model = []
-            for which, (idx, on) in enumerate(split):
-                idx = idx[on[:, group.index]]
+            for which, rows in enumerate(masks & on[:, group.index]):
+                idx = np.flatnonzero(rows)
                 key = (source, idx.tobytes())
                 cached = group.fits.get(which)
                 if cached is None or cached[0] != key:
