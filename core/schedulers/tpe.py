@@ -1,11 +1,15 @@
 """TPE with multivariate kernel density estimates, as in BOHB (Falkner et al., 2018).
 
 The TPESearcher plugs into any scheduler: FIFO (`tpe`) or Hyperband (BOHB), where it
-fits its densities on the highest fidelity that has enough observations.
+fits its densities on the highest fidelity that has enough observations. On a
+conditional space it follows Optuna's group decomposition: one pair of densities per
+group of hyperparameters active together, the suggestion built group by group, parents
+first (core/schedulers/tpe_groups.py). It never suggests a forbidden configuration.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +18,7 @@ import numpy as np
 from simtune.core.encoding import Columns
 from simtune.core.schedulers.base import check_range
 from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
+from simtune.core.schedulers.tpe_groups import GroupedTPE
 from simtune.core.space import Space
 
 
@@ -81,6 +86,9 @@ class TPESearcher(ModelSearcher):
         self._cols_cache: np.ndarray | None = None
         self._row_of_cols: dict[bytes, int] = {}  # column encoding -> row of the finite set
         self._model: tuple[tuple[int, int], _KDE, _KDE] | None = None
+        self._grouped = (  # a conditional space: one pair of densities per group
+            GroupedTPE(space, self._cols, self._kde) if space.conditions else None
+        )
 
     # --- the model (ModelSearcher does the rest) --------------------------------------
     def encode(self, config: dict[str, Any]) -> np.ndarray:
@@ -124,13 +132,15 @@ class TPESearcher(ModelSearcher):
         return self._model[1], self._model[2]
 
     def _from_model(self, fidelity: int) -> dict[str, Any] | None:
+        if self._grouped is not None:
+            return self._from_groups(fidelity)
         good, bad = self._densities(fidelity)
         x = good.sample(self.rng, self.n_samples, self.bandwidth_factor)
         if self.finite is None:
             score = good.logpdf(x) - bad.logpdf(x)
             for i in np.argsort(-score, kind="stable"):
                 config = self._cols.decode(x[i])
-                if self.pool.is_new(config):
+                if self.pool.is_new(config) and not self.space.is_forbidden(config):
                     return config
             return None
         table = self._table_cols()
@@ -149,6 +159,34 @@ class TPESearcher(ModelSearcher):
         xr = table[rows]
         score = good.logpdf(xr) - bad.logpdf(xr)
         return self.finite.config(int(rows[int(np.argmax(score))]))
+
+    def _kde(self, data: np.ndarray, cols: Columns) -> _KDE:
+        return _KDE(data, cols, self.min_bandwidth, self.categorical_bandwidth)
+
+    def _from_groups(self, fidelity: int) -> dict[str, Any] | None:
+        """On a conditional space: group by group (core/schedulers/tpe_groups.py); on a
+        finite one, the unused row of highest summed group ratio among the model's
+        configurations and `n_samples` random unused rows."""
+        table = self._obs[fidelity]
+        x, y = table.x[: table.n], nan_as_worst(table.y[: table.n])
+        self._grouped.fit(x, *split_good_bad(y, self.gamma), source=fidelity)
+        m, factor = self.n_samples, self.bandwidth_factor
+        if self.finite is None:
+            return self._grouped.suggest(self.rng, m, factor, self._allowed)
+        rows = []
+        for config in itertools.islice(self._grouped.configs(self.rng, m, factor), 16):
+            r = self.finite.row(config)
+            if r is not None and (not self.finite.is_used(r) or self.may_repeat(r)):
+                rows.append(r)
+        rows = np.unique(np.concatenate([np.asarray(rows, dtype=np.int64),
+                                         self.finite.draw(self.rng, m)]))
+        if not len(rows):
+            return None
+        score = self._grouped.score_rows(self._table_cols()[rows])
+        return self.finite.config(int(rows[int(np.argmax(score))]))
+
+    def _allowed(self, config: dict[str, Any]) -> bool:
+        return self.pool.is_new(config) and not self.space.is_forbidden(config)
 
     def _table_cols(self) -> np.ndarray:
         """Column encodings of every row of the finite set (built once)."""
@@ -216,10 +254,12 @@ class _KDE:
         self._const = -0.5 * (self._b * self._b).sum(1) - np.log(self.bw[self._num]).sum()
         # Aitchison-Aitken: log(1 - lam) if the category matches, else log(lam / (c - 1)),
         # summed over categorical columns as one product of one-hot matrices
-        lam, c = self.lam[self._cat], c[self._cat]
-        same, other = np.log1p(-lam), np.log(lam / (c - 1))
-        self._const = self._const + other.sum()
-        self._h = cols.onehot(data) * np.repeat(same - other, cols.n_cats[self._cat])
+        self._h = np.zeros((n, 0))
+        if len(self._cat):  # (without categorical columns: nothing to add, skipped)
+            lam, c = self.lam[self._cat], c[self._cat]
+            same, other = np.log1p(-lam), np.log(lam / (c - 1))
+            self._const = self._const + other.sum()
+            self._h = cols.onehot(data) * np.repeat(same - other, cols.n_cats[self._cat])
 
     def logpdf(self, q: np.ndarray) -> np.ndarray:
         """Log density (up to a constant shared by all KDEs) at the rows of q."""

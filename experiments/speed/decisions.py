@@ -4,6 +4,7 @@
     python experiments/speed/decisions.py --benchmarks branin --max-fidelity 27 \\
         --schedulers bo tpe mobster bohb dehb
     python experiments/speed/decisions.py --full-run 500       # + bo on nasbench201, 4 workers
+    python experiments/speed/decisions.py --conditional --observations 100 300  # issue 22
 
 Each scheduler runs in the simulator (4 workers) behind a timing proxy; the number of
 observations is the number of trials that have reported at least once. The calls made
@@ -13,6 +14,11 @@ is the one to trust on a shared, loaded machine).
 Targets (issue 5): GP-based methods < 50 ms per suggestion at 1,000 observations, TPE/KDE
 < 5 ms. `--full-run N` also times a whole run of `bo` on NAS-Bench-201 cifar10 with 4
 workers and N trials, results written, as `experiments/run.py` does it.
+`--conditional` (issue 22: a conditional space costs the GP and TPE at most 1.5x per
+decision of the flat space of the same active dimension) times the `bo` and `tpe`
+searchers' `suggest` on CONDITIONAL (optimizer sgd/adam, lr, momentum|sgd, beta1|adam:
+3 active hyperparameters) and on FLAT (optimizer, lr, x), fed the same objective one
+trial at a time, the two searchers in lockstep so that both see the same machine load.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import numpy as np
 from simtune.blackboxes import repository
 from simtune.blackboxes.synthetic import BraninCurves
 from simtune.core.rundir import open_run
+from simtune.core.schedulers import make_searcher
 from simtune.core.schedulers.base import Scheduler
+from simtune.core.space import Space, choice, loguniform, uniform
 from simtune.core.stopping import StoppingCriterion
 from simtune.core.trial import Decision, Report, Suggestion, Trial
 from simtune.experiments.assemble import assemble
@@ -113,6 +121,45 @@ def full_run(n_trials: int, scheduler: str = "bo", seed: int = 0) -> tuple[float
         return time.perf_counter() - start, summary.time
 
 
+OPTIMIZER = {"optimizer": choice(["sgd", "adam"]), "lr": loguniform(1e-3, 1e-1)}
+CONDITIONAL = Space(
+    {**OPTIMIZER, "momentum": uniform(0.0, 0.99), "beta1": uniform(0.8, 0.999)},
+    conditions={"momentum": {"optimizer": "sgd"}, "beta1": {"optimizer": "adam"}},
+)
+FLAT = Space({**OPTIMIZER, "x": uniform(0.0, 1.0)})
+
+
+def _loss(config: dict[str, Any]) -> float:
+    """A smooth objective of the active hyperparameters, adam's branch the better one."""
+    third = config.get("momentum", config.get("beta1", config.get("x")))
+    base = 0.0 if config["optimizer"] == "adam" else 0.5
+    return base + (np.log10(config["lr"]) + 2) ** 2 + (third - 0.9) ** 2
+
+
+def conditional_vs_flat(name: str, sizes: list[int], window: int, seed: int = 0) -> dict:
+    """{n: (conditional cpu ms, flat cpu ms)}: mean CPU ms of searcher `name`'s
+    `suggest` with n to n + window - 1 observations, on CONDITIONAL and on FLAT."""
+    searchers = {
+        key: make_searcher(name, {"space": space, "mode": "min",
+                                  "rng": np.random.default_rng(seed)})
+        for key, space in (("conditional", CONDITIONAL), ("flat", FLAT))
+    }
+    cpu: dict[str, list[tuple[int, float]]] = {key: [] for key in searchers}
+    for trial in range(max(sizes) + window):
+        for key, searcher in searchers.items():  # lockstep: the same load on both
+            c = time.process_time()
+            config = searcher.suggest()
+            cpu[key].append((trial, time.process_time() - c))
+            searcher.on_start(trial, config)
+            searcher.observe(trial, 1, _loss(config))
+            searcher.on_end(trial)
+    return {
+        n: tuple(1e3 * float(np.mean([s for k, s in cpu[key] if n <= k < n + window]))
+                 for key in ("conditional", "flat"))
+        for n in sizes
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--schedulers", nargs="+", default=["bo", "tpe", "mobster", "bohb", "dehb"])
@@ -134,7 +181,18 @@ def main() -> None:
         metavar="N",
         help="also time bo on nasbench201 cifar10 for N trials",
     )
+    parser.add_argument("--conditional", action="store_true",
+                        help="time bo and tpe on a conditional space against a flat one")
     args = parser.parse_args()
+    if args.conditional:
+        print(f"{'searcher':<9}{'obs':>5} | {'conditional cpu ms':>18}{'flat cpu ms':>12}"
+              f"{'ratio':>7}")
+        for name in [s for s in args.schedulers if s in ("bo", "tpe")]:
+            for n, (cond, flat) in conditional_vs_flat(name, args.observations,
+                                                        args.window).items():
+                print(f"{name:<9}{n:>5} | {cond:>18.2f}{flat:>12.2f}{cond / flat:>7.2f}",
+                      flush=True)
+        return
     print(
         f"{'scheduler':<11}{'benchmark':<12}{'obs':>5} | {'suggest ms':>10}{'max':>8}"
         f"{'cpu ms':>8} | {'report ms':>9}{'max':>7}{'cpu ms':>8}"
