@@ -14,9 +14,10 @@ from simtune.core.backends.base import Backend
 from simtune.core.callbacks import Callback, ProgressBar
 from simtune.core.checks import RunChecks
 from simtune.core.incumbent import Incumbent, describe
+from simtune.core.protocol import begin, decide, report_problem
 from simtune.core.schedulers.base import Scheduler
 from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
-from simtune.core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
+from simtune.core.trial import Event, Failure, Report, Start, Status, Trial
 
 log = logging.getLogger("simtune.tuner")
 WAIT = 1.0  # real backends: seconds the Tuner waits for events before telling the callbacks
@@ -244,31 +245,15 @@ class Tuner:
             self.backend.charge(_time.perf_counter() - t)
             if suggestion is None:
                 return Ended(EndReason.NO_SUGGESTION)
-            if isinstance(suggestion, Start):
-                refused = self.stop.may_start(trial_id)
-                if refused:
-                    return refused
-                trial = Trial(
-                    trial_id,
-                    suggestion.config,
-                    start_time=self.backend.time(),
-                    checkpoint_of=suggestion.checkpoint_of,
-                )
-                self.trials[trial_id] = trial
+            start = isinstance(suggestion, Start)
+            refused = self.stop.may_start(trial_id) if start else None
+            if refused:
+                return refused
+            trial = begin(self.scheduler, self.trials, trial_id, suggestion, self.backend.time())
+            if start:
                 self.backend.start(trial)
-            elif isinstance(suggestion, Resume):
-                trial = self.trials.get(suggestion.trial_id)
-                if trial is None or trial.status != Status.PAUSED:
-                    raise RuntimeError(
-                        f"scheduler {type(self.scheduler).__name__} asked to resume trial "
-                        f"{suggestion.trial_id}, which is not paused"
-                    )
-                trial.status = Status.RUNNING
-                self.backend.resume(trial)
             else:
-                raise TypeError(
-                    f"scheduler returned {suggestion!r}; expected Start, Resume or None"
-                )
+                self.backend.resume(trial)
             self._running.add(trial.trial_id)
             trial.extra["running_since"] = self.backend.time()
             self.scheduler.on_start(trial)
@@ -286,25 +271,18 @@ class Tuner:
                 self.backend.stop(trial.trial_id)
             self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"))
             return
-        trial.fidelity = report.fidelity
         self._checks.on_report(report)
         self.so_far.add_cost(trial, report, self.stop.cost_attribute)
         t = _time.perf_counter()
-        decision = self.scheduler.on_report(trial, report)
-        if report.last:
-            trial.status = Status.COMPLETED
-            self._running.discard(trial.trial_id)
-            self.so_far.n_finished += 1
-            self.scheduler.on_complete(trial, report)
-        elif decision == Decision.STOP:
+        decision = decide(self.scheduler, trial, report)
+        if trial.status == Status.STOPPED:
             self.backend.stop(trial.trial_id)
-            trial.status = Status.STOPPED
-            self._running.discard(trial.trial_id)
-            self.so_far.n_finished += 1
-        elif decision == Decision.PAUSE:
+        elif trial.status == Status.PAUSED:
             self.backend.pause(trial.trial_id)
-            trial.status = Status.PAUSED
+        if trial.status != Status.RUNNING:
             self._running.discard(trial.trial_id)
+            if trial.status != Status.PAUSED:
+                self.so_far.n_finished += 1
         self.backend.charge(_time.perf_counter() - t)
         value = report.metrics[self.scheduler.metric]
         self.so_far.add_report(trial.trial_id, report.fidelity, value, self.scheduler.mode)
@@ -332,20 +310,7 @@ class Tuner:
 
     def _invalid(self, trial: Trial, report: Report) -> str | None:
         """Why `report` cannot be used (a training's error), None if it can."""
-        metric = self.scheduler.metric
-        value = report.metrics.get(metric)
-        if value is None:
-            has = ", ".join(sorted(report.metrics)) or "nothing"
-            return (f"report at {report.fidelity} lacks the metric {metric!r} (it has {has}); "
-                    f"report it, e.g. reporter({metric}=...)")
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return f"reported {metric}={value!r} at {report.fidelity}: not a finite number"
-        last = trial.fidelity
-        if last is not None and (report.fidelity < last or (report.fidelity == last
-                                                              and not report.last)):
-            return (f"reported fidelity {report.fidelity} after {last}: the fidelity must "
-                    "increase from one report to the next")
-        return None
+        return report_problem(self.scheduler.metric, trial, report)
 
     def _write(self, trial: Trial, time: float, fidelity: int | None,
                metrics: dict[str, Any], decision: str) -> None:
