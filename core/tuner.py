@@ -8,6 +8,7 @@ import time as _time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from simtune.core.backends.base import Backend
@@ -18,6 +19,7 @@ from simtune.core.protocol import begin, decide, report_problem
 from simtune.core.schedulers.base import Scheduler
 from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
 from simtune.core.trial import Event, Failure, Report, Start, Status, Trial
+from simtune.core.warm_start import WarmStart
 
 log = logging.getLogger("simtune.tuner")
 WAIT = 1.0  # real backends: seconds the Tuner waits for events before telling the callbacks
@@ -68,7 +70,9 @@ class Tuner:
     """Asks the scheduler for a trial whenever a worker is free and feeds results back.
 
     The same loop serves every backend; the backend owns the clock. `callbacks`
-    (core.callbacks.Callback) watch the run; the results writer records it.
+    (core.callbacks.Callback) watch the run; the results writer records it. `warm_start`
+    (an earlier run's directory, or a core.warm_start.WarmStart read with the space
+    checked) feeds that run's results to the scheduler before its first suggestion.
 
     Example:
         >>> Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=20),
@@ -85,6 +89,7 @@ class Tuner:
         results: ResultsSink | None = None,
         progress: bool = True,
         callbacks: Sequence[Callback] = (),
+        warm_start: WarmStart | str | Path | None = None,
     ) -> None:
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -102,6 +107,9 @@ class Tuner:
         self._first_failure: str | None = None
         self._checks = RunChecks(scheduler, backend)
         self._waiting = False  # in backend.next_events: an interrupt there may drain
+        if warm_start is not None and not isinstance(warm_start, WarmStart):
+            warm_start = WarmStart.read(warm_start, metric=scheduler.metric)
+        self.warm_start = warm_start  # an earlier run's results, fed before the first suggestion
 
     @property
     def n_running(self) -> int:
@@ -127,6 +135,8 @@ class Tuner:
         self._checks.start()
         ended = Ended(EndReason.INTERRUPTED)
         try:
+            if self.warm_start is not None:
+                self.warm_start.feed(self.scheduler)
             for callback in self.callbacks:
                 callback.on_run_start(self)
             ended = self._loop()
@@ -156,11 +166,15 @@ class Tuner:
                 results.close(ended=ended, complete=summary.complete,
                               n_trials=summary.n_started, n_failed=summary.n_failed,
                               n_reports=summary.n_reports, end_time=summary.time,
-                              best=summary.best_record())
+                              best=summary.best_record(), **self._inherited())
         log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
                  ended, summary.n_started, summary.n_reports, summary.time,
                  describe(summary.best_record()))
         return summary
+
+    def _inherited(self) -> dict[str, Any]:
+        """metadata.json's record of the warm start, if the run had one."""
+        return {} if self.warm_start is None else {"warm_start": self.warm_start.record()}
 
     def _stop_running(self, ended: Ended) -> None:
         """Stop the trials still running; a run that ended (not cut short) says so in
