@@ -33,8 +33,9 @@ class AskTellScheduler:
     `.config`; `.fidelity` is how far a resumed trial got), `tell(trial, metrics)` its
     final result, or `tell(trial, metrics, fidelity=k)` a result part-way, which returns
     the scheduler's decision ("continue", "stop" or "pause": a paused trial may come back
-    from a later `ask()`, to be continued from where it stopped). `best_trial()` is the
-    incumbent (core.incumbent's one definition).
+    from a later `ask()`, to be continued from where it stopped; PBT's new trials name in
+    `.checkpoint_of` the trial whose checkpoint they start from). `fail(trial)` tells a
+    failure. `best_trial()` is the incumbent (core.incumbent's one definition).
 
     `problem` (a core.problem.Problem) gives the metrics' modes, the fidelity name and
     the maximum fidelity (a report there is the trial's last); without it, the maximum is
