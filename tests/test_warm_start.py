@@ -158,3 +158,25 @@ def test_run_py_refuses_a_bad_warm_start_before_writing(tmp_path):
         f"error: warm_start: {tmp_path / 'missing'} does not exist; name the directory of an "
         "earlier run"]
     assert not out.exists()
+
+
+def test_configs_read_back_exactly_from_an_ask_tell_run(tmp_path):
+    """Every kind of domain round-trips through results.csv: an ask/tell session's run
+    directory is a warm-start source like any run."""
+    from simtune import AskTellScheduler, Problem
+    from simtune.core.space import Space, choice, finrange, loguniform, ordinal, randint
+
+    space = Space({"act": choice(["relu", "tanh"]), "bias": choice([True, False]),
+                   "layers": randint(1, 4), "lr": loguniform(1e-4, 1e-1),
+                   "width": ordinal([16, 32, 64]), "drop": finrange(0.0, 0.5, 6), "epochs": 9})
+    problem = Problem(space=space, metric="loss", mode="min")
+    with AskTellScheduler(create("random", space=space, metric="loss", seed=2),
+                          problem=problem, run_dir=tmp_path / "at") as at:
+        told = [at.ask() for _ in range(6)]
+        for trial in told:
+            at.tell(trial, {"loss": trial.config["lr"] * trial.config["layers"]})
+    warm = WarmStart.read(tmp_path / "at", metric="loss", space=space)
+    assert [t.config for t, _ in warm.trials] == [t.config for t in told]
+    assert [t.trial_id for t, _ in warm.trials] == [-1, -2, -3, -4, -5, -6]
+    assert [r[0].metrics["loss"] for _, r in warm.trials] == [
+        t.config["lr"] * t.config["layers"] for t in told]
