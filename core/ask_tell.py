@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from simtune.core.incumbent import Incumbent, best_of
+from simtune.core.incumbent import best_of
 from simtune.core.problem import Problem
 from simtune.core.protocol import begin, decide, report_problem
 from simtune.core.results import ResultsWriter, run_metadata
@@ -70,7 +70,6 @@ class AskTellScheduler:
                                          else scheduler.derived().get("max_resource"))
         self.trials: dict[int, Trial] = {}
         self._reports: list[tuple[int, int, dict[str, Any]]] = []  # (trial, fidelity, metrics)
-        self._incumbent = Incumbent(scheduler.mode)
         self._n_failed = 0
         start = time.monotonic()
         self._clock = clock or (lambda: time.monotonic() - start)
@@ -110,7 +109,6 @@ class AskTellScheduler:
         if why is not None:
             raise ValueError(f"trial {trial.trial_id}: {why}")
         decision = decide(self.scheduler, trial, report)
-        self._incumbent.offer(trial.trial_id, fidelity, report.metrics[self.scheduler.metric])
         self._reports.append((trial.trial_id, fidelity, report.metrics))
         self._write(trial, report.time, fidelity, report.metrics, decision.value)
         return decision
@@ -147,13 +145,13 @@ class AskTellScheduler:
             if trial.status == Status.RUNNING and not ended.reason.cut_short:
                 trial.status = Status.STOPPED
                 writer.write(trial.trial_id, now, None, {}, "", trial.status.value, trial.config)
-        best = self._incumbent.trial_id
+        best = self.best_trial()
         writer.close(
             ended=ended, complete=ended.reason.finished and bool(self._reports),
             n_trials=len(self.trials), n_failed=self._n_failed, n_reports=len(self._reports),
             end_time=now, best=None if best is None else {
-                "trial_id": best, "config": dict(self.trials[best].config),
-                "value": self._incumbent.value, "fidelity": self._incumbent.fidelity})
+                "trial_id": best.trial_id, "config": best.config, "value": best.value,
+                "fidelity": best.fidelity})
 
     def __enter__(self) -> AskTellScheduler:
         return self

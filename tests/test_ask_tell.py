@@ -4,6 +4,7 @@ the Tuner does (same suggestions, decisions, pauses and resumes)."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def test_the_documented_example_runs(tmp_path, monkeypatch, capsys):
     resumed = [i for i in paused if (rows.loc[i + 1:, "trial_id"] == rows.loc[i, "trial_id"]).any()]
     assert resumed and rows["trial_id"].nunique() + len(resumed) == 30
     assert rows["epoch"].max() == 9 and (rows["status"] == "completed").any()
+    meta = json.loads(Path("lab_run/metadata.json").read_text())
+    assert meta["complete"] is True and meta["best"]["trial_id"] == best.trial_id
     run = read_run("lab_run")  # the analysis reads it as any run
     assert len(run) == rows["decision"].notna().sum() and run["scheduler"].iloc[0] == "asha"
 
