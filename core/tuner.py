@@ -8,15 +8,18 @@ import time as _time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from simtune.core.backends.base import Backend
 from simtune.core.callbacks import Callback, ProgressBar
 from simtune.core.checks import RunChecks
 from simtune.core.incumbent import Incumbent, describe
+from simtune.core.protocol import begin, decide, report_problem
 from simtune.core.schedulers.base import Scheduler
 from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
-from simtune.core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
+from simtune.core.trial import Event, Failure, Report, Start, Status, Trial
+from simtune.core.warm_start import WarmStart
 
 log = logging.getLogger("simtune.tuner")
 WAIT = 1.0  # real backends: seconds the Tuner waits for events before telling the callbacks
@@ -67,7 +70,9 @@ class Tuner:
     """Asks the scheduler for a trial whenever a worker is free and feeds results back.
 
     The same loop serves every backend; the backend owns the clock. `callbacks`
-    (core.callbacks.Callback) watch the run; the results writer records it.
+    (core.callbacks.Callback) watch the run; the results writer records it. `warm_start`
+    (an earlier run's directory, or a core.warm_start.WarmStart read with the space
+    checked) feeds that run's results to the scheduler before its first suggestion.
 
     Example:
         >>> Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=20),
@@ -84,6 +89,7 @@ class Tuner:
         results: ResultsSink | None = None,
         progress: bool = True,
         callbacks: Sequence[Callback] = (),
+        warm_start: WarmStart | str | Path | None = None,
     ) -> None:
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -101,6 +107,9 @@ class Tuner:
         self._first_failure: str | None = None
         self._checks = RunChecks(scheduler, backend)
         self._waiting = False  # in backend.next_events: an interrupt there may drain
+        if warm_start is not None and not isinstance(warm_start, WarmStart):
+            warm_start = WarmStart.read(warm_start, metric=scheduler.metric)
+        self.warm_start = warm_start  # an earlier run's results, fed before the first suggestion
 
     @property
     def n_running(self) -> int:
@@ -126,6 +135,8 @@ class Tuner:
         self._checks.start()
         ended = Ended(EndReason.INTERRUPTED)
         try:
+            if self.warm_start is not None:
+                self.warm_start.feed(self.scheduler)
             for callback in self.callbacks:
                 callback.on_run_start(self)
             ended = self._loop()
@@ -155,11 +166,15 @@ class Tuner:
                 results.close(ended=ended, complete=summary.complete,
                               n_trials=summary.n_started, n_failed=summary.n_failed,
                               n_reports=summary.n_reports, end_time=summary.time,
-                              best=summary.best_record())
+                              best=summary.best_record(), **self._inherited())
         log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
                  ended, summary.n_started, summary.n_reports, summary.time,
                  describe(summary.best_record()))
         return summary
+
+    def _inherited(self) -> dict[str, Any]:
+        """metadata.json's record of the warm start, if the run had one."""
+        return {} if self.warm_start is None else {"warm_start": self.warm_start.record()}
 
     def _stop_running(self, ended: Ended) -> None:
         """Stop the trials still running; a run that ended (not cut short) says so in
@@ -244,31 +259,15 @@ class Tuner:
             self.backend.charge(_time.perf_counter() - t)
             if suggestion is None:
                 return Ended(EndReason.NO_SUGGESTION)
-            if isinstance(suggestion, Start):
-                refused = self.stop.may_start(trial_id)
-                if refused:
-                    return refused
-                trial = Trial(
-                    trial_id,
-                    suggestion.config,
-                    start_time=self.backend.time(),
-                    checkpoint_of=suggestion.checkpoint_of,
-                )
-                self.trials[trial_id] = trial
+            start = isinstance(suggestion, Start)
+            refused = self.stop.may_start(trial_id) if start else None
+            if refused:
+                return refused
+            trial = begin(self.scheduler, self.trials, trial_id, suggestion, self.backend.time())
+            if start:
                 self.backend.start(trial)
-            elif isinstance(suggestion, Resume):
-                trial = self.trials.get(suggestion.trial_id)
-                if trial is None or trial.status != Status.PAUSED:
-                    raise RuntimeError(
-                        f"scheduler {type(self.scheduler).__name__} asked to resume trial "
-                        f"{suggestion.trial_id}, which is not paused"
-                    )
-                trial.status = Status.RUNNING
-                self.backend.resume(trial)
             else:
-                raise TypeError(
-                    f"scheduler returned {suggestion!r}; expected Start, Resume or None"
-                )
+                self.backend.resume(trial)
             self._running.add(trial.trial_id)
             trial.extra["running_since"] = self.backend.time()
             self.scheduler.on_start(trial)
@@ -286,25 +285,18 @@ class Tuner:
                 self.backend.stop(trial.trial_id)
             self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"))
             return
-        trial.fidelity = report.fidelity
         self._checks.on_report(report)
         self.so_far.add_cost(trial, report, self.stop.cost_attribute)
         t = _time.perf_counter()
-        decision = self.scheduler.on_report(trial, report)
-        if report.last:
-            trial.status = Status.COMPLETED
-            self._running.discard(trial.trial_id)
-            self.so_far.n_finished += 1
-            self.scheduler.on_complete(trial, report)
-        elif decision == Decision.STOP:
+        decision = decide(self.scheduler, trial, report)
+        if trial.status == Status.STOPPED:
             self.backend.stop(trial.trial_id)
-            trial.status = Status.STOPPED
-            self._running.discard(trial.trial_id)
-            self.so_far.n_finished += 1
-        elif decision == Decision.PAUSE:
+        elif trial.status == Status.PAUSED:
             self.backend.pause(trial.trial_id)
-            trial.status = Status.PAUSED
+        if trial.status != Status.RUNNING:
             self._running.discard(trial.trial_id)
+            if trial.status != Status.PAUSED:
+                self.so_far.n_finished += 1
         self.backend.charge(_time.perf_counter() - t)
         value = report.metrics[self.scheduler.metric]
         self.so_far.add_report(trial.trial_id, report.fidelity, value, self.scheduler.mode)
@@ -332,20 +324,7 @@ class Tuner:
 
     def _invalid(self, trial: Trial, report: Report) -> str | None:
         """Why `report` cannot be used (a training's error), None if it can."""
-        metric = self.scheduler.metric
-        value = report.metrics.get(metric)
-        if value is None:
-            has = ", ".join(sorted(report.metrics)) or "nothing"
-            return (f"report at {report.fidelity} lacks the metric {metric!r} (it has {has}); "
-                    f"report it, e.g. reporter({metric}=...)")
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return f"reported {metric}={value!r} at {report.fidelity}: not a finite number"
-        last = trial.fidelity
-        if last is not None and (report.fidelity < last or (report.fidelity == last
-                                                              and not report.last)):
-            return (f"reported fidelity {report.fidelity} after {last}: the fidelity must "
-                    "increase from one report to the next")
-        return None
+        return report_problem(self.scheduler.metric, trial, report)
 
     def _write(self, trial: Trial, time: float, fidelity: int | None,
                metrics: dict[str, Any], decision: str) -> None:

@@ -35,8 +35,10 @@ from simtune.core.schedulers import create as create_scheduler
 from simtune.core.schedulers import scheduler_class
 from simtune.core.schedulers.base import Scheduler, signature
 from simtune.core.seeds import run_rngs
+from simtune.core.space import Space
 from simtune.core.stopping import StoppingCriterion
 from simtune.core.tuner import ResultsSink, Tuner
+from simtune.core.warm_start import WarmStart
 
 ROOT = Path(__file__).resolve().parents[1]  # the project: training paths are relative to it
 
@@ -54,6 +56,7 @@ class Run:
     scheduler_args: dict[str, Any]
     objective: tuple[str, str]  # the metric to optimize and its mode ("min" | "max")
     one_fidelity: bool  # a multi-fidelity scheduler on a benchmark with a single fidelity
+    warm_start: WarmStart | None = None  # an earlier run's results, fed to the scheduler first
 
     def tuner(
         self,
@@ -70,7 +73,7 @@ class Run:
         backend = session.backend(self.backend) if session is not None else self.backend
         return Tuner(scheduler=self.scheduler, backend=backend, stop=self.stop,
                      n_workers=self.n_workers, results=results, progress=progress,
-                     callbacks=callbacks)
+                     callbacks=callbacks, warm_start=self.warm_start)
 
 
 def assemble(
@@ -87,6 +90,7 @@ def assemble(
     training: str | None = None,
     out_dir: Path | None = None,
     allow_single_fidelity: bool = False,
+    warm_start: str | Path | None = None,
 ) -> Run:
     """The scheduler `scheduler` (with `scheduler_args`) and the backend `backend` (with
     `backend_args`) on `benchmark`, their random streams from `seed`.
@@ -94,7 +98,9 @@ def assemble(
     `metric` defaults to the benchmark's first objective; real backends train `training`
     ("path/script.py:function") with their trial directories in `out_dir`/trials. A
     multi-fidelity scheduler on a benchmark with one fidelity is refused unless
-    `allow_single_fidelity`. Bad input raises ValueError with one line.
+    `allow_single_fidelity`. `warm_start` names an earlier run of the same space whose
+    results the scheduler learns from before its first suggestion (core.warm_start).
+    Bad input raises ValueError with one line.
     """
     metric, mode = objective(benchmark, metric)
     scheduler_rng, backend_rng = run_rngs(seed)
@@ -122,7 +128,8 @@ def assemble(
                                                  benchmark.fidelity_name, benchmark.fidelities[0]))
     return Run(benchmark=benchmark, scheduler=built, backend=backend_built, stop=stop,
                n_workers=n_workers, scheduler_name=scheduler, scheduler_args=args,
-               objective=(metric, mode), one_fidelity=one_fidelity)
+               objective=(metric, mode), one_fidelity=one_fidelity,
+               warm_start=read_warm_start(warm_start, benchmark.space, metric, out_dir))
 
 
 def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
@@ -138,7 +145,22 @@ def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
         backend=backend_args.pop("name"), backend_args=backend_args,
         metric=cfg.benchmark.get("metric"), training=cfg.benchmark.get("training"),
         out_dir=out_dir, allow_single_fidelity=cfg.allow_single_fidelity,
+        warm_start=cfg.get("warm_start"),
     )
+
+
+def read_warm_start(run_dir: str | Path | None, space: Space, metric: str,
+                    out_dir: Path | None) -> WarmStart | None:
+    """The earlier run `run_dir` to warm-start from (None: none), checked; not the run's
+    own directory `out_dir`."""
+    if run_dir is None:
+        return None
+    if not isinstance(run_dir, (str, Path)) or not str(run_dir):
+        raise ValueError(f"warm_start must name the directory of an earlier run, got {run_dir!r}")
+    if out_dir is not None and Path(run_dir).expanduser().resolve() == Path(out_dir).resolve():
+        raise ValueError(f"warm_start: {run_dir} is this run's own directory; name an earlier "
+                         "run's")
+    return WarmStart.read(run_dir, metric=metric, space=space)
 
 
 def objective(blackbox: Blackbox | Problem, metric: str | None) -> tuple[str, str]:

@@ -163,7 +163,8 @@ def run(
             scheduler=scheduler, scheduler_name=name, scheduler_args=params, benchmark=blackbox,
             metric=metric, mode=mode, seed=cfg.seed, n_workers=cfg.n_workers, backend=backend,
             stop=stop, packages=_PACKAGES,
-        ) | ({"allow_single_fidelity": True} if parts.one_fidelity else {}),  # analysis marks it
+        ) | ({"allow_single_fidelity": True} if parts.one_fidelity else {})  # analysis marks it
+        | ({"warm_start": parts.warm_start.record()} if parts.warm_start else {}),
     )
     validated()
     if session.resuming:

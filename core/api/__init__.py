@@ -29,6 +29,7 @@ _PUBLIC = {
     # the loop
     "Tuner": "simtune.core.tuner",
     "TuningSummary": "simtune.core.tuner",
+    "AskTellScheduler": "simtune.core.ask_tell",
     "StoppingCriterion": "simtune.core.stopping",
     "Callback": "simtune.core.callbacks",
     "StatusLine": "simtune.core.callbacks",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from simtune.core.trial import Decision, Report, Suggestion, Trial
@@ -63,6 +64,11 @@ class Scheduler(Registered):
 
     def on_error(self, trial: Trial) -> None:
         """`trial` failed; it will not report again."""
+
+    def inherit(self, trial: Trial, reports: Sequence[Report]) -> None:
+        """An earlier run's `trial` and its valid `reports` (warm start, before the first
+        `suggest`): what the model learns from, never a trial to stop, pause or resume.
+        Schedulers with a searcher hand it on; the others ignore it."""
 
 
 # what every scheduler and searcher is given by the benchmark; metadata.json records it

@@ -128,7 +128,7 @@ class GPSearcher(ModelSearcher):
         return encode(self.space, config)
 
     def in_startup(self) -> bool:
-        return self.n_suggested <= self.n_init or len(self._rows_y) < 2
+        return self.n_suggested + self.n_inherited <= self.n_init or len(self._rows_y) < 2
 
     def set_fidelities(self, levels: Sequence[int], fidelities: Sequence[int]) -> None:
         """With `fidelity_aware`: model only the reports at `levels`, scale the fidelity

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from simtune.core.schedulers.base import check_mode
 from simtune.core.schedulers.searcher import Searcher, SearcherScheduler
 from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
@@ -37,7 +35,3 @@ class FIFOScheduler(SearcherScheduler):
         if report.last:
             self.searcher.on_cost(trial.trial_id, report.time - trial.start_time)
         return Decision.CONTINUE
-
-    def _observation(self, report: Report) -> Any:
-        """What the searcher learns from `report`: the metric's value (None if absent)."""
-        return report.metrics.get(self.metric)

@@ -81,6 +81,9 @@ class MedianStopping(Scheduler):
     def on_error(self, trial: Trial) -> None:
         self.scheduler.on_error(trial)
 
+    def inherit(self, trial: Trial, reports: Sequence[Report]) -> None:
+        self.scheduler.inherit(trial, reports)
+
     def derived(self) -> dict[str, Any]:
         return {"grace_period": self._grace}
 

@@ -119,6 +119,10 @@ class PointsFirst(Searcher):
     def on_end(self, trial_id: int) -> None:
         self.inner.on_end(trial_id)
 
+    def inherit(self, trial_id: int, config: dict[str, Any],
+                observations: Sequence[tuple[int, Any]]) -> None:
+        self.inner.inherit(trial_id, config, observations)
+
     def __len__(self) -> int:
         return len(self.inner)  # type: ignore[arg-type]
 
@@ -152,6 +156,9 @@ class PointsFirstScheduler(Scheduler):
 
     def on_error(self, trial: Trial) -> None:
         self.inner.on_error(trial)
+
+    def inherit(self, trial: Trial, reports: Sequence[Report]) -> None:
+        self.inner.inherit(trial, reports)
 
     def metadata(self) -> dict[str, Any]:
         return {**self.inner.metadata(), "points_to_evaluate": self.points}

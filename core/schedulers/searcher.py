@@ -54,6 +54,15 @@ class Searcher(Registered):
     def on_end(self, trial_id: int) -> None:
         """Trial `trial_id` ended (completed, stopped or failed): no longer pending."""
 
+    def inherit(self, trial_id: int, config: dict[str, Any],
+                observations: Sequence[tuple[int, Any]]) -> None:
+        """An earlier run's trial (warm start): `config` with its (fidelity, value)
+        `observations`, observed as if this searcher had suggested it, and ended."""
+        self.on_start(trial_id, config)
+        for fidelity, value in observations:
+            self.observe(trial_id, fidelity, value)
+        self.on_end(trial_id)
+
     def check_started(self, trial_id: int, started: Container[int]) -> None:
         """A ValueError unless `trial_id` is among the `started` trials (`observe`)."""
         if trial_id not in started:
@@ -97,6 +106,7 @@ class ModelSearcher(Searcher):
         self.x_of: dict[int, np.ndarray] = {}  # trial id -> encoded config
         self.n_evals: dict[int, int] = {}  # row of the finite set -> times suggested
         self.n_suggested = 0
+        self.n_inherited = 0  # trials of an earlier run (warm start): they count as suggested
 
     def encode(self, config: dict[str, Any]) -> np.ndarray:
         """`config` as the model's input."""
@@ -135,6 +145,11 @@ class ModelSearcher(Searcher):
         if trial_id not in self.x_of:
             self.x_of[trial_id] = self.encode(config)
 
+    def inherit(self, trial_id: int, config: dict[str, Any],
+                observations: Sequence[tuple[int, Any]]) -> None:
+        super().inherit(trial_id, config, observations)
+        self.n_inherited += 1
+
     def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         self.check_started(trial_id, self.x_of)
         self.add(trial_id, int(fidelity), self.sign * float(value) if value is not None else np.nan)
@@ -170,3 +185,11 @@ class SearcherScheduler(Scheduler):
 
     def on_error(self, trial: Trial) -> None:
         self.searcher.on_end(trial.trial_id)
+
+    def inherit(self, trial: Trial, reports: Sequence[Report]) -> None:
+        self.searcher.inherit(trial.trial_id, trial.config,
+                              [(r.fidelity, self._observation(r)) for r in reports])
+
+    def _observation(self, report: Report) -> Any:
+        """What the searcher learns from `report`: the metric's value (None if absent)."""
+        return report.metrics.get(self.metric)
