@@ -29,6 +29,7 @@ from simtune.core.backends import backend_class
 from simtune.core.backends._trialdir import training_path as checked_training_path
 from simtune.core.backends.base import Backend
 from simtune.core.callbacks import Callback
+from simtune.core.constraints import check_constraints
 from simtune.core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from simtune.core.rundir import TRIALS, RunSession
 from simtune.core.schedulers import create as create_scheduler
@@ -54,6 +55,13 @@ class Run:
     scheduler_args: dict[str, Any]
     objective: tuple[str, str]  # the metric to optimize and its mode ("min" | "max")
     one_fidelity: bool  # a multi-fidelity scheduler on a benchmark with a single fidelity
+    constraints: tuple[str, ...] = ()  # outcome constraints: metrics that must be <= 0
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics results.csv records: the objectives, then the constraints."""
+        objectives = list(self.benchmark.objectives)
+        return [*objectives, *(c for c in self.constraints if c not in objectives)]
 
     def tuner(
         self,
@@ -70,7 +78,7 @@ class Run:
         backend = session.backend(self.backend) if session is not None else self.backend
         return Tuner(scheduler=self.scheduler, backend=backend, stop=self.stop,
                      n_workers=self.n_workers, results=results, progress=progress,
-                     callbacks=callbacks)
+                     callbacks=callbacks, constraints=self.constraints)
 
 
 def assemble(
@@ -87,6 +95,7 @@ def assemble(
     training: str | None = None,
     out_dir: Path | None = None,
     allow_single_fidelity: bool = False,
+    constraints: Sequence[str] | None = None,
 ) -> Run:
     """The scheduler `scheduler` (with `scheduler_args`) and the backend `backend` (with
     `backend_args`) on `benchmark`, their random streams from `seed`.
@@ -94,9 +103,12 @@ def assemble(
     `metric` defaults to the benchmark's first objective; real backends train `training`
     ("path/script.py:function") with their trial directories in `out_dir`/trials. A
     multi-fidelity scheduler on a benchmark with one fidelity is refused unless
-    `allow_single_fidelity`. Bad input raises ValueError with one line.
+    `allow_single_fidelity`. `constraints` name reported metrics that must be <= 0
+    (core.constraints; None: the benchmark's own, if any). Bad input raises ValueError
+    with one line.
     """
     metric, mode = objective(benchmark, metric)
+    constraints = run_constraints(benchmark, metric, constraints)
     scheduler_rng, backend_rng = run_rngs(seed)
     candidates = None
     if isinstance(benchmark, TabularBlackbox) and len(benchmark) != benchmark.space.size():
@@ -122,7 +134,7 @@ def assemble(
                                                  benchmark.fidelity_name, benchmark.fidelities[0]))
     return Run(benchmark=benchmark, scheduler=built, backend=backend_built, stop=stop,
                n_workers=n_workers, scheduler_name=scheduler, scheduler_args=args,
-               objective=(metric, mode), one_fidelity=one_fidelity)
+               objective=(metric, mode), one_fidelity=one_fidelity, constraints=constraints)
 
 
 def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
@@ -138,7 +150,26 @@ def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
         backend=backend_args.pop("name"), backend_args=backend_args,
         metric=cfg.benchmark.get("metric"), training=cfg.benchmark.get("training"),
         out_dir=out_dir, allow_single_fidelity=cfg.allow_single_fidelity,
+        constraints=_plain(cfg.benchmark.get("constraints")),
     )
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain Python (a Hydra list as a list)."""
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def run_constraints(benchmark: Blackbox | Problem, metric: str,
+                    constraints: Sequence[str] | None) -> tuple[str, ...]:
+    """The run's outcome constraints, checked: `constraints`, or the benchmark's own if
+    None. On a table or a closed-form benchmark each must be a metric its curves report;
+    your own training (a Problem) may report any."""
+    where = "benchmark.constraints"
+    if constraints is None:
+        return tuple(benchmark.constraints)
+    reported = None if isinstance(benchmark, Problem) else benchmark.metrics
+    return check_constraints(constraints, metric=metric, reported=reported,
+                             fidelity=benchmark.fidelity_name, where=where)
 
 
 def objective(blackbox: Blackbox | Problem, metric: str | None) -> tuple[str, str]:

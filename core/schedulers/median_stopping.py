@@ -81,6 +81,10 @@ class MedianStopping(Scheduler):
     def on_error(self, trial: Trial) -> None:
         self.scheduler.on_error(trial)
 
+    def on_constraints(self, trial: Trial, fidelity: int, value: float,
+                       constraints: dict[str, float]) -> None:
+        self.scheduler.on_constraints(trial, fidelity, value, constraints)
+
     def derived(self) -> dict[str, Any]:
         return {"grace_period": self._grace}
 
