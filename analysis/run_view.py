@@ -32,6 +32,7 @@ from simtune.analysis.load import (  # noqa: E402
     run_info,
 )
 from simtune.analysis.styles import figure, log_ticks, save, title  # noqa: E402
+from simtune.core.constraints import feasible_rows  # noqa: E402
 from simtune.core.incumbent import incumbent  # noqa: E402
 
 FATES = {  # fate -> line style, drawn in this order (the most common first, underneath)
@@ -140,8 +141,12 @@ def run_figure(run_dir: Path, metric: str | None = None):
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small",
                frameon=False)
     text = ", ".join(f"{k}={fmt(v)}" for k, v in config.items())
+    constraints = meta.get("constraints") or ()
+    infeasible = (f" ({int((~feasible_rows(results, constraints)).sum())} infeasible, "
+                  f"not drawn: a constraint of {', '.join(constraints)} > 0)"
+                  ) if constraints else ""
     title(fig, f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
-          f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports"
+          f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports{infeasible}"
           + (f"\nbest configuration (star): {text}" if text else ""))
     return fig
 
