@@ -49,12 +49,12 @@ def violation(metrics: Mapping[str, Any] | np.ndarray, names: Sequence[str] = ()
 def feasible_rows(rows: Any, names: Sequence[str]) -> np.ndarray:
     """A boolean mask of the feasible rows of `rows` (a DataFrame of reports, e.g. a
     results.csv); a constraint without a column makes every row infeasible."""
+    import pandas as pd
+
     mask = np.ones(len(rows), dtype=bool)
     for name in names:
         if name not in rows.columns:
             return np.zeros(len(rows), dtype=bool)
-        import pandas as pd
-
         values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
         mask &= values <= 0
     return mask
