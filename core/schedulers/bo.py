@@ -282,7 +282,6 @@ class GPSearcher(ModelSearcher):
             return self.pool.random(self.rng)
         return config
 
-
     def _constrained(self, gp: GP) -> ConstrainedAcquisition:
         """EI from the best feasible observation times the probability of feasibility under
         one GP per constraint (core/schedulers/feasibility.py), fitted on the model's rows;
