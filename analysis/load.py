@@ -197,7 +197,7 @@ def read_one(run_dir: str | Path, metric: str | None = None) -> tuple[dict, pd.D
     """(run_info of the run plus its number of reports, its reports as in read_run)."""
     meta = read_metadata(run_dir)
     info = run_info(meta, run_dir, metric)
-    raw = read_results(run_dir)
+    raw = feasible_only(read_results(run_dir), meta, [info["metric"]])
     fidelity = meta.get("fidelity_name")
     if info["learning_curves"] is None and fidelity in raw.columns and len(raw):
         info["learning_curves"] = bool(raw[fidelity].nunique() > 1)
@@ -244,6 +244,24 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
     except (UnicodeDecodeError, ValueError) as e:
         raise AnalysisError(f"cannot read {path}: not a results file ({type(e).__name__}); "
                             "move it away or rerun that run") from None
+
+
+def feasible_only(raw: pd.DataFrame, meta: dict, columns: Iterable[str]) -> pd.DataFrame:
+    """`raw` (a results.csv) with `columns` emptied (NaN) in the reports that violate one
+    of the run's outcome constraints (metadata.json "constraints", core.constraints), so
+    that every best-so-far, regret, table and figure counts only feasible reports; `raw`
+    itself in a run without constraints."""
+    names = meta.get("constraints") or ()
+    if not names or raw.empty:
+        return raw
+    from simtune.core.constraints import feasible_rows
+
+    out = raw.copy()
+    bad = ~feasible_rows(raw, names)
+    for col in columns:
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col], errors="coerce").where(~bad)
+    return out
 
 
 def load_runs(dirs: Iterable[str | Path], metric: str | None = None) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from simtune.analysis.aggregate import AGG_LABELS, aggregate
-from simtune.analysis.load import AnalysisError, read_metadata, read_results
+from simtune.analysis.load import AnalysisError, feasible_only, read_metadata, read_results
 from simtune.analysis.styles import Styles, figure_legend, line, panel_grid, save, title
 
 REFERENCE = 1.1  # the reference point in every objective scaled to [0, 1]
@@ -91,7 +91,7 @@ def collect(runs: pd.DataFrame, objectives: list[str] | None
                                 f"different objectives {sets[key]} and {names}; choose with "
                                 "--objectives")
         signs = np.array([1.0 if m == "min" else -1.0 for m in modes_of(meta, names, r.run_dir)])
-        raw = read_results(r.run_dir)
+        raw = feasible_only(read_results(r.run_dir), meta, names)
         lacking = [n for n in names if n not in raw.columns]
         if lacking:
             raise AnalysisError(f"{r.run_dir}/results.csv has no column(s) {', '.join(lacking)}")

@@ -24,8 +24,15 @@ import pandas as pd
 if __package__ in (None, ""):  # run as `python analysis/run_view.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simtune.analysis.load import AnalysisError, read_metadata, read_results, run_info  # noqa: E402
+from simtune.analysis.load import (  # noqa: E402
+    AnalysisError,
+    feasible_only,
+    read_metadata,
+    read_results,
+    run_info,
+)
 from simtune.analysis.styles import figure, log_ticks, save, title  # noqa: E402
+from simtune.core.constraints import feasible_rows  # noqa: E402
 from simtune.core.incumbent import incumbent  # noqa: E402
 
 FATES = {  # fate -> line style, drawn in this order (the most common first, underneath)
@@ -86,8 +93,8 @@ def run_figure(run_dir: Path, metric: str | None = None):
     """The metric over time and over the fidelity (if recorded) per trial."""
     meta = read_metadata(run_dir)
     info = run_info(meta, run_dir, metric)
-    results = read_results(run_dir)
     name = info["metric"]
+    results = feasible_only(read_results(run_dir), meta, [name])  # infeasible: no value
     if name not in results.columns or results.empty:
         raise AnalysisError(f"{run_dir}: no reports of {name!r} to show")
     results = results.assign(value=pd.to_numeric(results[name], errors="coerce"))
@@ -99,7 +106,8 @@ def run_figure(run_dir: Path, metric: str | None = None):
     fig, axes = figure(1, len(xs), size=(5.6, 4.0))
     best = incumbent(results, "value", info["mode"], fidelity)  # the run's one "best"
     if best is None:
-        raise AnalysisError(f"{run_dir}: no finite value of {name!r} to show")
+        what = "feasible" if meta.get("constraints") else "finite"
+        raise AnalysisError(f"{run_dir}: no {what} value of {name!r} to show")
     counts = fate.value_counts()
     for ax, (col, label) in zip(axes[0], xs, strict=True):
         for kind, style in FATES.items():
@@ -134,8 +142,12 @@ def run_figure(run_dir: Path, metric: str | None = None):
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small",
                frameon=False)
     text = ", ".join(f"{k}={fmt(v)}" for k, v in config.items())
+    constraints = meta.get("constraints") or ()
+    infeasible = (f" ({int((~feasible_rows(results, constraints)).sum())} infeasible, "
+                  f"not drawn: a constraint of {', '.join(constraints)} > 0)"
+                  ) if constraints else ""
     title(fig, f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
-          f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports"
+          f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports{infeasible}"
           + (f"\nbest configuration (star): {text}" if text else ""))
     return fig
 

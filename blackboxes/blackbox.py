@@ -33,6 +33,9 @@ class Blackbox:
     `seeds` (seed labels), `source` (where the data came from) and `optimum`
     (objective -> best value any report can show: over every config, seed and fidelity,
     so regret of a best-so-far curve is never negative; None if unknown).
+    A constrained benchmark also sets `constraints`: metrics its curves report besides the
+    objectives that must be <= 0 (core.constraints), then its `optimum` is the best
+    feasible value.
     """
 
     name: str
@@ -44,6 +47,12 @@ class Blackbox:
     seeds: list[int]
     source: str = ""
     optimum: dict[str, float] | None = None
+    constraints: tuple[str, ...] = ()
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics its curves report: the objectives, then the constraints."""
+        return [*self.objectives, *(c for c in self.constraints if c not in self.objectives)]
 
     def curve(self, config: dict[str, Any], seed: int) -> Curve:
         """The whole learning curve of `config` under `seed` (only the fidelities that exist)."""

@@ -163,9 +163,10 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             "synthetic",
-            ("branin", "hartmann3", "hartmann6", "zdt1"),
+            ("branin", "hartmann3", "hartmann6", "zdt1", "gramacy"),
             _synthetic,
-            "closed-form functions with learning curves and known optima (zdt1: 2 objectives)",
+            "closed-form functions with learning curves and known optima (zdt1: 2 objectives; "
+            "gramacy: outcome constraints c1, c2 <= 0)",
             status=lambda task: "generated (closed form, no data)",
             configs="continuous",
         ),

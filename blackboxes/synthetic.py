@@ -135,7 +135,9 @@ class CurveFunction(Blackbox):
 
     `f` maps a vector to one value per objective, `offset` to the curve offset of each
     objective (>= 0, so that no fidelity looks better than the final one), and `cost`
-    to the seconds one epoch takes. Deterministic: one seed, 0.
+    to the seconds one epoch takes; `constraints` (name -> function of the vector), if
+    any, are outcome constraints reported with the same value at every fidelity (a
+    report is feasible when each is <= 0). Deterministic: one seed, 0.
 
     Example:
         >>> bb = hartmann6_curves()
@@ -153,6 +155,7 @@ class CurveFunction(Blackbox):
         cost: Any,
         optimum: dict[str, float],
         max_fidelity: int = 81,
+        constraints: dict[str, Any] | None = None,
     ) -> None:
         if max_fidelity < 2:
             raise ValueError(f"max_fidelity must be >= 2, got {max_fidelity}")
@@ -165,6 +168,8 @@ class CurveFunction(Blackbox):
         self.source = "closed form"
         self.optimum = dict(optimum)
         self._f, self._offset, self._cost = f, offset, cost
+        self._constraints = dict(constraints or {})
+        self.constraints = tuple(self._constraints)
         self._names = [f"x{i}" for i in range(dims)]
         r = np.asarray(self.fidelities, dtype=float)
         self._shape = ((max_fidelity - r) / (max_fidelity - 1)) ** 2
@@ -179,6 +184,8 @@ class CurveFunction(Blackbox):
             name: (final + off * self._shape).tolist()
             for name, final, off in zip(self.objectives, finals, offsets, strict=True)
         }
+        for name, c in self._constraints.items():
+            metrics[name] = [float(c(x))] * len(self.fidelities)
         return Curve(self.fidelities, (self._r * self._cost(x)).tolist(), metrics)
 
 
@@ -230,11 +237,48 @@ def zdt1_curves(max_fidelity: int = 81, dims: int = 6) -> CurveFunction:
     )
 
 
+# Gramacy et al. 2016 ("Modeling an augmented Lagrangian for blackbox constrained
+# optimization", Technometrics 58(1)), the toy problem: minimize x0 + x1 on [0, 1]^2 subject
+# to c1 <= 0 and c2 <= 0. Its global solution, x = (0.19512, 0.40467) with value 0.599788
+# (the paper: 0.5998 at (0.1954, 0.4044)), from SLSQP started at 300 random points and a
+# 4001^2 grid; the unconstrained optimum, (0, 0), is infeasible (c1 = 1.5).
+GRAMACY_MIN = 0.599788052  # 0.599788052009986, rounded down: regret never negative
+GRAMACY_ARGMIN = (0.1951226881417946, 0.4046653638681914)
+
+
+def gramacy_c1(x: np.ndarray) -> float:
+    """The first constraint of Gramacy et al.'s toy problem (feasible where <= 0)."""
+    return float(1.5 - x[0] - 2.0 * x[1] - 0.5 * math.sin(2.0 * math.pi * (x[0] ** 2 - 2.0 * x[1])))
+
+
+def gramacy_c2(x: np.ndarray) -> float:
+    """The second constraint of Gramacy et al.'s toy problem (feasible where <= 0)."""
+    return float(x[0] ** 2 + x[1] ** 2 - 1.5)
+
+
+def gramacy_curves(max_fidelity: int = 81) -> CurveFunction:
+    """Gramacy et al.'s constrained toy problem with learning curves: loss = x0 + x1,
+    outcome constraints c1, c2 (reported at every epoch, feasible when <= 0); constrained
+    optimum 0.599788. Offset 0.5 + x0, epoch cost 1 + x1 s."""
+    return CurveFunction(
+        task="gramacy",
+        dims=2,
+        objectives={"loss": "min"},
+        f=lambda x: (float(x[0] + x[1]),),
+        offset=lambda x: (0.5 + x[0],),
+        cost=lambda x: 1.0 + float(x[1]),
+        optimum={"loss": GRAMACY_MIN},
+        max_fidelity=max_fidelity,
+        constraints={"c1": gramacy_c1, "c2": gramacy_c2},
+    )
+
+
 TASKS = {
     "branin": BraninCurves,
     "hartmann3": hartmann3_curves,
     "hartmann6": hartmann6_curves,
     "zdt1": zdt1_curves,
+    "gramacy": gramacy_curves,
 }
 
 
@@ -247,6 +291,8 @@ def load_synthetic(task: str, max_fidelity: int = 81) -> Blackbox:
 
 __all__ = [
     "BRANIN_MIN",
+    "GRAMACY_ARGMIN",
+    "GRAMACY_MIN",
     "HARTMANN3_ARGMIN",
     "HARTMANN3_MIN",
     "HARTMANN6_ARGMIN",
@@ -256,6 +302,9 @@ __all__ = [
     "BraninCurves",
     "CurveFunction",
     "branin",
+    "gramacy_c1",
+    "gramacy_c2",
+    "gramacy_curves",
     "hartmann",
     "load_synthetic",
     "zdt1",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from simtune.core.constraints import feasible
 from simtune.core.incumbent import counts, rank
 from simtune.core.trial import Decision, Report, Trial
 
@@ -83,7 +84,7 @@ class StatusLine(Callback):
             return
         self._seen[trial.trial_id] = report.time
         value = report.metrics.get(tuner.scheduler.metric)
-        if counts(value):
+        if counts(value) and feasible(report.metrics, tuner.constraints):
             key = rank(report.fidelity, value, tuner.scheduler.mode)
             old = self._best.get(trial.trial_id)
             if old is None or key > old[0]:

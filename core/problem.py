@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from simtune.core.configspace import from_configspace, is_configspace
+from simtune.core.constraints import check_constraints
 from simtune.core.space import Space
 
 KEYS = ("name", "training", "space", "metric", "mode", "fidelity", "max_fidelity",
-        "min_fidelity", "objectives", "task", "max_wallclock")
+        "min_fidelity", "objectives", "task", "max_wallclock", "constraints")
 
 # the entries only benchmark=custom reads: a table benchmark brings its own
 CUSTOM_ONLY = ("space", "mode", "fidelity", "max_fidelity", "min_fidelity", "objectives")
@@ -59,10 +60,19 @@ class Problem:
     task: str | None = None  # benchmark=custom: benchmark.task, else the training file's name
     source: str = "your training"
     optimum: dict[str, float] | None = None  # unknown for real training
+    # outcome constraints: reported metrics that must be <= 0 (core.constraints)
+    constraints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.space = Space.of(self.space)  # a dict {name: domain or constant} works as well
         self.objectives = {self.metric: self.mode, **self.objectives}
+        self.constraints = check_constraints(self.constraints, metric=self.metric,
+                                             reported=None, fidelity=self.fidelity_name)
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics results.csv records: the objectives, then the constraints."""
+        return [*self.objectives, *(c for c in self.constraints if c not in self.objectives)]
 
     @property
     def fidelities(self) -> list[int]:
@@ -113,6 +123,8 @@ def problem_from_config(entries: Mapping[str, Any], base: Path | None = None) ->
     others = {str(k): _mode(f"benchmark.objectives.{k}", v) for k, v in others.items()
               if k != metric}
     task = entries.get("task")
+    constraints = check_constraints(entries.get("constraints"), metric=metric, reported=None,
+                                    fidelity=fidelity, where="benchmark.constraints")
     return Problem(
         space=space,
         metric=metric,
@@ -123,6 +135,7 @@ def problem_from_config(entries: Mapping[str, Any], base: Path | None = None) ->
         objectives=others,
         task=str(task) if task is not None else Path(str(entries["training"]).split(":")[0]).stem,
         source=f"your training {entries['training']}",
+        constraints=constraints,
     )
 
 

@@ -285,10 +285,13 @@ def run_metadata(
     backend: Any,
     stop: Any,
     packages: Sequence[str] = ("simtune", "numpy", "scipy", "pandas"),
+    constraints: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The metadata.json of a run, as experiments/run.py writes it and analysis reads it.
 
     `benchmark` is a blackbox or a core.problem.Problem (space, objectives, fidelities).
+    `constraints`: the run's outcome constraints (None: the benchmark's own); recorded
+    under "constraints" only if there are any.
 
     Example:
         >>> run_metadata(scheduler=sched, scheduler_name="asha", scheduler_args={},
@@ -297,6 +300,8 @@ def run_metadata(
     """
     from simtune.core.provenance import versions
 
+    if constraints is None:
+        constraints = getattr(benchmark, "constraints", ())
     return {
         "scheduler": {"name": scheduler_name, "args": scheduler_args,
                       "details": scheduler.metadata()},
@@ -315,4 +320,4 @@ def run_metadata(
         "stop": stop.to_dict(),
         "space": benchmark.space.to_dict(),
         "versions": versions(tuple(packages)),
-    }
+    } | ({"constraints": list(constraints)} if constraints else {})

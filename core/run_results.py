@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simtune.core.constraints import feasible_rows
 from simtune.core.incumbent import incumbent
 from simtune.core.rundir import METADATA, RESULTS
 
@@ -79,7 +80,8 @@ class RunResults:
         - "any": a trial counts with its best value in any report, at any fidelity.
         - "last": with its last report only (the model as it ended).
 
-        None if no report has the metric.
+        In a run with outcome constraints (metadata.json "constraints") only feasible
+        reports count. None if no report has the metric (or none is feasible).
         """
         if rule not in RULES:
             raise ValueError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
@@ -88,6 +90,9 @@ class RunResults:
             raise ValueError(f"the run has no metric {metric!r}; columns: "
                              f"{', '.join(self.rows.columns)}")
         rows = self.rows[self.rows[metric].notna()]
+        constraints = self.metadata.get("constraints") or ()
+        if constraints:
+            rows = rows[feasible_rows(rows, constraints)]
         if rule == "last":
             rows = rows.groupby("trial_id", sort=False).tail(1)
         fidelity_name = self.metadata.get("fidelity_name")

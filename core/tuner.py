@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from simtune.core.backends.base import Backend
 from simtune.core.callbacks import Callback, ProgressBar
 from simtune.core.checks import RunChecks
+from simtune.core.constraints import constraint_values, feasible, masked
 from simtune.core.incumbent import Incumbent, describe
 from simtune.core.protocol import begin, decide, report_problem
 from simtune.core.schedulers.base import Scheduler
@@ -73,6 +74,9 @@ class Tuner:
     (core.callbacks.Callback) watch the run; the results writer records it. `warm_start`
     (an earlier run's directory, or a core.warm_start.WarmStart read with the space
     checked) feeds that run's results to the scheduler before its first suggestion.
+    `constraints` name reported metrics that must be <= 0 (core.constraints): only
+    feasible reports can be the incumbent, and the scheduler sees an infeasible report's
+    metric as NaN.
 
     Example:
         >>> Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=20),
@@ -90,6 +94,7 @@ class Tuner:
         progress: bool = True,
         callbacks: Sequence[Callback] = (),
         warm_start: WarmStart | str | Path | None = None,
+        constraints: Sequence[str] = (),
     ) -> None:
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -100,6 +105,7 @@ class Tuner:
         self.results = results
         self.progress = progress
         self.callbacks = [*([ProgressBar()] if progress else []), *callbacks]
+        self.constraints = tuple(constraints)
         self.trials: dict[int, Trial] = {}
         self._running: set[int] = set()
         self.so_far = Progress()  # what the stop rules read
@@ -166,15 +172,25 @@ class Tuner:
                 results.close(ended=ended, complete=summary.complete,
                               n_trials=summary.n_started, n_failed=summary.n_failed,
                               n_reports=summary.n_reports, end_time=summary.time,
-                              best=summary.best_record(), **self._inherited())
+                              best=summary.best_record(), **self._inherited(),
+                              **self._no_feasible(summary))
         log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
                  ended, summary.n_started, summary.n_reports, summary.time,
-                 describe(summary.best_record()))
+                 self._no_feasible(summary).get("best_reason") or describe(summary.best_record()))
         return summary
 
     def _inherited(self) -> dict[str, Any]:
         """metadata.json's record of the warm start, if the run had one."""
         return {} if self.warm_start is None else {"warm_start": self.warm_start.record()}
+
+    def _no_feasible(self, summary: TuningSummary) -> dict[str, str]:
+        """metadata.json's `best_reason` when a constrained run has reports but no
+        feasible one (its `best` is then null); empty otherwise."""
+        if not self.constraints or summary.best_trial is not None or not summary.n_reports:
+            return {}
+        return {"best_reason": (
+            f"no feasible report: none of the {summary.n_reports} reports has every "
+            f"constraint ({', '.join(self.constraints)}) <= 0")}
 
     def _stop_running(self, ended: Ended) -> None:
         """Stop the trials still running; a run that ended (not cut short) says so in
@@ -288,7 +304,8 @@ class Tuner:
         self._checks.on_report(report)
         self.so_far.add_cost(trial, report, self.stop.cost_attribute)
         t = _time.perf_counter()
-        decision = decide(self.scheduler, trial, report)
+        seen, ok = self._feasible_view(trial, report)
+        decision = decide(self.scheduler, trial, seen)
         if trial.status == Status.STOPPED:
             self.backend.stop(trial.trial_id)
         elif trial.status == Status.PAUSED:
@@ -299,13 +316,31 @@ class Tuner:
                 self.so_far.n_finished += 1
         self.backend.charge(_time.perf_counter() - t)
         value = report.metrics[self.scheduler.metric]
-        self.so_far.add_report(trial.trial_id, report.fidelity, value, self.scheduler.mode)
-        self.incumbent.offer(trial.trial_id, report.fidelity, value)
+        if ok:
+            self.so_far.add_report(trial.trial_id, report.fidelity, value, self.scheduler.mode)
+            self.incumbent.offer(trial.trial_id, report.fidelity, value)
+        else:  # infeasible: a valid report, but no candidate for best
+            self.so_far.n_reports += 1
         self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
         for callback in self.callbacks:
             callback.on_report(trial, report, decision)
         if trial.status in (Status.COMPLETED, Status.STOPPED):
             self._ended(trial)
+
+    def _feasible_view(self, trial: Trial, report: Report) -> tuple[Report, bool]:
+        """(`report` as the scheduler sees it, whether it is feasible). Without
+        constraints, the report itself; with them, the scheduler is given the constraint
+        values first (`on_constraints`), and an infeasible report's metric is NaN."""
+        if not self.constraints:
+            return report, True
+        metric = self.scheduler.metric
+        values = dict(zip(self.constraints,
+                          constraint_values(report.metrics, self.constraints).tolist(),
+                          strict=True))
+        self.scheduler.on_constraints(trial, report.fidelity, report.metrics[metric], values)
+        if feasible(report.metrics, self.constraints):
+            return report, True
+        return masked(report, metric), False
 
     def _on_failure(self, failure: Failure) -> None:
         trial = self.trials[failure.trial_id]

@@ -29,6 +29,7 @@ from simtune.core.backends import backend_class
 from simtune.core.backends._trialdir import training_path as checked_training_path
 from simtune.core.backends.base import Backend
 from simtune.core.callbacks import Callback
+from simtune.core.constraints import check_constraints
 from simtune.core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
 from simtune.core.rundir import TRIALS, RunSession
 from simtune.core.schedulers import create as create_scheduler
@@ -57,6 +58,13 @@ class Run:
     objective: tuple[str, str]  # the metric to optimize and its mode ("min" | "max")
     one_fidelity: bool  # a multi-fidelity scheduler on a benchmark with a single fidelity
     warm_start: WarmStart | None = None  # an earlier run's results, fed to the scheduler first
+    constraints: tuple[str, ...] = ()  # outcome constraints: metrics that must be <= 0
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics results.csv records: the objectives, then the constraints."""
+        objectives = list(self.benchmark.objectives)
+        return [*objectives, *(c for c in self.constraints if c not in objectives)]
 
     def tuner(
         self,
@@ -73,7 +81,8 @@ class Run:
         backend = session.backend(self.backend) if session is not None else self.backend
         return Tuner(scheduler=self.scheduler, backend=backend, stop=self.stop,
                      n_workers=self.n_workers, results=results, progress=progress,
-                     callbacks=callbacks, warm_start=self.warm_start)
+                     callbacks=callbacks, warm_start=self.warm_start,
+                     constraints=self.constraints)
 
 
 def assemble(
@@ -91,6 +100,7 @@ def assemble(
     out_dir: Path | None = None,
     allow_single_fidelity: bool = False,
     warm_start: str | Path | None = None,
+    constraints: Sequence[str] | None = None,
 ) -> Run:
     """The scheduler `scheduler` (with `scheduler_args`) and the backend `backend` (with
     `backend_args`) on `benchmark`, their random streams from `seed`.
@@ -100,9 +110,11 @@ def assemble(
     multi-fidelity scheduler on a benchmark with one fidelity is refused unless
     `allow_single_fidelity`. `warm_start` names an earlier run of the same space whose
     results the scheduler learns from before its first suggestion (core.warm_start).
-    Bad input raises ValueError with one line.
+    `constraints` name reported metrics that must be <= 0 (core.constraints; None: the
+    benchmark's own, if any). Bad input raises ValueError with one line.
     """
     metric, mode = objective(benchmark, metric)
+    constraints = run_constraints(benchmark, metric, constraints)
     scheduler_rng, backend_rng = run_rngs(seed)
     candidates = None
     if isinstance(benchmark, TabularBlackbox) and len(benchmark) != benchmark.space.size():
@@ -128,7 +140,7 @@ def assemble(
                                                  benchmark.fidelity_name, benchmark.fidelities[0]))
     return Run(benchmark=benchmark, scheduler=built, backend=backend_built, stop=stop,
                n_workers=n_workers, scheduler_name=scheduler, scheduler_args=args,
-               objective=(metric, mode), one_fidelity=one_fidelity,
+               objective=(metric, mode), one_fidelity=one_fidelity, constraints=constraints,
                warm_start=read_warm_start(warm_start, benchmark.space, metric, out_dir))
 
 
@@ -146,6 +158,7 @@ def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
         metric=cfg.benchmark.get("metric"), training=cfg.benchmark.get("training"),
         out_dir=out_dir, allow_single_fidelity=cfg.allow_single_fidelity,
         warm_start=cfg.get("warm_start"),
+        constraints=_plain(cfg.benchmark.get("constraints")),
     )
 
 
@@ -161,6 +174,24 @@ def read_warm_start(run_dir: str | Path | None, space: Space, metric: str,
         raise ValueError(f"warm_start: {run_dir} is this run's own directory; name an earlier "
                          "run's")
     return WarmStart.read(run_dir, metric=metric, space=space)
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain Python (a Hydra list as a list)."""
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def run_constraints(benchmark: Blackbox | Problem, metric: str,
+                    constraints: Sequence[str] | None) -> tuple[str, ...]:
+    """The run's outcome constraints, checked: `constraints`, or the benchmark's own if
+    None. On a table or a closed-form benchmark each must be a metric its curves report;
+    your own training (a Problem) may report any."""
+    where = "benchmark.constraints"
+    if constraints is None:
+        return tuple(benchmark.constraints)
+    reported = None if isinstance(benchmark, Problem) else benchmark.metrics
+    return check_constraints(constraints, metric=metric, reported=reported,
+                             fidelity=benchmark.fidelity_name, where=where)
 
 
 def objective(blackbox: Blackbox | Problem, metric: str | None) -> tuple[str, str]:

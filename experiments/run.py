@@ -154,7 +154,7 @@ def run(
     session = open_run(
         out_dir,
         fidelity=blackbox.fidelity_name,
-        metrics=list(blackbox.objectives),
+        metrics=parts.metrics,
         hyperparameters=list(blackbox.space),
         config=config,
         resume=cfg.resume,
@@ -162,7 +162,7 @@ def run(
         metadata=run_metadata(
             scheduler=scheduler, scheduler_name=name, scheduler_args=params, benchmark=blackbox,
             metric=metric, mode=mode, seed=cfg.seed, n_workers=cfg.n_workers, backend=backend,
-            stop=stop, packages=_PACKAGES,
+            stop=stop, packages=_PACKAGES, constraints=parts.constraints,
         ) | ({"allow_single_fidelity": True} if parts.one_fidelity else {})  # analysis marks it
         | ({"warm_start": parts.warm_start.record()} if parts.warm_start else {}),
     )

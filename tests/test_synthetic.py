@@ -15,12 +15,15 @@ from simtune.blackboxes.synthetic import (
     HARTMANN6_MIN,
     TASKS,
     branin,
+    gramacy_c1,
+    gramacy_c2,
     hartmann,
     load_synthetic,
     zdt1,
     zdt1_front,
     zdt1_front_hypervolume,
 )
+from simtune.core.constraints import feasible
 from simtune.core.schedulers.pareto import nondominated_sort
 
 
@@ -60,9 +63,13 @@ def test_curves_end_at_the_function_and_never_undercut_it(task):
             final = (branin(*x),)
         elif task == "zdt1":
             final = zdt1(x)
+        elif task == "gramacy":  # the loss, then its constraints c1 and c2
+            final = (x.sum(), gramacy_c1(x), gramacy_c2(x))
         else:
             final = (hartmann(x),)
         assert [v[-1] for v in curve.metrics.values()] == pytest.approx(list(final))
+        if not feasible({k: v[-1] for k, v in curve.metrics.items()}, bb.constraints):
+            continue  # a constrained optimum bounds the feasible values only
         for name, value in bb.optimum.items():
             assert curve.metrics[name][-1] >= value - 1e-9
     with pytest.raises(ValueError, match="only seed 0"):

@@ -70,6 +70,13 @@ class Scheduler(Registered):
         `suggest`): what the model learns from, never a trial to stop, pause or resume.
         Schedulers with a searcher hand it on; the others ignore it."""
 
+    def on_constraints(self, trial: Trial, fidelity: int, value: float,
+                       constraints: dict[str, float]) -> None:
+        """A run with outcome constraints (core.constraints): `trial` reported `value` of
+        the metric and these constraint values (NaN: missing) at `fidelity`; called just
+        before `on_report`, which sees the metric as NaN if a constraint is violated.
+        Schedulers with a searcher hand them on (`Searcher.observe_constraints`)."""
+
 
 # what every scheduler and searcher is given by the benchmark; metadata.json records it
 # elsewhere

@@ -15,6 +15,11 @@ import numpy as np
 from simtune.core.encoding import Coords, decode, encode
 from simtune.core.schedulers.acquisition import Acquisition, PerSecond, maximize, maximize_on_table
 from simtune.core.schedulers.base import check_count
+from simtune.core.schedulers.feasibility import (
+    ConstrainedAcquisition,
+    FeasibilityModel,
+    best_feasible,
+)
 from simtune.core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
 from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
 from simtune.core.space import Space
@@ -122,6 +127,7 @@ class GPSearcher(ModelSearcher):
         self._n_at_restart = 0
         self._n_rows_seen = 0
         self._y_loc, self._y_scale = 0.0, 1.0
+        self._feasibility: FeasibilityModel | None = None  # outcome constraints only
 
     # --- the model (ModelSearcher does the rest) --------------------------------------
     def encode(self, config: dict[str, Any]) -> np.ndarray:
@@ -260,6 +266,8 @@ class GPSearcher(ModelSearcher):
             gp = gp.extend(x_p, mean_p)  # kriging believer: mean unchanged, variance shrinks
             best = min(best, float(mean_p.min()))
         score = Acquisition(gp, best, self._target if self.fidelity_aware else None)
+        if self.c_of:  # outcome constraints: expected constrained improvement
+            score = self._constrained(gp)
         if self.cost_aware and len(self._log_cost) >= 2 and not self.fidelity_aware:
             score = PerSecond(score, self._cost_model())
         if self.finite is not None:
@@ -273,6 +281,32 @@ class GPSearcher(ModelSearcher):
         if not self.pool.is_new(config):
             return self.pool.random(self.rng)
         return config
+
+    def _constrained(self, gp: GP) -> ConstrainedAcquisition:
+        """EI from the best feasible observation times the probability of feasibility under
+        one GP per constraint (core/schedulers/feasibility.py), fitted on the model's rows;
+        `gp` is the objective's, pending trials fantasized."""
+        n = len(self._model_rows)
+        key_of = {row: key for key, row in self._row_of.items()}
+        c = np.array([self._row_constraints(key_of[r]) for r in self._model_rows])
+        x = gp.x[:n]
+        if self._feasibility is None:
+            self._feasibility = FeasibilityModel()
+        fit = subsample(list(range(n)), np.nan_to_num(c.max(axis=1), nan=np.inf),
+                        self.max_fit_points, self.rng)
+        feasibility = self._feasibility.fit(x[fit], c[fit], self.rng, self._groups,
+                                            self.n_restarts)
+        feasibility.extend(gp.x[n:])
+        ok = np.all(c <= 0, axis=1)
+        y = gp.predict(x)[0] if self.max_repeats or self.fidelity_aware else gp.y[:n]
+        return ConstrainedAcquisition(gp, best_feasible(y, ok),
+                                      self._target if self.fidelity_aware else None, feasibility)
+
+    def _row_constraints(self, key: tuple[int, int]) -> np.ndarray:
+        """The constraint values of the observation `key` ((trial, fidelity), fidelity -1:
+        the highest the trial reported)."""
+        trial, fidelity = key
+        return self.constraints_at(trial, self._top_fid[trial] if fidelity < 0 else fidelity)
 
 
 def standardize(

@@ -84,6 +84,10 @@ class MedianStopping(Scheduler):
     def inherit(self, trial: Trial, reports: Sequence[Report]) -> None:
         self.scheduler.inherit(trial, reports)
 
+    def on_constraints(self, trial: Trial, fidelity: int, value: float,
+                       constraints: dict[str, float]) -> None:
+        self.scheduler.on_constraints(trial, fidelity, value, constraints)
+
     def derived(self) -> dict[str, Any]:
         return {"grace_period": self._grace}
 

@@ -113,6 +113,10 @@ class PointsFirst(Searcher):
     def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         self.inner.observe(trial_id, fidelity, value)
 
+    def observe_constraints(self, trial_id: int, fidelity: int, value: float,
+                            constraints: dict[str, float]) -> None:
+        self.inner.observe_constraints(trial_id, fidelity, value, constraints)
+
     def on_cost(self, trial_id: int, seconds: float) -> None:
         self.inner.on_cost(trial_id, seconds)
 
@@ -159,6 +163,10 @@ class PointsFirstScheduler(Scheduler):
 
     def inherit(self, trial: Trial, reports: Sequence[Report]) -> None:
         self.inner.inherit(trial, reports)
+
+    def on_constraints(self, trial: Trial, fidelity: int, value: float,
+                       constraints: dict[str, float]) -> None:
+        self.inner.on_constraints(trial, fidelity, value, constraints)
 
     def metadata(self) -> dict[str, Any]:
         return {**self.inner.metadata(), "points_to_evaluate": self.points}

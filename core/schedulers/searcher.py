@@ -47,6 +47,13 @@ class Searcher(Registered):
     def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         """Trial `trial_id` reached `value` of the metric at `fidelity`."""
 
+    def observe_constraints(self, trial_id: int, fidelity: int, value: float,
+                            constraints: dict[str, float]) -> None:
+        """A run with outcome constraints: trial `trial_id`'s `value` of the metric and its
+        constraint values (each must be <= 0; NaN: missing) at `fidelity`, told just before
+        `observe`, which gets NaN for an infeasible report. Constraint-aware searchers
+        (ModelSearcher) keep them; others rank infeasible reports last through the NaN."""
+
     def on_cost(self, trial_id: int, seconds: float) -> None:
         """Trial `trial_id` took `seconds` to train (reported once, at its end, by FIFO
         scheduling); cost-aware searchers learn from it."""
@@ -108,6 +115,11 @@ class ModelSearcher(Searcher):
         self.n_suggested = 0
         self.n_inherited = 0  # trials of an earlier run (warm start): they count as suggested
 
+        # outcome constraints (observe_constraints): (trial id, fidelity) -> values, and
+        # the unmasked signed value that `observe` then uses instead of an infeasible NaN
+        self.c_of: dict[tuple[int, int], np.ndarray] = {}
+        self._unmasked: dict[tuple[int, int], float] = {}
+
     def encode(self, config: dict[str, Any]) -> np.ndarray:
         """`config` as the model's input."""
         raise NotImplementedError
@@ -152,7 +164,22 @@ class ModelSearcher(Searcher):
 
     def observe(self, trial_id: int, fidelity: int, value: float) -> None:
         self.check_started(trial_id, self.x_of)
-        self.add(trial_id, int(fidelity), self.sign * float(value) if value is not None else np.nan)
+        y = self.sign * float(value) if value is not None else np.nan
+        self.add(trial_id, int(fidelity), self._unmasked.pop((trial_id, int(fidelity)), y))
+
+    def observe_constraints(self, trial_id: int, fidelity: int, value: float,
+                            constraints: dict[str, float]) -> None:
+        key = (trial_id, int(fidelity))
+        self.c_of[key] = np.array(list(constraints.values()), dtype=float)
+        self._unmasked[key] = self.sign * float(value) if value is not None else np.nan
+
+    def constraints_at(self, trial_id: int, fidelity: int) -> np.ndarray | None:
+        """The constraint values trial `trial_id` reported at `fidelity`; None in a run
+        without constraints (all NaN if the trial reported none there)."""
+        if not self.c_of:
+            return None
+        c = self.c_of.get((trial_id, int(fidelity)))
+        return c if c is not None else np.full(len(next(iter(self.c_of.values()))), np.nan)
 
     def may_repeat(self, row: int) -> bool:
         """Row `row` of the finite set was suggested at most `max_repeats` times."""
@@ -193,3 +220,7 @@ class SearcherScheduler(Scheduler):
     def _observation(self, report: Report) -> Any:
         """What the searcher learns from `report`: the metric's value (None if absent)."""
         return report.metrics.get(self.metric)
+
+    def on_constraints(self, trial: Trial, fidelity: int, value: float,
+                       constraints: dict[str, float]) -> None:
+        self.searcher.observe_constraints(trial.trial_id, fidelity, value, constraints)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from simtune.core.constraints import violation
 from simtune.core.encoding import Columns
 from simtune.core.schedulers.base import check_range
 from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
@@ -122,14 +123,33 @@ class TPESearcher(ModelSearcher):
         table = self._obs[fidelity]
         key = (fidelity, table.version)
         if self._model is None or self._model[0] != key:
-            x, y = table.x[: table.n], nan_as_worst(table.y[: table.n])
-            good, bad = split_good_bad(y, self.gamma)
+            x = table.x[: table.n]
+            good, bad = self._split(fidelity, table)
             self._model = (
                 key,
                 _KDE(x[good], self._cols, self.min_bandwidth, self.categorical_bandwidth),
                 _KDE(x[bad], self._cols, self.min_bandwidth, self.categorical_bandwidth),
             )
         return self._model[1], self._model[2]
+
+    def _split(self, fidelity: int, table: _Table) -> tuple[np.ndarray, np.ndarray]:
+        """The good and the bad observations at `fidelity` (with outcome constraints:
+        feasible ones first, as Optuna's constrained TPE)."""
+        y = nan_as_worst(table.y[: table.n])
+        violations = self._violations(fidelity, table)
+        if violations is None:
+            return split_good_bad(y, self.gamma)
+        return split_constrained(y, violations, self.gamma)
+
+    def _violations(self, fidelity: int, table: _Table) -> np.ndarray | None:
+        """Each observation's total constraint violation at `fidelity` (in the table's row
+        order); None in a run without outcome constraints."""
+        if not self.c_of:
+            return None
+        out = np.empty(table.n)
+        for trial_id, i in table.row.items():
+            out[i] = violation(self.constraints_at(trial_id, fidelity))
+        return out
 
     def _from_model(self, fidelity: int) -> dict[str, Any] | None:
         if self._grouped is not None:
@@ -168,8 +188,7 @@ class TPESearcher(ModelSearcher):
         finite one, the unused row of highest summed group ratio among the model's
         configurations and `n_samples` random unused rows."""
         table = self._obs[fidelity]
-        x, y = table.x[: table.n], nan_as_worst(table.y[: table.n])
-        self._grouped.fit(x, *split_good_bad(y, self.gamma), source=fidelity)
+        self._grouped.fit(table.x[: table.n], *self._split(fidelity, table), source=fidelity)
         m, factor = self.n_samples, self.bandwidth_factor
         if self.finite is None:
             return self._grouped.suggest(self.rng, m, factor, self._allowed)
@@ -225,6 +244,21 @@ def split_good_bad(y: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]
     """Indices of the best ceil(gamma * n) values (at least 1) and of the rest (at
     least 1: with a single observation, it is in both)."""
     order = np.argsort(y, kind="stable")
+    n_good = min(max(int(np.ceil(gamma * len(y))), 1), len(y))
+    good, bad = order[:n_good], order[n_good:]
+    return good, (bad if len(bad) else good)
+
+
+def split_constrained(
+    y: np.ndarray, violations: np.ndarray, gamma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`split_good_bad` with outcome constraints, as Optuna's TPESampler with a
+    `constraints_func` (optuna/samplers/_tpe/sampler.py, `_split_trials`; the c-TPE idea):
+    the feasible observations (violation 0) ranked by value come first, then the
+    infeasible ones ranked by their total violation sum(max(c, 0)); the best
+    ceil(gamma * n) of that order are "good"."""
+    infeasible = violations > 0
+    order = np.lexsort((np.where(infeasible, violations, y), infeasible))
     n_good = min(max(int(np.ceil(gamma * len(y))), 1), len(y))
     good, bad = order[:n_good], order[n_good:]
     return good, (bad if len(bad) else good)
