@@ -1,7 +1,10 @@
 """Tuner callbacks: code of yours that the Tuner calls as the run goes.
 
 Subclass `Callback` and override what you need; every hook defaults to doing nothing.
-A callback only watches: what it returns is ignored, and it must not change the trials.
+A callback watches: it must not change the trials, and what its hooks return is ignored,
+but for the one signal a callback may give: `on_report` ends the run by returning or
+raising `StopRun("why")` (the running trials are stopped, the run is complete, and
+metadata.json's end_reason says "ended by a callback: why"; EndReason.CALLBACK).
 
 Example:
     >>> class PrintBest(Callback):
@@ -28,6 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("simtune.status")
 
 
+class StopRun(Exception):
+    """The stop signal of a callback: `on_report` returns or raises it to end the run.
+
+    Example:
+        >>> class StopAt(Callback):
+        ...     def on_report(self, trial, report, decision):
+        ...         if report.metrics["acc"] >= 0.99:
+        ...             return StopRun(f"trial {trial.trial_id} reached acc 0.99")
+    """
+
+
 class Callback:
     """Hooks of the Tuner loop, in the order they happen."""
 
@@ -38,7 +52,8 @@ class Callback:
         """`trial` has started, or resumed, on a worker."""
 
     def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
-        """`trial` reported `report`, and the scheduler decided `decision`."""
+        """`trial` reported `report`, and the scheduler decided `decision`; return or
+        raise StopRun to end the run."""
 
     def on_trial_end(self, trial: Trial) -> None:
         """`trial` has ended: `trial.status` says completed, stopped or failed."""

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from simtune.core.backends.base import Backend
-from simtune.core.callbacks import Callback, ProgressBar
+from simtune.core.callbacks import Callback, ProgressBar, StopRun
 from simtune.core.checks import RunChecks
 from simtune.core.incumbent import Incumbent, describe
+from simtune.core.retries import Retries
 from simtune.core.schedulers.base import Scheduler
+from simtune.core.stoppers import Stopper, Stoppers
 from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
 from simtune.core.trial import Decision, Event, Failure, Report, Resume, Start, Status, Trial
 
@@ -67,7 +69,9 @@ class Tuner:
     """Asks the scheduler for a trial whenever a worker is free and feeds results back.
 
     The same loop serves every backend; the backend owns the clock. `callbacks`
-    (core.callbacks.Callback) watch the run; the results writer records it.
+    (core.callbacks.Callback) watch the run (and may end it: StopRun); the results writer
+    records it. `stoppers` (core.stoppers) stop trials or end the run whatever the scheduler
+    decides; `retries` restarts a failed trial up to that many times (core.retries).
 
     Example:
         >>> Tuner(scheduler=sched, backend=backend, stop=StoppingCriterion(max_trials=20),
@@ -84,6 +88,8 @@ class Tuner:
         results: ResultsSink | None = None,
         progress: bool = True,
         callbacks: Sequence[Callback] = (),
+        stoppers: Sequence[Stopper] = (),
+        retries: int = 0,
     ) -> None:
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -101,6 +107,9 @@ class Tuner:
         self._first_failure: str | None = None
         self._checks = RunChecks(scheduler, backend)
         self._waiting = False  # in backend.next_events: an interrupt there may drain
+        self.stoppers = Stoppers(stoppers, scheduler.metric, scheduler.mode)
+        self.retries = Retries(retries)
+        self._ending: Ended | None = None  # a callback's StopRun or a stopper ends the run
 
     @property
     def n_running(self) -> int:
@@ -212,7 +221,8 @@ class Tuner:
                 self._on_report(event)
             elif isinstance(event, Failure):
                 self._on_failure(event)
-            ended = stop.after_event(so_far, self.scheduler.metric, self.scheduler.mode)
+            ended = self._ending or stop.after_event(so_far, self.scheduler.metric,
+                                                     self.scheduler.mode)
             if ended:
                 return ended
 
@@ -231,7 +241,7 @@ class Tuner:
                 if isinstance(event, Report):
                     self._on_report(event)
                 elif isinstance(event, Failure):
-                    self._on_failure(event)
+                    self._on_failure(event, restart=False)  # a retry restarts at the resume
         except Exception:
             log.exception("could not record the trials' last reports at the interrupt")
 
@@ -278,19 +288,23 @@ class Tuner:
 
     def _on_report(self, report: Report) -> None:
         trial = self.trials[report.trial_id]
-        if trial.trial_id not in self._running:
-            return  # a report that crossed a stop/pause in flight (real backends)
+        if trial.trial_id not in self._running or self.retries.repeated(trial, report):
+            return  # crossed a stop/pause in flight (real backends), or a retry repeats it
         why = self._invalid(trial, report)
         if why is not None:  # fails this trial, not the run
             if not report.last:
                 self.backend.stop(trial.trial_id)
-            self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"))
+            self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"),
+                             retry=False)
             return
         trial.fidelity = report.fidelity
         self._checks.on_report(report)
         self.so_far.add_cost(trial, report, self.stop.cost_attribute)
         t = _time.perf_counter()
         decision = self.scheduler.on_report(trial, report)
+        if self.stoppers and self.stoppers.stop_trial(trial, report) and decision != Decision.STOP:
+            decision = Decision.STOP
+            self.scheduler.on_error(trial)  # the trial will not report again
         if report.last:
             trial.status = Status.COMPLETED
             self._running.discard(trial.trial_id)
@@ -311,14 +325,26 @@ class Tuner:
         self.incumbent.offer(trial.trial_id, report.fidelity, value)
         self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
         for callback in self.callbacks:
-            callback.on_report(trial, report, decision)
+            try:
+                signal = callback.on_report(trial, report, decision)
+            except StopRun as e:
+                signal = e
+            if isinstance(signal, StopRun) and self._ending is None:
+                self._ending = Ended(EndReason.CALLBACK, f"{EndReason.CALLBACK.value}: {signal}")
         if trial.status in (Status.COMPLETED, Status.STOPPED):
             self._ended(trial)
 
-    def _on_failure(self, failure: Failure) -> None:
+    def _on_failure(self, failure: Failure, retry: bool = True, restart: bool = True) -> None:
         trial = self.trials[failure.trial_id]
         if trial.trial_id not in self._running:
             return  # the trial was stopped or paused already: its failure changes nothing
+        if retry and self.retries.take(trial, failure):  # its row says so; it runs on
+            self._write(trial, failure.time, trial.fidelity, {}, "", Status.RETRIED)
+            if restart:
+                self.backend.restart(trial)
+                for callback in self.callbacks:
+                    callback.on_trial_start(trial)
+            return
         trial.status = Status.FAILED
         self._running.discard(trial.trial_id)
         self.so_far.n_failed += 1
@@ -348,14 +374,16 @@ class Tuner:
         return None
 
     def _write(self, trial: Trial, time: float, fidelity: int | None,
-               metrics: dict[str, Any], decision: str) -> None:
+               metrics: dict[str, Any], decision: str, status: Status | None = None) -> None:
         if self.results is not None:
             self.results.write(trial.trial_id, time, fidelity, metrics, decision,
-                               trial.status.value, trial.config)
+                               (status or trial.status).value, trial.config)
 
     def _ended(self, trial: Trial) -> None:
         for callback in self.callbacks:
             callback.on_trial_end(trial)
+        if self.stoppers and self._ending is None:
+            self._ending = self.stoppers.on_trial_end(trial)
 
     def _summary(self, ended: Ended) -> TuningSummary:
         return TuningSummary(
