@@ -48,8 +48,8 @@ class Retries:
         if n >= self.retries:
             return False
         self.counts[trial.trial_id] = n + 1
-        log.warning("trial %d failed: %s; retry %d of %d from its newest checkpoint",
-                    trial.trial_id, failure.reason, n + 1, self.retries)
+        log.warning("%s; retry %d of %d from its newest checkpoint (its output: the trial "
+                    "directory)", failure.reason.splitlines()[0], n + 1, self.retries)
         return True
 
     def repeated(self, trial: Trial, report: Report) -> bool:
