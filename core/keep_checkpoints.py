@@ -7,7 +7,8 @@ then the best value of the scheduler's metric); running and paused trials count 
 ranking, and a paused trial's checkpoint is never deleted (it may resume). At the end of
 the run one line logs the disk use. Default (keep_checkpoints=null or "all"): keep all.
 Backends that keep no checkpoint on this machine (simulated; sagemaker's are in S3)
-delete nothing. Python: `Tuner(..., callbacks=[KeepCheckpoints(best=3)])`.
+delete nothing. Refused with scheduler=pbt, whose new trials copy the checkpoints of
+others. Python: `Tuner(..., callbacks=[KeepCheckpoints(best=3)])`.
 
 Example:
     >>> KeepCheckpoints(best=parse_keep("best:3"))
@@ -30,11 +31,20 @@ log = logging.getLogger("simtune.checkpoints")
 _ENDED = (Status.COMPLETED, Status.STOPPED, Status.FAILED)
 
 
-def parse_keep(value: Any) -> int | None:
+COPYING = ("pbt",)  # schedulers whose new trials start from the checkpoint of another
+
+
+def parse_keep(value: Any, scheduler: str | None = None) -> int | None:
     """K of keep_checkpoints "best:K" (None for null or "all": keep all); ValueError with
-    one line otherwise."""
+    one line otherwise, or for a `scheduler` whose trials copy others' checkpoints."""
     if value is None or value == "all":
         return None
+    if scheduler in COPYING:
+        raise ValueError(
+            f"keep_checkpoints={value} cannot run with scheduler={scheduler}: its new trials "
+            "start from the checkpoints of others, which the cleanup could have deleted; "
+            "drop keep_checkpoints (keep all)"
+        )
     text = str(value)
     head, _, k = text.partition(":")
     if head == "best" and k.isdigit() and int(k) >= 1:

@@ -178,7 +178,7 @@ class Stoppers:
         """True if a stopper stops `trial` after `report` (every stopper sees it)."""
         why = [w for s in self.stoppers if (w := s.stop_trial(trial, report))]
         if why and not report.last:
-            log.info("trial %d stopped at %s: %s", trial.trial_id, report.fidelity, why[0])
+            log.debug("trial %d stopped at %s: %s", trial.trial_id, report.fidelity, why[0])
             return True
         return False
 

@@ -137,7 +137,7 @@ def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
     """The run of experiments/run.py's config `cfg` (benchmark, scheduler, backend, stop,
     seed, n_workers, allow_single_fidelity), trial directories in `out_dir`/trials."""
     retries = check_retries(cfg.get("retries", 0))
-    keep = parse_keep(cfg.get("keep_checkpoints"))
+    keep = parse_keep(cfg.get("keep_checkpoints"), cfg.scheduler.get("name"))
     benchmark = load_benchmark(cfg)
     stop = make_stop(cfg)
     stoppers = stoppers_from_config(OmegaConf.to_container(cfg.stop, resolve=True))  # type: ignore[arg-type]
