@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from simtune.analysis.run_view import fates, run_figure
 from simtune.core.keep_checkpoints import KeepCheckpoints, parse_keep
 from simtune.core.problem import problem_from_config
 from simtune.core.rundir import open_run
@@ -58,6 +59,14 @@ def test_every_trial_survives_its_crash_with_one_retry(tmp_path):
     check_one_retry_each(rows_of(out), 3)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["complete"] is True and meta["n_failed"] == 0
+    # run.png: the curves go on through the retries, marked where they restarted
+    fig = run_figure(out)
+    assert sorted(fates(pd.read_csv(out / "results.csv"))) == ["completed"] * 3
+    curves = [line for line in fig.axes[1].lines if line.get_linestyle() != "None"]
+    assert len(curves) == 3 and all(pd.notna(c.get_ydata()).all() for c in curves)
+    assert [c.get_xdata().tolist() for c in curves] == [[1, 2, 3, 4, 5, 6]] * 3
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "retried (3): o where it restarted" in labels
 
 
 def check_one_retry_each(trials: dict[int, pd.DataFrame], n: int) -> None:
