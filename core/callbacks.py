@@ -42,6 +42,21 @@ class StopRun(Exception):
     """
 
 
+def report_to(callbacks: list[Callback], trial: Trial, report: Report,
+              decision: Decision) -> str | None:
+    """Call every callback's on_report; the reason of the first StopRun one returned or
+    raised (None if none did)."""
+    why = None
+    for callback in callbacks:
+        try:
+            signal = callback.on_report(trial, report, decision)
+        except StopRun as e:
+            signal = e
+        if isinstance(signal, StopRun) and why is None:
+            why = str(signal)
+    return why
+
+
 class Callback:
     """Hooks of the Tuner loop, in the order they happen."""
 
@@ -51,7 +66,7 @@ class Callback:
     def on_trial_start(self, trial: Trial) -> None:
         """`trial` has started, or resumed, on a worker."""
 
-    def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
+    def on_report(self, trial: Trial, report: Report, decision: Decision) -> StopRun | None:
         """`trial` reported `report`, and the scheduler decided `decision`; return or
         raise StopRun to end the run."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from simtune.core.backends.base import Backend
-from simtune.core.callbacks import Callback, ProgressBar, StopRun
+from simtune.core.callbacks import Callback, ProgressBar, report_to
 from simtune.core.checks import RunChecks
 from simtune.core.incumbent import Incumbent, describe
 from simtune.core.retries import Retries
@@ -324,13 +324,9 @@ class Tuner:
         self.so_far.add_report(trial.trial_id, report.fidelity, value, self.scheduler.mode)
         self.incumbent.offer(trial.trial_id, report.fidelity, value)
         self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
-        for callback in self.callbacks:
-            try:
-                signal = callback.on_report(trial, report, decision)
-            except StopRun as e:
-                signal = e
-            if isinstance(signal, StopRun) and self._ending is None:
-                self._ending = Ended(EndReason.CALLBACK, f"{EndReason.CALLBACK.value}: {signal}")
+        why = report_to(self.callbacks, trial, report, decision)  # a StopRun's reason
+        if why is not None and self._ending is None:
+            self._ending = Ended(EndReason.CALLBACK, f"{EndReason.CALLBACK.value}: {why}")
         if trial.status in (Status.COMPLETED, Status.STOPPED):
             self._ended(trial)
 
