@@ -41,7 +41,8 @@ log = logging.getLogger("simtune.stoppers")
 
 
 class Stopper:
-    """A rule that stops trials (`stop_trial`) or ends the run (`on_trial_end`)."""
+    """A rule that stops trials (`stop_trial`) or ends the run (`on_trial_end`); subclass it
+    and override either for a rule of your own."""
 
     def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
         if metric is not None and (not isinstance(metric, str) or not metric):
@@ -67,10 +68,6 @@ class Stopper:
         """The stopper's metric in `report`, None if it has no finite one."""
         value = report.metrics.get(self.metric) if self.metric else None
         return float(value) if counts(value) else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": type(self).__name__, **{k: v for k, v in vars(self).items()
-                                                if not k.startswith("_")}}
 
 
 def _count(owner: str, name: str, value: Any, least: int = 1) -> int:

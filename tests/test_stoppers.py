@@ -70,6 +70,21 @@ def test_trial_plateau_waits_for_its_grace_period(tmp_path):
         assert rows["epoch"].iloc[-1] == 8 and rows["decision"].iloc[-1] == "stop"
 
 
+@pytest.mark.parametrize("scheduler", ["sync_hyperband", "asha"])
+def test_a_scheduler_that_waits_for_a_stopped_trial_goes_on(tmp_path, scheduler):
+    """Synchronous Hyperband waits for every trial of a rung, ASHA (stopping) promotes:
+    trials a stopper stops count as ended for them (on_error), and the run reaches its
+    budget with every trial ended."""
+    stopper = TrialPlateauStopper(std=0.01, num_results=3, grace_period=3)
+    tuner = simulate(flat_table(n=12), scheduler, 0, tmp_path, n_workers=3, max_trials=12,
+                     tuner_args={"stoppers": [stopper]})
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["complete"] is True and len(tuner.trials) == 12
+    last = pd.read_csv(tmp_path / "results.csv").groupby("trial_id").last()
+    assert set(last["status"]) <= {"completed", "stopped"}
+    assert (last["epoch"] <= 6).all()  # none trains past its plateau
+
+
 def test_max_fidelity_stopper_stops_every_trial_at_it(tmp_path):
     simulate(flat_table(), "random", 0, tmp_path, n_workers=2, max_trials=5,
              tuner_args={"stoppers": [MaxFidelityStopper(3)]})
