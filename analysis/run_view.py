@@ -3,7 +3,9 @@ scheduler did with it, and the incumbent (core.incumbent) marked.
 
 A trial's fate is read from its last row in results.csv: "stopped" (decision stop or
 status stopped), "paused" (decision pause, not resumed by the end), "completed" (status
-completed: it reached its last fidelity), "failed", else "running at the end".
+completed: it reached its last fidelity), "failed", else "running at the end". A retry
+(status "retried": the trial failed and restarted from its checkpoint, core.retries) is an
+o on the trial's curve, which goes on through it.
 
 Usage:
     python analysis/run_view.py RUN_DIR [--out DIR] [--metric NAME]
@@ -44,6 +46,8 @@ FATES = {  # fate -> line style, drawn in this order (the most common first, und
 }
 FAILED_MARK = {"marker": "x", "markersize": 7, "markeredgewidth": 1.5, "color": "black",
                "linestyle": "none"}
+RETRY_MARK = {"marker": "o", "markersize": 6, "markerfacecolor": "none", "markeredgewidth": 1.0,
+              "color": "C3", "linestyle": "none"}  # a retry (status retried): the trial restarted
 
 
 def fmt(value: object) -> str:
@@ -109,14 +113,20 @@ def run_figure(run_dir: Path, metric: str | None = None):
         what = "feasible" if meta.get("constraints") else "finite"
         raise AnalysisError(f"{run_dir}: no {what} value of {name!r} to show")
     counts = fate.value_counts()
+    retried = results["status"].astype(str) == "retried" if "status" in results else False
+    curve = results[~retried]  # a retry's row has no value: the curve goes on through it
+    retries = results[retried].assign(  # marked at the trial's value before it
+        at=results.groupby("trial_id")["value"].ffill()[retried])
     for ax, (col, label) in zip(axes[0], xs, strict=True):
         for kind, style in FATES.items():
             for trial in fate.index[fate == kind]:
-                rows = results[results["trial_id"] == trial]
+                rows = curve[curve["trial_id"] == trial]
                 ax.plot(rows[col], rows["value"], **style, linewidth=0.7, alpha=0.6,
                         marker="." if rows["value"].notna().sum() == 1 else None,
                         markersize=3)
         mark_failures(ax, results, fate, col)
+        if len(retries):
+            ax.plot(retries[col], retries["at"], **RETRY_MARK, zorder=4)
         ax.plot(best[col], best["value"], marker="*", markersize=15, color="gold",
                 markeredgecolor="black", markeredgewidth=1.0, linestyle="none", zorder=5)
         ax.set_xlabel(label)
@@ -134,6 +144,9 @@ def run_figure(run_dir: Path, metric: str | None = None):
     if "failed" in counts:
         handles.append(Line2D([], [], **FAILED_MARK,
                               label=f"failed ({counts['failed']}): x where it failed"))
+    if len(retries):
+        handles.append(Line2D([], [], **RETRY_MARK,
+                              label=f"retried ({len(retries)}): o where it restarted"))
     config = {k[len("config_"):]: v for k, v in best.items()
               if str(k).startswith("config_") and v == v}  # NaN: an inactive hyperparameter
     handles.append(Line2D([], [], marker="*", color="gold", markeredgecolor="black",
@@ -147,7 +160,7 @@ def run_figure(run_dir: Path, metric: str | None = None):
                   f"not drawn: a constraint of {', '.join(constraints)} > 0)"
                   ) if constraints else ""
     title(fig, f"{info['scheduler']} on {info['benchmark']}/{info['task']}, seed "
-          f"{fmt(info['seed'])}: {fate.size} trials, {len(results)} reports{infeasible}"
+          f"{fmt(info['seed'])}: {fate.size} trials, {len(curve)} reports{infeasible}"
           + (f"\nbest configuration (star): {text}" if text else ""))
     return fig
 

@@ -1,7 +1,10 @@
 """Tuner callbacks: code of yours that the Tuner calls as the run goes.
 
 Subclass `Callback` and override what you need; every hook defaults to doing nothing.
-A callback only watches: what it returns is ignored, and it must not change the trials.
+A callback watches: it must not change the trials, and what its hooks return is ignored,
+but for the one signal a callback may give: `on_report` ends the run by returning or
+raising `StopRun("why")` (the running trials are stopped, the run is complete, and
+metadata.json's end_reason says "ended by a callback: why"; EndReason.CALLBACK).
 
 Example:
     >>> class PrintBest(Callback):
@@ -29,6 +32,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("simtune.status")
 
 
+class StopRun(Exception):
+    """The stop signal of a callback: `on_report` returns or raises it to end the run.
+
+    Example:
+        >>> class StopAt(Callback):
+        ...     def on_report(self, trial, report, decision):
+        ...         if report.metrics["acc"] >= 0.99:
+        ...             return StopRun(f"trial {trial.trial_id} reached acc 0.99")
+    """
+
+
+def report_to(callbacks: list[Callback], trial: Trial, report: Report,
+              decision: Decision) -> str | None:
+    """Call every callback's on_report; the reason of the first StopRun one returned or
+    raised (None if none did)."""
+    why = None
+    for callback in callbacks:
+        try:
+            signal = callback.on_report(trial, report, decision)
+        except StopRun as e:
+            signal = e
+        if isinstance(signal, StopRun) and why is None:
+            why = str(signal)
+    return why
+
+
 class Callback:
     """Hooks of the Tuner loop, in the order they happen."""
 
@@ -38,8 +67,9 @@ class Callback:
     def on_trial_start(self, trial: Trial) -> None:
         """`trial` has started, or resumed, on a worker."""
 
-    def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
-        """`trial` reported `report`, and the scheduler decided `decision`."""
+    def on_report(self, trial: Trial, report: Report, decision: Decision) -> StopRun | None:
+        """`trial` reported `report`, and the scheduler decided `decision`; return or
+        raise StopRun to end the run."""
 
     def on_trial_end(self, trial: Trial) -> None:
         """`trial` has ended: `trial.status` says completed, stopped or failed."""

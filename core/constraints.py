@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from simtune.core.trial import Report
+from simtune.core.trial import Report, Trial
 
 
 def constraint_values(metrics: Mapping[str, Any], names: Sequence[str]) -> np.ndarray:
@@ -105,3 +105,19 @@ def _number(value: Any) -> float:
 
 __all__ = ["check_constraints", "constraint_values", "feasible", "feasible_rows", "masked",
            "violation"]
+
+
+def feasible_view(scheduler: Any, constraints: Sequence[str], trial: Trial,
+                  report: Report) -> tuple[Report, bool]:
+    """(`report` as `scheduler` sees it, whether it is feasible). Without constraints, the
+    report itself; with them, the scheduler is given the constraint values first
+    (`on_constraints`), and an infeasible report's metric is NaN."""
+    if not constraints:
+        return report, True
+    metric = scheduler.metric
+    values = dict(zip(constraints, constraint_values(report.metrics, constraints).tolist(),
+                      strict=True))
+    scheduler.on_constraints(trial, report.fidelity, report.metrics[metric], values)
+    if feasible(report.metrics, constraints):
+        return report, True
+    return masked(report, metric), False

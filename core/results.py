@@ -248,7 +248,7 @@ def recorded_events(rows: Sequence[str], metrics: Sequence[str]) -> list[Event]:
         trial_id, time, status = int(values[0]), float(values[1]), values[4 + n_metrics]
         if status == Status.STOPPED.value and values[3 + n_metrics] == "":
             continue  # the run's end stopped it: no event, the end is replayed too
-        if status == Status.FAILED.value:
+        if status in (Status.FAILED.value, Status.RETRIED.value):  # a retry: its count
             events.append(Failure(trial_id, time, (
                 f"trial {trial_id} failed before the run was resumed (its reason is in "
                 "the run's log and its trial directory)")))

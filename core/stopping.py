@@ -24,6 +24,8 @@ class EndReason(Enum):
     METRIC_TARGET = "metric target reached"
     NOTHING_LEFT = "nothing left to run"
     NO_SUGGESTION = "the scheduler has no more trials to suggest"
+    PLATEAU = "plateau"  # a stopper (core.stoppers) ended it: the best trials stopped improving
+    CALLBACK = "ended by a callback"  # a callback's StopRun (core.callbacks)
     FAILURES = "trials failed"
     NO_VALID_REPORT = "no valid report"
     INTERRUPTED = "interrupted"
@@ -51,7 +53,7 @@ class EndReason(Enum):
 
 _FINISHED = frozenset({EndReason.BUDGET, EndReason.TRIAL_BUDGET, EndReason.COST_BUDGET,
                        EndReason.METRIC_TARGET, EndReason.NOTHING_LEFT,
-                       EndReason.NO_SUGGESTION})
+                       EndReason.NO_SUGGESTION, EndReason.PLATEAU, EndReason.CALLBACK})
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ class Status(str, Enum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
+    RETRIED = "retried"  # a row only: the trial failed and restarts (core.retries)
 
 
 class Decision(str, Enum):

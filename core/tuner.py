@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simtune.core.backends.base import Backend
-from simtune.core.callbacks import Callback, ProgressBar
+from simtune.core.callbacks import Callback, ProgressBar, report_to
 from simtune.core.checks import RunChecks
-from simtune.core.constraints import constraint_values, feasible, masked
+from simtune.core.constraints import feasible_view
 from simtune.core.incumbent import Incumbent, describe
 from simtune.core.protocol import begin, decide, report_problem
+from simtune.core.retries import Retries
 from simtune.core.schedulers.base import Scheduler
+from simtune.core.stoppers import Stopper, Stoppers
 from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
-from simtune.core.trial import Event, Failure, Report, Start, Status, Trial
+from simtune.core.trial import Decision, Event, Failure, Report, Start, Status, Trial
 from simtune.core.warm_start import WarmStart
 
 log = logging.getLogger("simtune.tuner")
@@ -71,9 +73,11 @@ class Tuner:
     """Asks the scheduler for a trial whenever a worker is free and feeds results back.
 
     The same loop serves every backend; the backend owns the clock. `callbacks`
-    (core.callbacks.Callback) watch the run; the results writer records it. `warm_start`
-    (an earlier run's directory, or a core.warm_start.WarmStart read with the space
-    checked) feeds that run's results to the scheduler before its first suggestion.
+    (core.callbacks.Callback) watch the run (and may end it: StopRun); the results writer
+    records it. `stoppers` (core.stoppers) stop trials or end the run whatever the scheduler
+    decides; `retries` restarts a failed trial up to that many times (core.retries).
+    `warm_start` (an earlier run's directory, or a core.warm_start.WarmStart read with the
+    space checked) feeds that run's results to the scheduler before its first suggestion.
     `constraints` name reported metrics that must be <= 0 (core.constraints): only
     feasible reports can be the incumbent, and the scheduler sees an infeasible report's
     metric as NaN.
@@ -95,6 +99,8 @@ class Tuner:
         callbacks: Sequence[Callback] = (),
         warm_start: WarmStart | str | Path | None = None,
         constraints: Sequence[str] = (),
+        stoppers: Sequence[Stopper] = (),
+        retries: int = 0,
     ) -> None:
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -116,6 +122,9 @@ class Tuner:
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             warm_start = WarmStart.read(warm_start, metric=scheduler.metric)
         self.warm_start = warm_start  # an earlier run's results, fed before the first suggestion
+        self.stoppers = Stoppers(stoppers, scheduler.metric, scheduler.mode)
+        self.retries = Retries(retries)
+        self._ending: Ended | None = None  # a callback's StopRun or a stopper ends the run
 
     @property
     def n_running(self) -> int:
@@ -243,7 +252,8 @@ class Tuner:
                 self._on_report(event)
             elif isinstance(event, Failure):
                 self._on_failure(event)
-            ended = stop.after_event(so_far, self.scheduler.metric, self.scheduler.mode)
+            ended = self._ending or stop.after_event(so_far, self.scheduler.metric,
+                                                     self.scheduler.mode)
             if ended:
                 return ended
 
@@ -262,7 +272,7 @@ class Tuner:
                 if isinstance(event, Report):
                     self._on_report(event)
                 elif isinstance(event, Failure):
-                    self._on_failure(event)
+                    self._on_failure(event, restart=False)  # a retry restarts at the resume
         except Exception:
             log.exception("could not record the trials' last reports at the interrupt")
 
@@ -293,19 +303,25 @@ class Tuner:
 
     def _on_report(self, report: Report) -> None:
         trial = self.trials[report.trial_id]
-        if trial.trial_id not in self._running:
-            return  # a report that crossed a stop/pause in flight (real backends)
+        if trial.trial_id not in self._running or self.retries.repeated(trial, report):
+            return  # crossed a stop/pause in flight (real backends), or a retry repeats it
         why = self._invalid(trial, report)
         if why is not None:  # fails this trial, not the run
             if not report.last:
                 self.backend.stop(trial.trial_id)
-            self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"))
+            self._on_failure(Failure(trial.trial_id, report.time, f"trial {trial.trial_id}: {why}"),
+                             retry=False)
             return
         self._checks.on_report(report)
         self.so_far.add_cost(trial, report, self.stop.cost_attribute)
         t = _time.perf_counter()
-        seen, ok = self._feasible_view(trial, report)
+        seen, ok = feasible_view(self.scheduler, self.constraints, trial, report)
         decision = decide(self.scheduler, trial, seen)
+        if (self.stoppers and self.stoppers.stop_trial(trial, report)
+                and decision != Decision.STOP):
+            decision = Decision.STOP
+            trial.status = Status.STOPPED
+            self.scheduler.on_error(trial)  # the trial will not report again
         if trial.status == Status.STOPPED:
             self.backend.stop(trial.trial_id)
         elif trial.status == Status.PAUSED:
@@ -322,30 +338,23 @@ class Tuner:
         else:  # infeasible: a valid report, but no candidate for best
             self.so_far.n_reports += 1
         self._write(trial, report.time, report.fidelity, report.metrics, decision.value)
-        for callback in self.callbacks:
-            callback.on_report(trial, report, decision)
+        why = report_to(self.callbacks, trial, report, decision)  # a StopRun's reason
+        if why is not None and self._ending is None:
+            self._ending = Ended(EndReason.CALLBACK, f"{EndReason.CALLBACK.value}: {why}")
         if trial.status in (Status.COMPLETED, Status.STOPPED):
             self._ended(trial)
 
-    def _feasible_view(self, trial: Trial, report: Report) -> tuple[Report, bool]:
-        """(`report` as the scheduler sees it, whether it is feasible). Without
-        constraints, the report itself; with them, the scheduler is given the constraint
-        values first (`on_constraints`), and an infeasible report's metric is NaN."""
-        if not self.constraints:
-            return report, True
-        metric = self.scheduler.metric
-        values = dict(zip(self.constraints,
-                          constraint_values(report.metrics, self.constraints).tolist(),
-                          strict=True))
-        self.scheduler.on_constraints(trial, report.fidelity, report.metrics[metric], values)
-        if feasible(report.metrics, self.constraints):
-            return report, True
-        return masked(report, metric), False
-
-    def _on_failure(self, failure: Failure) -> None:
+    def _on_failure(self, failure: Failure, retry: bool = True, restart: bool = True) -> None:
         trial = self.trials[failure.trial_id]
         if trial.trial_id not in self._running:
             return  # the trial was stopped or paused already: its failure changes nothing
+        if retry and self.retries.take(trial, failure):  # its row says so; it runs on
+            self._write(trial, failure.time, trial.fidelity, {}, "", Status.RETRIED)
+            if restart:
+                self.backend.restart(trial)
+                for callback in self.callbacks:
+                    callback.on_trial_start(trial)
+            return
         trial.status = Status.FAILED
         self._running.discard(trial.trial_id)
         self.so_far.n_failed += 1
@@ -362,14 +371,16 @@ class Tuner:
         return report_problem(self.scheduler.metric, trial, report)
 
     def _write(self, trial: Trial, time: float, fidelity: int | None,
-               metrics: dict[str, Any], decision: str) -> None:
+               metrics: dict[str, Any], decision: str, status: Status | None = None) -> None:
         if self.results is not None:
             self.results.write(trial.trial_id, time, fidelity, metrics, decision,
-                               trial.status.value, trial.config)
+                               (status or trial.status).value, trial.config)
 
     def _ended(self, trial: Trial) -> None:
         for callback in self.callbacks:
             callback.on_trial_end(trial)
+        if self.stoppers and self._ending is None:
+            self._ending = self.stoppers.on_trial_end(trial)
 
     def _summary(self, ended: Ended) -> TuningSummary:
         return TuningSummary(

@@ -30,13 +30,16 @@ from simtune.core.backends._trialdir import training_path as checked_training_pa
 from simtune.core.backends.base import Backend
 from simtune.core.callbacks import Callback
 from simtune.core.constraints import check_constraints
+from simtune.core.keep_checkpoints import KeepCheckpoints, parse_keep
 from simtune.core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_custom
+from simtune.core.retries import check_retries
 from simtune.core.rundir import TRIALS, RunSession
 from simtune.core.schedulers import create as create_scheduler
 from simtune.core.schedulers import scheduler_class
 from simtune.core.schedulers.base import Scheduler, signature
 from simtune.core.seeds import run_rngs
 from simtune.core.space import Space
+from simtune.core.stoppers import STOPPER_KEYS, Stopper, stoppers_from_config
 from simtune.core.stopping import StoppingCriterion
 from simtune.core.tuner import ResultsSink, Tuner
 from simtune.core.warm_start import WarmStart
@@ -59,6 +62,9 @@ class Run:
     one_fidelity: bool  # a multi-fidelity scheduler on a benchmark with a single fidelity
     warm_start: WarmStart | None = None  # an earlier run's results, fed to the scheduler first
     constraints: tuple[str, ...] = ()  # outcome constraints: metrics that must be <= 0
+    stoppers: list[Stopper] = dataclasses.field(default_factory=list)  # core.stoppers
+    retries: int = 0  # restarts of a failed trial (core.retries)
+    keep_checkpoints: int | None = None  # best:K (core.keep_checkpoints); None: keep all
 
     @property
     def metrics(self) -> list[str]:
@@ -79,10 +85,12 @@ class Run:
         if session is not None:
             results = session.writer
         backend = session.backend(self.backend) if session is not None else self.backend
+        if self.keep_checkpoints is not None:
+            callbacks = [*callbacks, KeepCheckpoints(best=self.keep_checkpoints)]
         return Tuner(scheduler=self.scheduler, backend=backend, stop=self.stop,
                      n_workers=self.n_workers, results=results, progress=progress,
                      callbacks=callbacks, warm_start=self.warm_start,
-                     constraints=self.constraints)
+                     constraints=self.constraints, stoppers=self.stoppers, retries=self.retries)
 
 
 def assemble(
@@ -147,11 +155,14 @@ def assemble(
 def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
     """The run of experiments/run.py's config `cfg` (benchmark, scheduler, backend, stop,
     seed, n_workers, allow_single_fidelity), trial directories in `out_dir`/trials."""
+    retries = check_retries(cfg.get("retries", 0))
+    keep = parse_keep(cfg.get("keep_checkpoints"), cfg.scheduler.get("name"))
     benchmark = load_benchmark(cfg)
     stop = make_stop(cfg)
+    stoppers = stoppers_from_config(OmegaConf.to_container(cfg.stop, resolve=True))  # type: ignore[arg-type]
     scheduler_args: dict[str, Any] = OmegaConf.to_container(cfg.scheduler, resolve=True)  # type: ignore[assignment]
     backend_args: dict[str, Any] = OmegaConf.to_container(cfg.backend, resolve=True)  # type: ignore[assignment]
-    return assemble(
+    run = assemble(
         benchmark, scheduler_args.pop("name"), seed=cfg.seed, stop=stop,
         n_workers=cfg.n_workers, scheduler_args=scheduler_args,
         backend=backend_args.pop("name"), backend_args=backend_args,
@@ -160,6 +171,7 @@ def from_config(cfg: DictConfig, out_dir: Path | None = None) -> Run:
         warm_start=cfg.get("warm_start"),
         constraints=_plain(cfg.benchmark.get("constraints")),
     )
+    return dataclasses.replace(run, stoppers=stoppers, retries=retries, keep_checkpoints=keep)
 
 
 def read_warm_start(run_dir: str | Path | None, space: Space, metric: str,
@@ -227,11 +239,11 @@ def make_stop(cfg: DictConfig) -> StoppingCriterion:
     """The run's budget from `cfg.stop`; an unknown key gets one line listing the known."""
     entries: dict[str, Any] = OmegaConf.to_container(cfg.stop, resolve=True)  # type: ignore[assignment]
     known = [f.name for f in dataclasses.fields(StoppingCriterion)]
-    unknown = sorted(set(entries) - set(known))
+    unknown = sorted(set(entries) - set(known) - set(STOPPER_KEYS))
     if unknown:
         raise ValueError(f"stop.{unknown[0]} is not a stop criterion; the criteria: "
-                         f"{', '.join(known)}")
-    return StoppingCriterion(**entries)
+                         f"{', '.join([*known, *STOPPER_KEYS])}")
+    return StoppingCriterion(**{k: v for k, v in entries.items() if k not in STOPPER_KEYS})
 
 
 def _check_params(kind: str, name: str, cls: type, params: dict[str, Any], given: set) -> None:

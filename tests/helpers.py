@@ -72,9 +72,11 @@ def simulate(
     n_workers: int = 4,
     candidates=None,
     params: dict | None = None,
+    tuner_args: dict | None = None,
     **stop,
 ) -> Tuner:
-    """Run `scheduler` on `blackbox` in simulation, results into `out`."""
+    """Run `scheduler` on `blackbox` in simulation, results into `out` (`tuner_args`: more
+    arguments of the Tuner, e.g. stoppers)."""
     rng_s, rng_b = run_rngs(seed)
     sched = make_scheduler(scheduler, context(blackbox, rng_s, candidates), **(params or {}))
     writer = open_run(
@@ -90,6 +92,7 @@ def simulate(
         n_workers=n_workers,
         results=writer,
         progress=False,
+        **(tuner_args or {}),
     )
     tuner.run()
     return tuner

@@ -432,3 +432,21 @@ def test_one_event_per_trial_per_batch_and_nothing_after_a_stop(aws, source):
     assert [(e.trial_id, e.fidelity) for e in third] == [(1, 1)]  # 0's epoch 3 is stale
     (failure,) = backend.next_events(until=30)
     assert isinstance(failure, Failure) and failure.trial_id == 1
+
+
+def test_a_retry_restarts_a_failed_job_on_its_s3_checkpoint(aws, source):
+    """Tuner(retries=N) calls restart after a failure: a new job on the same checkpoint."""
+    backend = make(aws, source)
+    trial = Trial(1, {"lr": 0.1})
+    backend.start(trial)
+    (first,) = backend._by_name
+    set_status(first, "Failed", reason="AlgorithmError: exit code 1")
+    assert any(isinstance(e, Failure) for e in drain(backend))
+    backend.restart(trial)
+    backend.poll()
+    first, second = backend._by_name
+    assert second.endswith("-r1")
+    sm = aws.client("sagemaker")
+    uris = {sm.describe_training_job(TrainingJobName=n)["CheckpointConfig"]["S3Uri"]
+            for n in (first, second)}
+    assert uris == {f"s3://{BUCKET}/{CKPT}/trial_1/"}

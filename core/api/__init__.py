@@ -33,6 +33,11 @@ _PUBLIC = {
     "StoppingCriterion": "simtune.core.stopping",
     "Callback": "simtune.core.callbacks",
     "StatusLine": "simtune.core.callbacks",
+    "StopRun": "simtune.core.callbacks",
+    "TrialPlateauStopper": "simtune.core.stoppers",
+    "ExperimentPlateauStopper": "simtune.core.stoppers",
+    "MaxFidelityStopper": "simtune.core.stoppers",
+    "KeepCheckpoints": "simtune.core.keep_checkpoints",
     "Trial": "simtune.core.trial",
     "Report": "simtune.core.trial",
     # schedulers

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,15 @@ def unrecorded(
             new.append(metrics)
             top = fidelity
     return base, new, top
+
+
+def tree_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (0 if it does not exist)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total

@@ -33,6 +33,11 @@ class Backend:
         """Resume the paused `trial` from its checkpoint."""
         raise NotImplementedError
 
+    def restart(self, trial: Trial) -> None:
+        """Start `trial`, which just failed, again from its newest checkpoint (a retry,
+        core.retries); by default as `resume` does."""
+        self.resume(trial)
+
     def pause(self, trial_id: int) -> None:
         """Stop running `trial_id` but keep its checkpoint; frees its worker now."""
         raise NotImplementedError
@@ -68,6 +73,15 @@ class Backend:
         Returns [] when the clock reached `until` first, or when nothing is running.
         """
         raise NotImplementedError
+
+    def checkpoint_bytes(self, trial_id: int) -> int:
+        """Bytes the checkpoint of `trial_id` takes here (0: the backend keeps none here)."""
+        return 0
+
+    def delete_checkpoint(self, trial_id: int) -> int:
+        """Delete the checkpoint of `trial_id`, which has ended; the bytes freed (by
+        default none: the backend keeps no checkpoint it could delete)."""
+        return 0
 
     def charge(self, seconds: float) -> None:
         """Account for `seconds` the Tuner spent deciding (real clocks: no-op)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ from simtune.core.backends._trialdir import (
     output_reports,
     take_trial_dir,
     training_path,
+    tree_bytes,
     unrecorded,
 )
 from simtune.core.backends._trialrun import ProcEvent, TrialRun
@@ -208,6 +210,27 @@ class LocalBackend(TrialEvents, Backend):
             raise ValueError(f"trial {trial.trial_id} is not paused, cannot resume it")
         old.kill_now(self.grace_period)  # the checkpoint is complete once the old process ended
         self._launch(trial)
+
+    def restart(self, trial: Trial) -> None:
+        """Run the failed `trial`'s script again on its checkpoint directory; if the new
+        process reports nothing new, its last report before the failure is its last."""
+        old = self._procs.get(trial.trial_id)
+        self.resume(trial)  # the failure halted the old process
+        if old is not None:
+            self._procs[trial.trial_id].last_report = old.last_report
+
+    def checkpoint_bytes(self, trial_id: int) -> int:
+        return tree_bytes(self.checkpoint_dir(trial_id))
+
+    def delete_checkpoint(self, trial_id: int) -> int:
+        """Delete the ended trial's checkpoints/ (its process, if still ending, first)."""
+        proc = self._procs.get(trial_id)
+        if proc is not None and not proc.ended.is_set():
+            proc.kill_now(self.grace_period)
+        path = self.checkpoint_dir(trial_id)
+        freed = tree_bytes(path)
+        shutil.rmtree(path, ignore_errors=True)
+        return freed
 
     def _take_dir(self, trial: Trial) -> None:
         self._prepare_root()

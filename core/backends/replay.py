@@ -64,6 +64,12 @@ class ReplayBackend(Backend):
         else:
             self.inner.resume(trial)
 
+    def restart(self, trial: Trial) -> None:
+        if self.live:
+            self.inner.restart(trial)
+        else:  # a recorded retry: it runs on in the replay, and is recovered when it ends
+            self._running[trial.trial_id] = trial
+
     def pause(self, trial_id: int) -> None:
         trial = self._running.pop(trial_id, None)
         if trial is None:
@@ -117,6 +123,12 @@ class ReplayBackend(Backend):
             self.inner.recover(trial)
             self.inner.recover_reports(trial)
             self.inner.resume(trial)
+
+    def checkpoint_bytes(self, trial_id: int) -> int:
+        return self.inner.checkpoint_bytes(trial_id)
+
+    def delete_checkpoint(self, trial_id: int) -> int:
+        return self.inner.delete_checkpoint(trial_id)
 
     def charge(self, seconds: float) -> None:
         self.inner.charge(seconds)
