@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simtune.rundir")
 TRIALS = "trials"  # trial directories of the real backends
-# config keys that do not change a run's results (allow_single_fidelity only permits one)
-IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity")
+# config keys that do not change a run's results (allow_single_fidelity only permits one;
+# logger only watches)
+IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity", "logger")
 
 
 class RunComplete(ValueError):

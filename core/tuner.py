@@ -155,7 +155,7 @@ class Tuner:
                 results.close(ended=ended, complete=summary.complete,
                               n_trials=summary.n_started, n_failed=summary.n_failed,
                               n_reports=summary.n_reports, end_time=summary.time,
-                              best=summary.best_record())
+                              best=summary.best_record(), **self._errors())
         log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
                  ended, summary.n_started, summary.n_reports, summary.time,
                  describe(summary.best_record()))
@@ -320,6 +320,7 @@ class Tuner:
         if trial.trial_id not in self._running:
             return  # the trial was stopped or paused already: its failure changes nothing
         trial.status = Status.FAILED
+        trial.extra["error"] = failure.reason  # for the callbacks and metadata.json's errors
         self._running.discard(trial.trial_id)
         self.so_far.n_failed += 1
         self.so_far.n_finished += 1
@@ -352,6 +353,12 @@ class Tuner:
         if self.results is not None:
             self.results.write(trial.trial_id, time, fidelity, metrics, decision,
                                trial.status.value, trial.config)
+
+    def _errors(self) -> dict[str, Any]:
+        """{"errors": {trial id: reason}} of the failed trials, {} if none failed."""
+        errors = {str(t.trial_id): t.extra["error"] for t in self.trials.values()
+                  if t.status == Status.FAILED and "error" in t.extra}
+        return {"errors": errors} if errors else {}
 
     def _ended(self, trial: Trial) -> None:
         for callback in self.callbacks:
