@@ -121,8 +121,11 @@ class RunResults:
         out = last[["status"]].copy()
         if fidelity and fidelity in self.rows.columns:  # its highest fidelity reported
             out["fidelity"] = self.rows.groupby("trial_id")[fidelity].max()
-        out["checkpoint"] = [self.checkpoint(int(t)) for t in out.index]
-        out["error"] = [self.error(int(t)) for t in out.index]
+        import pandas as pd
+
+        for name, get in (("checkpoint", self.checkpoint), ("error", self.error)):
+            out[name] = pd.Series([get(int(t)) for t in out.index], index=out.index,
+                                  dtype=object)  # None stays None
         return out
 
 

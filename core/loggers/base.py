@@ -61,7 +61,7 @@ class Logger(Callback):
         self.disabled = False
         self.tuner: Tuner | None = None
         self.time0 = 0.0
-        self.metric, self.mode = "", "max"
+        self.metric, self.metric_mode = "", "max"
         self._results: Any = None
 
     # what subclasses implement
@@ -84,7 +84,7 @@ class Logger(Callback):
     def on_run_start(self, tuner: Tuner) -> None:
         self.tuner = tuner
         self._results = tuner.results
-        self.metric, self.mode = tuner.scheduler.metric, tuner.scheduler.mode
+        self.metric, self.metric_mode = tuner.scheduler.metric, tuner.scheduler.mode
         if self.directory is None:
             where = getattr(tuner.results, "directory", None)
             if where is None:

@@ -83,7 +83,7 @@ class MLflowLogger(Logger):
                 start_time=_ms(self.time0),
                 tags={RUN_DIR_TAG: run_dir, "scheduler": scheduler,
                       "backend": tuner.backend.name, "metric": self.metric,
-                      "mode": self.mode}).info.run_id
+                      "mode": self.metric_mode}).info.run_id
 
     def _find(self, run_dir: str) -> None:
         client = self.client
