@@ -14,6 +14,8 @@ work. Event wall times are the run's start plus the backend's clock: TensorBoard
 from __future__ import annotations
 
 import os
+import socket
+import time
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,13 +42,16 @@ class TensorBoardLogger(Logger):
 
     def __init__(self, directory: str | Path | None = None) -> None:
         super().__init__(directory)
-        self._tbx = require("tensorboardX", "tensorboard", "tensorboardX")
-        from tensorboardX.event_file_writer import EventsWriter
+        require("tensorboardX", "tensorboard", "tensorboardX")
         from tensorboardX.proto.event_pb2 import Event
-        from tensorboardX.summary import hparams, scalar
+        from tensorboardX.proto.summary_pb2 import Summary
+        from tensorboardX.record_writer import RecordWriter
+        from tensorboardX.summary import hparams
 
-        self._EventsWriter, self._Event = EventsWriter, Event
-        self._hparams, self._scalar = hparams, scalar
+        self._Event, self._Summary, self._RecordWriter = Event, Summary, RecordWriter
+        self._hparams = hparams
+        _, _, self._session_end = hparams({}, {})  # SUCCESS; FAILURE for a failed trial
+        self._session_failed = _session_end_failed()
         self._writers: dict[int, Any] = {}  # trial id -> its open EventsWriter
         self._root: Any = None
         self._described = False  # the HParams experiment is written
@@ -59,13 +64,25 @@ class TensorBoardLogger(Logger):
         self._root = self._open(self.logdir)
 
     def _open(self, where: Path) -> Any:
+        """A new event file in `where` (one per process and opening: a resumed trial adds
+        one), begun as TensorBoard's readers expect."""
         where.mkdir(parents=True, exist_ok=True)
-        return self._EventsWriter(str(where / "events"), f".{os.getpid()}.{next(_SEGMENTS)}")
+        name = (f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+                f".{os.getpid()}.{next(_SEGMENTS)}")
+        writer = self._RecordWriter(str(where / name))
+        writer.write(self._Event(wall_time=time.time(),
+                                 file_version="brain.Event:2").SerializeToString())
+        return writer
 
     def _write(self, writer: Any, summary: Any, step: int = 0, wall: float | None = None) -> None:
         event = self._Event(summary=summary, step=step,
                             wall_time=self.time0 if wall is None else wall)
-        writer.write_event(event)
+        writer.write(event.SerializeToString())
+
+    def _scalars(self, values: list[tuple[str, float]]) -> Any:
+        """A Summary of scalars: (tag, value) pairs."""
+        value = self._Summary.Value
+        return self._Summary(value=[value(tag=t, simple_value=v) for t, v in values])
 
     def _trial(self, trial: Trial) -> Any:
         writer = self._writers.get(trial.trial_id)
@@ -78,13 +95,14 @@ class TensorBoardLogger(Logger):
         if self.replaying():
             return
         config = {k: _hparam(v) for k, v in trial.config.items()}
-        metrics = getattr(self._results, "metrics", None) or [self.metric]
-        experiment, session_start, _ = self._hparams(config, {m: None for m in metrics})
         if not self._described:  # the table's columns: hyperparameters and metrics
+            metrics = getattr(self._results, "metrics", None) or [self.metric]
+            experiment, _, _ = self._hparams(config, {m: None for m in metrics})
             self._write(self._root, experiment)
             self._described = True
         if trial.fidelity is None:  # a new trial (a resumed one has its session already)
-            self._write(self._trial(trial), session_start, wall=self.stamp(trial.start_time))
+            self._write(self._trial(trial), _session_start(config),
+                        wall=self.stamp(trial.start_time))
 
     def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool) -> None:
         tuner = self.tuner
@@ -94,41 +112,28 @@ class TensorBoardLogger(Logger):
             self._best = best
             return
         writer, wall = self._trial(trial), self.stamp(report.time)
-        for name, value in report.metrics.items():
-            if finite(value):
-                self._write(writer, self._scalar(name, float(value)), report.fidelity, wall)
-        self._write(writer, self._scalar("time", float(report.time)), report.fidelity, wall)
+        values = [(name, float(v)) for name, v in report.metrics.items() if finite(v)]
+        self._write(writer, self._scalars([*values, ("time", float(report.time))]),
+                    report.fidelity, wall)  # one event per report
         if best is not None and best != self._best:
             self._best = best
-            self._write(self._root, self._scalar(f"best/{self.metric}", float(best)),
+            self._write(self._root, self._scalars([(f"best/{self.metric}", float(best))]),
                         tuner.n_reports, wall)
         if decision == Decision.PAUSE:  # a paused trial holds no open file
             self._close(trial.trial_id)
 
     def trial_end(self, trial: Trial, replayed: bool) -> None:
         if not replayed:
-            _, _, session_end = self._hparams({}, {})
-            if trial.status == Status.FAILED:
-                session_end = self._session_end_failed()
+            session_end = (self._session_failed if trial.status == Status.FAILED
+                           else self._session_end)
             self._write(self._trial(trial), session_end,
                         wall=self.stamp(self.tuner.backend.time() if self.tuner else 0.0))
         self._close(trial.trial_id)
 
-    def _session_end_failed(self) -> Any:
-        from tensorboardX.proto.api_pb2 import Status as SessionStatus
-        from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndInfo
-        from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
-
-        content = HParamsPluginData(session_end_info=SessionEndInfo(
-            status=SessionStatus.Value("STATUS_FAILURE")), version=0)
-        meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(
-            plugin_name="hparams", content=content.SerializeToString()))
-        return Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=meta)])
-
     def _close(self, trial_id: int) -> None:
         writer = self._writers.pop(trial_id, None)
         if writer is not None:
-            writer.close()
+            writer.close()  # to the OS, without an fsync per trial
 
     def end(self, summary: TuningSummary) -> None:
         for trial_id in list(self._writers):
@@ -145,6 +150,42 @@ class TensorBoardLogger(Logger):
         for writer in (self._root, *self._writers.values()):
             if writer is not None:
                 writer.flush()
+
+
+def _plugin_summary(tag: str, **content: Any) -> Any:
+    """A Summary of the HParams plugin holding `content` (tensorboardX's protobuf classes)."""
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+
+    data = HParamsPluginData(version=0, **content).SerializeToString()
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams",
+                                                                  content=data))
+    return Summary(value=[Summary.Value(tag=f"_hparams_/{tag}", metadata=meta)])
+
+
+def _session_end_failed() -> Any:
+    """The HParams session end of a failed trial (tensorboardX's hparams() says success)."""
+    from tensorboardX.proto.api_pb2 import Status as SessionStatus
+    from tensorboardX.proto.plugin_hparams_pb2 import SessionEndInfo
+
+    return _plugin_summary("session_end_info", session_end_info=SessionEndInfo(
+        status=SessionStatus.Value("STATUS_FAILURE")))
+
+
+def _session_start(config: dict[str, Any]) -> Any:
+    """The HParams session start of a trial: its hyperparameters (what tensorboardX's
+    hparams() writes, without building the experiment each time)."""
+    from tensorboardX.proto.plugin_hparams_pb2 import SessionStartInfo
+
+    info = SessionStartInfo()
+    for name, value in config.items():
+        if isinstance(value, str):
+            info.hparams[name].string_value = value
+        elif isinstance(value, bool):
+            info.hparams[name].bool_value = value
+        else:
+            info.hparams[name].number_value = float(value)
+    return _plugin_summary("session_start_info", session_start_info=info)
 
 
 def _hparam(value: Any) -> Any:
