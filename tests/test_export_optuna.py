@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.helpers import run_py
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPORT = [sys.executable, str(ROOT / "analysis" / "export.py")]
 
@@ -21,12 +23,7 @@ def asha_run(tmp_path_factory) -> Path:
     """ASHA on mlp_sklearn digits (the shipped table), simulated, 20 trials, via run.py."""
     tmp = tmp_path_factory.mktemp("asha")
     out = tmp / "run"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), "scheduler=asha",
-         "benchmark=mlp_sklearn", "stop.max_trials=20", "progress=false",
-         f"hydra.run.dir={out}"],
-        cwd=tmp, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "SIMTUNE_CACHE": str(tmp / "cache")})
+    proc = run_py(["scheduler=asha", "benchmark=mlp_sklearn", "stop.max_trials=20"], tmp, out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 

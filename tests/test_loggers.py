@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from simtune.core.loggers.base import Logger
 from simtune.core.rundir import open_run
 from simtune.core.stopping import StoppingCriterion
 from simtune.experiments.assemble import assemble
+from tests.helpers import run_py
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS = 6
@@ -272,14 +272,11 @@ def python_run(tmp_path_factory):
     (tmp / "fit.py").write_text(FIT)
     (tmp / "space.yaml").write_text("x: {type: choice, categories: [1, 2, 3, 4]}\n")
     out = tmp / "run"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), "benchmark=custom",
-         "benchmark.training=fit.py:fit", "benchmark.space=space.yaml",
-         "benchmark.metric=loss", "benchmark.mode=min", "benchmark.max_fidelity=3",
-         "backend=python", "scheduler=grid", "stop.max_trials=4", "n_workers=2",
-         "progress=false", "logger=[tensorboard,mlflow]", f"hydra.run.dir={out}"],
-        cwd=tmp, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "SIMTUNE_CACHE": str(tmp / "cache")})
+    proc = run_py(["benchmark=custom", "benchmark.training=fit.py:fit",
+                   "benchmark.space=space.yaml", "benchmark.metric=loss", "benchmark.mode=min",
+                   "benchmark.max_fidelity=3", "backend=python", "scheduler=grid",
+                   "stop.max_trials=4", "n_workers=2", "logger=[tensorboard,mlflow]"],
+                  tmp, out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -332,12 +329,8 @@ def test_a_missing_library_is_one_line_naming_the_extra_and_nothing_is_written(t
     (hide / "mlflow").mkdir(parents=True)  # an mlflow that cannot be imported
     (hide / "mlflow" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "run.py"), "benchmark=synthetic",
-         "stop.max_trials=3", "progress=false", "logger=[tensorboard,mlflow]",
-         f"hydra.run.dir={out}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(hide), "SIMTUNE_CACHE": str(tmp_path / "c")})
+    proc = run_py(["benchmark=synthetic", "stop.max_trials=3", "logger=[tensorboard,mlflow]"],
+                  tmp_path, out, PYTHONPATH=str(hide))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == ['error: logger=mlflow needs mlflow (mlflow-skinny), which is not '

@@ -5,7 +5,8 @@ clock) with step = fidelity and timestamp = the run's start plus the backend's c
 simulated run shows its virtual time), and the tags `status`, `decision` (the last one)
 and, for a failed trial, `error`. The parent run has `best_<metric>` (the incumbent's value
 each time it changes; step = reports so far) and the tag `end_reason`. The tracking URI
-defaults to a file store in <run dir>/mlruns:
+defaults to a file store in <run dir>/mlruns (MLflow 3 keeps it behind
+MLFLOW_ALLOW_FILE_STORE, which this logger then sets for its process):
 
     mlflow ui --backend-store-uri outputs/2026-12-06/10-00-00/mlruns
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simtune.core.loggers.base import Logger, finite, require
+from simtune.core.stopping import EndReason
 from simtune.core.trial import Decision, Report, Status, Trial
 
 if TYPE_CHECKING:
@@ -190,7 +192,7 @@ class MLflowLogger(Logger):
                         self.stamp(summary.time)))
         self.client.set_tag(self.parent, "end_reason", summary.reason)
         status = ("FINISHED" if summary.complete else
-                  "FAILED" if summary.reason.startswith("crashed") else "KILLED")
+                  "FAILED" if summary.end == EndReason.CRASHED else "KILLED")
         self.client.set_terminated(self.parent, status, end_time=_ms(self.stamp(summary.time)))
 
 
