@@ -31,12 +31,12 @@ OFFLINE = {"WANDB_MODE": "offline", "WANDB_ERROR_REPORTING": "false", "WANDB_SIL
 
 
 def simulated_run(out: Path, loggers: list, *, interrupt_after: int | None = None,
-                  n_trials: int = N_TRIALS):
+                  n_trials: int = N_TRIALS, resume: bool = True):
     """ASHA on mlp_sklearn digits (shipped), simulated, 2 workers, results into `out`."""
     bb = repository.load_shared("mlp_sklearn", "digits")
     run = assemble(bb, "asha", seed=0, stop=StoppingCriterion(max_trials=n_trials), n_workers=2)
     session = open_run(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
-                       hyperparameters=list(bb.space))
+                       hyperparameters=list(bb.space), resume=resume)
     callbacks = [*loggers, *([Interrupt(interrupt_after)] if interrupt_after else [])]
     return run.tuner(session=session, callbacks=callbacks).run()
 
@@ -237,6 +237,16 @@ def test_a_resumed_run_logs_each_point_once(tmp_path):
         assert sorted(tb) == steps, trial_id  # every point once, over both processes
         history = client.get_metric_history(children[trial_id].info.run_id, "val_accuracy")
         assert sorted(m.step for m in history) == steps, trial_id
+
+
+def test_a_run_set_aside_takes_what_its_loggers_wrote_along(tmp_path):
+    out = tmp_path / "run"
+    simulated_run(out, make_loggers({"tensorboard": {}}), n_trials=3)
+    simulated_run(out, make_loggers({"tensorboard": {}}), n_trials=2, resume=False)
+    old, new = out / "superseded" / "0" / "tensorboard", out / "tensorboard"
+    assert sorted(p.name for p in old.glob("trial_*")) == ["trial_0", "trial_1", "trial_2"]
+    assert sorted(p.name for p in new.glob("trial_*")) == ["trial_0", "trial_1"]
+    assert len(list((new / "trial_0").iterdir())) == 1  # one event file: the new run's
 
 
 def test_a_logger_that_raises_is_disabled_with_one_warning(tmp_path, caplog):

@@ -109,8 +109,11 @@ class MLflowLogger(Logger):
                 return
 
     def trial_start(self, trial: Trial) -> None:
-        if trial.trial_id in self._runs or self.replaying():
-            return
+        if trial.trial_id not in self._runs and not self.replaying():
+            self._create(trial)
+
+    def _create(self, trial: Trial) -> None:
+        """The trial's nested run, with its configuration as params."""
         run = self.client.create_run(
             self._experiment_id, run_name=f"trial_{trial.trial_id}",
             start_time=_ms(self.stamp(trial.start_time)),
@@ -123,9 +126,11 @@ class MLflowLogger(Logger):
         tuner = self.tuner
         assert tuner is not None
         best = tuner.incumbent.value
-        if replayed or trial.trial_id not in self._runs:
+        if replayed:
             self._best = best
             return
+        if trial.trial_id not in self._runs:  # started while the resumed run replayed
+            self._create(trial)
         stamp = _ms(self.stamp(report.time))
         points = self._points.setdefault(trial.trial_id, [])
         points.extend(self._Metric(k, float(v), stamp, report.fidelity)
@@ -142,9 +147,11 @@ class MLflowLogger(Logger):
             self._send_all()
 
     def trial_end(self, trial: Trial, replayed: bool) -> None:
-        run_id = self._runs.get(trial.trial_id)
-        if replayed or run_id is None:
+        if replayed:
             return
+        if trial.trial_id not in self._runs:
+            self._create(trial)
+        run_id = self._runs[trial.trial_id]
         tags = {"status": trial.status.value}
         decision = self._decisions.get(trial.trial_id)
         if decision:
