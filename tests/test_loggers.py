@@ -346,3 +346,20 @@ def test_a_missing_library_is_one_line_naming_the_extra_and_nothing_is_written(t
     assert lines == ['error: logger=mlflow needs mlflow (mlflow-skinny), which is not '
                      'installed: pip install "simtune[mlflow]"'], proc.stderr
     assert not out.exists()
+
+
+def test_bad_logger_choices_and_parameters_are_one_line():
+    from simtune.experiments.sweeps.overrides import check_command_line
+
+    conf = ROOT / "conf"
+    assert check_command_line(["logger=[tensorboard,mlflow]", "logger.mlflow.experiment=x"],
+                              conf) is None
+    assert check_command_line(["logger=[tensorboard,nope]"], conf) == (
+        "logger=nope: no such logger; available: mlflow, tensorboard, wandb")
+    assert "logger 'mlflow' is not chosen; add logger=mlflow" in check_command_line(
+        ["logger=tensorboard", "logger.mlflow.experiment=x"], conf)
+    with pytest.raises(ValueError, match="logger.mlflow.bogus is not a parameter of logger "
+                                         "mlflow; its parameters: tracking_uri, experiment"):
+        make_loggers({"mlflow": {"bogus": 1}})
+    with pytest.raises(ValueError, match="unknown logger 'nope'; available: tensorboard"):
+        make_loggers({"nope": {}})

@@ -186,7 +186,11 @@ def _unknown_key(key: str, override: Any, chosen: dict[str, list[str]], conf: Pa
     shown = value[0] if value and len(value) == 1 else "..."
     names = chosen.get(group, [])
     if group == "logger":  # logger=[a,b]: each config sets logger.<its name>
-        names = [n for n in names if n == rest.split(".")[0]] or names
+        first = rest.split(".")[0]
+        names = [n for n in names if n == first]
+        if not names:
+            return (f"{key}: logger {first!r} is not chosen; add logger={first} (or "
+                    f"logger=[...,{first}]) to the command line")
     for name in names:
         node: Any = _yaml(conf / group / f"{name}.yaml")
         parts = rest.split(".")
