@@ -277,7 +277,7 @@ FIT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def python_run(tmp_path_factory):
-    """run.py, backend=python, logger=[tensorboard,mlflow]: 4 trials, the one of x=3 fails."""
+    """run.py, backend=python, all three loggers (W&B offline): 4 trials, x=3's fails."""
     tmp = tmp_path_factory.mktemp("python")
     (tmp / "fit.py").write_text(FIT)
     (tmp / "space.yaml").write_text("x: {type: choice, categories: [1, 2, 3, 4]}\n")
@@ -285,8 +285,8 @@ def python_run(tmp_path_factory):
     proc = run_py(["benchmark=custom", "benchmark.training=fit.py:fit",
                    "benchmark.space=space.yaml", "benchmark.metric=loss", "benchmark.mode=min",
                    "benchmark.max_fidelity=3", "backend=python", "scheduler=grid",
-                   "stop.max_trials=4", "n_workers=2", "logger=[tensorboard,mlflow]"],
-                  tmp, out)
+                   "stop.max_trials=4", "n_workers=2", "logger=[tensorboard,mlflow,wandb]"],
+                  tmp, out, **OFFLINE)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -307,6 +307,16 @@ def test_python_backend_logs_every_trial(python_run):
             assert run.info.status == "FINISHED" and steps == [1, 2, 3]
             assert run.data.tags["status"] == "completed"
             assert run.data.metrics["loss"] == pytest.approx(x / 3)
+    wandb = {int(r["name"].removeprefix("trial_")): r for r in wandb_runs(out)}
+    assert sorted(wandb) == sorted(configs.index)  # one offline run per trial
+    for trial_id, x in configs.items():
+        summary = wandb[trial_id]["summary"]
+        assert summary["status"] == ("failed" if x == 3 else "completed")
+        assert wandb[trial_id]["exit_code"] == (1 if x == 3 else 0)
+        if x != 3:
+            assert summary["loss"] == pytest.approx(x / 3) and wandb[trial_id]["step"] == 3
+        else:
+            assert "x=3 is not allowed" in summary["error"]
 
 
 def test_results_give_each_trials_checkpoint_and_error(python_run):
