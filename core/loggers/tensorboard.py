@@ -52,7 +52,7 @@ class TensorBoardLogger(Logger):
         self._hparams = hparams
         _, _, self._session_end = hparams({}, {})  # SUCCESS; FAILURE for a failed trial
         self._session_failed = _session_end_failed()
-        self._writers: dict[int, Any] = {}  # trial id -> its open EventsWriter
+        self._writers: dict[int, Any] = {}  # trial id -> its open event file (RecordWriter)
         self._root: Any = None
         self._described = False  # the HParams experiment is written
         self._best: float | None = None
