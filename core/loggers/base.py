@@ -63,6 +63,7 @@ class Logger(Callback):
         self.time0 = 0.0
         self.metric, self.metric_mode = "", "max"
         self._results: Any = None
+        self._best: float | None = None
 
     # what subclasses implement
     def start(self, tuner: Tuner) -> None:
@@ -71,8 +72,10 @@ class Logger(Callback):
     def trial_start(self, trial: Trial) -> None:
         """`trial` started or resumed (also while replaying)."""
 
-    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool) -> None:
-        """One report; `replayed`: an interrupted process of the run logged it already."""
+    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool,
+               best: float | None) -> None:
+        """One report; `replayed`: an interrupted process of the run logged it already;
+        `best`: the run's incumbent value if this report changed it, else None."""
 
     def trial_end(self, trial: Trial, replayed: bool) -> None:
         """`trial` ended (completed, stopped or failed), or was paused."""
@@ -99,7 +102,8 @@ class Logger(Callback):
 
     def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
         if not self.disabled:
-            self._guard(self.report, trial, report, decision, self.replaying(written=True))
+            self._guard(self.report, trial, report, decision, self.replaying(written=True),
+                        self.best_changed())
 
     def on_trial_end(self, trial: Trial) -> None:
         if not self.disabled:
@@ -117,6 +121,14 @@ class Logger(Callback):
         if not recorded:
             return False
         return results.n_rows - (1 if written else 0) < recorded
+
+    def best_changed(self) -> float | None:
+        """The run's incumbent value (core.incumbent) if it changed since the last call."""
+        best = self.tuner.incumbent.value if self.tuner is not None else None
+        if best is None or best == self._best:
+            return None
+        self._best = best
+        return best
 
     def stamp(self, report_time: float) -> float:
         """The wall-clock time (epoch s) to log for a report at `report_time` on the backend's

@@ -62,7 +62,6 @@ class MLflowLogger(Logger):
         self._points: dict[int, list[Any]] = {}  # trial id -> metrics not yet sent
         self._parent_points: list[Any] = []
         self._sent = time.monotonic()
-        self._best: float | None = None
         self._decisions: dict[int, str] = {}  # trial id -> the scheduler's last decision
 
     def start(self, tuner: Tuner) -> None:
@@ -122,12 +121,9 @@ class MLflowLogger(Logger):
         params = [self._Param(k, str(v)[:6000]) for k, v in trial.config.items()]
         self.client.log_batch(run.info.run_id, params=params)
 
-    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool) -> None:
-        tuner = self.tuner
-        assert tuner is not None
-        best = tuner.incumbent.value
+    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool,
+               best: float | None) -> None:
         if replayed:
-            self._best = best
             return
         if trial.trial_id not in self._runs:  # started while the resumed run replayed
             self._create(trial)
@@ -136,10 +132,9 @@ class MLflowLogger(Logger):
         points.extend(self._Metric(k, float(v), stamp, report.fidelity)
                       for k, v in report.metrics.items() if finite(v))
         points.append(self._Metric("time", float(report.time), stamp, report.fidelity))
-        if best is not None and best != self._best:
-            self._best = best
+        if best is not None:
             self._parent_points.append(
-                self._Metric(f"best_{self.metric}", float(best), stamp, tuner.n_reports))
+                self._Metric(f"best_{self.metric}", float(best), stamp, self.tuner.n_reports))
         self._decisions[trial.trial_id] = decision.value
         if decision == Decision.PAUSE:
             self._send(trial.trial_id, tags={"status": "paused", "decision": decision.value})

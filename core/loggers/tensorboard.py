@@ -55,7 +55,6 @@ class TensorBoardLogger(Logger):
         self._writers: dict[int, Any] = {}  # trial id -> its open event file (RecordWriter)
         self._root: Any = None
         self._described = False  # the HParams experiment is written
-        self._best: float | None = None
         self.logdir = Path()
 
     def start(self, tuner: Tuner) -> None:
@@ -104,21 +103,17 @@ class TensorBoardLogger(Logger):
             self._write(self._trial(trial), _session_start(config),
                         wall=self.stamp(trial.start_time))
 
-    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool) -> None:
-        tuner = self.tuner
-        assert tuner is not None
-        best = tuner.incumbent.value
+    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool,
+               best: float | None) -> None:
         if replayed:
-            self._best = best
             return
         writer, wall = self._trial(trial), self.stamp(report.time)
         values = [(name, float(v)) for name, v in report.metrics.items() if finite(v)]
         self._write(writer, self._scalars([*values, ("time", float(report.time))]),
                     report.fidelity, wall)  # one event per report
-        if best is not None and best != self._best:
-            self._best = best
+        if best is not None:
             self._write(self._root, self._scalars([(f"best/{self.metric}", float(best))]),
-                        tuner.n_reports, wall)
+                        self.tuner.n_reports, wall)
         if decision == Decision.PAUSE:  # a paused trial holds no open file
             self._close(trial.trial_id)
 

@@ -73,7 +73,8 @@ class WandbLogger(Logger):
         if not self.replaying():
             self._open(trial)
 
-    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool) -> None:
+    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool,
+               best: float | None) -> None:
         if replayed:
             return
         run = self._open(trial)
