@@ -1,8 +1,9 @@
 """logger=wandb: one Weights & Biases run per trial, grouped by the tuning run.
 
 A trial's W&B run (id `<group>-<trial id>`, name `trial_<id>`, group `simtune-<run dir
-name>-<hash of its path>`) has the configuration as its config and logs the metrics and
-`time` (the backend's clock: a simulated run's virtual time) with step = fidelity; its
+name, cut to 32 characters>-<hash of its path>`) has the configuration as its config and
+logs the metrics and `time` (the backend's clock: a simulated run's virtual time) with
+step = fidelity; its
 summary holds `status` and `decision`, and `error` for a failed trial. The runs go to
 <run dir>/wandb; `WANDB_MODE=offline` (or mode="offline") needs no account:
 
@@ -50,7 +51,7 @@ class WandbLogger(Logger):
         assert self.directory is not None
         where = str(self.directory.resolve())
         digest = hashlib.sha256(where.encode()).hexdigest()[:8]
-        name = "".join(c if c.isalnum() else "-" for c in self.directory.name)
+        name = "".join(c if c.isalnum() else "-" for c in self.directory.name)[:32]
         self.group = f"simtune-{name}-{digest}"
 
     def _open(self, trial: Trial) -> Any:
