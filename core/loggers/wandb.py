@@ -3,9 +3,8 @@
 A trial's W&B run (id `<group>-<trial id>`, name `trial_<id>`, group `simtune-<run dir
 name, cut to 32 characters>-<hash of its path>`) has the configuration as its config and
 logs the metrics and `time` (the backend's clock: a simulated run's virtual time) with
-step = fidelity; its
-summary holds `status` and `decision`, and `error` for a failed trial. The runs go to
-<run dir>/wandb; `WANDB_MODE=offline` (or mode="offline") needs no account:
+step = fidelity; its summary holds `status` and `decision`, and `error` for a failed
+trial. The runs go to <run dir>/wandb; `WANDB_MODE=offline` (or mode="offline") needs no account:
 
     WANDB_MODE=offline python experiments/run.py logger=wandb ...
     wandb sync outputs/2026-12-06/10-00-00/wandb/offline-run-*
