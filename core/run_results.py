@@ -3,7 +3,9 @@
 Example:
     >>> run = load_run("outputs/2026-12-01/10-00-00")  # doctest: +SKIP
     >>> run.best()  # doctest: +SKIP
-    Best(trial_id=12, value=0.931, fidelity=50, config={'lr': 0.01, ...}, rule='incumbent: ...')
+    Best(trial_id=12, value=0.931, fidelity=50, config={'lr': 0.01, ...}, rule='incumbent: ...',
+         checkpoint=PosixPath('outputs/2026-12-01/10-00-00/trials/trial_12/checkpoints'))
+    >>> run.trials()  # doctest: +SKIP  (one row per trial: status, checkpoint, error)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from simtune.core.constraints import feasible_rows
 from simtune.core.incumbent import incumbent
-from simtune.core.rundir import METADATA, RESULTS
+from simtune.core.rundir import METADATA, RESULTS, TRIALS
 
 RULES = {  # RunResults.best's rules -> how Best.rule says them
     "incumbent": "incumbent: best value at the highest fidelity reached",
@@ -33,6 +35,7 @@ class Best:
     fidelity: int | None
     config: dict[str, Any]
     rule: str
+    checkpoint: Path | None = None  # its checkpoint directory (None: the backend keeps none)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class RunResults:
 
     rows: Any  # pandas.DataFrame, one row per report in time order
     metadata: dict[str, Any]
+    directory: Path | None = None  # the run directory (load_run sets it)
 
     @property
     def metric(self) -> str:
@@ -107,7 +111,36 @@ class RunResults:
             fidelity=None if fidelity is None or fidelity != fidelity else int(fidelity),
             config=self.configs()[trial_id],
             rule=RULES[rule],
+            checkpoint=self.checkpoint(trial_id),
         )
+
+    def checkpoint(self, trial_id: int) -> Path | None:
+        """The checkpoint directory of `trial_id` (<run dir>/trials/trial_<id>/checkpoints),
+        None if it has none: the simulated backend keeps none, a trial may save none, and
+        SageMaker's are in S3."""
+        if self.directory is None:
+            return None
+        path = self.directory / TRIALS / f"trial_{trial_id}" / "checkpoints"
+        return path if path.is_dir() and any(path.iterdir()) else None
+
+    def error(self, trial_id: int) -> str | None:
+        """Why `trial_id` failed (the reason the run logged), None if it did not fail."""
+        return (self.metadata.get("errors") or {}).get(str(trial_id))
+
+    def trials(self) -> Any:
+        """One row per trial (a DataFrame indexed by trial_id): its last status and
+        fidelity, its checkpoint directory and its error text (None where it has none)."""
+        fidelity = self.metadata.get("fidelity_name")
+        last = self.rows.groupby("trial_id").tail(1).set_index("trial_id").sort_index()
+        out = last[["status"]].copy()
+        if fidelity and fidelity in self.rows.columns:  # its highest fidelity reported
+            out["fidelity"] = self.rows.groupby("trial_id")[fidelity].max()
+        import pandas as pd
+
+        for name, get in (("checkpoint", self.checkpoint), ("error", self.error)):
+            out[name] = pd.Series([get(int(t)) for t in out.index], index=out.index,
+                                  dtype=object)  # None stays None
+        return out
 
 
 def load_run(directory: str | Path) -> RunResults:
@@ -122,7 +155,7 @@ def load_run(directory: str | Path) -> RunResults:
         raise ValueError(f"{directory} holds no run ({Path(e.filename).name} missing)") from None
     except (UnicodeDecodeError, json.JSONDecodeError, pd.errors.ParserError) as e:
         raise ValueError(f"{directory}: unreadable run files ({type(e).__name__})") from None
-    return RunResults(rows=rows, metadata=metadata)
+    return RunResults(rows=rows, metadata=metadata, directory=directory)
 
 
 def _conditional_domains(spec: Any) -> dict[str, Any]:

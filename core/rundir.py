@@ -45,8 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simtune.rundir")
 TRIALS = "trials"  # trial directories of the real backends
-# config keys that do not change a run's results (allow_single_fidelity only permits one)
-IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity")
+LOGGED = ("tensorboard", "mlruns", "wandb")  # what the loggers write (core.loggers)
+# config keys that do not change a run's results (allow_single_fidelity only permits one;
+# logger only watches)
+IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity", "logger")
 
 
 class RunComplete(ValueError):
@@ -181,14 +183,15 @@ def refusal(directory: str | Path, state: RunState) -> str | None:
 
 
 def set_aside(directory: str | Path) -> Path:
-    """Move the run in `directory` (results, metadata, trial dirs) to superseded/<n>/."""
+    """Move the run in `directory` (results, metadata, trial dirs, what its loggers wrote)
+    to superseded/<n>/."""
     directory = Path(directory)
     n = 0
     while (directory / SUPERSEDED / str(n)).exists():
         n += 1
     target = directory / SUPERSEDED / str(n)
     target.mkdir(parents=True)
-    for name in (RESULTS, METADATA, TRIALS):
+    for name in (RESULTS, METADATA, TRIALS, *LOGGED):
         if (directory / name).exists():
             shutil.move(str(directory / name), str(target / name))
     return target

@@ -182,7 +182,7 @@ class Tuner:
                               n_trials=summary.n_started, n_failed=summary.n_failed,
                               n_reports=summary.n_reports, end_time=summary.time,
                               best=summary.best_record(), **self._inherited(),
-                              **self._no_feasible(summary))
+                              **self._no_feasible(summary), **self._errors())
         log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
                  ended, summary.n_started, summary.n_reports, summary.time,
                  self._no_feasible(summary).get("best_reason") or describe(summary.best_record()))
@@ -356,6 +356,7 @@ class Tuner:
                     callback.on_trial_start(trial)
             return
         trial.status = Status.FAILED
+        trial.extra["error"] = failure.reason  # for the callbacks and metadata.json's errors
         self._running.discard(trial.trial_id)
         self.so_far.n_failed += 1
         self.so_far.n_finished += 1
@@ -375,6 +376,12 @@ class Tuner:
         if self.results is not None:
             self.results.write(trial.trial_id, time, fidelity, metrics, decision,
                                (status or trial.status).value, trial.config)
+
+    def _errors(self) -> dict[str, Any]:
+        """{"errors": {trial id: reason}} of the failed trials, {} if none failed."""
+        errors = {str(t.trial_id): t.extra["error"] for t in self.trials.values()
+                  if t.status == Status.FAILED and "error" in t.extra}
+        return {"errors": errors} if errors else {}
 
     def _ended(self, trial: Trial) -> None:
         for callback in self.callbacks:

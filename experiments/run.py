@@ -25,6 +25,7 @@ from simtune.core.backends._process import install_signal_handlers
 from simtune.core.callbacks import StatusLine
 from simtune.core.diskfull import NoSpace, is_no_space, no_space
 from simtune.core.incumbent import describe
+from simtune.core.loggers import make_loggers
 from simtune.core.results import run_metadata
 from simtune.core.rundir import RunComplete, open_run
 from simtune.core.runlock import RunLocked
@@ -148,6 +149,8 @@ def run(
     """
     check_run_keys(cfg)
     parts = from_config(cfg, out_dir)
+    loggers = make_loggers(OmegaConf.to_container(cfg.logger, resolve=True)  # type: ignore[arg-type]
+                           if cfg.get("logger") else None, out_dir)  # a missing extra: 1 line
     blackbox, scheduler, backend, stop = parts.benchmark, parts.scheduler, parts.backend, parts.stop
     name, params, metric, mode = parts.scheduler_name, parts.scheduler_args, *parts.objective
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
@@ -173,7 +176,8 @@ def run(
     tuner = parts.tuner(
         session=session,
         progress=cfg.progress,
-        callbacks=[StatusLine(every=cfg.status_every)] if cfg.get("status_every") else [],
+        callbacks=[*([StatusLine(every=cfg.status_every)] if cfg.get("status_every") else []),
+                   *loggers],
     )
     summary = tuner.run()
     log.info("results in %s; best: %s", out_dir / "results.csv", describe(summary.best_record()))

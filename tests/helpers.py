@@ -107,6 +107,16 @@ def reports(path: Path):
     return df[df["decision"].notna()].reset_index(drop=True)
 
 
+def run_py(args: list[str], cwd: Path, out: Path, **env: str) -> subprocess.CompletedProcess:
+    """One `run.py` run with `args` into `out`, from `cwd`, with a cache of its own and
+    `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "experiments" / "run.py"),
+         *args, "progress=false", f"hydra.run.dir={out}"], cwd=cwd, capture_output=True,
+        text=True, timeout=300,
+        env={**os.environ, "SIMTUNE_CACHE": str(cwd / "cache"), **env})
+
+
 SWEEP = [sys.executable, str(Path(__file__).resolve().parents[1] / "experiments" / "run.py"),
          "-m"]
 SMALL_SWEEP = ["benchmark=synthetic", "stop.max_wallclock=300", "progress=false"]

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
-CONFIG_GROUPS = ("scheduler", "benchmark", "backend", "launcher", "stop")
+CONFIG_GROUPS = ("scheduler", "benchmark", "backend", "launcher", "stop", "logger")
 OUTPUT_DIRS = ("hydra.run.dir", "hydra.sweep.dir")
 
 
@@ -149,6 +149,9 @@ def _values(override: Any) -> list[str] | None:
     try:
         if override.is_sweep_override():
             return list(override.sweep_string_iterator())
+        value = override.value()
+        if isinstance(value, list):  # logger=[tensorboard,mlflow]: several of the group
+            return [str(v) for v in value]
         return [override.get_value_element_as_str()]
     except Exception:  # noqa: BLE001 - an interval or a glob: let Hydra expand it
         return None
@@ -181,7 +184,14 @@ def _unknown_key(key: str, override: Any, chosen: dict[str, list[str]], conf: Pa
         return None
     value = _values(override)
     shown = value[0] if value and len(value) == 1 else "..."
-    for name in chosen.get(group, []):
+    names = chosen.get(group, [])
+    if group == "logger":  # logger=[a,b]: each config sets logger.<its name>
+        first = rest.split(".")[0]
+        names = [n for n in names if n == first]
+        if not names:
+            return (f"{key}: logger {first!r} is not chosen; add logger={first} (or "
+                    f"logger=[...,{first}]) to the command line")
+    for name in names:
         node: Any = _yaml(conf / group / f"{name}.yaml")
         parts = rest.split(".")
         for depth, part in enumerate(parts):

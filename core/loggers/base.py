@@ -1,0 +1,149 @@
+"""What every logger shares: the lazy import of its library, the guard that disables a
+failing logger, and the silence while a resumed run replays its recorded rows.
+
+A logger is a Tuner callback (core.callbacks). Its subclass implements `start`,
+`trial_start`, `report`, `trial_end` and `end`; the base calls them inside a guard: the
+first exception disables the logger with one warning, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from simtune.core.callbacks import Callback
+from simtune.core.trial import Decision, Report, Trial
+
+if TYPE_CHECKING:
+    from simtune.core.tuner import Tuner, TuningSummary
+
+log = logging.getLogger("simtune.loggers")
+
+
+class MissingExtra(ValueError):
+    """A logger's library is not installed: one line naming the extra that installs it."""
+
+
+def require(module: str, extra: str, what: str) -> ModuleType:
+    """`module` imported, or MissingExtra naming `pip install "simtune[extra]"`."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(
+            f"logger={extra} needs {what}, which is not installed: "
+            f'pip install "simtune[{extra}]"'
+        ) from None
+
+
+def finite(value: Any) -> bool:
+    """True for a finite int or float (not a bool): a value a logger can plot."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+class Logger(Callback):
+    """A Tuner callback that writes the run to an outside tool; never ends the run.
+
+    `directory`: where the run writes (default: the run directory of the Tuner's results
+    writer). `time0`: the real time (epoch seconds) the backend's clock counts from;
+    reports are stamped `time0 + report.time`, so a simulated run shows its virtual time.
+    """
+
+    name = "logger"
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self.directory = None if directory is None else Path(directory)
+        self.disabled = False
+        self.tuner: Tuner | None = None
+        self.time0 = 0.0
+        self.metric, self.metric_mode = "", "max"
+        self._results: Any = None
+        self._best: float | None = None
+
+    # what subclasses implement
+    def start(self, tuner: Tuner) -> None:
+        """Open the outside run."""
+
+    def trial_start(self, trial: Trial) -> None:
+        """`trial` started or resumed (also while replaying)."""
+
+    def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool,
+               best: float | None) -> None:
+        """One report; `replayed`: an interrupted process of the run logged it already;
+        `best`: the run's incumbent value if this report changed it, else None."""
+
+    def trial_end(self, trial: Trial, replayed: bool) -> None:
+        """`trial` ended (completed, stopped or failed), or was paused."""
+
+    def end(self, summary: TuningSummary) -> None:
+        """Close the outside run."""
+
+    # the Tuner's hooks, guarded
+    def on_run_start(self, tuner: Tuner) -> None:
+        self.tuner = tuner
+        self._results = tuner.results
+        self.metric, self.metric_mode = tuner.scheduler.metric, tuner.scheduler.mode
+        if self.directory is None:
+            where = getattr(tuner.results, "directory", None)
+            if where is None:
+                self._disable(ValueError("no directory: pass directory=... or a results writer"))
+                return
+            self.directory = Path(where)
+        self.time0 = time.time()  # a resumed run's stamps count from its resume
+        self._guard(self.start, tuner)
+
+    def on_trial_start(self, trial: Trial) -> None:
+        self._guard(self.trial_start, trial)
+
+    def on_report(self, trial: Trial, report: Report, decision: Decision) -> None:
+        if not self.disabled:
+            self._guard(self.report, trial, report, decision, self.replaying(written=True),
+                        self.best_changed())
+
+    def on_trial_end(self, trial: Trial) -> None:
+        if not self.disabled:
+            self._guard(self.trial_end, trial, self.replaying(written=True))
+
+    def on_run_end(self, summary: TuningSummary) -> None:
+        if self.tuner is not None:
+            self._guard(self.end, summary)
+
+    def replaying(self, *, written: bool = False) -> bool:
+        """True while a resumed run reproduces rows its directory recorded (the interrupted
+        process logged them); `written`: the event's row has just been written."""
+        results = self._results
+        recorded = getattr(results, "n_recorded", 0)
+        if not recorded:
+            return False
+        return results.n_rows - (1 if written else 0) < recorded
+
+    def best_changed(self) -> float | None:
+        """The run's incumbent value (core.incumbent) if it changed since the last call."""
+        best = self.tuner.incumbent.value if self.tuner is not None else None
+        if best is None or best == self._best:
+            return None
+        self._best = best
+        return best
+
+    def stamp(self, report_time: float) -> float:
+        """The wall-clock time (epoch s) to log for a report at `report_time` on the backend's
+        clock: virtual time on the simulated backend, counted from the run's start."""
+        return self.time0 + report_time
+
+    def _guard(self, hook: Any, *args: Any) -> None:
+        if self.disabled:
+            return
+        try:
+            hook(*args)
+        except Exception as e:
+            self._disable(e)
+
+    def _disable(self, e: Exception) -> None:
+        self.disabled = True
+        log.warning("logger %s disabled for the rest of the run: %s: %s", self.name,
+                    type(e).__name__, " ".join(str(e).split())[:300])
