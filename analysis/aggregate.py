@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
 
 AGGREGATIONS = ("iqm", "mean", "median")
 AGG_LABELS = {
@@ -128,6 +127,7 @@ def aggregate(
         return iqm(x), lo, hi
     if how == "mean":
         centre = x.mean(axis=0)
+        from scipy import stats  # here, not at import: scipy.stats alone takes ~1 s to import
         sem = stats.sem(x, axis=0) if x.shape[0] > 1 else np.zeros_like(centre)
         return centre, centre - sem, centre + sem
     if how == "median":
@@ -164,6 +164,7 @@ def ranks(scores: np.ndarray) -> np.ndarray:
     [1.5, 3.0, 1.5]
     """
     scores = np.asarray(scores, dtype=float)
+    from scipy import stats
     return stats.rankdata(scores, axis=0, method="average", nan_policy="omit")
 
 

@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.05
 
@@ -75,6 +74,7 @@ def friedman(scores: np.ndarray) -> Friedman:
         return Friedman(n, k, skipped=f"n too small: {n} task(s), needs >= 3")
     if np.all(scores == scores[:, :1]):
         return Friedman(n, k, 0.0, 1.0)
+    from scipy import stats  # here, not at import: scipy.stats alone takes ~1 s to import
     res = stats.friedmanchisquare(*scores.T)
     return Friedman(n, k, float(res.statistic), float(res.pvalue))
 
@@ -86,6 +86,7 @@ def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     n = int(np.count_nonzero(diff))
     if n == 0:
         return 1.0, 0
+    from scipy import stats
     return float(stats.wilcoxon(a, b).pvalue), n
 
 
@@ -104,6 +105,7 @@ def direction(a: np.ndarray, b: np.ndarray) -> float:
 
 def average_ranks(scores: np.ndarray) -> np.ndarray:
     """Each scheduler's rank averaged over tasks (1 = lowest score, ties averaged)."""
+    from scipy import stats
     return stats.rankdata(np.asarray(scores, dtype=float), axis=1).mean(axis=0)
 
 
@@ -145,6 +147,7 @@ def per_task(values: dict[str, np.ndarray], baseline: str,
     best = min(min_p_mannwhitney(len(values[s]), len(base)) for s in others)
     if not attainable(best, len(others), alpha):
         return {s: (math.nan, "n too small") for s in others}
+    from scipy import stats
     raw = []
     for s in others:
         a = np.asarray(values[s], dtype=float)

@@ -13,10 +13,15 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from simtune.blackboxes import repository
-from simtune.blackboxes.blackbox import Blackbox
 from simtune.blackboxes.cache import cache_dir
+
+if TYPE_CHECKING:
+    from simtune.blackboxes.blackbox import Blackbox
+
+# the repository (xarray, pandas) is imported by the commands that use it: a command line
+# that argparse refuses never pays for it
 
 DELEGATED = {
     "download": "fetch the original files of a benchmark, convert and cache them",
@@ -51,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """One row per (benchmark, task): size, fidelities, objectives, where its data is."""
+    from simtune.blackboxes import repository
+
     rows = [("benchmark", "task", "configs", "seeds", "fidelities", "objectives", "data")]
     available = 0
     for name, bench in sorted(repository.BENCHMARKS.items()):
@@ -71,6 +78,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Space, objectives with modes, fidelity range and best values of one task."""
+    from simtune.blackboxes import repository
+
     bb = repository.load(args.name, args.task, args.raw, force=args.force)
     print(describe(bb))
     return 0
@@ -78,6 +87,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert the raw files in --raw for one task (or all) and cache the tables."""
+    from simtune.blackboxes import repository
+
     bench, _ = repository.benchmark(args.name, args.task)
     tasks = [args.task] if args.task else list(bench.tasks)
     for task in tasks:

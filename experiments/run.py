@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,17 +22,22 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from simtune.core.backends._process import install_signal_handlers
-from simtune.core.callbacks import StatusLine
 from simtune.core.diskfull import NoSpace, is_no_space, no_space
 from simtune.core.incumbent import describe
 from simtune.core.loggers import make_loggers
 from simtune.core.results import run_metadata
 from simtune.core.rundir import RunComplete, open_run
 from simtune.core.runlock import RunLocked
-from simtune.core.tuner import TuningSummary
-from simtune.experiments.assemble import ROOT, from_config
 from simtune.experiments.sweeps import progress as sweep  # a run's outcome in a sweep
 from simtune.experiments.sweeps.overrides import check_command_line, check_sweep_fidelities
+
+if TYPE_CHECKING:
+    from simtune.core.tuner import TuningSummary
+
+# The benchmarks, schedulers and Tuner (simtune.experiments.assemble, numpy, xarray, tqdm)
+# are imported by run() once the run's own keys are checked: bad input refused before
+# then, here or by Hydra, never pays for them.
+ROOT = Path(__file__).resolve().parents[1]  # the project: conf/, and the launcher's source
 
 log = logging.getLogger("simtune.run")
 
@@ -148,6 +153,9 @@ def run(
     one-line refusal); `validated` is called once it is open.
     """
     check_run_keys(cfg)
+    from simtune.core.callbacks import StatusLine
+    from simtune.experiments.assemble import from_config
+
     parts = from_config(cfg, out_dir)
     loggers = make_loggers(OmegaConf.to_container(cfg.logger, resolve=True)  # type: ignore[arg-type]
                            if cfg.get("logger") else None, out_dir)  # a missing extra: 1 line
