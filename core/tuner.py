@@ -19,6 +19,7 @@ from simtune.core.incumbent import Incumbent, describe
 from simtune.core.protocol import begin, decide, report_problem
 from simtune.core.retries import Retries
 from simtune.core.schedulers.base import Scheduler
+from simtune.core.sigint import HeldSigint
 from simtune.core.stoppers import Stopper, Stoppers
 from simtune.core.stopping import Ended, EndReason, Progress, StoppingCriterion
 from simtune.core.trial import Decision, Event, Failure, Report, Start, Status, Trial
@@ -119,6 +120,7 @@ class Tuner:
         self._first_failure: str | None = None
         self._checks = RunChecks(scheduler, backend)
         self._waiting = False  # in backend.next_events: an interrupt there may drain
+        self._held = HeldSigint(lambda: self._waiting)
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             warm_start = WarmStart.read(warm_start, metric=scheduler.metric)
         self.warm_start = warm_start  # an earlier run's results, fed before the first suggestion
@@ -149,6 +151,7 @@ class Tuner:
         results = self.results
         self._checks.start()
         ended = Ended(EndReason.INTERRUPTED)
+        self._held.install()  # a Ctrl-C while the state is half updated waits (core.sigint)
         try:
             if self.warm_start is not None:
                 self.warm_start.feed(self.scheduler)
@@ -170,6 +173,7 @@ class Tuner:
                           "crashed: " + " ".join(f"{type(e).__name__}: {e}".split())[:500])
             raise
         finally:
+            self._held.restore()
             self._stop_running(ended)
             ended = self.stop.final(ended, len(self.trials), self.so_far)
             summary = self._summary(ended)
@@ -186,6 +190,8 @@ class Tuner:
         log.info("run ended (%s): %d trials, %d reports, %.1f s on the backend's clock; best: %s",
                  ended, summary.n_started, summary.n_reports, summary.time,
                  self._no_feasible(summary).get("best_reason") or describe(summary.best_record()))
+        if self._held.came:  # a Ctrl-C held until the run ended: it ended whole, then the sweep
+            raise KeyboardInterrupt
         return summary
 
     def _inherited(self) -> dict[str, Any]:
@@ -233,6 +239,8 @@ class Tuner:
                 if not backend.deterministic:  # wake up now and then to tell the callbacks
                     until = min(math.inf if deadline is None else deadline, backend.time() + WAIT)
                 self._waiting = True
+                if self._held.came:  # a Ctrl-C that came while the state was half updated
+                    raise KeyboardInterrupt
                 pending.extend(backend.next_events(until=until))
                 self._waiting = False
             if not pending:
