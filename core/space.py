@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -78,6 +79,7 @@ class Space(Mapping):
         self.structure = Structure(self._items, conditions, forbidden)
         self.conditions = self.structure.conditions
         self.forbidden = self.structure.forbidden
+        self._size: int | None = None  # size(), once counted
 
     @property
     def is_conditional(self) -> bool:
@@ -169,17 +171,15 @@ class Space(Mapping):
         the product of the domains' sizes, an upper bound)."""
         if not self.is_finite:
             return None
-        n = math.prod(len(d.values()) for d in self.tunable.values())
-        if self.structure and n <= ENUMERATE_MAX:
-            return len(self.grid())
-        return n
+        if self._size is None:  # a Space does not change: count once (a grid may be long)
+            n = math.prod(len(d.values()) for d in self.tunable.values())
+            self._size = len(self.grid()) if self.structure and n <= ENUMERATE_MAX else n
+        return self._size
 
     def grid(self, values: Mapping[str, Sequence[Value]] | None = None) -> list[dict]:
         """Every valid configuration of the product of `values` (default: each finite
         domain's values), inactive names dropped, duplicates and forbidden ones left out,
         in product order."""
-        import itertools
-
         values = values or {k: d.values() for k, d in self.tunable.items()}
         names = list(values)
         out, seen = [], set()
