@@ -35,7 +35,7 @@ from simtune.core.problem import CUSTOM_ONLY, Problem, problem_from_config, use_
 from simtune.core.retries import check_retries
 from simtune.core.rundir import TRIALS, RunSession
 from simtune.core.schedulers import create as create_scheduler
-from simtune.core.schedulers import scheduler_class
+from simtune.core.schedulers import scheduler_class, uses_transfer
 from simtune.core.schedulers.base import Scheduler, signature
 from simtune.core.seeds import run_rngs
 from simtune.core.space import Space
@@ -135,10 +135,17 @@ def assemble(
             "single-objective scheduler (e.g. scheduler=asha) or a benchmark with several "
             "objectives (e.g. benchmark=mlp_sklearn, benchmark=synthetic benchmark.task=zdt1)"
         )
+    transfer = None
+    if uses_transfer(scheduler, args):  # source tasks, read here: schedulers never load tables
+        from simtune.experiments.sources import transfer_data
+
+        searcher_args = args.get("searcher_args") or {}
+        transfer = transfer_data(benchmark, args.get("sources", searcher_args.get("sources")),
+                                 metric)
     built = create_scheduler(
         scheduler, space=benchmark.space, metric=metric, mode=mode,
         objectives=dict(benchmark.objectives), fidelities=benchmark.fidelities,
-        rng=scheduler_rng, candidates=candidates, **args,
+        rng=scheduler_rng, candidates=candidates, transfer=transfer, **args,
     )
     backend_built = make_backend(backend, dict(backend_args or {}), benchmark, backend_rng,
                                  training=training, out_dir=out_dir)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from simtune.core.schedulers.points_first import PointsFirst, PointsFirstSchedul
 from simtune.core.schedulers.searcher import Searcher
 from simtune.core.seeds import run_rngs
 from simtune.core.space import Space
+
+if TYPE_CHECKING:
+    from simtune.core.schedulers.transfer.data import TransferData
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,12 @@ SCHEDULERS: dict[str, Entry] = {
     "morea": Entry("simtune.core.schedulers.morea:MOREA", "morea", flat=True),
     "random_scalarization": Entry(
         "simtune.core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
+    # transfer learning from source tasks (the context's `transfer`, or `sources`: runs)
+    "zero_shot": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "zero_shot", flat=True),
+    "quantile_based": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "quantile_based",
+                            flat=True),
+    "bounding_box": Entry("simtune.core.schedulers.transfer.bounding_box:BoundingBox", "bo",
+                          fresh=True),
 }
 
 # searchers (which configuration next), plugged into schedulers by name: `searcher: tpe`
@@ -93,6 +102,8 @@ SEARCHERS: dict[str, str] = {
     "rea": "simtune.core.schedulers.rea:REASearcher",
     "morea": "simtune.core.schedulers.morea:MOREASearcher",
     "de": "simtune.core.schedulers.dehb:DESearcher",
+    "zero_shot": "simtune.core.schedulers.transfer.zero_shot:ZeroShotSearcher",
+    "quantile_based": "simtune.core.schedulers.transfer.quantile_based:QuantileBasedSearcher",
 }
 
 
@@ -164,6 +175,17 @@ def needs_fidelities(name: str, args: Mapping[str, Any]) -> bool:
     return required or bool(searcher_args.get("fidelity_aware"))
 
 
+def uses_transfer(name: str, args: Mapping[str, Any]) -> bool:
+    """True if scheduler `name` with `args` learns from source tasks (it or its searcher
+    takes the context's `transfer`), so the run's wiring must read them."""
+    entry = _entry(name)
+    searcher = entry.searcher if entry.flat else args.get("searcher") or entry.searcher
+    takes = set(signature(scheduler_class(name)))
+    if searcher is not None:
+        takes |= set(signature(_searcher_class(searcher)))
+    return "transfer" in takes
+
+
 def make_searcher(name: str, context: Mapping[str, Any], **params: Any) -> Searcher:
     """The searcher `name` built from the `context` entries its constructor names (space,
     mode, rng, candidates, fidelities), plus `params`; unknown parameters get an error."""
@@ -190,8 +212,10 @@ class SearcherFactory:
     def __init__(self, name: str, context: Mapping[str, Any], args: Mapping[str, Any]) -> None:
         self.name, self.context, self.args = name, dict(context), dict(args)
 
-    def __call__(self, rng: np.random.Generator) -> Searcher:
-        return make_searcher(self.name, {**self.context, "rng": rng}, **self.args)
+    def __call__(self, rng: np.random.Generator, **context: Any) -> Searcher:
+        """The searcher, from `rng`, with `context` entries replacing its own (a
+        bounding box's space and candidates)."""
+        return make_searcher(self.name, {**self.context, **context, "rng": rng}, **self.args)
 
     def metadata(self) -> dict[str, Any]:
         """The metadata of the searchers it builds."""
@@ -279,6 +303,7 @@ def create(
     rng: np.random.Generator | None = None,
     candidates: Sequence[dict[str, Any]] | None = None,
     points_to_evaluate: Sequence[dict[str, Any]] | None = None,
+    transfer: TransferData | None = None,
     **scheduler_args: Any,
 ) -> Scheduler:
     """The scheduler `name` for `space`, without assembling a context by hand.
@@ -291,6 +316,8 @@ def create(
     (core.seeds.run_rngs), so `create(name, ..., seed=s)` decides as a run with seed=s.
     `scheduler_args` are the scheduler's own parameters (its conf/scheduler/<name>.yaml).
     `space` is a Space or a dict {name: domain or constant} (Syne Tune's config_space).
+    `transfer`: source tasks for the transfer-learning schedulers (zero_shot, bounding_box,
+    quantile_based), which otherwise read the earlier runs named by `sources=[dirs]`.
 
     Example:
         >>> create("asha", space=space, metric="loss", mode="min", max_fidelity=20, seed=0)
@@ -329,6 +356,7 @@ def create(
         "fidelities": list(fidelities) if fidelities is not None else [1],
         "rng": rng,
         "candidates": candidates,
+        "transfer": transfer,
     }
     if points_to_evaluate is not None:
         scheduler_args["points_to_evaluate"] = points_to_evaluate
@@ -346,4 +374,5 @@ __all__ = [
     "scheduler_class",
     "scheduler_names",
     "scheduler_parameters",
+    "uses_transfer",
 ]

@@ -78,9 +78,10 @@ class Scheduler(Registered):
         Schedulers with a searcher hand them on (`Searcher.observe_constraints`)."""
 
 
-# what every scheduler and searcher is given by the benchmark; metadata.json records it
-# elsewhere
-CONTEXT = frozenset({"space", "metric", "mode", "objectives", "fidelities", "rng", "candidates"})
+# what every scheduler and searcher is given by the benchmark (transfer: its family's other
+# tasks, for the transfer-learning ones); metadata.json records it elsewhere
+CONTEXT = frozenset({"space", "metric", "mode", "objectives", "fidelities", "rng", "candidates",
+                     "transfer"})
 
 
 def signature(cls: type) -> dict[str, inspect.Parameter]:
