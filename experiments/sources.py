@@ -63,12 +63,16 @@ def table_task(source: Blackbox, target: Blackbox, metric: str) -> SourceTask:
         raise ValueError(f"{where} is not a table; name tables or earlier runs")
     if metric not in source.objectives:
         raise ValueError(f"{where} has no metric {metric!r}")
-    if source.space != target.space:
-        raise ValueError(f"{where} has another space than {target.task}; name sources of the "
-                         "space tuned")
+    space = target.space
+    if source.space.tunable != space.tunable:
+        raise ValueError(f"{where} has other hyperparameters than {target.task}; name sources "
+                         "of the space tuned")
     values = source.ds[metric].isel(fidelity=-1).transpose("config", "seed").values
     with warnings.catch_warnings():  # a configuration without any seed: NaN, quietly
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(values, axis=1)
-    return checked(SourceTask(source.task, source.configs(), mean), target.space, where)
+    # the tuned task's constants (mlp_sklearn's dataset), the source's tunable values
+    configs = [{k: space.constants[k] if k in space.constants else c[k] for k in space
+                if k in space.constants or k in c} for c in source.configs()]
+    return checked(SourceTask(source.task, configs, mean), space, where)
 

@@ -51,7 +51,8 @@ def toy_table(seeds_missing: bool = False) -> TabularBlackbox:
 
 
 def context(blackbox, rng: np.random.Generator, candidates=None) -> dict:
-    """What experiments/run.py hands every scheduler about `blackbox`."""
+    """What experiments/run.py hands every scheduler about `blackbox` (the transfer-learning
+    ones: two small synthetic source tasks, `synthetic_sources`)."""
     metric, mode = next(iter(blackbox.objectives.items()))
     return {
         "space": blackbox.space,
@@ -61,7 +62,26 @@ def context(blackbox, rng: np.random.Generator, candidates=None) -> dict:
         "fidelities": blackbox.fidelities,
         "rng": rng,
         "candidates": candidates,
+        "transfer": synthetic_sources(blackbox, metric),
     }
+
+
+def synthetic_sources(blackbox, metric: str, n: int = 8):
+    """Two source tasks of `n` configurations of `blackbox` (its table's rows or random
+    points, from a fixed seed): "a" with their values at the last fidelity, "b" with the
+    same values shifted by one configuration (related, another best)."""
+    from simtune.core.schedulers.transfer.data import SourceTask, TransferData
+
+    rng = np.random.default_rng(12345)
+    if hasattr(blackbox, "configs"):
+        rows = blackbox.configs()
+        configs = [rows[i] for i in rng.choice(len(rows), min(n, len(rows)), replace=False)]
+    else:
+        configs = blackbox.space.sample(rng, n)
+    last = blackbox.fidelities[-1]
+    values = np.array([blackbox.evaluate(c, fidelity=last)[metric] for c in configs])
+    return TransferData(metric, (SourceTask("synthetic-a", configs, values),
+                                 SourceTask("synthetic-b", configs, np.roll(values, 1))))
 
 
 def simulate(

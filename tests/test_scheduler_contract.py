@@ -30,7 +30,7 @@ def test_scheduler_kinds():
         "asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha", "pbt",
         "sync_hyperband", "sync_sh"]
     assert scheduler_names(multi_fidelity=False, multi_objective=False) == [
-        "bo", "grid", "random", "rea", "tpe"]
+        "bo", "grid", "random", "rea", "tpe", "zero_shot", "quantile_based", "bounding_box"]
     assert scheduler_names(multi_objective=True) == ["moasha", "morea", "random_scalarization"]
     assert scheduler_names(multi_fidelity=True, multi_objective=True) == ["moasha"]
 

@@ -3,7 +3,7 @@ the metric, and the per-task normalizations the methods use (quantiles, Gaussian
 
 Example:
     >>> data = TransferData("loss", (SourceTask("a", [{"x": 0.1}, {"x": 0.9}], [1.0, 3.0]),))
-    >>> data = TransferData.from_runs(["outputs/earlier"], metric="loss", space=space)  # doctest: +SKIP
+    >>> TransferData.from_runs(["outputs/a"], metric="loss", space=space)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import numpy as np
 
 from simtune.core.encoding import encode
 from simtune.core.schedulers.base import check_count, check_mode, mode_sign
-from simtune.core.schedulers.blas import single_threaded
 from simtune.core.schedulers.pool import CandidatePool
 from simtune.core.schedulers.searcher import Searcher
 from simtune.core.schedulers.transfer.data import TransferData, copula, source_data
@@ -62,7 +61,7 @@ class QuantileBasedSearcher(Searcher):
         self.data = source_data(self.name, transfer, sources, metric, space)
         self._pool = CandidatePool(space, candidates)
         x, z = training_data(self.data, space, mode_sign(mode))
-        with single_threaded():
+        with one_thread():
             predict, self.sigma, self.n_fit = fit(model, x, z, self.max_fit_samples, rng)
             if self._pool.finite is not None:
                 self._candidates: list[dict[str, Any]] | None = None
@@ -95,6 +94,15 @@ class QuantileBasedSearcher(Searcher):
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         self._pool.mark(config)
+
+
+def one_thread() -> Any:
+    """Limit BLAS and OpenMP to one thread: scikit-learn's gradient boosting on OpenMP
+    threads took 375 s for what one thread fits in 4 s on this busy 2-core machine, and
+    one thread keeps its sums reproducible."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def training_data(data: TransferData, space: Space, sign: float) -> tuple[np.ndarray, np.ndarray]:
