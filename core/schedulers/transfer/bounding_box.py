@@ -47,7 +47,7 @@ class BoundingBox(Scheduler):
         candidates: Sequence[dict[str, Any]] | None = None,
         transfer: TransferData | None = None,
         sources: Any = None,
-        top_k: int = 1,
+        top_k: int = 3,
     ) -> None:
         self.searcher, self.metric, self.mode = searcher, metric, check_mode(mode)
         self.sources = sources
