@@ -58,6 +58,7 @@ class MLflowLogger(Logger):
         self._points: dict[int, list[tuple]] = {}  # trial id -> points not yet sent
         self._parent_points: list[tuple] = []
         self._decisions: dict[int, str] = {}  # trial id -> the scheduler's last decision
+        self._live: set[int] = set()  # trials sent whose run is not terminated
         # the writer thread's side
         self.client: Any = None
         self.parent: str | None = None  # the tuning run's MLflow run id
@@ -141,6 +142,10 @@ class MLflowLogger(Logger):
               terminate: tuple[str, int] | None = None) -> None:
         """Submit what `trial` reported since its last batch, with `tags`; `terminate`:
         (MLflow status, end time in ms) to end its run."""
+        if terminate is None:
+            self._live.add(trial.trial_id)
+        else:
+            self._live.discard(trial.trial_id)
         self.submit(self._write, trial.trial_id, trial.config,
                     _ms(self.stamp(trial.start_time)),
                     self._points.pop(trial.trial_id, []), tags, terminate)
@@ -158,9 +163,9 @@ class MLflowLogger(Logger):
     def end(self, summary: TuningSummary) -> None:
         self.flush()
         tuner = self.tuner
-        left = ([] if tuner is None else  # trials left paused (or running, if cut short)
-                [(t, t.status.value) for t in tuner.trials.values()
-                 if t.status in (Status.PAUSED, Status.RUNNING)])
+        left = ([] if tuner is None else  # trials left paused, or running if cut short
+                [(tuner.trials[t], "paused" if tuner.trials[t].status == Status.PAUSED
+                  else "running") for t in sorted(self._live)])
         status = ("FINISHED" if summary.complete else
                   "FAILED" if summary.end == EndReason.CRASHED else "KILLED")
         self.submit(self._close, left, summary.reason, status, _ms(self.stamp(summary.time)))

@@ -99,7 +99,7 @@ class WandbLogger(Logger):
         for trial_id in list(self._rows):  # trials left running (the run was cut short)
             trial = tuner.trials.get(trial_id) if tuner is not None else None
             if trial is not None:
-                self._send(trial, trial.status.value)
+                self._send(trial, _left(trial))
         self.submit(self._finish_open, tuner)
 
     # the writer thread
@@ -134,5 +134,10 @@ class WandbLogger(Logger):
         """Runs flushed while their trials ran and not finished since: say how they stand."""
         for trial_id in list(self._open_runs):
             trial = tuner.trials.get(trial_id) if tuner is not None else None
-            self._finish(trial_id, trial.status.value if trial is not None else "running",
+            self._finish(trial_id, "running" if trial is None else _left(trial),
                          self._decisions.get(trial_id))
+
+
+def _left(trial: Trial) -> str:
+    """The status of a trial the run left unfinished: paused, or running (cut short)."""
+    return "paused" if trial.status == Status.PAUSED else "running"
