@@ -156,18 +156,22 @@ class TensorBoardLogger(Logger):
         writer = self._writers.get(trial_id)
         if writer is None:
             writer = self._writers[trial_id] = self._open(self.logdir / f"trial_{trial_id}")
+        event, summary, value = self._Event, self._Summary, self._Summary.Value
         for kind, *args in points:
             if kind == "scalars":
                 metrics, report_time, step, wall = args
-                values = [(k, float(v)) for k, v in metrics.items() if finite(v)]
-                summary = self._scalars([*values, ("time", report_time)])
+                values = [value(tag=k, simple_value=v) for k, v in metrics.items() if finite(v)]
+                values.append(value(tag="time", simple_value=report_time))
+                writer.write(event(summary=summary(value=values), step=step,
+                                   wall_time=wall).SerializeToString())
             elif kind == "start":
                 config, wall = args
-                summary, step = _session_start(config), 0
+                writer.write(event(summary=_session_start(config),
+                                   wall_time=wall).SerializeToString())
             else:  # "end"
                 failed, wall = args
-                summary, step = (self._session_failed if failed else self._session_end), 0
-            writer.write(self._event(summary, step, wall))
+                writer.write(event(summary=self._session_failed if failed else
+                                   self._session_end, wall_time=wall).SerializeToString())
         if close:
             self._close(trial_id)
         else:
