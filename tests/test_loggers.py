@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -261,6 +263,102 @@ def test_a_logger_that_raises_is_disabled_with_one_warning(tmp_path, caplog):
     assert len(said) == 1 and said[0].startswith("logger tensorboard disabled"), said
     assert loggers[0].disabled and not loggers[1].disabled
     assert sorted(mlflow_runs(out)[1]) == list(range(N_TRIALS))  # mlflow went on
+
+
+class Sigint(Logger):
+    """A real SIGINT to this process after `after` reports (the Tuner holds it until its
+    loop next waits, then raises KeyboardInterrupt)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.seen = after, 0
+
+    def on_report(self, trial, report, decision) -> None:
+        self.seen += 1
+        if self.seen == self.after:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def assert_every_report_logged(out: Path) -> None:
+    """Each report in results.csv is in TensorBoard's and MLflow's record of its trial, once."""
+    from mlflow.tracking import MlflowClient
+
+    _, children = mlflow_runs(out)
+    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    for trial_id, group in trial_rows(out).items():
+        steps = list(group["epoch"].astype(int))
+        tb = [s for s, _, _ in scalars(out / "tensorboard" / f"trial_{trial_id}",
+                                       "val_accuracy")]
+        assert tb == steps, trial_id
+        history = client.get_metric_history(children[trial_id].info.run_id, "val_accuracy")
+        assert [m.step for m in history] == steps, trial_id
+
+
+def test_a_run_stopped_by_sigint_has_its_logs_written_when_it_returns(tmp_path, monkeypatch):
+    for key, value in OFFLINE.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "run"
+    loggers = make_loggers({"tensorboard": {}, "mlflow": {}, "wandb": {}})
+    bb = repository.load_shared("mlp_sklearn", "digits")
+    run = assemble(bb, "asha", seed=0, stop=StoppingCriterion(max_trials=8), n_workers=2)
+    session = open_run(out, fidelity=bb.fidelity_name, metrics=list(bb.objectives),
+                       hyperparameters=list(bb.space))
+    with pytest.raises(KeyboardInterrupt):
+        run.tuner(session=session, callbacks=[*loggers, Sigint(10)]).run()
+    assert not any(logger.disabled for logger in loggers)
+    rows = pd.read_csv(out / "results.csv")
+    assert 10 <= len(rows) < 20  # stopped early, by the signal
+    assert_every_report_logged(out)  # the writers drained before run() raised
+    parent, children = mlflow_runs(out)
+    assert parent.info.status == "KILLED"
+    running = {t for t, g in rows.groupby("trial_id") if g["status"].iloc[-1] == "running"}
+    assert running and {t for t, r in children.items() if r.info.status == "KILLED"} == running
+    wandb = {int(r["name"].removeprefix("trial_")): r for r in wandb_runs(out)}
+    assert sorted(wandb) == sorted(children)  # one offline run per trial that reported
+    for trial_id, group in trial_rows(out).items():
+        assert wandb[trial_id]["step"] == int(group["epoch"].iloc[-1]), trial_id
+        assert wandb[trial_id]["summary"]["status"] == rows[rows["trial_id"] == trial_id][
+            "status"].iloc[-1]
+
+
+def test_running_trials_are_flushed_while_they_run(tmp_path):
+    """flush_every=0: each report is sent at once; a trial's points are on disk before it
+    ends, and none is written twice."""
+    out = tmp_path / "run"
+    loggers = make_loggers({"tensorboard": {}, "mlflow": {}})
+    for logger in loggers:
+        logger.flush_every = 0.0
+    seen: dict[int, int] = {}
+
+    class Watch(Logger):  # after the loggers: wait for their writers, then read back
+        def on_report(self, trial, report, decision) -> None:
+            if trial.trial_id in seen or report.fidelity < 2 or decision.value != "continue":
+                return
+            for logger in loggers:
+                written = threading.Event()
+                logger.submit(written.set)
+                assert written.wait(60)
+            seen[trial.trial_id] = len(scalars(out / "tensorboard" / f"trial_{trial.trial_id}",
+                                               "val_accuracy"))
+
+    simulated_run(out, [*loggers, Watch()])
+    assert seen and all(n >= 2 for n in seen.values()), seen  # live, before the trial ended
+    assert_every_report_logged(out)
+    assert all(len(list(p.iterdir())) == 1 for p in (out / "tensorboard").glob("trial_*"))
+
+
+def test_a_logger_failing_on_its_writer_thread_mid_run_is_disabled_once(tmp_path, caplog):
+    out = tmp_path / "run"
+    (out / "tensorboard").mkdir(parents=True)
+    (out / "tensorboard" / "trial_3").write_text("a file where trial 3's directory goes")
+    loggers = make_loggers({"tensorboard": {}})
+    with caplog.at_level(logging.WARNING, logger="simtune.loggers"):
+        summary = simulated_run(out, loggers)
+    assert summary.complete and summary.n_started == N_TRIALS
+    said = [r.getMessage() for r in caplog.records if r.name == "simtune.loggers"]
+    assert len(said) == 1 and said[0].startswith("logger tensorboard disabled"), said
+    assert "FileExistsError" in said[0] and loggers[0].disabled
+    assert scalars(out / "tensorboard" / "trial_0", "val_accuracy")  # written before
 
 
 FIT = textwrap.dedent("""

@@ -1,9 +1,14 @@
 """What every logger shares: the lazy import of its library, the guard that disables a
-failing logger, and the silence while a resumed run replays its recorded rows.
+failing logger, the silence while a resumed run replays its recorded rows, and the thread
+that writes (core.loggers.writer).
 
 A logger is a Tuner callback (core.callbacks). Its subclass implements `start`,
-`trial_start`, `report`, `trial_end` and `end`; the base calls them inside a guard: the
-first exception disables the logger with one warning, and the run goes on.
+`trial_start`, `report`, `trial_end`, `flush` and `end`; the base calls them inside a
+guard: the first exception (in the loop or on the writer thread) disables the logger with
+one warning, and the run goes on. The hooks only keep what they are told in memory and
+`submit` whole batches to the writer thread: a trial's points at its end or pause, and
+every `flush_every` real seconds (`flush`), so a running job can be watched live. The
+run's end waits for the thread: when Tuner.run() returns, every log is written and closed.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import importlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from simtune.core.callbacks import Callback
+from simtune.core.loggers.writer import BackgroundWriter
 from simtune.core.trial import Decision, Report, Trial
 
 if TYPE_CHECKING:
@@ -55,6 +62,7 @@ class Logger(Callback):
     """
 
     name = "logger"
+    flush_every = 1.0  # real seconds between batches of the running trials' points
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = None if directory is None else Path(directory)
@@ -64,6 +72,8 @@ class Logger(Callback):
         self.metric, self.metric_mode = "", "max"
         self._results: Any = None
         self._best: float | None = None
+        self._writer: BackgroundWriter | None = None
+        self._next_flush = 0.0
 
     # what subclasses implement
     def start(self, tuner: Tuner) -> None:
@@ -80,8 +90,16 @@ class Logger(Callback):
     def trial_end(self, trial: Trial, replayed: bool) -> None:
         """`trial` ended (completed, stopped or failed), or was paused."""
 
+    def flush(self) -> None:
+        """Submit what the running trials reported since their last batch."""
+
     def end(self, summary: TuningSummary) -> None:
-        """Close the outside run."""
+        """Submit the rest and the closing of the outside run."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` on the writer thread, after everything submitted before."""
+        if self._writer is not None:
+            self._writer.submit(fn, *args)
 
     # the Tuner's hooks, guarded
     def on_run_start(self, tuner: Tuner) -> None:
@@ -95,6 +113,8 @@ class Logger(Callback):
                 return
             self.directory = Path(where)
         self.time0 = time.time()  # a resumed run's stamps count from its resume
+        self._writer = BackgroundWriter(self.name, self._disable)
+        self._next_flush = time.monotonic() + self.flush_every
         self._guard(self.start, tuner)
 
     def on_trial_start(self, trial: Trial) -> None:
@@ -104,14 +124,24 @@ class Logger(Callback):
         if not self.disabled:
             self._guard(self.report, trial, report, decision, self.replaying(written=True),
                         self.best_changed())
+            if time.monotonic() >= self._next_flush:
+                self.on_wait()
 
     def on_trial_end(self, trial: Trial) -> None:
         if not self.disabled:
             self._guard(self.trial_end, trial, self.replaying(written=True))
 
+    def on_wait(self) -> None:
+        if not self.disabled:
+            self._next_flush = time.monotonic() + self.flush_every
+            self._guard(self.flush)
+
     def on_run_end(self, summary: TuningSummary) -> None:
         if self.tuner is not None:
             self._guard(self.end, summary)
+        if self._writer is not None:  # the run returns once every log is written
+            self._writer.close()
+            self._writer = None
 
     def replaying(self, *, written: bool = False) -> bool:
         """True while a resumed run reproduces rows its directory recorded (the interrupted
@@ -144,6 +174,8 @@ class Logger(Callback):
             self._disable(e)
 
     def _disable(self, e: Exception) -> None:
+        if self.disabled:
+            return
         self.disabled = True
         log.warning("logger %s disabled for the rest of the run: %s: %s", self.name,
                     type(e).__name__, " ".join(str(e).split())[:300])

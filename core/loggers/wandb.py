@@ -9,6 +9,9 @@ trial. The runs go to <run dir>/wandb; `WANDB_MODE=offline` (or mode="offline") 
     WANDB_MODE=offline python experiments/run.py logger=wandb ...
     wandb sync outputs/2026-12-06/10-00-00/wandb/offline-run-*
 
+The loop keeps a trial's rows in memory; the writer thread (core.loggers.writer) writes
+its W&B run (init, the rows, the summary, finish) when the trial ends or pauses, and, for
+trials still running, opens the run and logs the new rows every `flush_every` real seconds.
 A paused trial's run is finished and resumed (same id) when the trial resumes: offline,
 each resume is one more offline-run directory of that id, which `wandb sync` joins.
 """
@@ -43,8 +46,10 @@ class WandbLogger(Logger):
         self._wandb = require("wandb", "wandb", "wandb")
         self.project, self.mode = project, mode
         self.group = ""
-        self._runs: dict[int, Any] = {}  # trial id -> its open W&B run
+        self._rows: dict[int, list[tuple[dict[str, float], Any]]] = {}  # not yet sent
         self._decisions: dict[int, str] = {}
+        self._settings: Any = None
+        self._open_runs: dict[int, Any] = {}  # the writer's: trial id -> its open W&B run
 
     def start(self, tuner: Tuner) -> None:
         assert self.directory is not None
@@ -52,59 +57,87 @@ class WandbLogger(Logger):
         digest = hashlib.sha256(where.encode()).hexdigest()[:8]
         name = "".join(c if c.isalnum() else "-" for c in self.directory.name)[:32]
         self.group = f"simtune-{name}-{digest}"
-
-    def _open(self, trial: Trial) -> Any:
-        run = self._runs.get(trial.trial_id)
-        if run is None:
-            wandb = self._wandb
-            assert self.directory is not None
-            self.directory.mkdir(parents=True, exist_ok=True)
-            run = self._runs[trial.trial_id] = wandb.init(
-                project=self.project, group=self.group, name=f"trial_{trial.trial_id}",
-                id=f"{self.group}-{trial.trial_id}", dir=str(self.directory),
-                config=dict(trial.config), mode=self.mode, resume="allow",
-                reinit="create_new",
-                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True,
-                                        x_save_requirements=False, disable_git=True,
-                                        save_code=False))
-        return run
+        self._settings = self._wandb.Settings(
+            silent=True, console="off", x_disable_stats=True, x_save_requirements=False,
+            disable_git=True, save_code=False)
 
     def trial_start(self, trial: Trial) -> None:
         if not self.replaying():
-            self._open(trial)
+            self._rows.setdefault(trial.trial_id, [])
 
     def report(self, trial: Trial, report: Report, decision: Decision, replayed: bool,
                best: float | None) -> None:
         if replayed:
             return
-        run = self._open(trial)
         values = {k: float(v) for k, v in report.metrics.items() if finite(v)}
         values["time"] = float(report.time)
-        run.log(values, step=report.fidelity)
+        self._rows.setdefault(trial.trial_id, []).append((values, report.fidelity))
         self._decisions[trial.trial_id] = decision.value
         if decision == Decision.PAUSE:
-            self._finish(trial.trial_id, "paused")
+            self._send(trial, "paused")
 
-    def _finish(self, trial_id: int, status: str, error: str | None = None) -> None:
-        run = self._runs.pop(trial_id, None)
+    def trial_end(self, trial: Trial, replayed: bool) -> None:
+        if not replayed:  # a trial that failed before its first report gets its run too
+            self._send(trial, trial.status.value, trial.extra.get("error"))
+
+    def _send(self, trial: Trial, status: str | None, error: str | None = None) -> None:
+        """Submit `trial`'s new rows; `status`: finish its run with this status."""
+        rows = self._rows.pop(trial.trial_id, [])
+        if status is None and not rows:
+            return
+        self.submit(self._write, trial.trial_id, dict(trial.config), rows, status,
+                    self._decisions.get(trial.trial_id), error)
+
+    def flush(self) -> None:
+        tuner = self.tuner
+        for trial_id in list(self._rows):
+            if tuner is not None and trial_id in tuner.trials:
+                self._send(tuner.trials[trial_id], None)
+
+    def end(self, summary: TuningSummary) -> None:
+        tuner = self.tuner
+        for trial_id in list(self._rows):  # trials left running (the run was cut short)
+            trial = tuner.trials.get(trial_id) if tuner is not None else None
+            if trial is not None:
+                self._send(trial, _left(trial))
+        self.submit(self._finish_open, tuner)
+
+    # the writer thread
+    def _write(self, trial_id: int, config: dict[str, Any], rows: list[tuple], status: str | None,
+               decision: str | None, error: str | None) -> None:
+        run = self._open_runs.get(trial_id)
+        if run is None:
+            assert self.directory is not None
+            self.directory.mkdir(parents=True, exist_ok=True)
+            run = self._open_runs[trial_id] = self._wandb.init(
+                project=self.project, group=self.group, name=f"trial_{trial_id}",
+                id=f"{self.group}-{trial_id}", dir=str(self.directory), config=config,
+                mode=self.mode, resume="allow", reinit="create_new", settings=self._settings)
+        for values, step in rows:
+            run.log(values, step=step)
+        if status is not None:
+            self._finish(trial_id, status, decision, error)
+
+    def _finish(self, trial_id: int, status: str, decision: str | None = None,
+                error: str | None = None) -> None:
+        run = self._open_runs.pop(trial_id, None)
         if run is None:
             return
         run.summary["status"] = status
-        if trial_id in self._decisions:
-            run.summary["decision"] = self._decisions[trial_id]
+        if decision:
+            run.summary["decision"] = decision
         if error:
             run.summary["error"] = error[:5000]
         run.finish(exit_code=1 if status == Status.FAILED.value else 0)
 
-    def trial_end(self, trial: Trial, replayed: bool) -> None:
-        if replayed:
-            return
-        if trial.trial_id not in self._runs:  # failed before its first report: say so
-            self._open(trial)
-        self._finish(trial.trial_id, trial.status.value, trial.extra.get("error"))
-
-    def end(self, summary: TuningSummary) -> None:
-        tuner = self.tuner
-        for trial_id in list(self._runs):
+    def _finish_open(self, tuner: Tuner | None) -> None:
+        """Runs flushed while their trials ran and not finished since: say how they stand."""
+        for trial_id in list(self._open_runs):
             trial = tuner.trials.get(trial_id) if tuner is not None else None
-            self._finish(trial_id, trial.status.value if trial is not None else "running")
+            self._finish(trial_id, "running" if trial is None else _left(trial),
+                         self._decisions.get(trial_id))
+
+
+def _left(trial: Trial) -> str:
+    """The status of a trial the run left unfinished: paused, or running (cut short)."""
+    return "paused" if trial.status == Status.PAUSED else "running"

@@ -1,13 +1,18 @@
 """What each logger costs a simulated run: the same run without a logger and with each one.
 
     python experiments/speed/loggers.py                       # 2,000 trials, ASHA, branin
-    python experiments/speed/loggers.py --trials 500 --loggers tensorboard
+    python experiments/speed/loggers.py --trials 500 --loggers tensorboard --repeat 1
 
 ASHA on the synthetic Branin curves (no data needed), 4 workers, results.csv written as
-run.py does; the run's Tuner.run() is timed (wall-clock and this process's CPU; W&B does
-its writing in its own wandb-core process, which only the wall clock sees). Each logger
-writes into the run directory, W&B offline (WANDB_MODE=offline unless set). Target
-(issue 23): each logger costs less than 2x the run's time without loggers.
+run.py does. Two times per run: `loop`, until the Tuner's loop has ended (the loggers' hot
+path: they keep the points in memory and hand batches to their writer thread), and
+`total`, the whole Tuner.run(), which returns only once every log is written and closed
+(the writer threads drained). Wall-clock seconds, and this process's CPU seconds (W&B also
+works in its own wandb-core process, which only the wall clock sees). Each configuration
+runs `--repeat` times, alternating, and the fastest is shown: on a machine shared with other
+jobs the fastest run is the one least disturbed. Each logger writes into the run directory,
+W&B offline (WANDB_MODE=offline unless set). Target (issue 23): each logger's total less
+than 2x the total without loggers.
 """
 
 from __future__ import annotations
@@ -19,26 +24,38 @@ import time
 from pathlib import Path
 
 from simtune.blackboxes import repository
+from simtune.core.callbacks import Callback
 from simtune.core.loggers import LOGGERS, make_loggers
 from simtune.core.rundir import open_run
 from simtune.core.stopping import StoppingCriterion
 from simtune.experiments.assemble import assemble
 
 
-def timed_run(out: Path, logger: str | None, n_trials: int, scheduler: str) -> tuple[float, float]:
-    """(wall s, CPU s) of Tuner.run() for `n_trials` trials with `logger` (None: none)."""
+class LoopEnd(Callback):
+    """Notes the time the Tuner's loop ended (its on_run_end comes before the loggers')."""
+
+    def on_run_end(self, summary) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+
+def timed_run(out: Path, logger: str | None, n_trials: int, scheduler: str
+              ) -> tuple[float, float, float]:
+    """(loop wall s, total wall s, total CPU s) of a run of `n_trials` trials with `logger`
+    (None: none)."""
     bb = repository.load_shared("synthetic", "branin")
     run = assemble(bb, scheduler, seed=0, stop=StoppingCriterion(max_trials=n_trials),
                    n_workers=4)
     loggers = make_loggers({logger: {}} if logger else None, out)  # imports its library
+    loop_end = LoopEnd()
     tuner = run.tuner(session=open_run(out, fidelity=bb.fidelity_name,
                                        metrics=list(bb.objectives),
-                                       hyperparameters=list(bb.space)), callbacks=loggers)
+                                       hyperparameters=list(bb.space)),
+                      callbacks=[loop_end, *loggers])
     wall, cpu = time.perf_counter(), time.process_time()
     summary = tuner.run()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    total, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert summary.n_started == n_trials and not any(x.disabled for x in loggers)
-    return wall, cpu
+    return loop_end.wall - wall, total, cpu
 
 
 def main() -> None:
@@ -46,17 +63,29 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--scheduler", default="asha")
     parser.add_argument("--loggers", nargs="+", default=list(LOGGERS), choices=list(LOGGERS))
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest shown")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    names = [None, *args.loggers]
+    best: dict[str | None, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base, base_cpu = timed_run(Path(tmp) / "none", None, args.trials, args.scheduler)
-        print(f"{args.trials} trials, {args.scheduler}, simulated; Tuner.run() wall / CPU s")
-        print(f"{'no logger':>12}: {base:7.2f} / {base_cpu:7.2f}")
-        for name in args.loggers:
-            wall, cpu = timed_run(Path(tmp) / name, name, args.trials, args.scheduler)
-            print(f"{name:>12}: {wall:7.2f} / {cpu:7.2f}   {wall / base:6.1f}x the time "
-                  f"without loggers ({'within' if wall < 2 * base else 'over'} the 2x target)")
+        for i in range(args.repeat):
+            for name in names:
+                got = timed_run(Path(tmp) / f"{name or 'none'}-{i}", name, args.trials,
+                                args.scheduler)
+                if name not in best or got[1] < best[name][1]:
+                    best[name] = got
+    base = best[None][1]
+    print(f"{args.trials} trials, {args.scheduler}, simulated, fastest of {args.repeat}; "
+          "wall s (loop, total) / CPU s of this process")
+    for name in names:
+        loop, total, cpu = best[name]
+        line = f"{name or 'no logger':>12}: loop {loop:7.2f}, total {total:7.2f} / {cpu:7.2f}"
+        if name is not None:
+            line += (f"   {total / base:6.1f}x the total without loggers "
+                     f"({'within' if total < 2 * base else 'over'} the 2x target)")
+        print(line)
 
 
 if __name__ == "__main__":
