@@ -80,6 +80,8 @@ SCHEDULERS: dict[str, Entry] = {
     "tpe": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
     "moasha": Entry("simtune.core.schedulers.moasha:MOASHA", "random"),
     "morea": Entry("simtune.core.schedulers.morea:MOREA", "morea", flat=True),
+    "nsga2": Entry("simtune.core.schedulers.nsga2:NSGA2", "nsga2", flat=True),
+    "ehvi": Entry("simtune.core.schedulers.ehvi:EHVI", "ehvi", flat=True),
     "random_scalarization": Entry(
         "simtune.core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
 }
@@ -92,6 +94,8 @@ SEARCHERS: dict[str, str] = {
     "tpe": "simtune.core.schedulers.tpe:TPESearcher",
     "rea": "simtune.core.schedulers.rea:REASearcher",
     "morea": "simtune.core.schedulers.morea:MOREASearcher",
+    "nsga2": "simtune.core.schedulers.nsga2:NSGA2Searcher",
+    "ehvi": "simtune.core.schedulers.ehvi:EHVISearcher",
     "de": "simtune.core.schedulers.dehb:DESearcher",
 }
 
