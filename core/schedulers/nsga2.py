@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from simtune.core.encoding import encode
-from simtune.core.schedulers.base import check_count, check_range
+from simtune.core.schedulers.base import check_count, check_mode, check_range
 from simtune.core.schedulers.fifo import MultiObjectiveFIFO
 from simtune.core.schedulers.pareto import rank_order
 from simtune.core.schedulers.pool import CandidatePool
@@ -65,7 +65,7 @@ class NSGA2Searcher(Searcher):
         mutation_prob: float | None = None,
         steady_state: bool = True,
     ) -> None:
-        self.space, self.mode, self.rng = space, mode, rng
+        self.space, self.mode, self.rng = space, check_mode(mode), rng
         self.population_size = check_count(self.name, "population_size", population_size)
         if self.population_size < 2:
             raise ValueError(f"{self.name}: population_size must be >= 2, got {population_size!r}")
