@@ -27,7 +27,7 @@ from simtune.core.tuner import Tuner
 from tests.helpers import context, reports, simulate
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "scheduler"
-MULTI_OBJECTIVE = ["moasha", "morea", "random_scalarization"]
+MULTI_OBJECTIVE = ["moasha", "morea", "nsga2", "ehvi", "random_scalarization"]
 REF = (1.1, 11.0)  # beyond every final value of ZDT1 on [0, 1]^6 (f1 <= 1, f2 <= 10)
 BUDGET = 700.0  # about 120 full trials of random search (9 epochs of ~2.5 s, 4 workers)
 SEEDS = range(5)
@@ -72,8 +72,8 @@ def hypervolumes(name: str) -> np.ndarray:
     return np.array(out)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in MULTI_OBJECTIVE if n in SCHEDULERS])
+@pytest.mark.slow  # ehvi passed too, in 6.5 min (loaded machine): too slow for CI here
+@pytest.mark.parametrize("name", [n for n in MULTI_OBJECTIVE if n in SCHEDULERS and n != "ehvi"])
 def test_hypervolume_beats_random(name):
     ours, random = hypervolumes(name), hypervolumes("random")
     best = zdt1_front_hypervolume(REF)

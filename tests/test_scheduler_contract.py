@@ -31,7 +31,8 @@ def test_scheduler_kinds():
         "sync_hyperband", "sync_sh"]
     assert scheduler_names(multi_fidelity=False, multi_objective=False) == [
         "bo", "grid", "random", "rea", "tpe", "zero_shot", "quantile_based", "bounding_box"]
-    assert scheduler_names(multi_objective=True) == ["moasha", "morea", "random_scalarization"]
+    assert scheduler_names(multi_objective=True) == [
+        "moasha", "morea", "nsga2", "ehvi", "random_scalarization"]
     assert scheduler_names(multi_fidelity=True, multi_objective=True) == ["moasha"]
 
 

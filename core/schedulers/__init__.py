@@ -83,6 +83,8 @@ SCHEDULERS: dict[str, Entry] = {
     "tpe": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
     "moasha": Entry("simtune.core.schedulers.moasha:MOASHA", "random"),
     "morea": Entry("simtune.core.schedulers.morea:MOREA", "morea", flat=True),
+    "nsga2": Entry("simtune.core.schedulers.nsga2:NSGA2", "nsga2", flat=True),
+    "ehvi": Entry("simtune.core.schedulers.ehvi:EHVI", "ehvi", flat=True),
     "random_scalarization": Entry(
         "simtune.core.schedulers.random_scalarization:RandomScalarization", "tpe", fresh=True),
     # transfer learning from source tasks (the context's `transfer`, or `sources`: runs)
@@ -101,6 +103,8 @@ SEARCHERS: dict[str, str] = {
     "tpe": "simtune.core.schedulers.tpe:TPESearcher",
     "rea": "simtune.core.schedulers.rea:REASearcher",
     "morea": "simtune.core.schedulers.morea:MOREASearcher",
+    "nsga2": "simtune.core.schedulers.nsga2:NSGA2Searcher",
+    "ehvi": "simtune.core.schedulers.ehvi:EHVISearcher",
     "de": "simtune.core.schedulers.dehb:DESearcher",
     "zero_shot": "simtune.core.schedulers.transfer.zero_shot:ZeroShotSearcher",
     "quantile_based": "simtune.core.schedulers.transfer.quantile_based:QuantileBasedSearcher",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
 from simtune.core.schedulers.base import check_mode
+from simtune.core.schedulers.pareto import MultiObjective, to_min
 from simtune.core.schedulers.searcher import Searcher, SearcherScheduler
 from simtune.core.trial import Decision, Report, Start, Suggestion, Trial
 
@@ -35,3 +40,31 @@ class FIFOScheduler(SearcherScheduler):
         if report.last:
             self.searcher.on_cost(trial.trial_id, report.time - trial.start_time)
         return Decision.CONTINUE
+
+
+class MultiObjectiveFIFO(MultiObjective, FIFOScheduler):
+    """FIFO scheduling around a searcher of objective vectors (morea, nsga2, ehvi): each
+    report hands it the vector of `objectives` (name -> mode) that `metrics` selects
+    (default: all but test_*), every objective to minimize (`pareto.to_min`: a "max" one
+    negated, a missing one +inf). Trials run to their maximum fidelity.
+
+    Example:
+        >>> MultiObjectiveFIFO(searcher=searcher, objectives={"f1": "min", "f2": "min"})
+    """
+
+    name = "mo_fifo"
+
+    def __init__(
+        self,
+        *,
+        searcher: Searcher,
+        objectives: Mapping[str, str],
+        metrics: Sequence[str] | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+    ) -> None:
+        first, first_mode = self.choose_objectives(objectives, metrics)  # not metric/mode
+        super().__init__(searcher=searcher, metric=first, mode=first_mode)
+
+    def _observation(self, report: Report) -> np.ndarray:
+        return to_min([report.metrics], self.objectives)[0]

@@ -3,16 +3,14 @@ multi-objective selection as in NSGA-II, Deb et al., 2002)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from simtune.core.schedulers.fifo import FIFOScheduler
-from simtune.core.schedulers.pareto import MultiObjective, rank_order, to_min
+from simtune.core.schedulers.fifo import MultiObjectiveFIFO
+from simtune.core.schedulers.pareto import rank_order
 from simtune.core.schedulers.rea import REASearcher
 from simtune.core.space import Space
-from simtune.core.trial import Report
 
 
 class MOREASearcher(REASearcher):
@@ -37,7 +35,7 @@ class MOREASearcher(REASearcher):
         return self.population[int(sample[np.argmin(position[sample])])][0]
 
 
-class MOREA(MultiObjective, FIFOScheduler):
+class MOREA(MultiObjectiveFIFO):
     """Regularized evolution (`morea`) whose tournaments rank objective vectors: FIFO
     scheduling around a MOREASearcher, fed the objective vectors of `objectives`
     (name -> mode) that `metrics` selects (default: all but test_*). Trials run to their
@@ -49,18 +47,3 @@ class MOREA(MultiObjective, FIFOScheduler):
     """
 
     name = "morea"
-
-    def __init__(
-        self,
-        *,
-        searcher: MOREASearcher,
-        objectives: Mapping[str, str],
-        metrics: Sequence[str] | None = None,
-        metric: str | None = None,
-        mode: str | None = None,
-    ) -> None:
-        first, first_mode = self.choose_objectives(objectives, metrics)  # not metric/mode
-        super().__init__(searcher=searcher, metric=first, mode=first_mode)
-
-    def _observation(self, report: Report) -> np.ndarray:
-        return to_min([report.metrics], self.objectives)[0]
