@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -64,6 +65,7 @@ def s3_server():
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_DEFAULT_REGION="us-east-1")
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     server.start()
     host, port = server.get_host_and_port()
     client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
@@ -232,11 +234,11 @@ def _wait(what: str, cond, proc, timeout: float = 120.0) -> None:
 
 @pytest.mark.slow
 def test_a_node_lost_mid_trial_is_retried_elsewhere_and_a_killed_tuner_resumes(
-        cluster, tmp_path):
-    """run.py on the cluster with retries=1: the node of trial 0 is removed mid-trial (its
-    raylet and workers killed), the trial fails naming the node and restarts on another
-    from its checkpoint; then the tuner is killed with SIGKILL and run again: the run
-    completes with every epoch of every trial recorded once."""
+        cluster, s3_server, tmp_path):
+    """run.py on the cluster with retries=1 and its trials on S3: the node of trial 0 is
+    removed mid-trial (its raylet and workers killed), the trial fails naming the node and
+    restarts on another from its newest synced checkpoint; then the tuner is killed with
+    SIGKILL and run again: the run completes with every epoch of every trial recorded once."""
     import ray
 
     script = tmp_path / "train.py"
@@ -245,14 +247,15 @@ def test_a_node_lost_mid_trial_is_retried_elsewhere_and_a_killed_tuner_resumes(
     args = [sys.executable, "experiments/run.py", "backend=ray", "benchmark=mlp_sklearn",
             "scheduler=random", f"benchmark.training={script}:train", "stop.max_trials=4",
             "n_workers=2", "stop.max_wallclock=null", f"hydra.run.dir={out}", "progress=false",
-            f"backend.address={cluster.address}", "retries=1"]
+            f"backend.address={cluster.address}", "retries=1",
+            f"backend.storage='{s3_uri(s3_server[0], 'lost')}'"]
     env = {**os.environ, "SIMTUNE_CACHE": str(tmp_path / "cache")}
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     trial0 = out / "trials" / "trial_0"
     try:
-        _wait("trial 0 at epoch 5", lambda: (trial0 / "checkpoints" / "epoch.txt").exists()
-              and int((trial0 / "checkpoints" / "epoch.txt").read_text() or 0) >= 5, proc)
+        _wait("trial 0 at epoch 5", lambda: sum(
+            r["trial_id"] == "0" for r in _rows(out / "results.csv")) >= 5, proc)
         lost = _nodes_txt(trial0)[0]
         name = node_names(ray)[lost]
         victim = next(n for n in cluster.worker_nodes if n.node_id == lost)
@@ -284,3 +287,5 @@ def test_a_node_lost_mid_trial_is_retried_elsewhere_and_a_killed_tuner_resumes(
     runs = _nodes_txt(trial0)
     assert runs[0] == lost and lost not in runs[1:]
     assert len(set(runs)) >= 2  # trial 0 ran on more than one node
+    key = "lost/trial_0/checkpoints/epoch.txt"
+    assert s3_server[1].get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"50"

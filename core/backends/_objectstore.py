@@ -64,32 +64,53 @@ class ObjectStorage:
         infos = self.fs.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True))
         return {i.path[len(root) + 1:]: i.size for i in infos if i.type == fs.FileType.File}
 
-    def push(self, local: Path, rel: str) -> None:
-        """Make `rel` on storage hold what directory `local` holds (files gone there go)."""
+    def push(self, local: Path, rel: str, sent: dict[str, tuple[int, int]] | None = None
+             ) -> None:
+        """Upload directory `local` to `rel` on storage; under checkpoints/, files gone
+        locally go there too (a checkpoint is replaced whole). `sent` (name -> size and
+        mtime uploaded) skips the files unchanged since the last push with the same dict."""
         remote = f"{self.base}/{rel}"
-        old = self._files(rel)
-        for path in sorted(local.rglob("*")):
-            if path.is_file():
-                name = path.relative_to(local).as_posix()
-                old.pop(name, None)
-                with open(path, "rb") as src, self.fs.open_output_stream(f"{remote}/{name}") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+        old = {n for n in self._files(f"{rel}/checkpoints")}
+        # output first, checkpoints last: should a push be cut off (its node lost), the
+        # output holds every report of the checkpoint on storage, and a retry finds them
+        for path in sorted(local.rglob("*"), key=lambda p: (p.parts[len(local.parts)] ==
+                                                            "checkpoints", p)):
+            if not path.is_file():
+                continue
+            name = path.relative_to(local).as_posix()
+            old.discard(name.removeprefix("checkpoints/"))
+            stat = path.stat()
+            if sent is not None and sent.get(name) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            with open(path, "rb") as src, self.fs.open_output_stream(f"{remote}/{name}") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            if sent is not None:
+                sent[name] = (stat.st_size, stat.st_mtime_ns)
         for name in old:
-            self.fs.delete_file(f"{remote}/{name}")
+            self.fs.delete_file(f"{remote}/checkpoints/{name}")
+            if sent is not None:
+                sent.pop(f"checkpoints/{name}", None)
 
-    def pull(self, rel: str, local: Path) -> bool:
-        """Make directory `local` hold what `rel` on storage holds; False if it holds nothing."""
+    def pull(self, rel: str, local: Path, checkpoints: bool = True) -> bool:
+        """Make directory `local` hold what `rel` on storage holds (without checkpoints/ if
+        `checkpoints` is False: those stay as they are); False if it holds nothing."""
         files = self._files(rel)
+        if not checkpoints:
+            files = {n: b for n, b in files.items() if not n.startswith("checkpoints/")}
+            for name in files:
+                self.get_file(f"{rel}/{name}", local / name)
+            return bool(files)
         if local.exists():
             shutil.rmtree(local)
         local.mkdir(parents=True, exist_ok=True)
         for name in files:
-            target = local / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with self.fs.open_input_stream(f"{self.base}/{rel}/{name}") as src, \
-                    open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            self.get_file(f"{rel}/{name}", local / name)
         return bool(files)
+
+    def get_file(self, rel: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self.fs.open_input_stream(f"{self.base}/{rel}") as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
 
     def put_file(self, path: Path, rel: str) -> None:
         with open(path, "rb") as src, self.fs.open_output_stream(f"{self.base}/{rel}") as dst:
@@ -116,6 +137,7 @@ class NodeMirror:
         self.root = Path(tempfile.gettempdir()) / "simtune-ray" / node_id[:16] / key
         self.rel = f"trial_{trial_id}"
         self.dir = self.root / self.rel
+        self._sent: dict[str, tuple[int, int]] = {}  # what the last pushes uploaded
 
     def localize(self, text: str) -> str:
         return text.replace(self.driver_root, str(self.root))
@@ -123,17 +145,17 @@ class NodeMirror:
     def pull(self, function_file: str | None) -> None:
         """The trial's directory (and the pickled training function) from storage."""
         self.store.pull(self.rel, self.dir)
+        self._sent = {p.relative_to(self.dir).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+                      for p in self.dir.rglob("*") if p.is_file()}
         (self.dir / "checkpoints").mkdir(exist_ok=True)
         if function_file is not None:
             target = self.root / function_file
             tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            with self.store.fs.open_input_stream(f"{self.store.base}/{function_file}") as src, \
-                    open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            self.store.get_file(function_file, tmp)
             tmp.replace(target)
 
     def push(self) -> None:
-        self.store.push(self.dir, self.rel)
+        self.store.push(self.dir, self.rel, self._sent)
 
 
 def _first_line(e: BaseException) -> str:

@@ -58,7 +58,8 @@ class RayBackend(PythonBackend):
     - `num_cpus`, `num_gpus`: what each trial's actor holds while it runs (Ray sets
       CUDA_VISIBLE_DEVICES for it).
     - `storage`: the trials' directory, reachable from every node (default: a temp dir),
-      or object storage: a pyarrow URI such as "s3://bucket/prefix" (see _objectstore).
+      or object storage: a pyarrow URI such as "s3://bucket/prefix" (see _objectstore);
+      `local_dir` is then the driver's copy of the trial directories (default: a temp dir).
     - `resources`: custom Ray resources each trial holds too, e.g. {"node_a": 1}.
     - `autoscaling`: True if the cluster may grow, so that a trial asking for more than any
       node has waits for a node that has it (a line in the status says so); False refuses
@@ -81,6 +82,7 @@ class RayBackend(PythonBackend):
         num_cpus: float = 1,
         num_gpus: float = 0,
         storage: str | Path | None = None,
+        local_dir: str | Path | None = None,
         resources: dict[str, float] | None = None,
         autoscaling: bool | None = None,
         init: dict[str, Any] | None = None,
@@ -108,12 +110,13 @@ class RayBackend(PythonBackend):
             raise ValueError("backend=ray gives each trial GPUs with backend.num_gpus (Ray sets "
                              "CUDA_VISIBLE_DEVICES), not gpus_per_trial; drop gpus_per_trial")
         self.store = ObjectStorage(str(storage)) if is_uri(storage) else None
-        super().__init__(fn, root=None if self.store else storage, **kwargs)
+        super().__init__(fn, root=local_dir if self.store else storage, **kwargs)
         self._gpus = GpuPool([])  # no nvidia-smi rotation on the driver: Ray places GPUs
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
         self.resources = resources
         self.autoscaling = address != "local" if autoscaling is None else autoscaling
         self.nodes: dict[int, list[str]] = {}  # trial id -> the node of each of its runs
+        self._lost: set[int] = set()  # trials whose actor was lost (their node, mostly)
         self.init_args = dict(init or {})
         self._owns_ray = _connect(address, self.init_args)
         self._t0 = time.monotonic()  # the clock starts once Ray is up (a start takes seconds)
@@ -141,12 +144,28 @@ class RayBackend(PythonBackend):
         return RemoteProcess(trial_id, actor, argv, str(cwd), delta, self._events, self._stamp,
                              self.max_output_bytes, sync, self._placed)
 
+    def restart(self, trial: Trial) -> None:
+        """Start the failed `trial` again from its newest checkpoint (a retry). If its actor
+        was lost with its node, the reports its output on storage holds that never reached
+        the driver (their batch died with the node; their checkpoint is on storage) come
+        first, so that no report is lost."""
+        if trial.trial_id in self._lost:
+            self._lost.discard(trial.trial_id)
+            if self.store is not None:
+                self.store.pull(f"trial_{trial.trial_id}", self.trial_dir(trial.trial_id),
+                                checkpoints=False)
+            self.recover_reports(trial)
+        super().restart(trial)
+
     def _placed(self, trial_id: int, node: str) -> None:
         """Record that a run of `trial_id` started on `node` ("NODE_ID IP"): its Ray node id
         in `nodes`, a line in its trial directory's nodes.txt."""
         self.nodes.setdefault(trial_id, []).append(node.split()[0])
-        with open(self.trial_dir(trial_id) / "nodes.txt", "a") as f:
+        path = self.trial_dir(trial_id) / "nodes.txt"
+        with open(path, "a") as f:
             f.write(node + "\n")
+        if self.store is not None:
+            self.store.put_file(path, f"trial_{trial_id}/nodes.txt")
 
     # -- object storage (storage=s3://...): the driver's copy of each trial directory ----
     def _prepare_root(self) -> None:
@@ -156,13 +175,19 @@ class RayBackend(PythonBackend):
                 self.store.put_file(self.function_path, FUNCTION_FILE)
 
     def _take_dir(self, trial: Trial) -> None:
-        if self.store is not None:  # what storage holds of the trial (and of its PBT parent)
-            self._prepare_root()
-            for tid in {trial.trial_id, trial.checkpoint_of} - {None}:
-                self.store.pull(f"trial_{tid}", self.trial_dir(tid))
+        """backend=local's checks on the driver's copy of what storage holds of the trial
+        (its config.json, output; checkpoints only to start from its PBT parent's)."""
+        if self.store is None:
+            return super()._take_dir(trial)
+        self._prepare_root()
+        tid, parent = trial.trial_id, trial.checkpoint_of
+        for t in {tid, parent} - {None}:
+            self.store.pull(f"trial_{t}", self.trial_dir(t), checkpoints=parent is not None)
         super()._take_dir(trial)
-        if self.store is not None:
-            self.store.push(self.trial_dir(trial.trial_id), f"trial_{trial.trial_id}")
+        if parent is not None:  # its checkpoint starts as a copy of its parent's
+            self.store.push(self.trial_dir(tid), f"trial_{tid}")
+        else:
+            self.store.put_file(self.trial_dir(tid) / "config.json", f"trial_{tid}/config.json")
 
     def checkpoint_bytes(self, trial_id: int) -> int:
         if self.store is None:
@@ -233,6 +258,7 @@ class RayBackend(PythonBackend):
             return []  # killed by us: not news
         held = self._held.pop(proc.trial_id, None)
         where = f"on node {_label(proc.node)}" if proc.node else "before it started"
+        self._lost.add(proc.trial_id)
         failure = self._fail(proc, ev.time, f"its Ray actor was lost {where} ({ev.payload})")
         return [held, failure] if held is not None else [failure]
 
