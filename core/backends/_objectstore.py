@@ -68,9 +68,12 @@ class ObjectStorage:
              ) -> None:
         """Upload directory `local` to `rel` on storage; under checkpoints/, files gone
         locally go there too (a checkpoint is replaced whole). `sent` (name -> size and
-        mtime uploaded) skips the files unchanged since the last push with the same dict."""
+        mtime uploaded, or pulled) skips the files unchanged since and stands for a listing."""
         remote = f"{self.base}/{rel}"
-        old = {n for n in self._files(f"{rel}/checkpoints")}
+        if sent is None:
+            old = set(self._files(f"{rel}/checkpoints"))
+        else:
+            old = {n.removeprefix("checkpoints/") for n in sent if n.startswith("checkpoints/")}
         # output first, checkpoints last: should a push be cut off (its node lost), the
         # output holds every report of the checkpoint on storage, and a retry finds them
         for path in sorted(local.rglob("*"), key=lambda p: (p.parts[len(local.parts)] ==
