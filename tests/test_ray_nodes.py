@@ -287,3 +287,19 @@ def test_a_node_lost_mid_trial_is_retried_elsewhere_and_a_killed_tuner_resumes(
     assert len(set(runs)) >= 2  # trial 0 ran on more than one node
     key = "lost/trial_0/checkpoints/epoch.txt"
     assert s3_server[1].get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"50"
+
+
+def test_object_storage_that_cannot_be_reached_is_one_line_before_anything(s3_server, tmp_path):
+    from simtune.core.backends.ray import RayBackend
+
+    def fn(config, reporter):
+        reporter(epoch=1, loss=0.0)
+
+    missing = s3_uri(s3_server[0], "x").replace(BUCKET, "no-such-bucket")
+    with pytest.raises(ValueError, match=r"^backend.storage='s3://no-such-bucket/x\?.*': bucket "
+                                         r"'no-such-bucket' not found; create it first$"):
+        RayBackend(fn, storage=missing, local_dir=tmp_path / "copy")
+    with pytest.raises(ValueError, match=r"^backend.storage='nope://x' is not reachable: .*; fix "
+                                         r"the URI or its credentials$"):
+        RayBackend(fn, storage="nope://x", local_dir=tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
