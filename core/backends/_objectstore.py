@@ -68,31 +68,31 @@ class ObjectStorage:
              ) -> None:
         """Upload directory `local` to `rel` on storage; under checkpoints/, files gone
         locally go there too (a checkpoint is replaced whole). `sent` (name -> size and
-        mtime uploaded, or pulled) skips the files unchanged since and stands for a listing."""
-        remote = f"{self.base}/{rel}"
-        if sent is None:
-            old = set(self._files(f"{rel}/checkpoints"))
-        else:
-            old = {n.removeprefix("checkpoints/") for n in sent if n.startswith("checkpoints/")}
-        # output first, checkpoints last: should a push be cut off (its node lost), the
-        # output holds every report of the checkpoint on storage, and a retry finds them
-        for path in sorted(local.rglob("*"), key=lambda p: (p.parts[len(local.parts)] ==
-                                                            "checkpoints", p)):
-            if not path.is_file():
-                continue
+        mtime uploaded, or pulled) skips the files unchanged since and stands for a listing.
+
+        The output goes before the checkpoint and again after it: the trial keeps running
+        meanwhile, and its output on storage must hold the report of every checkpoint there
+        (it is written first, then reported), also should the push be cut off (node lost).
+        """
+        sent = {} if sent is None else sent
+        if not sent:
+            sent.update({f"checkpoints/{n}": (-1, -1) for n in self._files(f"{rel}/checkpoints")})
+        files = [p for p in sorted(local.rglob("*")) if p.is_file()]
+        output = [p for p in files if p.parts[len(local.parts)] != "checkpoints"]
+        checkpoint = [p for p in files if p not in output]
+        for path in [*output, *checkpoint, *output]:
             name = path.relative_to(local).as_posix()
-            old.discard(name.removeprefix("checkpoints/"))
-            stat = path.stat()
-            if sent is not None and sent.get(name) == (stat.st_size, stat.st_mtime_ns):
+            try:
+                stat = path.stat()
+                if sent.get(name) != (stat.st_size, stat.st_mtime_ns):
+                    sent[name] = (stat.st_size, stat.st_mtime_ns)
+                    self.put_file(path, f"{rel}/{name}")
+            except FileNotFoundError:  # replaced meanwhile (a temporary file renamed)
                 continue
-            with open(path, "rb") as src, self.fs.open_output_stream(f"{remote}/{name}") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            if sent is not None:
-                sent[name] = (stat.st_size, stat.st_mtime_ns)
-        for name in old:
-            self.fs.delete_file(f"{remote}/checkpoints/{name}")
-            if sent is not None:
-                sent.pop(f"checkpoints/{name}", None)
+        kept = {p.relative_to(local).as_posix() for p in checkpoint if p.exists()}
+        for name in [n for n in sent if n.startswith("checkpoints/") and n not in kept]:
+            self.fs.delete_file(f"{self.base}/{rel}/{name}")
+            del sent[name]
 
     def pull(self, rel: str, local: Path, checkpoints: bool = True) -> bool:
         """Make directory `local` hold what `rel` on storage holds (without checkpoints/ if

@@ -103,7 +103,7 @@ class RayBackend(PythonBackend):
                     or not isinstance(value, int | float) or not value > 0):
                 raise ValueError(f"backend.resources must map custom resource names to numbers "
                                  f"> 0 (CPUs and GPUs: num_cpus, num_gpus), got {key!r}: {value!r}")
-        if autoscaling not in (None, True, False):
+        if not (autoscaling is None or isinstance(autoscaling, bool)):
             raise ValueError(
                 f"backend.autoscaling must be true, false or null, got {autoscaling!r}")
         if "gpus_per_trial" in kwargs:
@@ -226,8 +226,8 @@ class RayBackend(PythonBackend):
         log.warning("%s (trials wait until the cluster grows: backend.autoscaling)", why)
 
     def status(self) -> str:
-        """'; trial 3 waits for a node with {CPU: 1, node_c: 1} (...)' for trials Ray has
-        not placed yet ('' if none)."""
+        """'; waiting for {CPU: 1, node_c: 1} (no node has them yet; ...): trial 3' for
+        the trials Ray has not placed yet ('' if none): the status line's addition."""
         waiting = sorted(tid for tid, p in self._procs.items()
                          if isinstance(p, RemoteProcess) and not p.launched
                          and not p.ended.is_set() and not p.halted)
