@@ -140,7 +140,7 @@ class StatusLine(Callback):
         return (
             f"{len(tuner.trials)} trials ({tuner.n_running} running), {tuner.n_reports} "
             f"reports, {tuner.backend.time():.0f} s; best: {ranked or 'none yet'}"
-            + self._silent(tuner)
+            + self._silent(tuner) + getattr(tuner.backend, "status", str)()
         )
 
     def _silent(self, tuner: Tuner) -> str:

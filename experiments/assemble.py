@@ -314,6 +314,7 @@ def _training(
     given = {"fn": fn, "config_space": benchmark.space}  # fn's signature is checked against it
     if name == "ray":
         params["storage"] = params.get("storage") or root  # null: <run dir>/trials
+        params["local_dir"] = root  # with storage on s3://...: the driver's copy
         return given
     return given | {"root": root}
 

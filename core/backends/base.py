@@ -83,6 +83,11 @@ class Backend:
         default none: the backend keeps no checkpoint it could delete)."""
         return 0
 
+    def status(self) -> str:
+        """What the status line should add about the backend, as '; ...' ('' if nothing):
+        e.g. backend=ray's trials waiting for a node that has their resources."""
+        return ""
+
     def charge(self, seconds: float) -> None:
         """Account for `seconds` the Tuner spent deciding (real clocks: no-op)."""
 

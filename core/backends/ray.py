@@ -8,6 +8,10 @@ the Tuner in time order). Pause and stop end the process tree on its node and th
 the actor, so its resources are free again. Trial directories (config, output, checkpoints)
 live under `storage`, a directory every node and the driver can reach (local disk for a
 one-node cluster, a shared file system otherwise); resume and PBT copies read them there.
+Or `storage` is object storage (`s3://bucket/prefix`, core.backends._objectstore): each node
+runs its trials in a directory of its own, pulled before a start or resume and pushed after
+each report and at the process's end. Each run of a trial records the node it ran on
+(`nodes`, and a line in `<trial dir>/nodes.txt`); a trial whose node is lost fails naming it.
 
 RayBackend is LocalBackend with one hook changed: `_spawn` returns a RemoteProcess (the
 TrialRun of a process in an actor) instead of a local TrialProcess. A trial of an
@@ -22,9 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -32,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from simtune.core.backends._gpus import GpuPool
-from simtune.core.backends._process import launch
+from simtune.core.backends._objectstore import ObjectStorage, is_uri
+from simtune.core.backends._rayactor import RemoteProcess, _TrialRunner
 from simtune.core.backends._trialrun import ProcEvent, TrialRun
 from simtune.core.backends._watchdog import adopt, watched
-from simtune.core.backends.python import PythonBackend
-from simtune.core.trial import Event
+from simtune.core.backends.python import FUNCTION_FILE, PythonBackend
+from simtune.core.trial import Event, Trial
 
 log = logging.getLogger("simtune.ray")
 
@@ -54,7 +57,13 @@ class RayBackend(PythonBackend):
       If Ray is already initialised in this process, that instance is used and left up.
     - `num_cpus`, `num_gpus`: what each trial's actor holds while it runs (Ray sets
       CUDA_VISIBLE_DEVICES for it).
-    - `storage`: the trials' directory, reachable from every node (default: a temp dir).
+    - `storage`: the trials' directory, reachable from every node (default: a temp dir),
+      or object storage: a pyarrow URI such as "s3://bucket/prefix" (see _objectstore);
+      `local_dir` is then the driver's copy of the trial directories (default: a temp dir).
+    - `resources`: custom Ray resources each trial holds too, e.g. {"node_a": 1}.
+    - `autoscaling`: True if the cluster may grow, so that a trial asking for more than any
+      node has waits for a node that has it (a line in the status says so); False refuses
+      such a request at once; None (default): True unless `address` is "local".
     - the other keyword arguments are those of backend=python (fidelity, max_fidelity,
       hang_timeout, grace_period, max_output_bytes, env).
 
@@ -73,6 +82,9 @@ class RayBackend(PythonBackend):
         num_cpus: float = 1,
         num_gpus: float = 0,
         storage: str | Path | None = None,
+        local_dir: str | Path | None = None,
+        resources: dict[str, float] | None = None,
+        autoscaling: bool | None = None,
         init: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -85,19 +97,33 @@ class RayBackend(PythonBackend):
             address in ("local", "auto") or _HOST_PORT.fullmatch(address)
         ):
             raise ValueError(f"backend.address={address!r} is not a Ray address; use {ADDRESSES}")
+        resources = dict(resources or {})
+        for key, value in resources.items():
+            if (not isinstance(key, str) or key in ("CPU", "GPU") or isinstance(value, bool)
+                    or not isinstance(value, int | float) or not value > 0):
+                raise ValueError(f"backend.resources must map custom resource names to numbers "
+                                 f"> 0 (CPUs and GPUs: num_cpus, num_gpus), got {key!r}: {value!r}")
+        if not (autoscaling is None or isinstance(autoscaling, bool)):
+            raise ValueError(
+                f"backend.autoscaling must be true, false or null, got {autoscaling!r}")
         if "gpus_per_trial" in kwargs:
             raise ValueError("backend=ray gives each trial GPUs with backend.num_gpus (Ray sets "
                              "CUDA_VISIBLE_DEVICES), not gpus_per_trial; drop gpus_per_trial")
-        super().__init__(fn, root=storage, **kwargs)
+        self.store = ObjectStorage(str(storage)) if is_uri(storage) else None
+        super().__init__(fn, root=local_dir if self.store else storage, **kwargs)
         self._gpus = GpuPool([])  # no nvidia-smi rotation on the driver: Ray places GPUs
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
+        self.resources = resources
+        self.autoscaling = address != "local" if autoscaling is None else autoscaling
+        self.nodes: dict[int, list[str]] = {}  # trial id -> the node of each of its runs
+        self._lost: set[int] = set()  # trials whose actor was lost (their node, mostly)
         self.init_args = dict(init or {})
         self._owns_ray = _connect(address, self.init_args)
         self._t0 = time.monotonic()  # the clock starts once Ray is up (a start takes seconds)
         import ray
 
         try:
-            _check_resources(ray, address, num_cpus, num_gpus)
+            self._check_resources(ray)
         except ValueError:
             self.close()
             raise
@@ -108,13 +134,113 @@ class RayBackend(PythonBackend):
     def _spawn(self, trial_id: int, argv: list[str], cwd: Path, env: dict[str, str]) -> TrialRun:
         """One actor per run of a trial; it starts the process once Ray gives it resources."""
         actor = self._actor_class.options(
-            num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_concurrency=4, max_restarts=0
+            num_cpus=self.num_cpus, num_gpus=self.num_gpus, resources=self.resources,
+            max_concurrency=4, max_restarts=0,
         ).remote()
         delta = {k: v for k, v in env.items() if os.environ.get(k) != v}  # the node keeps its own
         if self._owns_ray and self.address == "local":
             adopt("ray")  # with the workers started since
+        sync = None if self.store is None else (self.store, str(self.root))
         return RemoteProcess(trial_id, actor, argv, str(cwd), delta, self._events, self._stamp,
-                             self.max_output_bytes)
+                             self.max_output_bytes, sync, self._placed)
+
+    def restart(self, trial: Trial) -> None:
+        """Start the failed `trial` again from its newest checkpoint (a retry). If its actor
+        was lost with its node, the reports its output on storage holds that never reached
+        the driver (their batch died with the node; their checkpoint is on storage) come
+        first, so that no report is lost."""
+        if trial.trial_id in self._lost:
+            self._lost.discard(trial.trial_id)
+            if self.store is not None:
+                self.store.pull(f"trial_{trial.trial_id}", self.trial_dir(trial.trial_id),
+                                checkpoints=False)
+            self.recover_reports(trial)
+        super().restart(trial)
+
+    def _placed(self, trial_id: int, node: str) -> None:
+        """Record that a run of `trial_id` started on `node` ("NODE_ID IP"): its Ray node id
+        in `nodes`, a line in its trial directory's nodes.txt."""
+        self.nodes.setdefault(trial_id, []).append(node.split()[0])
+        path = self.trial_dir(trial_id) / "nodes.txt"
+        with open(path, "a") as f:
+            f.write(node + "\n")
+        if self.store is not None:
+            self.store.put_file(path, f"trial_{trial_id}/nodes.txt")
+
+    # -- object storage (storage=s3://...): the driver's copy of each trial directory ----
+    def _prepare_root(self) -> None:
+        if not self._root_ready:
+            super()._prepare_root()
+            if self.store is not None:
+                self.store.put_file(self.function_path, FUNCTION_FILE)
+
+    def _take_dir(self, trial: Trial) -> None:
+        """backend=local's checks on the driver's copy of what storage holds of the trial
+        (its config.json, output; checkpoints only to start from its PBT parent's)."""
+        if self.store is None:
+            return super()._take_dir(trial)
+        self._prepare_root()
+        tid, parent = trial.trial_id, trial.checkpoint_of
+        for t in {tid, parent} - {None}:
+            self.store.pull(f"trial_{t}", self.trial_dir(t), checkpoints=parent is not None)
+        super()._take_dir(trial)
+        if parent is not None:  # its checkpoint starts as a copy of its parent's
+            self.store.push(self.trial_dir(tid), f"trial_{tid}")
+        else:
+            self.store.put_file(self.trial_dir(tid) / "config.json", f"trial_{tid}/config.json")
+
+    def checkpoint_bytes(self, trial_id: int) -> int:
+        if self.store is None:
+            return super().checkpoint_bytes(trial_id)
+        return self.store.nbytes(f"trial_{trial_id}/checkpoints")
+
+    def delete_checkpoint(self, trial_id: int) -> int:
+        freed = super().delete_checkpoint(trial_id)
+        if self.store is None:
+            return freed
+        rel = f"trial_{trial_id}/checkpoints"
+        freed = self.store.nbytes(rel)
+        self.store.delete(rel)
+        return freed
+
+    # -- resources ---------------------------------------------------------------------------
+    def _request(self) -> dict[str, float]:
+        """What one trial holds: {"CPU": n, "GPU": m, custom...} (zeros left out)."""
+        wanted = {"CPU": self.num_cpus, "GPU": self.num_gpus, **self.resources}
+        return {k: v for k, v in wanted.items() if v}
+
+    def _check_resources(self, ray: Any) -> None:
+        """ValueError if no node can hold one trial and the cluster cannot grow; a warning
+        if it can (the trials wait for a node that holds them)."""
+        lacking = _lacking(ray, self._request())
+        if not lacking:
+            return
+        option = {"CPU": "num_cpus", "GPU": "num_gpus"}
+        names = [f"backend.{option.get(k, 'resources.' + k)}={need:g}" for k, (need, _) in
+                 lacking.items()]
+        most = ", ".join(f"{most:g} {k}" for k, (_, most) in lacking.items())
+        why = (f"{' and '.join(names)} but no node of the Ray cluster has more than {most}")
+        if not self.autoscaling:
+            raise ValueError(f"{why}; lower it, add nodes that have it, or set "
+                             "backend.autoscaling=true if the cluster grows")
+        log.warning("%s (trials wait until the cluster grows: backend.autoscaling)", why)
+
+    def status(self) -> str:
+        """'; waiting for {CPU: 1, node_c: 1} (no node has them yet; ...): trial 3' for
+        the trials Ray has not placed yet ('' if none): the status line's addition."""
+        waiting = sorted(tid for tid, p in self._procs.items()
+                         if isinstance(p, RemoteProcess) and not p.launched
+                         and not p.ended.is_set() and not p.halted)
+        if not waiting:
+            return ""
+        import ray
+
+        wanted = self._request()
+        what = "{" + ", ".join(f"{k}: {v:g}" for k, v in wanted.items()) + "}"
+        why = ("no node has them yet; the cluster may grow" if _lacking(ray, wanted)
+               else "none free")
+        ids = ", ".join(str(t) for t in waiting[:5]) + (" ..." if len(waiting) > 5 else "")
+        return f"; waiting for {what} ({why}): trial {ids}"
 
     def close(self) -> None:
         super().close()  # kills what is left of each trial, then its actor
@@ -131,7 +257,9 @@ class RayBackend(PythonBackend):
         if proc.halted or self._procs.get(proc.trial_id) is not proc:
             return []  # killed by us: not news
         held = self._held.pop(proc.trial_id, None)
-        failure = self._fail(proc, ev.time, f"its Ray actor was lost ({ev.payload})")
+        where = f"on node {_label(proc.node)}" if proc.node else "before it started"
+        self._lost.add(proc.trial_id)
+        failure = self._fail(proc, ev.time, f"its Ray actor was lost {where} ({ev.payload})")
         return [held, failure] if held is not None else [failure]
 
     def metadata(self) -> dict[str, Any]:
@@ -139,7 +267,9 @@ class RayBackend(PythonBackend):
 
         return {**super().metadata(), "name": self.name, "address": self.address,
                 "num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
-                "storage": str(self.root), "ray": ray.__version__}
+                "resources": self.resources, "autoscaling": self.autoscaling,
+                "storage": self.store.uri if self.store else str(self.root),
+                "ray": ray.__version__}
 
 
 def _connect(address: str, init_args: dict[str, Any]) -> bool:
@@ -160,192 +290,18 @@ def _connect(address: str, init_args: dict[str, Any]) -> bool:
     return True
 
 
-def _check_resources(ray: Any, address: str, num_cpus: float, num_gpus: float) -> None:
-    """ValueError if no node can ever hold one trial (a warning only where nodes may be added)."""
+def _lacking(ray: Any, wanted: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Of `wanted`, what no alive node of the cluster has: name -> (wanted, most any has)."""
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    for option, key, need in (("num_cpus", "CPU", num_cpus), ("num_gpus", "GPU", num_gpus)):
+    out = {}
+    for key, need in wanted.items():
         most = max((r.get(key, 0.0) for r in nodes), default=0.0)
         if need > most:
-            why = (f"backend.{option}={need:g} but no node of the Ray cluster has more than "
-                   f"{most:g} {key}; lower backend.{option} or add nodes that have them")
-            if address == "local":
-                raise ValueError(why)
-            log.warning("%s (trials wait until the cluster grows)", why)
+            out[key] = (need, most)
+    return out
 
 
-class RemoteProcess(TrialRun):
-    """The driver's side of one trial's actor: the TrialRun of its process on its node.
-
-    A pump thread asks the actor for the process's events (reports, malformed lines,
-    output overflow, exit) and puts them on the backend's queue, stamped on arrival.
-    Once the process has ended the actor is killed: its CPUs and GPUs are free again.
-    """
-
-    def __init__(self, trial_id: int, actor: Any, argv: list[str], cwd: str,
-                 env: dict[str, str], events: queue.Queue, stamp: threading.Lock,
-                 max_output_bytes: int) -> None:
-        self.trial_id, self.actor = trial_id, actor
-        self.cwd = Path(cwd)
-        self.events, self._stamp = events, stamp
-        self._started = self._last_seen = time.monotonic()
-        self.launched = False  # False while the actor waits for free resources
-        self.halted = False
-        self.n_reports, self.last_report = 0, None
-        self.best_fidelity: int | None = None
-        self.stalled = 0
-        self.pid: int | None = None  # of the trial process, on its node
-        self.node: str | None = None
-        self.ended = threading.Event()
-        self._launch_ref = actor.launch.remote(trial_id, argv, cwd, env, max_output_bytes)
-        self._released = False
-        threading.Thread(target=self._pump, daemon=True, name=f"ray-trial{trial_id}").start()
-
-    @property
-    def started(self) -> float:  # type: ignore[override]
-        """Monotonic time its process started; now while waiting for resources (not late)."""
-        return self._started if self.launched else time.monotonic()
-
-    @property
-    def last_seen(self) -> float:  # type: ignore[override]
-        """Monotonic time of the last report; now while waiting for resources (not hung)."""
-        return self._last_seen if self.launched else time.monotonic()
-
-    @last_seen.setter
-    def last_seen(self, value: float) -> None:
-        self._last_seen = value
-
-    def _put(self, kind: str, payload: Any) -> None:
-        with self._stamp:
-            self.events.put(ProcEvent(self, kind, time.monotonic(), payload))
-
-    def _pump(self) -> None:
-        import ray
-
-        try:
-            self.pid, self.node = ray.get(self._launch_ref)
-            self._started = self._last_seen = time.monotonic()  # both limits count from now
-            self.launched = True
-            while True:
-                batch = ray.get(self.actor.drain.remote(1.0))
-                for kind, payload in batch:
-                    if kind == "exit":
-                        self.ended.set()
-                    self._put(kind, payload)
-                if self.ended.is_set():
-                    break
-        except Exception as e:  # the actor died (node lost, killed) or could not start
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            self.ended.set()
-            self._put("lost", f"{type(e).__name__}: {first}"[:500])
-        finally:
-            self.release()
-
-    def _tell(self, method: str, *args: Any, wait: float | None = None) -> Any:
-        """Call `method` on the actor (wait up to `wait` s for its answer); None if it is gone."""
-        import ray
-
-        if self._released:
-            return None
-        try:
-            ref = getattr(self.actor, method).remote(*args)
-            return ray.get(ref, timeout=wait) if wait is not None else None
-        except Exception:
-            return None
-
-    def terminate(self, grace: float) -> None:
-        self._tell("terminate", grace)
-
-    def finish(self, grace: float) -> None:
-        self._tell("finish", grace)
-
-    def kill_now(self, grace: float) -> None:
-        self._tell("kill_now", grace, wait=grace + 10.0)
-        self.ended.wait(5.0)
-        self.release()
-
-    def kill_group(self, everywhere: bool = True) -> None:
-        self._tell("kill_group", everywhere, wait=10.0)
-        self.release()
-
-    def stderr_tail(self) -> str:
-        tail = self._tell("stderr_tail", wait=10.0)
-        if tail is None:  # the actor is gone: the file on storage
-            path = self.cwd / "stderr.txt"
-            lines = path.read_text(errors="replace").splitlines()[-20:] if path.exists() else []
-            tail = "\n".join(lines)
-        return tail
-
-    def release(self) -> None:
-        """Kill the actor (after its process ended): Ray frees what it held."""
-        if self._released:
-            return
-        import ray
-
-        self._released = True
-        try:
-            ray.kill(self.actor, no_restart=True)
-        except Exception:
-            pass
-
-
-class _TrialRunner:
-    """The Ray actor of one trial: launches its process on this node and reads its output.
-
-    Its methods run in parallel threads: a stop that arrives before the launch (the
-    actor was still starting) wins, and the process is never started.
-    """
-
-    def __init__(self) -> None:
-        self._events: queue.Queue = queue.Queue()
-        self._proc: Any = None
-        self._halted = False
-        self._lock = threading.Lock()
-
-    def launch(self, trial_id: int, argv: list[str], cwd: str, env: dict[str, str],
-               max_output_bytes: int) -> tuple[int | None, str]:
-        import socket
-
-        with self._lock:
-            if self._halted:  # stopped before it started: nothing to run
-                self._events.put(ProcEvent(None, "exit", time.monotonic(), -signal.SIGTERM))  # type: ignore[arg-type]
-                return None, socket.gethostname()
-            path = Path(cwd)
-            path.mkdir(parents=True, exist_ok=True)
-            self._proc = launch(trial_id, argv, cwd=path, env={**os.environ, **env},
-                                events=self._events, max_output_bytes=max_output_bytes)
-        return self._proc.pid, socket.gethostname()
-
-    def drain(self, timeout: float) -> list[tuple[str, Any]]:
-        """The process's events since the last call, waiting up to `timeout` s for the first."""
-        try:
-            out = [self._events.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                out.append(self._events.get_nowait())
-            except queue.Empty:
-                return [(ev.kind, ev.payload) for ev in out]
-
-    def _halt(self, action: Callable[[Any], None]) -> None:
-        with self._lock:
-            self._halted = True
-            proc = self._proc
-        if proc is not None:
-            action(proc)
-
-    def terminate(self, grace: float) -> None:
-        self._halt(lambda proc: proc.terminate(grace))
-
-    def kill_now(self, grace: float) -> None:
-        self._halt(lambda proc: proc.kill_now(grace))
-
-    def kill_group(self, everywhere: bool = True) -> None:
-        self._halt(lambda proc: proc.kill_group(everywhere))
-
-    def finish(self, grace: float) -> None:
-        if self._proc is not None:
-            self._proc.finish(grace)
-
-    def stderr_tail(self) -> str:
-        return self._proc.stderr_tail() if self._proc is not None else ""
+def _label(node: str) -> str:
+    """A node as the lines name it: its Ray node id's first 12 hex digits and its address."""
+    node_id, _, ip = node.partition(" ")
+    return f"{node_id[:12]} ({ip})" if ip else node_id[:12]
