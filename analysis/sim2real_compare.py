@@ -32,8 +32,14 @@ DECISION = "different decision"  # the same report, another decision
 
 
 def _key(row: pd.Series, metric: str, fidelity: str, configs: list[str]) -> tuple:
-    return (int(row["trial_id"]), int(row[fidelity]), row[metric], row["decision"],
-            tuple(row[c] for c in configs))
+    """What must agree in one row; a row without a report (a trial stopped at the end,
+    a failure) has None for its fidelity and value."""
+    def plain(x: Any) -> Any:
+        return None if pd.isna(x) else x
+
+    return (int(row["trial_id"]), plain(row[fidelity]), plain(row[metric]),
+            plain(row["decision"]), plain(row["status"]) if "status" in row else None,
+            tuple(plain(row[c]) for c in configs))
 
 
 def first_divergence(sim: pd.DataFrame, real: pd.DataFrame, metric: str, fidelity: str
@@ -53,15 +59,15 @@ def first_divergence(sim: pd.DataFrame, real: pd.DataFrame, metric: str, fidelit
     if n == min(len(a), len(b)):
         return out | {"reason": END}
     x, y = a[n], b[n]
-    out |= {"sim": {"trial_id": x[0], fidelity: x[1], "decision": x[3]},
-            "real": {"trial_id": y[0], fidelity: y[1], "decision": y[3]}}
+    out |= {"sim": {"trial_id": x[0], fidelity: x[1], "decision": x[3], "status": x[4]},
+            "real": {"trial_id": y[0], fidelity: y[1], "decision": y[3], "status": y[4]}}
     if x[:2] == y[:2]:
-        reason = CONFIG if x[4] != y[4] else VALUE if x[2] != y[2] else DECISION
+        reason = CONFIG if x[5] != y[5] else VALUE if x[2] != y[2] else DECISION
     elif y in a[n + 1:] or x in b[n + 1:]:
         reason = ORDER
     else:
         same_trial = [k for k in a[n + 1:] if k[:2] == y[:2]]
-        reason = CONFIG if same_trial and same_trial[0][4] != y[4] else ORDER
+        reason = CONFIG if same_trial and same_trial[0][5] != y[5] else ORDER
     return out | {"reason": reason}
 
 
@@ -101,7 +107,7 @@ def epoch_times(real_dir: Path, bb: Any) -> pd.DataFrame:
     and whether it was the first epoch of a process (which also loads data/checkpoint)."""
     from simtune.core.backends._trialdir import output_reports
 
-    results = read_results(real_dir)
+    results = read_results(real_dir).dropna(subset=[bb.fidelity_name])
     hps = list(bb.space.tunable)
     s = bb.seeds.index(bb.seeds[0])
     elapsed = bb._arrays["elapsed_time"]
@@ -152,7 +158,7 @@ def timing_error(times: pd.DataFrame) -> dict[str, Any]:
 
 def value_agreement(real_dir: Path, bb: Any, metric: str) -> dict[str, Any]:
     """How many real reports carry exactly the table's value for their (config, epoch)."""
-    results = read_results(real_dir)
+    results = read_results(real_dir).dropna(subset=[bb.fidelity_name, metric])
     hps = list(bb.space.tunable)
     same = np.zeros(len(results), dtype=bool)
     diff = np.zeros(len(results))

@@ -141,16 +141,24 @@ def run_one(study: Study, bb: Any, side: str, scheduler: str, seed: int, workers
 
 
 class LoadMonitor:
-    """Samples os.getloadavg() every `every` seconds in a thread while real runs go on."""
+    """Samples os.getloadavg() every `every` seconds in a thread while the runs go on,
+    appending "unix time,1-min load" lines to `path` (kept across reruns of the study)."""
 
-    def __init__(self, every: float = 15.0) -> None:
-        self.every, self.samples = every, []  # (unix time, 1-min load)
+    def __init__(self, path: Path, every: float = 15.0) -> None:
+        self.path, self.every = path, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
+    @property
+    def samples(self) -> list[tuple[float, float]]:
+        lines = self.path.read_text().split() if self.path.exists() else []
+        return [(float(t), float(x)) for t, x in (line.split(",") for line in lines)]
+
     def _loop(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         while not self._stop.is_set():
-            self.samples.append((round(time.time(), 1), round(os.getloadavg()[0], 2)))
+            with open(self.path, "a") as f:
+                f.write(f"{time.time():.1f},{os.getloadavg()[0]:.2f}\n")
             self._stop.wait(self.every)
 
     def __enter__(self) -> LoadMonitor:
@@ -183,7 +191,7 @@ def run_study(study: Study) -> dict[str, Any]:
 
     bb = table(study)
     started = time.time()
-    with LoadMonitor() as load:
+    with LoadMonitor(study.out / "load.csv") as load:
         for workers in study.workers:
             for scheduler in study.schedulers:
                 for seed in study.seeds:

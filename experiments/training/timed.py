@@ -35,6 +35,7 @@ def train(config: dict, reporter: Any, checkpoint_dir: Path | None = None) -> No
     """The training function of $SIM2REAL_TRAIN, each report with this trial's clocks."""
     from simtune.blackboxes.tabulate_eval import load_function
 
+    fn = load_function(os.environ.get(TRAIN_ENV) or str(ROOT / DEFAULT))  # imports: setup
     setup, c0, w0 = time.process_time(), time.process_time(), time.perf_counter()
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     before = _read_clock(ckpt)
@@ -46,7 +47,6 @@ def train(config: dict, reporter: Any, checkpoint_dir: Path | None = None) -> No
             _write_clock(ckpt, {"cpu_s": cpu, "wall_s": wall, "dir": str(ckpt.resolve())})
         reporter(**metrics, cpu_s=cpu, wall_s=wall, setup_cpu_s=setup)
 
-    fn = load_function(os.environ.get(TRAIN_ENV) or str(ROOT / DEFAULT))
     fn({**config, "seed": int(os.environ.get(SEED_ENV) or 0)}, timed, checkpoint_dir)
 
 
