@@ -219,9 +219,13 @@ def compare(study: Any, bb: Any) -> dict[str, Any]:
     }
 
 
+CHARGE_SIDES = ("sim", "sim_charged", "simw", "simw_charged", "real")
+
+
 def _charged(runs: pd.DataFrame) -> dict[str, Any]:
     """What charging decision time changed for each model-based scheduler (means over
-    seeds): final regret, trials and epochs, uncharged vs charged."""
+    seeds): final regret, trials and epochs, uncharged vs charged, under the CPU budget
+    (sim) and the virtual wall-clock budget (simw), beside the real run."""
     out = {}
     if "sim_charged_regret" not in runs:
         return out
@@ -229,7 +233,8 @@ def _charged(runs: pd.DataFrame) -> dict[str, Any]:
             ["n_workers", "scheduler"]):
         out[f"{sched}-w{w}"] = {
             f"{k}_{side}": _r(part[f"{side}_{k}"].mean())
-            for k in ("regret", "trials", "epochs") for side in ("sim", "sim_charged", "real")}
+            for k in ("regret", "trials", "epochs") for side in CHARGE_SIDES
+            if f"{side}_{k}" in part}
     return out
 
 

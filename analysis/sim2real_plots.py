@@ -41,7 +41,7 @@ def plot_regret(study: Any, bb: Any, workers: int, path: Path) -> Path:
         ax.axis("off")
     for ax, sched in zip(axes.flat, study.schedulers, strict=False):
         top = 0.0
-        for side in study.sides(sched):
+        for side in [s for s in study.sides(sched) if s in COLORS]:
             curves = []
             for seed in study.seeds:
                 df = read_run(study.run_dir(side, sched, seed, workers))

@@ -45,7 +45,12 @@ TRAINING = "experiments/training/mlp_sklearn.py:train"  # what made the mlp_skle
 SCHEDULERS = ("random", "asha", "hyperband", "bo", "mobster", "pbt")
 MODEL_BASED = ("bo", "mobster", "bohb", "tpe", "dehb")
 QUICK = {"schedulers": ["random", "asha"], "seeds": 2, "budget": 15.0, "wall_cap": 4.0}
-SIDES = ("sim", "sim_charged", "real")
+# sim: the table, the same training-CPU budget as the real run (clock=cpu); sim_charged: the
+# same with the scheduler's measured decision time charged to the virtual clock; simw and
+# simw_charged: the table under a virtual wall-clock budget (`budget` seconds), where the
+# charged decision time competes with training (model-based schedulers only)
+SIDES = ("sim", "sim_charged", "simw", "simw_charged", "real")
+CHARGED = ("sim_charged", "simw_charged")
 PACKAGES = ("simtune", "numpy", "scipy", "scikit-learn", "pandas", "xarray", "matplotlib")
 
 
@@ -70,7 +75,7 @@ class Study:
         return self.out / "runs" / side / f"{scheduler}-w{workers}-s{seed}"
 
     def sides(self, scheduler: str) -> list[str]:
-        return [s for s in SIDES if s != "sim_charged" or scheduler in MODEL_BASED]
+        return [s for s in SIDES if s in ("sim", "real") or scheduler in MODEL_BASED]
 
 
 def table(study: Study) -> Any:
@@ -92,7 +97,7 @@ def stop_of(study: Study, side: str, workers: int) -> Any:
     from simtune.core.stopping import StoppingCriterion
 
     trials = {"max_trials": study.max_trials}
-    if study.clock == "wall":
+    if study.clock == "wall" or side.startswith("simw"):
         return StoppingCriterion(max_wallclock=study.budget, **trials)
     cost = study.budget * workers
     if side == "real":
@@ -109,7 +114,7 @@ def run_one(study: Study, bb: Any, side: str, scheduler: str, seed: int, workers
 
     out = study.run_dir(side, scheduler, seed, workers)
     backend = "python" if side == "real" else "simulated"
-    args: dict[str, Any] = {"charge_decision_time": True} if side == "sim_charged" else {}
+    args: dict[str, Any] = {"charge_decision_time": True} if side in CHARGED else {}
     if side == "real":
         args = {"env": {"SIM2REAL_TRAIN": study.training,
                         "SIM2REAL_SEED": str(study.train_seed)}}
