@@ -176,15 +176,17 @@ class LoadMonitor:
 
 
 def machine(load: list[tuple[float, float]]) -> dict[str, Any]:
-    """Where the study ran: platform, CPU, cores, the load seen during it, versions."""
+    """Where the study ran: platform, CPU, cores, BLAS, the load seen during it, versions."""
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
+
+    from simtune.core.provenance import machine as this_machine
     from simtune.core.provenance import versions
 
     loads = [x for _, x in load] or [os.getloadavg()[0]]
-    return {
-        "platform": platform.platform(), "processor": platform.processor(),
-        "cpu_count": os.cpu_count(), "python": platform.python_version(),
+    return this_machine() | {
+        "python": platform.python_version(),
         "load_1min": {"min": min(loads), "median": sorted(loads)[len(loads) // 2],
-                      "max": max(loads), "samples": load},
+                      "max": max(loads), "n_samples": len(loads)},
         "versions": versions(PACKAGES),
     }
 

@@ -49,13 +49,16 @@ def test_rank_agreement_is_kendall_tau_over_methods() -> None:
 
 
 def test_tiny_study_real_run_follows_its_simulation(tmp_path: Path) -> None:
-    """Random search, 1 worker, 2 trials on wine: nothing depends on timing, so the real
-    run makes the simulated run's decisions, and its reports are the training function's."""
+    """Random search, 1 worker, 2 trials on wine, given as a user's own table and training
+    function: nothing depends on timing, so the real run makes the simulated run's
+    decisions, and its reports are the training function's."""
+    from simtune.blackboxes.sources.mlp_sklearn import TRAINING, path_of
     from simtune.experiments import sim2real
 
     out = tmp_path / "s2r"
-    argv = ["--out", str(out), "--task", "wine", "--schedulers", "random", "--seeds", "1",
-            "--workers", "1", "--max-trials", "2", "--budget", "100"]
+    argv = ["--out", str(out), "--table", str(path_of("wine")), "--training", TRAINING,
+            "--schedulers", "random", "--seeds", "1", "--workers", "1", "--max-trials", "2",
+            "--budget", "100"]
     assert sim2real.main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert {"tau", "ci_low", "ci_high"} <= set(summary["kendall_tau"])
@@ -64,6 +67,7 @@ def test_tiny_study_real_run_follows_its_simulation(tmp_path: Path) -> None:
     assert timing["n_epochs"] == 100 and timing["cpu_ratio_median"] > 0
     assert summary["values_equal_table"]["reports"] == 100
     assert summary["machine"]["versions"]["scikit-learn"] != "not installed"
+    assert summary["task"] == "wine" and summary["table"] == str(path_of("wine"))
     for name in ("regret.png", "ranks.png", "timing.png"):
         assert (out / name).stat().st_size > 0
 
