@@ -75,36 +75,41 @@ def _hold(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 def plot_ranks(runs: pd.DataFrame, summary: dict[str, Any], workers: int, path: Path) -> Path:
     """Mean final regret per method, simulated (x) vs real (y), the range over seeds as
-    error bars, the diagonal, and Kendall's tau with its bootstrap CI."""
+    error bars, the diagonal, and Kendall's tau with its bootstrap CI; left the simulation
+    with its whole budget, right cut to the epochs the real run trained."""
     part = runs[runs["n_workers"] == workers]
-    fig, axes = figure(1, 1, size=(5.2, 4.4))
-    ax = axes[0, 0]
-    g = part.groupby("scheduler")
-    mean = g[["sim_regret", "real_regret"]].mean()
-    lo = g[["sim_regret", "real_regret"]].min()
-    hi = g[["sim_regret", "real_regret"]].max()
-    for i, (sched, m) in enumerate(mean.iterrows()):
-        xerr = [[m.sim_regret - lo.loc[sched, "sim_regret"]],
-                [hi.loc[sched, "sim_regret"] - m.sim_regret]]
-        yerr = [[m.real_regret - lo.loc[sched, "real_regret"]],
-                [hi.loc[sched, "real_regret"] - m.real_regret]]
-        ax.errorbar(m.sim_regret, m.real_regret, xerr=xerr, yerr=yerr, fmt="o",
-                    color=f"C{i}", capsize=3, label=sched)
-        ax.annotate(sched, (m.sim_regret, m.real_regret), textcoords="offset points",
-                    xytext=(5, 5), fontsize="small")
-    both = np.concatenate([lo.to_numpy().ravel(), hi.to_numpy().ravel()])
-    span = [min(0.0, np.nanmin(both)), np.nanmax(both) * 1.1 + 1e-4]
-    ax.plot(span, span, color="grey", lw=0.8, ls=":", label="real = simulated")
-    ax.set_xlabel("final regret, simulated")
-    ax.set_ylabel("final regret, real")
-    tau = summary["kendall_tau_by_workers"][workers]
-    ax.set_title(f"rank agreement: Kendall's tau {tau['tau']:.2f} "
-                 f"[{tau['ci_low']:.2f}, {tau['ci_high']:.2f}]\n"
-                 f"(95% bootstrap over {tau['n_seeds']} seeds; bars: seed range)",
+    fig, axes = figure(1, 2, size=(5.0, 4.4))
+    panels = [("sim_regret", summary["kendall_tau_by_workers"][workers],
+               "simulated, whole budget"),
+              ("sim_at_real_regret", summary["kendall_tau_at_real_epochs"],
+               "simulated, cut to the real run's epochs")]
+    for ax, (column, tau, what) in zip(axes.flat, panels, strict=True):
+        _ranks_panel(ax, part, column)
+        ax.set_xlabel(f"final regret, {what}")
+        ax.set_title(f"Kendall's tau {tau['tau']:.2f} [{tau['ci_low']:.2f}, "
+                     f"{tau['ci_high']:.2f}]", fontsize="medium")
+    axes[0, 0].set_ylabel("final regret, real")
+    fig.suptitle(f"rank agreement of the methods (n_workers={workers}; 95% bootstrap CI "
+                 f"over {len(part['seed'].unique())} seeds; bars: range over seeds)",
                  fontsize="medium")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
     return save(fig, path)[0]
+
+
+def _ranks_panel(ax, part: pd.DataFrame, column: str) -> None:
+    g = part.groupby("scheduler")
+    cols = [column, "real_regret"]
+    mean, lo, hi = g[cols].mean(), g[cols].min(), g[cols].max()
+    for i, (sched, m) in enumerate(mean.iterrows()):
+        err = [[[m[c] - lo.loc[sched, c]], [hi.loc[sched, c] - m[c]]] for c in cols]
+        ax.errorbar(m[column], m.real_regret, xerr=err[0], yerr=err[1], fmt="o",
+                    color=f"C{i}", capsize=3)
+        ax.annotate(sched, (m[column], m.real_regret), textcoords="offset points",
+                    xytext=(5, 5), fontsize="small", color=f"C{i}")
+    both = np.concatenate([lo.to_numpy().ravel(), hi.to_numpy().ravel()])
+    span = [min(0.0, float(np.nanmin(both))), float(np.nanmax(both)) * 1.1 + 1e-4]
+    ax.plot(span, span, color="grey", lw=0.8, ls=":", label="real = simulated")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(alpha=0.3)
 
 
 def plot_timing(times: pd.DataFrame, path: Path) -> Path:
