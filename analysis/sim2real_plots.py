@@ -40,9 +40,8 @@ def plot_regret(study: Any, bb: Any, workers: int, path: Path) -> Path:
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, sched in zip(axes.flat, study.schedulers, strict=False):
-        top = 0.0
         for side in [s for s in study.sides(sched) if s in COLORS]:
-            curves = []
+            curves, top = [], 0
             for seed in study.seeds:
                 df = read_run(study.run_dir(side, sched, seed, workers))
                 x, y = np.arange(1, len(df) + 1), df["regret"].to_numpy()
@@ -60,7 +59,11 @@ def plot_regret(study: Any, bb: Any, workers: int, path: Path) -> Path:
         ax.set_xlabel("epochs trained (reports)")
         ax.set_ylabel(f"regret of {next(iter(bb.objectives))}")
         ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize="small")
+    for ax, sched in zip(axes.flat, study.schedulers, strict=False):
+        if ax is axes.flat[0] or "sim_charged" in study.sides(sched):
+            ax.legend(fontsize="small")
+            if ax is not axes.flat[0]:
+                break
     fig.suptitle(f"{bb.name}/{bb.task}: incumbent regret, simulated vs real\n"
                  f"n_workers={workers}, {len(study.seeds)} seeds (thin: each seed, thick: median)",
                  fontsize="medium")
@@ -102,13 +105,15 @@ def _ranks_panel(ax, part: pd.DataFrame, column: str) -> None:
     for i, (sched, m) in enumerate(mean.iterrows()):
         err = [[[m[c] - lo.loc[sched, c]], [hi.loc[sched, c] - m[c]]] for c in cols]
         ax.errorbar(m[column], m.real_regret, xerr=err[0], yerr=err[1], fmt="o",
-                    color=f"C{i}", capsize=3)
-        ax.annotate(sched, (m[column], m.real_regret), textcoords="offset points",
-                    xytext=(5, 5), fontsize="small", color=f"C{i}")
+                    color=f"C{i}", capsize=3, label=sched)
     both = np.concatenate([lo.to_numpy().ravel(), hi.to_numpy().ravel()])
-    span = [min(0.0, float(np.nanmin(both))), float(np.nanmax(both)) * 1.1 + 1e-4]
+    span = [min(0.0, float(np.nanmin(both))), float(np.nanmax(both)) * 1.5 + 1e-3]
     ax.plot(span, span, color="grey", lw=0.8, ls=":", label="real = simulated")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.set_xscale("symlog", linthresh=0.003, linscale=0.3)  # 0.01 and 0.5 both readable
+    ax.set_yscale("symlog", linthresh=0.003, linscale=0.3)
+    ax.set_xlim(0, span[1])
+    ax.set_ylim(0, span[1])
+    ax.legend(fontsize="small", loc="upper left")
     ax.grid(alpha=0.3)
 
 
