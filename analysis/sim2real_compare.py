@@ -116,19 +116,18 @@ def epoch_times(real_dir: Path, bb: Any) -> pd.DataFrame:
 
     results = read_results(real_dir).dropna(subset=[bb.fidelity_name])
     hps = list(bb.space.tunable)
-    s = bb.seeds.index(bb.seeds[0])
-    elapsed = bb._arrays["elapsed_time"]
     rows = []
     for tid, group in results.groupby("trial_id"):
         first = group.iloc[0]
         config = {**bb.space.constants, **{h: first[f"config_{h}"] for h in hps}}
         row = bb.row(config)
+        curve = bb.curve(config, bb.seeds[0])
+        elapsed = dict(zip(curve.fidelities, curve.elapsed, strict=True))
         prev_cpu = prev_wall = 0.0
         prev_setup = None
         prev_epoch = 0
         for epoch, m in output_reports(real_dir / "trials" / f"trial_{tid}", bb.fidelity_name):
-            e = bb.fidelities.index(epoch)
-            table_dt = elapsed[row, s, e] - (elapsed[row, s, e - 1] if e else 0.0)
+            table_dt = elapsed[epoch] - elapsed.get(epoch - 1, 0.0)  # this epoch alone
             new_process = m["setup_cpu_s"] != prev_setup
             rows.append({"trial_id": tid, "row": row, "epoch": epoch,
                          "table_cpu": table_dt, "cpu": m["cpu_s"] - prev_cpu,
