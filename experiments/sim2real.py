@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -208,8 +209,20 @@ def run_study(study: Study) -> dict[str, Any]:
     summary["machine"] = machine(LoadMonitor(study.out / "load.csv").samples)
     summary["invocation_seconds"] = round(time.time() - started, 1)  # this call: runs skipped
     summary["figures"] = [str(p.relative_to(study.out)) for p in plot_all(study, bb, summary)]
-    (study.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    (study.out / "summary.json").write_text(
+        json.dumps(_strict(summary), indent=1, default=float, allow_nan=False) + "\n")
     return summary
+
+
+def _strict(value: Any) -> Any:
+    """`value` with every NaN float (an undefined tau) as None: summary.json is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def parse(argv: list[str] | None = None) -> Study:
