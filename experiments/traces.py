@@ -4,6 +4,7 @@ A refactoring that must not change behaviour keeps every trace byte-identical:
 
     python experiments/traces.py --record   # writes experiments/traces.json
     python experiments/traces.py            # reruns them all, lists every difference (exit 1)
+    python experiments/traces.py --only pbt --record  # reruns and re-records pbt's alone
 
 Each scheduler runs through experiments/run.py (the command a user types) on the benchmarks
 of its kind, seeds 0 and 1, with 1 and 4 workers, at most 80 trials a run: multi-objective
@@ -40,10 +41,19 @@ COMMON = ("seed=0,1", "n_workers=1,4", "stop.max_trials=80", "progress=false",
           "status_every=null", "hydra/launcher=basic")
 
 
-def run_sweeps(out: Path) -> dict[str, str]:
-    """Run every sweep into `out`; the md5 of each run's results.csv by its run name."""
+def scheduler_of(run: str) -> str:
+    """The scheduler of the run named `run` (its Hydra override dirname)."""
+    return dict(item.split("=", 1) for item in run.split(","))["scheduler"]
+
+
+def run_sweeps(out: Path, only: set[str] | None = None) -> dict[str, str]:
+    """Run every sweep into `out` (only the schedulers in `only`, if given); the md5 of
+    each run's results.csv by its run name."""
     traces: dict[str, str] = {}
     for i, (schedulers, benchmark) in enumerate(SWEEPS):
+        schedulers = tuple(s for s in schedulers if only is None or s in only)
+        if not schedulers:
+            continue
         sweep_dir = out / str(i)
         command = [sys.executable, str(ROOT / "experiments" / "run.py"), "-m",
                    f"scheduler={','.join(schedulers)}", *benchmark, *COMMON,
@@ -59,14 +69,25 @@ def run_sweeps(out: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--record", action="store_true", help=f"write {TRACES.name}")
+    parser.add_argument("--only", nargs="+", metavar="SCHEDULER",
+                        help="these schedulers' traces alone (checked, or with --record "
+                             "re-recorded; the others' entries are kept)")
     args = parser.parse_args()
+    only = set(args.only) if args.only else None
+    known = {s for schedulers, _ in SWEEPS for s in schedulers}
+    if only and only - known:
+        parser.error(f"no traces of {sorted(only - known)}; traced: {sorted(known)}")
     with tempfile.TemporaryDirectory() as tmp:
-        traces = run_sweeps(Path(tmp))
+        traces = run_sweeps(Path(tmp), only)
+    recorded = json.loads(TRACES.read_text()) if TRACES.exists() else {}
+    if only:
+        recorded = {k: v for k, v in recorded.items() if scheduler_of(k) in only}
     if args.record:
-        TRACES.write_text(json.dumps(traces, indent=1, sort_keys=True) + "\n")
+        everything = json.loads(TRACES.read_text()) if only and TRACES.exists() else {}
+        everything = {k: v for k, v in everything.items() if scheduler_of(k) not in (only or ())}
+        TRACES.write_text(json.dumps({**everything, **traces}, indent=1, sort_keys=True) + "\n")
         print(f"recorded {len(traces)} traces in {TRACES.relative_to(ROOT)}")
         return
-    recorded = json.loads(TRACES.read_text())
     differ = sorted(k for k in recorded.keys() | traces.keys()
                     if recorded.get(k) != traces.get(k))
     for name in differ:
