@@ -338,9 +338,9 @@ def test_nearest_unused_rows_skips_rows_used_after_the_first_call():
 
 
 def test_subsample_with_keep_changes_few_rows_between_calls():
-    """The random half comes from `keep` first: one more row changes the subsample by at
-    most two rows (one out of the best half, one new), where a fresh draw changes ~half;
-    without `keep` it is the plain draw."""
+    """The random half comes from `keep` but for one row drawn afresh: one more row
+    changes the subsample by at most three rows (one out of the best half, one drawn
+    afresh), where a fresh draw changes ~half; without `keep` it is the plain draw."""
     rng = np.random.default_rng(0)
     y = rng.standard_normal(300)
     first = subsample(list(range(299)), y[:299], 100, np.random.default_rng(1))
@@ -351,5 +351,5 @@ def test_subsample_with_keep_changes_few_rows_between_calls():
     best = set(np.argsort(y, kind="stable")[:50].tolist())
     for rows in (sticky, fresh):
         assert len(rows) == 100 == len(set(rows)) and rows == sorted(rows) and best <= set(rows)
-    assert len(set(sticky) - set(first)) <= 2
+    assert 1 <= len(set(sticky) - set(first)) <= 2
     assert len(set(fresh) - set(first)) > 10

@@ -343,21 +343,19 @@ def subsample(
     keep: Collection[int] = (),
 ) -> list[int]:
     """All `rows` if at most k, else the k/2 of least `y` (one value per row) and k/2 of
-    the others drawn at random, in their order in `rows`. The others drawn come first from
-    `keep` (e.g. the last subsample's rows), so that consecutive subsamples differ by a few
-    rows only and a warm-started fit has little to move."""
+    the others drawn at random, in their order in `rows`. With `keep` (the last
+    subsample's rows), all but one of the others come from `keep` where they can, one is
+    drawn afresh: consecutive subsamples differ by a few rows (a warm-started fit has
+    little to move), and the random half still renews over time."""
     if len(rows) <= k:
         return rows
     order = np.argsort(y, kind="stable")
     best = order[: k // 2]
     rest = order[k // 2 :]
     need = k - len(best)
-    kept = np.isin(np.asarray(rows)[rest], list(keep))
-    if kept.sum() >= need:  # keep `need` of them
-        pick = np.flatnonzero(kept)
-        pick = pick[rng.choice(len(pick), size=need, replace=False)] if len(pick) > need else pick
-    else:  # keep them all, draw the rest
-        fresh = np.flatnonzero(~kept)
-        extra = fresh[rng.choice(len(fresh), size=need - int(kept.sum()), replace=False)]
-        pick = np.concatenate([np.flatnonzero(kept), extra])
-    return [rows[i] for i in np.sort(np.concatenate([best, rest[pick]]))]
+    kept = np.flatnonzero(np.isin(np.asarray(rows)[rest], list(keep)))
+    if len(kept) >= need:  # keep need - 1 of them
+        kept = kept[np.sort(rng.choice(len(kept), size=need - 1, replace=False))]
+    fresh = np.setdiff1d(np.arange(len(rest)), kept)
+    extra = fresh[rng.choice(len(fresh), size=need - len(kept), replace=False)]
+    return [rows[i] for i in np.sort(np.concatenate([best, rest[kept], rest[extra]]))]
