@@ -327,3 +327,29 @@ def test_subsample_keeps_the_best_half_and_draws_the_rest_in_order():
     assert len(kept) == 4 and kept == sorted(kept)
     assert {11, 13} <= set(kept)  # the two least values
     assert len(set(kept) - {11, 13}) == 2
+
+
+def test_nearest_unused_rows_skips_rows_used_after_the_first_call():
+    table = FiniteConfigs(Space({"x": randint(0, 9)}))
+    assert sorted(table.nearest_unused_rows(np.array([5]), 3)[0].tolist()) == [4, 5, 6]
+    table.mark_used(4)
+    table.mark_used(6)
+    assert sorted(table.nearest_unused_rows(np.array([5]), 3)[0].tolist()) == [3, 5, 7]
+
+
+def test_subsample_with_keep_changes_few_rows_between_calls():
+    """The random half comes from `keep` but for one row drawn afresh: one more row
+    changes the subsample by at most three rows (one out of the best half, one drawn
+    afresh), where a fresh draw changes ~half; without `keep` it is the plain draw."""
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(300)
+    first = subsample(list(range(299)), y[:299], 100, np.random.default_rng(1))
+    assert first == subsample(list(range(299)), y[:299], 100, np.random.default_rng(1),
+                              keep=())
+    sticky = subsample(list(range(300)), y, 100, np.random.default_rng(2), keep=set(first))
+    fresh = subsample(list(range(300)), y, 100, np.random.default_rng(2))
+    best = set(np.argsort(y, kind="stable")[:50].tolist())
+    for rows in (sticky, fresh):
+        assert len(rows) == 100 == len(set(rows)) and rows == sorted(rows) and best <= set(rows)
+    assert 1 <= len(set(sticky) - set(first)) <= 2
+    assert len(set(fresh) - set(first)) > 10

@@ -10,8 +10,8 @@ from simtune.core.schedulers.gp import (
     fit_hyperparameters,
     matern52,
     neg_log_posterior,
+    sq_dists_by_group,
 )
-from simtune.core.schedulers.gp import _tied_neg_log_posterior as tied_neg_log_posterior
 
 
 def test_matern52_matches_its_formula():
@@ -116,13 +116,61 @@ def test_tied_lengthscales_are_one_per_group_with_the_right_gradient():
     y = (y - y.mean()) / y.std()
     groups = np.array([0, 0, 0, 1])
     theta = np.log([0.8, 0.3, 1.1, 1e-2])
-    value, grad = tied_neg_log_posterior(theta, x, y, groups)
-    numeric = approx_fprime(theta, lambda t: tied_neg_log_posterior(t, x, y, groups)[0], 1e-6)
+    value, grad = neg_log_posterior(theta, x, y, groups)
+    numeric = approx_fprime(theta, lambda t: neg_log_posterior(t, x, y, groups)[0], 1e-6)
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
     full = np.log([0.8, 0.8, 0.8, 0.3, 1.1, 1e-2])
-    untied, _ = neg_log_posterior(full, x, y, prior_ls=False)
-    z = (theta[:2] - np.log(0.5)) / 1.5
-    assert value == pytest.approx(untied + 0.5 * float(z @ z))
+    untied, _ = neg_log_posterior(full, x, y)
+    z = (np.log(0.8) - np.log(0.5)) / 1.5  # the prior of each of the two extra copies
+    assert value == pytest.approx(untied - z * z)
     hp = fit_hyperparameters(x, y, np.random.default_rng(1), groups=groups)
     assert hp.lengthscales[0] == hp.lengthscales[1] == hp.lengthscales[2]
     assert len(hp.lengthscales) == 4
+
+
+def test_objective_is_the_textbook_marginal_likelihood_plus_priors():
+    """The objective on distances precomputed by group equals -log N(y; 0, K + noise I)
+    computed from the kernel matrix directly, plus the log-normal priors."""
+    rng = np.random.default_rng(5)
+    x = np.hstack([np.eye(4)[rng.integers(0, 4, 50)], rng.uniform(size=(50, 2))])
+    y = rng.standard_normal(50)
+    groups = np.array([0, 0, 0, 0, 1, 2])
+    theta = np.log([0.7, 0.2, 1.5, 1.3, 2e-3])
+    hp = Hyperparameters(lengthscales=np.exp(theta[:3])[groups], variance=1.3, noise=2e-3)
+    k = matern52(x, x, hp) + (2e-3 + 1e-8) * np.eye(50)
+    _, logdet = np.linalg.slogdet(k)
+    nll = 0.5 * y @ np.linalg.solve(k, y) + 0.5 * logdet + 25 * np.log(2 * np.pi)
+    mu = np.array([np.log(0.5)] * 3 + [0.0, np.log(1e-3)])
+    sd = np.array([1.5] * 3 + [1.5, 3.0])
+    expected = nll + 0.5 * (((theta - mu) / sd) ** 2).sum()
+    assert neg_log_posterior(theta, x, y, groups)[0] == pytest.approx(expected, rel=1e-10)
+    dists = sq_dists_by_group(x, groups)
+    assert dists.shape == (3, 50, 50) and dists.min() >= 0.0
+    np.testing.assert_allclose(dists[0] / 2, x[:, :4] @ x[:, :4].T != 1, atol=0)  # one-hot
+
+
+def test_warm_started_fit_is_as_good_as_a_cold_one():
+    """Refitting after one more observation from the last fit's hyperparameters, with no
+    restarts and at most 30 iterations (what the GP searcher does between doublings of
+    its data), reaches an objective no worse than a cold fit with restarts."""
+    rng = np.random.default_rng(6)
+    x = rng.uniform(size=(61, 3))
+    y = np.sin(6 * x[:, 0]) + 0.5 * x[:, 1] ** 2 + 0.05 * rng.standard_normal(61)
+    y = (y - y.mean()) / y.std()
+    before = fit_hyperparameters(x[:60], y[:60], np.random.default_rng(0))
+    warm = fit_hyperparameters(x, y, np.random.default_rng(0), init=before, n_restarts=0,
+                               max_iter=30)
+    cold = fit_hyperparameters(x, y, np.random.default_rng(0), n_restarts=2)
+    objective = [neg_log_posterior(hp.to_log(), x, y)[0] for hp in (before, warm, cold)]
+    assert objective[1] <= objective[0]
+    assert objective[1] <= objective[2] + 1e-3, objective
+
+
+def test_fitted_mean_and_mean_are_the_predictive_mean():
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(size=(20, 2)), rng.standard_normal(20)
+    gp = GP(x, y, Hyperparameters.default(2))
+    assert np.array_equal(gp.fitted_mean(), gp.predict(x)[0])
+    assert np.array_equal(gp.with_targets(-y).fitted_mean(), gp.with_targets(-y).mean(x))
+    xs = rng.uniform(size=(7, 2))
+    assert np.array_equal(gp.mean(xs), gp.predict(xs)[0])

@@ -7,7 +7,7 @@ acquisition is evaluated at the maximum fidelity).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -123,6 +123,7 @@ class GPSearcher(ModelSearcher):
         self._hp: Hyperparameters | None = None
         self._gp: GP | None = None
         self._model_rows: list[int] = []
+        self._fit_rows: set[int] = set()  # the rows the hyperparameters were last fit on
         self._n_at_fit = 0
         self._n_at_restart = 0
         self._n_rows_seen = 0
@@ -199,7 +200,10 @@ class GPSearcher(ModelSearcher):
             self._y_loc = float(np.median(y)) if len(y) else 0.0
             self._y_scale = float(y.std()) or 1.0
             ys = self._standardize(y)
-            fit = subsample(list(range(len(rows))), ys, self.max_fit_points, self.rng)
+            fit_rows = subsample(rows, ys, self.max_fit_points, self.rng, keep=self._fit_rows)
+            self._fit_rows = set(fit_rows)
+            position = {row: i for i, row in enumerate(rows)}
+            fit = [position[row] for row in fit_rows]
             x = np.asarray([self._rows_x[i] for i in rows])
             # random restarts whenever the data has doubled since the last ones; otherwise
             # a short warm start from the current hyperparameters
@@ -253,16 +257,16 @@ class GPSearcher(ModelSearcher):
         if self.fidelity_aware:
             trials = sorted({self._rows_trial[i] for i in self._model_rows})
             x_obs = np.asarray([np.append(self.x_of[t], self._target) for t in trials])
-            best = float(gp.predict(x_obs)[0].min())
+            best = float(gp.mean(x_obs).min())
         else:
             best = float(gp.y.min())
             if self.max_repeats:  # noisy: the incumbent is the best posterior mean
-                best = float(gp.predict(gp.x)[0].min())
+                best = float(gp.fitted_mean().min())
         if self._pending:
             x_p = np.asarray([self._pending[t] for t in sorted(self._pending)])
             if self.fidelity_aware:
                 x_p = np.hstack([x_p, np.full((len(x_p), 1), self._target)])
-            mean_p = gp.predict(x_p)[0]
+            mean_p = gp.mean(x_p)
             gp = gp.extend(x_p, mean_p)  # kriging believer: mean unchanged, variance shrinks
             best = min(best, float(mean_p.min()))
         score = Acquisition(gp, best, self._target if self.fidelity_aware else None)
@@ -298,7 +302,7 @@ class GPSearcher(ModelSearcher):
                                             self.n_restarts)
         feasibility.extend(gp.x[n:])
         ok = np.all(c <= 0, axis=1)
-        y = gp.predict(x)[0] if self.max_repeats or self.fidelity_aware else gp.y[:n]
+        y = gp.mean(x) if self.max_repeats or self.fidelity_aware else gp.y[:n]
         return ConstrainedAcquisition(gp, best_feasible(y, ok),
                                       self._target if self.fidelity_aware else None, feasibility)
 
@@ -331,13 +335,27 @@ def standardize(
     return norm.ppf((rankdata(y) - 0.5) / len(y))
 
 
-def subsample(rows: list[int], y: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+def subsample(
+    rows: list[int],
+    y: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    keep: Collection[int] = (),
+) -> list[int]:
     """All `rows` if at most k, else the k/2 of least `y` (one value per row) and k/2 of
-    the others drawn at random, in their order in `rows`."""
+    the others drawn at random, in their order in `rows`. With `keep` (the last
+    subsample's rows), all but one of the others come from `keep` where they can, one is
+    drawn afresh: consecutive subsamples differ by a few rows (a warm-started fit has
+    little to move), and the random half still renews over time."""
     if len(rows) <= k:
         return rows
     order = np.argsort(y, kind="stable")
     best = order[: k // 2]
     rest = order[k // 2 :]
-    others = rest[rng.choice(len(rest), size=k - len(best), replace=False)]
-    return [rows[i] for i in np.sort(np.concatenate([best, others]))]
+    need = k - len(best)
+    kept = np.flatnonzero(np.isin(np.asarray(rows)[rest], list(keep)))
+    if len(kept) >= need:  # keep need - 1 of them
+        kept = kept[np.sort(rng.choice(len(kept), size=need - 1, replace=False))]
+    fresh = np.setdiff1d(np.arange(len(rest)), kept)
+    extra = fresh[rng.choice(len(fresh), size=need - len(kept), replace=False)]
+    return [rows[i] for i in np.sort(np.concatenate([best, rest[kept], rest[extra]]))]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.linalg import LinAlgError
 from scipy.linalg import cho_solve, cholesky
+from scipy.linalg.blas import dtrmm
 from scipy.linalg.lapack import dpotri, dtrtri
 
 from simtune.core.schedulers.blas import single_threaded
@@ -94,8 +95,10 @@ class GP:
         self.x = np.asarray(x, dtype=float)
         self.y = np.asarray(y, dtype=float)
         self.hp = hp
+        self._k = None  # the kernel matrix of x, kept when computed here (fitted_mean)
         if chol is None:
-            chol = _cholesky(matern52(self.x, self.x, hp), hp.noise)
+            self._k = matern52(self.x, self.x, hp)
+            chol = _cholesky(self._k, hp.noise)
         self.chol = chol
         self._linv = linv  # inverse of the Cholesky factor, built on first use
         self.alpha = cho_solve((chol, True), self.y, check_finite=False) if len(self.y) else self.y
@@ -132,7 +135,9 @@ class GP:
 
     def with_targets(self, y: np.ndarray) -> GP:
         """The same inputs with new targets (reuses the Cholesky factor)."""
-        return GP(self.x, y, self.hp, chol=self.chol, linv=self._linv)
+        gp = GP(self.x, y, self.hp, chol=self.chol, linv=self._linv)
+        gp._k = self._k
+        return gp
 
     @property
     def linv(self) -> np.ndarray:
@@ -149,9 +154,22 @@ class GP:
             return np.zeros(len(x_star)), np.full(len(x_star), self.hp.variance)
         k = matern52(self.x, x_star, self.hp)
         mean = k.T @ self.alpha
-        v = self.linv @ k
+        v = dtrmm(1.0, self.linv, k, lower=1, overwrite_b=1)  # L^-1 k: half a product
         var = np.maximum(self.hp.variance - np.einsum("ij,ij->j", v, v), 1e-12)
         return mean, var
+
+    def fitted_mean(self) -> np.ndarray:
+        """Posterior mean at the inputs (`mean(self.x)`, from the kernel matrix kept)."""
+        if self._k is None:
+            return self.mean(self.x)
+        return self._k.T @ self.alpha if len(self.x) else np.zeros(0)
+
+    def mean(self, x_star: np.ndarray) -> np.ndarray:
+        """Posterior mean only (no variance: a matrix-vector product)."""
+        x_star = np.atleast_2d(np.asarray(x_star, dtype=float))
+        if len(self.x) == 0:
+            return np.zeros(len(x_star))
+        return matern52(self.x, x_star, self.hp).T @ self.alpha
 
 
 def _tri_inverse(chol: np.ndarray) -> np.ndarray:
@@ -175,35 +193,65 @@ def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
 
 
 def neg_log_posterior(
-    theta: np.ndarray, x: np.ndarray, y: np.ndarray, prior_ls: bool = True
+    theta: np.ndarray, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus negative log prior of the log parameters
-    `theta` = log([lengthscales..., variance, noise]), and its gradient (without the
-    lengthscales' prior if not `prior_ls`)."""
-    n, d = x.shape
-    ls, var, noise = np.exp(theta[:d]), np.exp(theta[d]), np.exp(theta[d + 1])
-    a = x / ls
-    sq = np.maximum((a * a).sum(1)[:, None] + (a * a).sum(1)[None, :] - 2.0 * a @ a.T, 0.0)
+    `theta` = log([lengthscales..., variance, noise]) (one lengthscale per group of input
+    columns, `groups` as in fit_hyperparameters), and its gradient."""
+    return _neg_log_posterior(theta, sq_dists_by_group(x, groups), y)
+
+
+def sq_dists_by_group(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """(g, n, n): the squared distances between the rows of x over each group of columns
+    (one group per column by default), so that the scaled squared distance for
+    lengthscales l is sum_g D_g / l_g^2: computed once per fit, not once per evaluation."""
+    x = np.asarray(x, dtype=float)
+    if groups is None:
+        groups = np.arange(x.shape[1])
+    g = int(groups.max()) + 1 if len(groups) else 0
+    out = np.empty((g, len(x), len(x)))
+    for j in range(g):
+        cols = x[:, groups == j]
+        diff = cols[:, None, :] - cols[None, :, :]
+        np.einsum("ijk,ijk->ij", diff, diff, out=out[j])
+    return out
+
+
+def _neg_log_posterior(
+    theta: np.ndarray, dists: np.ndarray, y: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """neg_log_posterior on the squared distances by group (`sq_dists_by_group`)."""
+    g, n = len(dists), len(y)
+    inv_l2, var, noise = np.exp(-2.0 * theta[:g]), np.exp(theta[g]), np.exp(theta[g + 1])
+    sq = np.tensordot(inv_l2, dists, 1)
     r = np.sqrt(sq)
-    e = np.exp(-_SQRT5 * r)
-    kf = var * (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
+    r *= _SQRT5
+    e = np.exp(-r)
+    e *= var  # var * exp(-sqrt5 r)
+    kf = 1.0 + r
+    kf += (5.0 / 3.0) * sq
+    kf *= e
+    kf.flat[:: n + 1] += noise + JITTER
     try:
-        chol = cholesky(kf + (noise + JITTER) * np.eye(n), lower=True, check_finite=False)
+        chol = cholesky(kf, lower=True, check_finite=False, overwrite_a=False)
     except LinAlgError:
         return 1e10, np.zeros_like(theta)
+    kf.flat[:: n + 1] -= noise + JITTER
     alpha = cho_solve((chol, True), y, check_finite=False)
     nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * np.log(2.0 * np.pi)
-    inv, _ = dpotri(chol, lower=1)  # K^-1, lower triangle only (cho_solve(., I) rounds differently)
-    inv = np.tril(inv) + np.tril(inv, -1).T
+    inv, _ = dpotri(chol, lower=1)  # K^-1 in the lower triangle; the upper one stays 0
+    diag = inv.diagonal().copy()
+    inv += inv.T
+    inv.flat[:: n + 1] = diag
     w = inv - np.outer(alpha, alpha)  # dNLL = tr(W dK) / 2
-    m = w * (var * (5.0 / 3.0) * (1.0 + _SQRT5 * r) * e)  # dK/dlog l_i = that * diff_i^2/l_i^2
-    g_ls = (a * a).T @ m.sum(1) - (a * (m @ a)).sum(0)
+    m = 1.0 + r
+    m *= e
+    m *= w  # dK/dlog l_g = var 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * D_g / l_g^2
+    g_ls = (5.0 / 6.0) * inv_l2 * (dists.reshape(g, -1) @ m.ravel())
     grad = np.concatenate([g_ls, [0.5 * (w * kf).sum(), 0.5 * np.trace(w) * noise]])
-    mu = np.concatenate([np.full(d, _PRIOR_LS[0]), [_PRIOR_VAR[0], _PRIOR_NOISE[0]]])
-    sd = np.concatenate([np.full(d, _PRIOR_LS[1]), [_PRIOR_VAR[1], _PRIOR_NOISE[1]]])
+    mu = np.concatenate([np.full(g, _PRIOR_LS[0]), [_PRIOR_VAR[0], _PRIOR_NOISE[0]]])
+    sd = np.concatenate([np.full(g, _PRIOR_LS[1]), [_PRIOR_VAR[1], _PRIOR_NOISE[1]]])
     z = (theta - mu) / sd
-    if not prior_ls:
-        z[:d] = 0.0
     return float(nll + 0.5 * (z * z).sum()), grad + z / sd
 
 
@@ -241,12 +289,13 @@ def fit_hyperparameters(
         sd = np.concatenate([np.full(d, _PRIOR_LS[1]), [_PRIOR_VAR[1], _PRIOR_NOISE[1]]])
         starts.append(mu + 0.5 * sd * z)
     best_theta, best_value = starts[0], np.inf
+    dists = sq_dists_by_group(x, groups)
     with single_threaded():
         for theta0 in starts:
             res = minimize(
-                _tied_neg_log_posterior,
+                _neg_log_posterior,
                 np.clip(theta0, lo, hi),
-                args=(x, y, groups),
+                args=(dists, y),
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
@@ -260,17 +309,3 @@ def fit_hyperparameters(
 
 def _group_mean(values: np.ndarray, groups: np.ndarray, g: int) -> np.ndarray:
     return np.bincount(groups, weights=values, minlength=g) / np.bincount(groups, minlength=g)
-
-
-def _tied_neg_log_posterior(
-    theta: np.ndarray, x: np.ndarray, y: np.ndarray, groups: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """neg_log_posterior with one log lengthscale per group of columns (prior per group)."""
-    g = len(theta) - 2
-    if g == x.shape[1] and np.array_equal(groups, np.arange(g)):
-        return neg_log_posterior(theta, x, y)
-    full = np.concatenate([theta[:g][groups], theta[g:]])
-    value, grad = neg_log_posterior(full, x, y, prior_ls=False)
-    z = (theta[:g] - _PRIOR_LS[0]) / _PRIOR_LS[1]
-    g_ls = np.bincount(groups, weights=grad[: x.shape[1]], minlength=g) + z / _PRIOR_LS[1]
-    return value + 0.5 * float(z @ z), np.concatenate([g_ls, grad[-2:]])

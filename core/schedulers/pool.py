@@ -154,7 +154,7 @@ class FiniteConfigs:
         self._pos: np.ndarray | None = None
         self._n_avail = n
         self._encoded: np.ndarray | None = None
-        self._sqnorm: np.ndarray | None = None  # squared norms of the encodings (nearest)
+        self._sqnorm: np.ndarray | None = None  # squared norms of the encodings, inf if used
         self._encoded_t: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -206,9 +206,10 @@ class FiniteConfigs:
         if self._sqnorm is None:
             x = self.encoded()
             self._sqnorm, self._encoded_t = (x * x).sum(1), np.ascontiguousarray(x.T)
+            self._sqnorm[self._used] = np.inf  # used rows are never near (mark_used too)
         d = self.encoded()[rows] @ self._encoded_t  # m x n: squared distance - constant
         d *= -2.0
-        d += np.where(self._used, np.inf, self._sqnorm)  # used rows are never near
+        d += self._sqnorm
         return np.argpartition(d, k - 1, axis=1)[:, :k]
 
     def is_used(self, row: int) -> bool:
@@ -228,6 +229,8 @@ class FiniteConfigs:
             return
         self._used[row] = True
         self._n_avail -= 1
+        if self._sqnorm is not None:
+            self._sqnorm[row] = np.inf
         if self._avail is not None:
             pos, last = self._pos[row], self._n_avail
             moved = self._avail[last]
