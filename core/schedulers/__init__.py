@@ -69,6 +69,8 @@ SCHEDULERS: dict[str, Entry] = {
     "median_stopping": Entry("simtune.core.schedulers.median_stopping:MedianStopping",
                              inner="random"),
     "mobster": Entry("simtune.core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
+    "asha_bore": Entry("simtune.core.schedulers.asha:ASHA", "bore"),
+    "asha_cqr": Entry("simtune.core.schedulers.asha:ASHA", "cqr"),
     "pasha": Entry("simtune.core.schedulers.pasha:PASHA", "random"),
     "pbt": Entry("simtune.core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
     "sync_hyperband": Entry("simtune.core.schedulers.sync_hyperband:SyncHyperband", "random"),
@@ -78,6 +80,8 @@ SCHEDULERS: dict[str, Entry] = {
     "random": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "random", flat=True),
     "rea": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "rea", flat=True),
     "tpe": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
+    "bore": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "bore", flat=True),
+    "cqr": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "cqr", flat=True),
     "moasha": Entry("simtune.core.schedulers.moasha:MOASHA", "random"),
     "morea": Entry("simtune.core.schedulers.morea:MOREA", "morea", flat=True),
     "random_scalarization": Entry(
@@ -93,6 +97,8 @@ SEARCHERS: dict[str, str] = {
     "rea": "simtune.core.schedulers.rea:REASearcher",
     "morea": "simtune.core.schedulers.morea:MOREASearcher",
     "de": "simtune.core.schedulers.dehb:DESearcher",
+    "bore": "simtune.core.schedulers.bore:BoreSearcher",
+    "cqr": "simtune.core.schedulers.cqr:CQRSearcher",
 }
 
 
