@@ -69,8 +69,9 @@ SCHEDULERS: dict[str, Entry] = {
     "median_stopping": Entry("simtune.core.schedulers.median_stopping:MedianStopping",
                              inner="random"),
     "mobster": Entry("simtune.core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
-    "asha_bore": Entry("simtune.core.schedulers.asha:ASHA", "bore"),
-    "asha_cqr": Entry("simtune.core.schedulers.asha:ASHA", "cqr"),
+    # refit every 5 observations: ASHA suggests after every early stop (as MOBSTER's GP)
+    "asha_bore": Entry("simtune.core.schedulers.asha:ASHA", "bore", {"refit_every": 5}),
+    "asha_cqr": Entry("simtune.core.schedulers.asha:ASHA", "cqr", {"refit_every": 5}),
     "pasha": Entry("simtune.core.schedulers.pasha:PASHA", "random"),
     "pbt": Entry("simtune.core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
     "sync_hyperband": Entry("simtune.core.schedulers.sync_hyperband:SyncHyperband", "random"),

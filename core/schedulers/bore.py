@@ -57,7 +57,8 @@ class BoreSearcher(SurrogateSearcher):
         n_local: int = 3,
         refit_every: int = 1,
         random_fraction: float = 0.0,
-        n_estimators: int = 100,
+        n_estimators: int = 30,
+        learning_rate: float = 0.3,
         initial_design: str = "random",
     ) -> None:
         check_range(self.name, "gamma", gamma, 0, 1, closed="neither")
@@ -69,6 +70,8 @@ class BoreSearcher(SurrogateSearcher):
         )
         self.gamma, self.random_fraction = gamma, random_fraction
         self.n_estimators = check_count(self.name, "n_estimators", n_estimators)
+        self.learning_rate = check_range(self.name, "learning_rate", learning_rate, 0, 1,
+                                         closed="high")
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Score | None:
         if self.random_fraction and self.rng.random() < self.random_fraction:
@@ -79,6 +82,7 @@ class BoreSearcher(SurrogateSearcher):
         from sklearn.ensemble import GradientBoostingClassifier
 
         model = GradientBoostingClassifier(n_estimators=self.n_estimators,
+                                           learning_rate=self.learning_rate,
                                            random_state=self.sklearn_seed())
         model.fit(x, z)
         return lambda q: model.predict_proba(q)[:, 1]

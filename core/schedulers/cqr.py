@@ -53,7 +53,8 @@ class CQRSearcher(SurrogateSearcher):
         min_conformal: int = 32,
         valid_fraction: float = 0.1,
         n_candidates: int = 2000,
-        n_estimators: int = 100,
+        n_estimators: int = 30,
+        learning_rate: float = 0.3,
         refit_every: int = 1,
         initial_design: str = "random",
     ) -> None:
@@ -70,6 +71,8 @@ class CQRSearcher(SurrogateSearcher):
         self.min_conformal = check_count(self.name, "min_conformal", min_conformal)
         self.valid_fraction = valid_fraction
         self.n_estimators = check_count(self.name, "n_estimators", n_estimators)
+        self.learning_rate = check_range(self.name, "learning_rate", learning_rate, 0, 1,
+                                         closed="high")
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Score:
         from sklearn.ensemble import GradientBoostingRegressor
@@ -84,6 +87,7 @@ class CQRSearcher(SurrogateSearcher):
         for level in levels:
             model = GradientBoostingRegressor(loss="quantile", alpha=float(level),
                                               n_estimators=self.n_estimators,
+                                              learning_rate=self.learning_rate,
                                               random_state=self.sklearn_seed())
             models.append(model.fit(x[train], y[train]))
         correction = np.zeros(len(levels))
