@@ -73,9 +73,12 @@ class BoreSearcher(SurrogateSearcher):
         self.learning_rate = check_range(self.name, "learning_rate", learning_rate, 0, 1,
                                          closed="high")
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> Score | None:
+    def propose(self) -> dict[str, Any] | None:
         if self.random_fraction and self.rng.random() < self.random_fraction:
-            return None
+            return self.pool.random(self.rng)
+        return super().propose()
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Score | None:
         z = good_labels(y, self.gamma)
         if z is None:
             return None
