@@ -23,11 +23,11 @@ from collections.abc import Sequence
 SINGLE, MF_RANDOM, MF_MODEL = ("single-fidelity", "multi-fidelity, random search",
                                "multi-fidelity, model-based")
 FAMILIES: dict[str, str] = {
-    **dict.fromkeys(["random", "grid", "bo", "tpe", "rea", "morea", "random_scalarization"],
-                    SINGLE),
+    **dict.fromkeys(["random", "grid", "bo", "tpe", "rea", "bore", "cqr", "morea",
+                     "random_scalarization"], SINGLE),
     **dict.fromkeys(["asha", "hyperband", "sync_hyperband", "sync_sh", "pasha",
                      "median_stopping", "pbt", "moasha"], MF_RANDOM),
-    **dict.fromkeys(["bohb", "mobster", "dehb"], MF_MODEL),
+    **dict.fromkeys(["bohb", "mobster", "dehb", "asha_bore", "asha_cqr"], MF_MODEL),
 }
 FAMILY_ORDER = [SINGLE, MF_RANDOM, MF_MODEL, "other"]
 _MISSING = "-"

@@ -152,3 +152,27 @@ def sweep(args: list[str], cwd: Path, check: bool = True) -> subprocess.Complete
     if check and proc.returncode != 0:
         raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
+
+
+def bowl_space() -> Space:
+    """A 20 x 20 grid on [0, 1]^2 (400 configurations): a finite space for the searchers."""
+    grid = [round(i / 19, 4) for i in range(20)]
+    return Space({"x": choice(grid), "y": choice(grid)})
+
+
+def bowl(config: dict) -> float:
+    """A closed-form function to minimize on bowl_space: its minimum 0 at (0.3, 0.7)."""
+    return (config["x"] - 0.3) ** 2 + (config["y"] - 0.7) ** 2
+
+
+def drive(searcher, n: int, value=bowl) -> list[dict]:
+    """Ask `searcher` for `n` configurations, one at a time, each observed (fidelity 1) at
+    `value(config)` and ended before the next; the configurations in order."""
+    configs = []
+    for trial_id in range(n):
+        config = searcher.suggest()
+        searcher.on_start(trial_id, config)
+        searcher.observe(trial_id, 1, value(config))
+        searcher.on_end(trial_id)
+        configs.append(config)
+    return configs

@@ -252,10 +252,14 @@ class _Curves:
         return Curve(self.fidelities, [0.1 * e for e in self.fidelities], {"val_loss": loss})
 
 
-TEN = ["random", "grid", "tpe", "bo", "rea", "dehb", "asha", "bohb", "mobster", "pbt"]
+TEN = ["random", "grid", "tpe", "bo", "rea", "dehb", "asha", "bohb", "mobster", "pbt",
+       "bore", "cqr", "asha_bore", "asha_cqr"]
 TRIALS = {"bo": 12, "mobster": 12}  # the GP's decisions are the slow part; 24 in check.py
+_SMALL_TREES = {"n_estimators": 5, "n_candidates": 100}  # BORE's and CQR's fits, cheap
 PARAMS = {"rea": {"population_size": 8, "sample_size": 3},
-          "pbt": {"population_size": 4, "perturbation_interval": 3}}
+          "pbt": {"population_size": 4, "perturbation_interval": 3},
+          "bore": _SMALL_TREES, "cqr": _SMALL_TREES,
+          "asha_bore": {"searcher_args": _SMALL_TREES}, "asha_cqr": {"searcher_args": _SMALL_TREES}}
 
 
 class _Crash(Exception):

@@ -61,9 +61,10 @@ def test_default_schedulers_come_from_the_declared_kinds(tmp_path):
     proc = subprocess.run(["bash", "-x", str(ROOT / "experiments" / "reproduce.sh")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1  # the only family is no benchmark
-    assert "SINGLE=bo,grid,random,rea,tpe,zero_shot,quantile_based,bounding_box" in proc.stderr
-    assert ("MULTI=asha,bohb,dehb,hyperband,median_stopping,mobster,pasha,pbt,sync_hyperband,"
-            "sync_sh") in proc.stderr
+    assert ("SINGLE=bo,grid,random,rea,tpe,bore,cqr,zero_shot,quantile_based,bounding_box"
+            in proc.stderr)
+    assert ("MULTI=asha,bohb,dehb,hyperband,median_stopping,mobster,asha_bore,asha_cqr,pasha,pbt,"
+            "sync_hyperband,sync_sh") in proc.stderr
 
 
 def test_a_slice_never_writes_into_the_committed_results(tmp_path):

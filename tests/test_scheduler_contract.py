@@ -27,10 +27,11 @@ def test_every_scheduler_declares_its_kind(name):
 
 def test_scheduler_kinds():
     assert scheduler_names(multi_fidelity=True, multi_objective=False) == [
-        "asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha", "pbt",
-        "sync_hyperband", "sync_sh"]
+        "asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "asha_bore",
+        "asha_cqr", "pasha", "pbt", "sync_hyperband", "sync_sh"]
     assert scheduler_names(multi_fidelity=False, multi_objective=False) == [
-        "bo", "grid", "random", "rea", "tpe", "zero_shot", "quantile_based", "bounding_box"]
+        "bo", "grid", "random", "rea", "tpe", "bore", "cqr", "zero_shot", "quantile_based",
+        "bounding_box"]
     assert scheduler_names(multi_objective=True) == [
         "moasha", "morea", "nsga2", "ehvi", "random_scalarization"]
     assert scheduler_names(multi_fidelity=True, multi_objective=True) == ["moasha"]
@@ -297,7 +298,7 @@ def test_one_set_of_defaults_per_name(name):
     assert make_scheduler(name, ctx).metadata() == by_yaml
 
 
-@pytest.mark.parametrize("searcher", ["bo", "tpe", "rea", "random", "grid"])
+@pytest.mark.parametrize("searcher", ["bo", "tpe", "rea", "random", "grid", "bore", "cqr"])
 def test_a_searcher_has_its_schedulers_defaults_under_any_scheduler(searcher):
     """scheduler=bo and asha's searcher=bo are one GP searcher with one set of defaults
     (they were refit_every=1 and 20)."""

@@ -72,6 +72,9 @@ SCHEDULERS: dict[str, Entry] = {
     "median_stopping": Entry("simtune.core.schedulers.median_stopping:MedianStopping",
                              inner="random"),
     "mobster": Entry("simtune.core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
+    # refit every 5 observations: ASHA suggests after every early stop (as MOBSTER's GP)
+    "asha_bore": Entry("simtune.core.schedulers.asha:ASHA", "bore", {"refit_every": 5}),
+    "asha_cqr": Entry("simtune.core.schedulers.asha:ASHA", "cqr", {"refit_every": 5}),
     "pasha": Entry("simtune.core.schedulers.pasha:PASHA", "random"),
     "pbt": Entry("simtune.core.schedulers.pbt:PBT", "random", {"allow_duplicates": True}),
     "sync_hyperband": Entry("simtune.core.schedulers.sync_hyperband:SyncHyperband", "random"),
@@ -81,6 +84,8 @@ SCHEDULERS: dict[str, Entry] = {
     "random": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "random", flat=True),
     "rea": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "rea", flat=True),
     "tpe": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "tpe", flat=True),
+    "bore": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "bore", flat=True),
+    "cqr": Entry("simtune.core.schedulers.fifo:FIFOScheduler", "cqr", flat=True),
     "moasha": Entry("simtune.core.schedulers.moasha:MOASHA", "random"),
     "morea": Entry("simtune.core.schedulers.morea:MOREA", "morea", flat=True),
     "nsga2": Entry("simtune.core.schedulers.nsga2:NSGA2", "nsga2", flat=True),
@@ -108,6 +113,8 @@ SEARCHERS: dict[str, str] = {
     "de": "simtune.core.schedulers.dehb:DESearcher",
     "zero_shot": "simtune.core.schedulers.transfer.zero_shot:ZeroShotSearcher",
     "quantile_based": "simtune.core.schedulers.transfer.quantile_based:QuantileBasedSearcher",
+    "bore": "simtune.core.schedulers.bore:BoreSearcher",
+    "cqr": "simtune.core.schedulers.cqr:CQRSearcher",
 }
 
 
