@@ -195,7 +195,7 @@ def test_searcher_by_name_is_told_the_rung_levels():
     assert asha.searcher._levels == {*asha.rung_levels, 27} == {1, 3, 9, 27}
     mobster = make_scheduler("mobster", ctx, searcher_args={"n_init": 7})
     assert mobster.searcher.n_init == 7 and mobster.searcher.fidelity_aware
-    with pytest.raises(ValueError, match="unknown searcher 'tpee'; available: bo, de, grid"):
+    with pytest.raises(ValueError, match="unknown searcher 'tpee'; available: bo, .*de, .*tpe"):
         make_scheduler("asha", ctx, searcher="tpee")
     with pytest.raises(ValueError, match="searcher 'tpe' has no parameter 'gama'"):
         make_scheduler("bohb", ctx, searcher_args={"gama": 0.2})
