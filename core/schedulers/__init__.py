@@ -66,6 +66,9 @@ SCHEDULERS: dict[str, Entry] = {
                   {"categorical_bandwidth": "scott"}),  # BOHB's kernel, as published
     "dehb": Entry("simtune.core.schedulers.hyperband:Hyperband", "de"),
     "hyperband": Entry("simtune.core.schedulers.hyperband:Hyperband", "random"),
+    "hypertune": Entry("simtune.core.schedulers.asha:ASHA", "hypertune"),
+    "hypertune_hyperband": Entry("simtune.core.schedulers.hypertune:HyperTuneHyperband",
+                                 "hypertune"),
     "median_stopping": Entry("simtune.core.schedulers.median_stopping:MedianStopping",
                              inner="random"),
     "mobster": Entry("simtune.core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
@@ -93,6 +96,7 @@ SEARCHERS: dict[str, str] = {
     "rea": "simtune.core.schedulers.rea:REASearcher",
     "morea": "simtune.core.schedulers.morea:MOREASearcher",
     "de": "simtune.core.schedulers.dehb:DESearcher",
+    "hypertune": "simtune.core.schedulers.hypertune:HyperTuneSearcher",
 }
 
 
