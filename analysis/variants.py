@@ -27,7 +27,7 @@ FAMILIES: dict[str, str] = {
                     SINGLE),
     **dict.fromkeys(["asha", "hyperband", "sync_hyperband", "sync_sh", "pasha",
                      "median_stopping", "pbt", "moasha"], MF_RANDOM),
-    **dict.fromkeys(["bohb", "mobster", "dehb"], MF_MODEL),
+    **dict.fromkeys(["bohb", "mobster", "dehb", "hypertune", "hypertune_hyperband"], MF_MODEL),
 }
 FAMILY_ORDER = [SINGLE, MF_RANDOM, MF_MODEL, "other"]
 _MISSING = "-"

@@ -62,7 +62,8 @@ def test_default_schedulers_come_from_the_declared_kinds(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1  # the only family is no benchmark
     assert "SINGLE=bo,grid,random,rea,tpe" in proc.stderr
-    assert ("MULTI=asha,bohb,dehb,hyperband,median_stopping,mobster,pasha,pbt,sync_hyperband,"
+    assert ("MULTI=asha,bohb,dehb,hyperband,hypertune,hypertune_hyperband,median_stopping,mobster,"
+            "pasha,pbt,sync_hyperband,"
             "sync_sh") in proc.stderr
 
 

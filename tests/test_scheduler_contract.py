@@ -27,8 +27,8 @@ def test_every_scheduler_declares_its_kind(name):
 
 def test_scheduler_kinds():
     assert scheduler_names(multi_fidelity=True, multi_objective=False) == [
-        "asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha", "pbt",
-        "sync_hyperband", "sync_sh"]
+        "asha", "bohb", "dehb", "hyperband", "hypertune", "hypertune_hyperband",
+        "median_stopping", "mobster", "pasha", "pbt", "sync_hyperband", "sync_sh"]
     assert scheduler_names(multi_fidelity=False, multi_objective=False) == [
         "bo", "grid", "random", "rea", "tpe"]
     assert scheduler_names(multi_objective=True) == ["moasha", "morea", "random_scalarization"]

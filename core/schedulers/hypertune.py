@@ -1,8 +1,9 @@
 """Hyper-Tune (Li et al., VLDB 2022): one GP per rung level, ensembled by ranking loss.
 
 The HyperTuneSearcher keeps the values a trial reported at each rung level and fits an
-independent GP to each level (shared kernel hyperparameters, each level's values turned
-into normal scores on their own). Its proposals maximise expected improvement under the
+independent GP to each level (its own Matérn-5/2 hyperparameters once it has
+`min_points` values, the lowest level's before; each level's values turned into normal
+scores on their own). Its proposals maximise expected improvement under the
 ensemble predictive distribution: mean sum_r theta_r mu_r(x), variance
 sum_r theta_r^2 sigma_r^2(x). The weights theta come from ranking losses on the highest
 level with `min_points` values: the fraction of that level's pairs of trials a posterior
@@ -87,7 +88,7 @@ class HyperTuneSearcher(ModelSearcher):
         self.levels: list[int] | None = None  # set_fidelities: rung levels and the maximum
         self._y: dict[int, dict[int, float]] = {}  # level -> trial id -> value to minimize
         self._pending: set[int] = set()  # started, nothing reported yet
-        self._hp: Hyperparameters | None = None
+        self._hp: dict[int, Hyperparameters] = {}  # level -> its GP hyperparameters
         self._n_at_fit = self._n_at_restart = 0
         self.weights: dict[int, float] = {}  # level -> theta (ensemble weights)
         self._signature: tuple[int, int] | None = None  # (levels used, points at the top)
@@ -131,29 +132,31 @@ class HyperTuneSearcher(ModelSearcher):
         x = np.asarray([self.x_of[t] for t in trials])
         return trials, x, standardize(raw[rows], 0.0, 1.0, True, False)
 
-    def _fit(self, x: np.ndarray, y: np.ndarray) -> Hyperparameters:
-        """The shared kernel hyperparameters, refit on the lowest level's data every
-        `refit_every` observations (random restarts whenever the data has doubled)."""
-        n = sum(len(ys) for ys in self._y.values())
-        if self._hp is not None and n - self._n_at_fit < min(
-                self.refit_every, max(1, self._n_at_fit // 5)):
-            return self._hp
-        full = self._hp is None or n >= 2 * self._n_at_restart
-        if full:
-            self._n_at_restart = n
-        fit = subsample(list(range(len(y))), y, self.max_fit_points, self.rng)
-        self._hp = fit_hyperparameters(
-            x[fit], y[fit], self.rng, init=self._hp, n_restarts=self.n_restarts if full else 0,
-            max_iter=100 if full else 30)
-        self._n_at_fit = n
-        return self._hp
-
     def _models(self) -> dict[int, tuple[list[int], GP]]:
-        """Per level with at least 2 values: its trials and its GP (shared kernel)."""
+        """Per level with at least 2 values: its trials and its GP. The hyperparameters of
+        each level with `min_points` values are its own (refit every `refit_every` values,
+        warm-started; random restarts whenever the data has doubled); a level with fewer
+        borrows the lowest level's."""
         levels = sorted(r for r, ys in self._y.items() if len(ys) >= 2)
         data = {r: self._data(r) for r in levels}
-        hp = self._fit(*data[levels[0]][1:])
-        return {r: (trials, GP(x, y, hp)) for r, (trials, x, y) in data.items()}
+        n = sum(len(ys) for ys in self._y.values())
+        due = not self._hp or n - self._n_at_fit >= min(self.refit_every,
+                                                         max(1, self._n_at_fit // 5))
+        if due:
+            full = not self._hp or n >= 2 * self._n_at_restart
+            if full:
+                self._n_at_restart = n
+            for r in levels:
+                if r == levels[0] or len(self._y[r]) >= self.min_points:
+                    _, x, y = data[r]
+                    fit = subsample(list(range(len(y))), y, self.max_fit_points, self.rng)
+                    self._hp[r] = fit_hyperparameters(
+                        x[fit], y[fit], self.rng, init=self._hp.get(r, self._hp.get(levels[0])),
+                        n_restarts=self.n_restarts if full else 0, max_iter=100 if full else 30)
+            self._n_at_fit = n
+        lowest = self._hp[levels[0]]
+        return {r: (trials, GP(x, y, self._hp.get(r, lowest)))
+                for r, (trials, x, y) in data.items()}
 
     def _update_weights(self, models: dict[int, tuple[list[int], GP]]) -> None:
         """theta from the ranking losses, recomputed when the levels used or the number of
