@@ -156,7 +156,9 @@ def test_hyperband_draws_brackets_from_the_rung_weights():
     assert hb.searcher.levels == [1, 3, 9, 27] and len(hb.rung_systems) == 4
     default = [hb._choose_bracket() for _ in range(200)]
     assert len(set(default)) > 1  # Hyperband's distribution before any weight
-    hb.searcher.weights = {1: 0.9, 9: 0.1}
+    hb.searcher.weights = {1: 0.9, 9: 0.1}  # as ranking losses at level 9 would set them
+    assert hb.searcher.bracket_weights(4) is None  # not learned yet: Hyperband's
+    hb.searcher._signature = (3, 6)
     assert hb.searcher.bracket_weights(4) == pytest.approx([0.9 / (0.9 + 0.1 / 9), 0.0,
                                                             0.1 / 9 / (0.9 + 0.1 / 9)])
     tail = hb.bracket_probs[3] / hb.bracket_probs.sum()

@@ -171,7 +171,7 @@ class HyperTuneSearcher(ModelSearcher):
         if signature == self._signature:
             return
         self._signature = signature
-        trials, gp_top = models[levels[top]]
+        gp_top = models[levels[top]][1]
         x_top, y_top = gp_top.x, gp_top.y
         losses = [discordant_fraction(joint_samples(models[r][1], x_top, self.n_samples,
                                                     self.rng), y_top)
@@ -205,9 +205,10 @@ class HyperTuneSearcher(ModelSearcher):
         return config if self.pool.is_new(config) else self.pool.random(self.rng)
 
     def bracket_weights(self, n_brackets: int) -> np.ndarray | None:
-        """theta_k / r_k over the first `n_brackets` levels that have a weight, normalized
-        (bracket k starts at level k); None before a second level has one."""
-        if self.levels is None or len(self.weights) < 2:
+        """theta_k / r_k over the first `n_brackets` levels up to the last one weighted,
+        normalized (bracket k starts at level k); None before the ranking losses first
+        set the weights."""
+        if self.levels is None or self._signature is None:
             return None
         return bracket_distribution(self.levels, self.weights, n_brackets)
 
