@@ -27,7 +27,8 @@ FAMILIES: dict[str, str] = {
                      "random_scalarization"], SINGLE),
     **dict.fromkeys(["asha", "hyperband", "sync_hyperband", "sync_sh", "pasha",
                      "median_stopping", "pbt", "moasha"], MF_RANDOM),
-    **dict.fromkeys(["bohb", "mobster", "dehb", "asha_bore", "asha_cqr"], MF_MODEL),
+    **dict.fromkeys(["bohb", "mobster", "dehb", "asha_bore", "asha_cqr", "hypertune",
+                     "hypertune_hyperband"], MF_MODEL),
 }
 FAMILY_ORDER = [SINGLE, MF_RANDOM, MF_MODEL, "other"]
 _MISSING = "-"

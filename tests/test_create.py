@@ -81,8 +81,8 @@ def test_points_must_be_rows_of_the_table():
         create("random", space=bb.space, metric="loss", points_to_evaluate={"x1": 0.5})
 
 
-MULTI_FIDELITY = ["asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha",
-                  "pbt", "sync_hyperband", "sync_sh"]
+MULTI_FIDELITY = ["asha", "bohb", "dehb", "hyperband", "hypertune", "hypertune_hyperband",
+                  "median_stopping", "mobster", "pasha", "pbt", "sync_hyperband", "sync_sh"]
 
 
 @pytest.mark.parametrize("name", MULTI_FIDELITY)

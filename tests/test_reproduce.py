@@ -63,8 +63,8 @@ def test_default_schedulers_come_from_the_declared_kinds(tmp_path):
     assert proc.returncode == 1  # the only family is no benchmark
     assert ("SINGLE=bo,grid,random,rea,tpe,bore,cqr,zero_shot,quantile_based,bounding_box"
             in proc.stderr)
-    assert ("MULTI=asha,bohb,dehb,hyperband,median_stopping,mobster,asha_bore,asha_cqr,pasha,pbt,"
-            "sync_hyperband,sync_sh") in proc.stderr
+    assert ("MULTI=asha,bohb,dehb,hyperband,hypertune,hypertune_hyperband,median_stopping,"
+            "mobster,asha_bore,asha_cqr,pasha,pbt,sync_hyperband,sync_sh") in proc.stderr
 
 
 def test_a_slice_never_writes_into_the_committed_results(tmp_path):

@@ -27,8 +27,9 @@ def test_every_scheduler_declares_its_kind(name):
 
 def test_scheduler_kinds():
     assert scheduler_names(multi_fidelity=True, multi_objective=False) == [
-        "asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "asha_bore",
-        "asha_cqr", "pasha", "pbt", "sync_hyperband", "sync_sh"]
+        "asha", "bohb", "dehb", "hyperband", "hypertune", "hypertune_hyperband",
+        "median_stopping", "mobster", "asha_bore", "asha_cqr", "pasha", "pbt", "sync_hyperband",
+        "sync_sh"]
     assert scheduler_names(multi_fidelity=False, multi_objective=False) == [
         "bo", "grid", "random", "rea", "tpe", "bore", "cqr", "zero_shot", "quantile_based",
         "bounding_box"]

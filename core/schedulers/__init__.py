@@ -69,6 +69,9 @@ SCHEDULERS: dict[str, Entry] = {
                   {"categorical_bandwidth": "scott"}),  # BOHB's kernel, as published
     "dehb": Entry("simtune.core.schedulers.hyperband:Hyperband", "de"),
     "hyperband": Entry("simtune.core.schedulers.hyperband:Hyperband", "random"),
+    "hypertune": Entry("simtune.core.schedulers.asha:ASHA", "hypertune"),
+    "hypertune_hyperband": Entry("simtune.core.schedulers.hypertune:HyperTuneHyperband",
+                                 "hypertune"),
     "median_stopping": Entry("simtune.core.schedulers.median_stopping:MedianStopping",
                              inner="random"),
     "mobster": Entry("simtune.core.schedulers.asha:ASHA", "bo", _MOBSTER_GP),
@@ -115,6 +118,7 @@ SEARCHERS: dict[str, str] = {
     "quantile_based": "simtune.core.schedulers.transfer.quantile_based:QuantileBasedSearcher",
     "bore": "simtune.core.schedulers.bore:BoreSearcher",
     "cqr": "simtune.core.schedulers.cqr:CQRSearcher",
+    "hypertune": "simtune.core.schedulers.hypertune:HyperTuneSearcher",
 }
 
 
