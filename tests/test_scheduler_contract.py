@@ -46,7 +46,8 @@ def _trace(path):
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_trace_other_seed_other_trace(tmp_path, name):
     for run, seed in [("a", 0), ("b", 0), ("c", 1)]:
-        simulate(BraninCurves(), name, seed, tmp_path / run, max_wallclock=1500)
+        # at most 40 trials: model-based searchers refit per suggestion (cqr, hypertune)
+        simulate(BraninCurves(), name, seed, tmp_path / run, max_wallclock=1500, max_trials=40)
     a, b, c = (_trace(tmp_path / r) for r in "abc")
     assert len(a) > 20
     pd.testing.assert_frame_equal(a, b)
@@ -57,7 +58,8 @@ def test_same_seed_same_trace_other_seed_other_trace(tmp_path, name):
 @pytest.mark.parametrize("n_workers", [1, 8])
 def test_configs_stay_in_the_space(tmp_path, name, n_workers):
     bb = BraninCurves()
-    tuner = simulate(bb, name, 2, tmp_path, n_workers=n_workers, max_wallclock=2000)
+    tuner = simulate(bb, name, 2, tmp_path, n_workers=n_workers, max_wallclock=2000,
+                     max_trials=60)
     assert len(tuner.trials) >= n_workers
     for trial in tuner.trials.values():
         bb.space.validate(trial.config)
