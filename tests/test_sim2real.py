@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +80,9 @@ def test_tiny_study_real_run_follows_its_simulation(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(sim[same], real[same])
     assert summary["runs"][0]["diverge_reason"] in (IDENTICAL, VALUE)  # values: the table's
     # build vs this machine's; the real reports are exactly what the training function gives
-    sys.path.insert(0, str(ROOT))
-    from experiments.training.mlp_sklearn import train
+    from simtune.core.backends.python import load_function
+
+    train = load_function(TRAINING, ROOT)  # the script itself, as backend=python loads it
 
     first = real[real["trial_id"] == 0]
     config = {c[len("config_"):]: first[c].iloc[0] for c in same[3:]}
