@@ -234,7 +234,7 @@ def _wait(what: str, cond, proc, timeout: float = 120.0) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason=(
-    "known race, open in issue 26: in one of three runs (a CI run at load ~3) trial 0's "
+    "known race, open in issue 26: in both CI runs of the merged code (2026-12-06) trial 0's "
     "report of the epoch during which its node was removed was missing after the retry and "
     "the tuner's kill and resume (epoch 7 absent, 8..50 present); rows are not yet proven "
     "never lost"))

@@ -100,7 +100,7 @@ def test_same_seed_byte_identical_results(tmp_path):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("scheduler=bogus", "error: scheduler=bogus: no such scheduler; available: asha, bo,"),
+        ("scheduler=bogus", "error: scheduler=bogus: no such scheduler; available: asha, asha_"),
         ("benchmark=bogus", "error: benchmark=bogus: no such benchmark; available: custom,"),
         ("benchmark.task=mnist", "has no task 'mnist'; tasks: digits, breast_cancer, wine"),
         ("+scheduler.etta=2", "scheduler 'asha' has no parameter 'etta'"),
