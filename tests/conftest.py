@@ -15,6 +15,20 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 
+# modules whose tests start, use or stop this session's Ray instance (tests/ray_cluster.py):
+# under pytest-xdist they all run in one worker, one Ray instance at a time
+_RAY_MODULES = {"test_assemble", "test_backend_contract", "test_ray_backend", "test_ray_nodes",
+                "test_sweeps"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `-n N --dist loadgroup`: a module's tests stay in one worker (its module-scoped
+    fixtures are built once), the Ray modules' all in the same one."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group("ray" if module in _RAY_MODULES else module))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
     """Converted tables go to a fresh tmp dir, never ~/.cache; no user raw dir leaks in."""
