@@ -79,13 +79,11 @@ def main() -> None:
         parser.error(f"no traces of {sorted(only - known)}; traced: {sorted(known)}")
     with tempfile.TemporaryDirectory() as tmp:
         traces = run_sweeps(Path(tmp), only)
-    recorded = json.loads(TRACES.read_text()) if TRACES.exists() else {}
-    if only:
-        recorded = {k: v for k, v in recorded.items() if scheduler_of(k) in only}
-    if args.record:
-        everything = json.loads(TRACES.read_text()) if only and TRACES.exists() else {}
-        everything = {k: v for k, v in everything.items() if scheduler_of(k) not in (only or ())}
-        TRACES.write_text(json.dumps({**everything, **traces}, indent=1, sort_keys=True) + "\n")
+    stored = json.loads(TRACES.read_text()) if TRACES.exists() else {}
+    recorded = {k: v for k, v in stored.items() if only is None or scheduler_of(k) in only}
+    if args.record:  # without --only every entry is written anew
+        kept = {k: v for k, v in stored.items() if only and scheduler_of(k) not in only}
+        TRACES.write_text(json.dumps({**kept, **traces}, indent=1, sort_keys=True) + "\n")
         print(f"recorded {len(traces)} traces in {TRACES.relative_to(ROOT)}")
         return
     differ = sorted(k for k in recorded.keys() | traces.keys()
