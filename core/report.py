@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO
 
+from simtune.core.checkpoint_stamp import STAMP_ENV, STAMP_KEY, checkpoint_stamp
+
 PREFIX = "[simtune] "
 CHECKPOINT_ENV = "SIMTUNE_CHECKPOINT_DIR"
 CHECKPOINT_ARG = "--checkpoint-dir"
@@ -83,7 +85,10 @@ _TRIAL_REPORTER: ContextVar[Reporter | None] = ContextVar("simtune_reporter", de
 
 
 def _write(stream: TextIO, metrics: dict[str, Any]) -> None:
-    stream.write(format_report(metrics) + "\n")
+    line = format_report(metrics)
+    if _STAMPED_DIR is not None:  # which checkpoint this report stands for (checkpoint_stamp)
+        line = line[:-1] + f', "{STAMP_KEY}": "{checkpoint_stamp(_STAMPED_DIR)}"}}'
+    stream.write(line + "\n")
     stream.flush()
     _SIGTERM.reported()
 
@@ -147,6 +152,7 @@ class _FinishReportOnSigterm:
 
 
 _SIGTERM = _FinishReportOnSigterm()
+_STAMPED_DIR: str | None = None  # the checkpoint directory each report line stamps
 
 
 def format_report(metrics: dict[str, Any]) -> str:
@@ -170,20 +176,26 @@ def parse_report(line: str) -> dict[str, float | int] | None:
 
     ValueError (saying what is wrong) when the line has the prefix but no valid report.
     """
+    return split_report(line)[0]
+
+
+def split_report(line: str) -> tuple[dict[str, float | int] | None, str | None]:
+    """(the metrics of a protocol line or None, the checkpoint stamp it carries or None)."""
     line = line.rstrip("\r\n")
     if not line.startswith(PREFIX):
-        return None
+        return None, None
     body = line[len(PREFIX) :]
     try:
         data = json.loads(body)
     except json.JSONDecodeError as e:
         raise ValueError(f"report is not valid JSON ({e.msg}): {body[:200]!r}") from None
+    stamp = data.pop(STAMP_KEY, None) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not data:
         raise ValueError(f"report is not a JSON object of metrics: {body[:200]!r}")
     for name, value in data.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"report value {name}={value!r} is not a number")
-    return data
+    return data, stamp if isinstance(stamp, str) else None
 
 
 def parse_value(text: str) -> int | float | bool | str:
@@ -373,7 +385,10 @@ def run_script(train: Callable[..., Any], argv: Sequence[str] | None = None) -> 
 def run_trial(train: Callable[..., Any], config: dict[str, Any], checkpoint_dir: str | None) -> Any:
     """`call_train` in a trial process: reports as protocol lines on stdout, and a SIGTERM
     after a checkpoint lets the report of that checkpoint out before the process dies."""
+    global _STAMPED_DIR
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
+        if os.environ.get(STAMP_ENV) == "1":
+            _STAMPED_DIR = checkpoint_dir
     _SIGTERM.install(checkpoint_dir)
     return call_train(train, config, StdoutReporter(), checkpoint_dir)

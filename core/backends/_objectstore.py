@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from simtune.core.checkpoint_stamp import stamp_of
+
 
 def is_uri(storage: object) -> bool:
     """True if `storage` names object storage (scheme://...) rather than a directory."""
@@ -64,23 +66,44 @@ class ObjectStorage:
         infos = self.fs.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True))
         return {i.path[len(root) + 1:]: i.size for i in infos if i.type == fs.FileType.File}
 
-    def push(self, local: Path, rel: str, sent: dict[str, tuple[int, int]] | None = None
-             ) -> None:
+    def push(self, local: Path, rel: str, sent: dict[str, tuple[int, int]] | None = None,
+             stamp: str | None | bool = True) -> None:
         """Upload directory `local` to `rel` on storage; under checkpoints/, files gone
         locally go there too (a checkpoint is replaced whole). `sent` (name -> size and
         mtime uploaded, or pulled) skips the files unchanged since and stands for a listing.
 
-        The output goes before the checkpoint and again after it: the trial keeps running
-        meanwhile, and its output on storage must hold the report of every checkpoint there
-        (it is written first, then reported), also should the push be cut off (node lost).
+        `stamp` gates the checkpoint: True uploads it as it is; a fingerprint
+        (core.checkpoint_stamp: the newest report's, whose line is in the output already)
+        uploads it only if it is still the checkpoint that report stands for, and None
+        (no report yet) or False never. The output goes before the checkpoint and again
+        after it: the trial keeps running meanwhile, and its output on storage must hold
+        the report of every checkpoint there, also should the push be cut off (node lost).
         """
         sent = {} if sent is None else sent
         if not sent:
             sent.update({f"checkpoints/{n}": (-1, -1) for n in self._files(f"{rel}/checkpoints")})
         files = [p for p in sorted(local.rglob("*")) if p.is_file()]
         output = [p for p in files if p.parts[len(local.parts)] != "checkpoints"]
-        checkpoint = [p for p in files if p not in output]
-        for path in [*output, *checkpoint, *output]:
+        self._put_changed(local, rel, output, sent)
+        opened = self._open_checkpoint(local, [p for p in files if p not in output], stamp)
+        if opened is not None:
+            try:
+                for name, (src, stat) in opened.items():
+                    if sent.get(name) != (stat.st_size, stat.st_mtime_ns):
+                        sent[name] = (stat.st_size, stat.st_mtime_ns)
+                        with self.fs.open_output_stream(f"{self.base}/{rel}/{name}") as dst:
+                            shutil.copyfileobj(src, dst, 1 << 20)
+            finally:
+                for src, _ in opened.values():
+                    src.close()
+            for name in [n for n in sent if n.startswith("checkpoints/") and n not in opened]:
+                self.fs.delete_file(f"{self.base}/{rel}/{name}")
+                del sent[name]
+        self._put_changed(local, rel, output, sent)
+
+    def _put_changed(self, local: Path, rel: str, paths: list[Path],
+                     sent: dict[str, tuple[int, int]]) -> None:
+        for path in paths:
             name = path.relative_to(local).as_posix()
             try:
                 stat = path.stat()
@@ -89,10 +112,34 @@ class ObjectStorage:
                     self.put_file(path, f"{rel}/{name}")
             except FileNotFoundError:  # replaced meanwhile (a temporary file renamed)
                 continue
-        kept = {p.relative_to(local).as_posix() for p in checkpoint if p.exists()}
-        for name in [n for n in sent if n.startswith("checkpoints/") and n not in kept]:
-            self.fs.delete_file(f"{self.base}/{rel}/{name}")
-            del sent[name]
+
+    @staticmethod
+    def _open_checkpoint(local: Path, paths: list[Path], stamp: str | None | bool
+                         ) -> dict[str, tuple[Any, os.stat_result]] | None:
+        """The checkpoint's files opened (name -> (file, its stat)), or None if `stamp`
+        says not to upload it: opened first, so what is compared is what is uploaded."""
+        if stamp is None or stamp is False:
+            return None
+        opened: dict[str, tuple[Any, os.stat_result]] = {}
+        try:
+            for path in paths:
+                try:
+                    src = open(path, "rb")  # noqa: SIM115 - closed by push
+                except FileNotFoundError:  # replaced meanwhile: a newer checkpoint
+                    if stamp is True:
+                        continue
+                    raise
+                opened[path.relative_to(local).as_posix()] = (src, os.fstat(src.fileno()))
+        except FileNotFoundError:
+            opened_ok = False
+        else:
+            opened_ok = stamp is True or stamp_of(
+                (n[len("checkpoints/"):], st) for n, (_, st) in opened.items()) == stamp
+        if not opened_ok:
+            for src, _ in opened.values():
+                src.close()
+            return None
+        return opened
 
     def pull(self, rel: str, local: Path, checkpoints: bool = True) -> bool:
         """Make directory `local` hold what `rel` on storage holds (without checkpoints/ if
@@ -157,8 +204,9 @@ class NodeMirror:
             self.store.get_file(function_file, tmp)
             tmp.replace(target)
 
-    def push(self) -> None:
-        self.store.push(self.dir, self.rel, self._sent)
+    def push(self, stamp: str | None | bool = True) -> None:
+        """Upload the trial's directory; `stamp` gates its checkpoint (ObjectStorage.push)."""
+        self.store.push(self.dir, self.rel, self._sent, stamp)
 
 
 def _first_line(e: BaseException) -> str:

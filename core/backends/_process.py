@@ -41,7 +41,7 @@ from simtune.core.backends._watchdog import (
     sweep,
     watch_token,
 )
-from simtune.core.report import parse_report
+from simtune.core.report import split_report
 
 _SERIAL = count()  # numbers the launches of this process
 _LINE_LIMIT = 1 << 16  # bytes of one stdout line kept for parsing
@@ -113,6 +113,7 @@ class TrialProcess(TrialRun):
     last_report: Any = None
     best_fidelity: int | None = None  # highest fidelity it reported
     stalled: int = 0  # reports in a row that did not raise best_fidelity
+    checkpoint_stamp: str | None = None  # the newest report's (core.checkpoint_stamp)
     _stderr_tail: deque = field(default_factory=deque)
     _bytes: int = 0
     _discard: bool = False  # stop storing and parsing output (after overflow or malformed)
@@ -222,13 +223,15 @@ class TrialProcess(TrialRun):
                     if len(line) >= _LINE_LIMIT
                     else "report line not ended by a newline"
                 )
-            metrics = parse_report(line.decode("utf-8", errors="replace"))
+            metrics, stamp = split_report(line.decode("utf-8", errors="replace"))
         except ValueError as e:
             self._discard = True
             self.events.put(ProcEvent(self, "malformed", now, (self._line_no, str(e))))
             self.terminate(grace=0.0)
             return
         if metrics is not None:
+            if stamp is not None:  # its line is in stdout.txt already: stored first
+                self.checkpoint_stamp = stamp
             self.events.put(ProcEvent(self, "report", now, metrics))
 
     def _on_stderr(self, line: bytes, whole: bool) -> None:

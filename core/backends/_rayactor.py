@@ -23,6 +23,7 @@ from simtune.core.backends._objectstore import NodeMirror, ObjectStorage
 from simtune.core.backends._process import launch
 from simtune.core.backends._trialrun import ProcEvent, TrialRun
 from simtune.core.backends.python import FUNCTION_FILE
+from simtune.core.checkpoint_stamp import STAMP_ENV
 
 
 class RemoteProcess(TrialRun):
@@ -177,6 +178,7 @@ class _TrialRunner:
                 mirror.pull(FUNCTION_FILE)
                 argv = [mirror.localize(a) for a in argv]
                 env = {k: mirror.localize(v) for k, v in env.items()}
+                env[STAMP_ENV] = "1"  # its reports name their checkpoint: see drain
                 cwd = mirror.localize(cwd)
             path = Path(cwd)
             path.mkdir(parents=True, exist_ok=True)
@@ -187,7 +189,8 @@ class _TrialRunner:
     def drain(self, timeout: float) -> list[tuple[str, Any]]:
         """The process's events since the last call, waiting up to `timeout` s for the first;
         with object storage, the trial directory is pushed first if they hold a report or
-        the exit (its checkpoint is on storage before the driver hears of either)."""
+        the exit (its checkpoint is on storage before the driver hears of either), the
+        checkpoint only while it is the one the newest report in that output stands for."""
         try:
             out = [self._events.get(timeout=timeout)]
         except queue.Empty:
@@ -198,7 +201,10 @@ class _TrialRunner:
             except queue.Empty:
                 break
         if self._mirror is not None and any(ev.kind in ("report", "exit") for ev in out):
-            self._mirror.push()
+            # the newest report's checkpoint stamp, read before the output is: its line is
+            # in what is pushed; a process that ended well leaves its checkpoint final
+            done = any(ev.kind == "exit" and ev.payload == 0 for ev in out)
+            self._mirror.push(True if done else self._proc.checkpoint_stamp)
         return [(ev.kind, ev.payload) for ev in out]
 
     def _halt(self, action: Callable[[Any], None]) -> None:
