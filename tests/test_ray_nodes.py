@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 from simtune.core.backends.python import load_function
 from simtune.core.trial import Report, Trial
 from tests.ray_cluster import NODE_ARGS, multi_node
+from tests.s3_local import local_s3
 from tests.test_backend_contract import collect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,29 +54,11 @@ COUNTER = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def s3_server():
-    """A local S3 server (moto's server mode) with one bucket; its URI prefix for pyarrow.
-    The fake credentials are set before the cluster starts: its nodes inherit them."""
+    """A local S3 server with one bucket: (HOST:PORT, boto3 client). Started before the
+    cluster, whose nodes inherit its fake credentials."""
     pytest.importorskip("pyarrow", reason='storage=s3://... needs pyarrow: pip install -e ".[ray]"')
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] is in the dev extra")
-    import boto3
-
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                            "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield f"{host}:{port}", client
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with local_s3(BUCKET) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -233,11 +215,6 @@ def _wait(what: str, cond, proc, timeout: float = 120.0) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known race, open in issue 26: in both CI runs of the merged code (2026-12-06) trial 0's "
-    "report of the epoch during which its node was removed was missing after the retry and "
-    "the tuner's kill and resume (epoch 7 absent, 8..50 present); rows are not yet proven "
-    "never lost"))
 def test_a_node_lost_mid_trial_is_retried_elsewhere_and_a_killed_tuner_resumes(
         cluster, s3_server, tmp_path):
     """run.py on the cluster with retries=1 and its trials on S3: the node of trial 0 is

@@ -11,7 +11,8 @@ one-node cluster, a shared file system otherwise); resume and PBT copies read th
 Or `storage` is object storage (`s3://bucket/prefix`, core.backends._objectstore): each node
 runs its trials in a directory of its own, pulled before a start or resume and pushed after
 each report and at the process's end. Each run of a trial records the node it ran on
-(`nodes`, and a line in `<trial dir>/nodes.txt`); a trial whose node is lost fails naming it.
+(`nodes`, and a line in `<trial dir>/nodes.txt`); a trial whose node is lost fails naming it,
+and later actors avoid that node while another can hold them.
 
 RayBackend is LocalBackend with one hook changed: `_spawn` returns a RemoteProcess (the
 TrialRun of a process in an actor) instead of a local TrialProcess. A trial of an
@@ -46,6 +47,7 @@ log = logging.getLogger("simtune.ray")
 ADDRESSES = ("'local' (start a Ray instance here), 'auto' (the cluster of `ray start` on this "
              "machine), HOST:PORT (a head node's GCS) or ray://HOST:10001 (Ray Client)")
 _HOST_PORT = re.compile(r"(ray://)?[\w.-]+:\d+")
+NODE_ID_LABEL = "ray.io/node-id"  # the label Ray gives each node: its id
 
 
 class RayBackend(PythonBackend):
@@ -117,6 +119,7 @@ class RayBackend(PythonBackend):
         self.autoscaling = address != "local" if autoscaling is None else autoscaling
         self.nodes: dict[int, list[str]] = {}  # trial id -> the node of each of its runs
         self._lost: set[int] = set()  # trials whose actor was lost (their node, mostly)
+        self._lost_nodes: list[str] = []  # the nodes they were lost on (Ray node ids)
         self.init_args = dict(init or {})
         self._owns_ray = _connect(address, self.init_args)
         self._t0 = time.monotonic()  # the clock starts once Ray is up (a start takes seconds)
@@ -133,10 +136,11 @@ class RayBackend(PythonBackend):
     # -- lifecycle -------------------------------------------------------------------------
     def _spawn(self, trial_id: int, argv: list[str], cwd: Path, env: dict[str, str]) -> TrialRun:
         """One actor per run of a trial; it starts the process once Ray gives it resources."""
-        actor = self._actor_class.options(
-            num_cpus=self.num_cpus, num_gpus=self.num_gpus, resources=self.resources,
-            max_concurrency=4, max_restarts=0,
-        ).remote()
+        options = dict(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                       resources=self.resources, max_concurrency=4, max_restarts=0)
+        if self._lost_nodes:  # Ray may list a lost node as alive for seconds: not there
+            options.update(_avoiding(self._lost_nodes))
+        actor = self._actor_class.options(**options).remote()
         delta = {k: v for k, v in env.items() if os.environ.get(k) != v}  # the node keeps its own
         if self._owns_ray and self.address == "local":
             adopt("ray")  # with the workers started since
@@ -259,6 +263,9 @@ class RayBackend(PythonBackend):
         held = self._held.pop(proc.trial_id, None)
         where = f"on node {_label(proc.node)}" if proc.node else "before it started"
         self._lost.add(proc.trial_id)
+        node_id = (proc.node or "").split(" ")[0]
+        if node_id and node_id not in self._lost_nodes:
+            self._lost_nodes.append(node_id)
         failure = self._fail(proc, ev.time, f"its Ray actor was lost {where} ({ev.payload})")
         return [held, failure] if held is not None else [failure]
 
@@ -299,6 +306,16 @@ def _lacking(ray: Any, wanted: dict[str, float]) -> dict[str, tuple[float, float
         if need > most:
             out[key] = (need, most)
     return out
+
+
+def _avoiding(node_ids: list[str]) -> dict[str, Any]:
+    """Ray actor options that place it on a node other than `node_ids` if any such node
+    can hold it: a lost node can look alive until Ray misses its heartbeats, and a retry
+    placed there is lost again. If only those nodes can (an actor lost, its node fine),
+    one of them."""
+    ids = ", ".join(node_ids)
+    return {"label_selector": {NODE_ID_LABEL: f"!in({ids})"},
+            "fallback_strategy": [{"label_selector": {NODE_ID_LABEL: f"in({ids})"}}]}
 
 
 def _label(node: str) -> str:
