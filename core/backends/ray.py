@@ -138,9 +138,16 @@ class RayBackend(PythonBackend):
         """One actor per run of a trial; it starts the process once Ray gives it resources."""
         options = dict(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                        resources=self.resources, max_concurrency=4, max_restarts=0)
+        actor = None
         if self._lost_nodes:  # Ray may list a lost node as alive for seconds: not there
-            options.update(_avoiding(self._lost_nodes))
-        actor = self._actor_class.options(**options).remote()
+            try:
+                actor = self._actor_class.options(**options, **_avoiding(self._lost_nodes)
+                                                  ).remote()
+            except (TypeError, ValueError) as e:  # an older Ray, without label selectors
+                log.warning("cannot keep trial %d off the lost nodes with this Ray (%s); "
+                            "it may be placed on one", trial_id, e)
+        if actor is None:
+            actor = self._actor_class.options(**options).remote()
         delta = {k: v for k, v in env.items() if os.environ.get(k) != v}  # the node keeps its own
         if self._owns_ray and self.address == "local":
             adopt("ray")  # with the workers started since
