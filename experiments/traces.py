@@ -9,7 +9,8 @@ A refactoring that must not change behaviour keeps every trace byte-identical:
 Each scheduler runs through experiments/run.py (the command a user types) on the benchmarks
 of its kind, seeds 0 and 1, with 1 and 4 workers, at most 80 trials a run: multi-objective
 schedulers on zdt1, the others on the mlp_sklearn digits curves and on hartmann3's closed-form
-curves, single-fidelity ones also on the NAS-Bench-201 final-epoch table.
+curves, single-fidelity ones also on the NAS-Bench-201 final-epoch table, where the transfer
+schedulers run too (their sources: its cifar100 and ImageNet16-120 tables).
 """
 
 from __future__ import annotations
@@ -25,16 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT / "experiments" / "traces.json"
 
-SINGLE_FIDELITY = ("bo", "grid", "random", "rea", "tpe")
-MULTI_FIDELITY = ("asha", "bohb", "dehb", "hyperband", "median_stopping", "mobster", "pasha",
-                  "pbt", "sync_hyperband", "sync_sh")
-MULTI_OBJECTIVE = ("moasha", "morea", "random_scalarization")
+SINGLE_FIDELITY = ("bo", "bore", "cqr", "grid", "random", "rea", "tpe")
+MULTI_FIDELITY = ("asha", "asha_bore", "asha_cqr", "bohb", "dehb", "hyperband", "hypertune",
+                  "hypertune_hyperband", "median_stopping", "mobster", "pasha", "pbt",
+                  "sync_hyperband", "sync_sh")
+MULTI_OBJECTIVE = ("ehvi", "moasha", "morea", "nsga2", "random_scalarization")
+TRANSFER = ("bounding_box", "quantile_based", "zero_shot")  # sources: the other tasks
 
 # (schedulers, benchmark overrides): one sweep each
 SWEEPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (SINGLE_FIDELITY + MULTI_FIDELITY, ("benchmark=mlp_sklearn", "benchmark.task=digits")),
     (SINGLE_FIDELITY + MULTI_FIDELITY, ("benchmark=synthetic", "benchmark.task=hartmann3")),
-    (SINGLE_FIDELITY, ("benchmark=nasbench201", "benchmark.task=cifar10")),
+    (SINGLE_FIDELITY + TRANSFER, ("benchmark=nasbench201", "benchmark.task=cifar10")),
     (MULTI_OBJECTIVE, ("benchmark=synthetic", "benchmark.task=zdt1")),
 )
 COMMON = ("seed=0,1", "n_workers=1,4", "stop.max_trials=80", "progress=false",
