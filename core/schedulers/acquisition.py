@@ -137,7 +137,9 @@ def maximize_on_table(
     their scores; a row whose bound is below the best positive score found is not scored
     (it cannot win). With `screen` (the Acquisition `score` is), the random candidates'
     posterior variances are computed only where they may be among the `n_local` best
-    (`Acquisition.top`): the same choice, up to rounding, at a fraction of the cost."""
+    (`Acquisition.top`), a hill climb that did not move is not continued and neighbours
+    are found in single precision: the same choice, up to rounding and ties, at a
+    fraction of the cost."""
     x = table.encoded()
     rows = table.draw(rng, n_candidates)
     if len(rows) == 0:
@@ -147,8 +149,9 @@ def maximize_on_table(
         k = min(16, table.n_available)
         top = np.argsort(-values, kind="stable")[:n_local]
         starts, best = hill_climb(
-            rows[top].copy(), values[top].copy(), lambda r, step: table.nearest_unused_rows(r, k),
-            lambda r: score(x[r]), 5, until_stuck=True,
+            rows[top].copy(), values[top].copy(),
+            lambda r, step: table.nearest_unused_rows(r, k, single=screen is not None),
+            lambda r: score(x[r]), 5, until_stuck=True, moving_only=screen is not None,
         )
         rows, values = np.append(rows, starts), np.append(values, best)
     again = np.asarray(again, dtype=np.int64)
@@ -167,20 +170,27 @@ def hill_climb(
     score: Score,
     steps: int,
     until_stuck: bool = False,
+    moving_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Batched hill climbing: at each of `steps` steps every start moves to the best of its
     `neighbours(starts, step)` (one row of k per start) if that scores above its value;
-    with `until_stuck`, stop at the first step where none moves. Updates `starts` and
-    `values` in place and returns them."""
+    with `until_stuck`, stop at the first step where none moves. With `moving_only`
+    (neighbours that depend on the start alone, as a table's), a start that did not move
+    is not climbed again: it would stay. Updates `starts` and `values` in place and
+    returns them."""
+    active = np.arange(len(starts))
     for step in range(steps):
-        nb = neighbours(starts, step)
+        nb = neighbours(starts[active], step)
         n, k = nb.shape[:2]
         v = score(nb.reshape(n * k, *nb.shape[2:])).reshape(n, k)
         j = v.argmax(1)
         best = v[np.arange(n), j]
-        gain = best > values
+        gain = best > values[active]
         if until_stuck and not gain.any():
             break
-        starts[gain] = nb[np.arange(n), j][gain]
-        values[gain] = best[gain]
+        moved = active[gain]
+        starts[moved] = nb[np.arange(n), j][gain]
+        values[moved] = best[gain]
+        if moving_only:
+            active = moved
     return starts, values

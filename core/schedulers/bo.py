@@ -47,7 +47,11 @@ class GPSearcher(ModelSearcher):
     (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
     after every observation on at most 100 points, a table row may be evaluated twice
     (with EI then measured from the best posterior mean, not the luckiest observation),
-    outputs spanning more than two decades are warped to normal scores.
+    outputs spanning more than two decades are warped to normal scores. From
+    `large_data_from` observations on (not with `fidelity_aware`), the hyperparameters
+    are refit every `large_refit_every` observations (the factor grows by a block update
+    in between) and `large_candidates` candidates are drawn, their posterior variance
+    computed only where they may be among the best (docs/search_quality.md).
 
     Example:
         >>> s = GPSearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -299,7 +303,7 @@ class GPSearcher(ModelSearcher):
             mean_p = gp.mean(x_p)
             # kriging believer: mean unchanged, variance shrinks
             if self._large() and not self.c_of:
-                gp = fantasize(gp, x_p)
+                gp = fantasize(gp, x_p, mean_p)
             else:
                 gp = gp.extend(x_p, mean_p, keep_kernel=False)
             if means:

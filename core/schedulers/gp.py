@@ -195,12 +195,12 @@ class Fantasized:
         >>> mean, var = gp.predict(x_new)
     """
 
-    def __init__(self, base: GP, x_p: np.ndarray) -> None:
+    def __init__(self, base: GP, x_p: np.ndarray, mean_p: np.ndarray | None = None) -> None:
         self.base, self.hp = base, base.hp
         x_p = np.atleast_2d(np.asarray(x_p, dtype=float))
         self.x = np.vstack([base.x, x_p])
         self.alpha = np.concatenate([base.alpha, np.zeros(len(x_p))])  # the fantasies' are 0
-        self.y = np.concatenate([base.y, base.mean(x_p)])
+        self.y = np.concatenate([base.y, base.mean(x_p) if mean_p is None else mean_p])
         self._l21 = (base.linv @ matern52(base.x, x_p, self.hp)).T  # m x n
         k22 = matern52(x_p, x_p, self.hp) - self._l21 @ self._l21.T
         k22 += (self.hp.noise + JITTER) * np.eye(len(x_p))
@@ -227,13 +227,13 @@ class Fantasized:
         return self.base.mean(x_star)
 
 
-def fantasize(gp: GP, x_p: np.ndarray) -> GP | Fantasized:
-    """`gp` with the pending inputs `x_p` fantasized at its mean (`Fantasized`; where that
-    block is numerically singular, the refactorized `GP.extend`)."""
+def fantasize(gp: GP, x_p: np.ndarray, mean_p: np.ndarray) -> GP | Fantasized:
+    """`gp` with the pending inputs `x_p` fantasized at its mean there, `mean_p`
+    (`Fantasized`; where that block is numerically singular, the refactorized `GP.extend`)."""
     try:
-        return Fantasized(gp, x_p)
+        return Fantasized(gp, x_p, mean_p)
     except LinAlgError:
-        return gp.extend(x_p, gp.mean(x_p), keep_kernel=False)
+        return gp.extend(x_p, mean_p, keep_kernel=False)
 
 
 def _tri_inverse(chol: np.ndarray) -> np.ndarray:
