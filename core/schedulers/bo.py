@@ -50,7 +50,7 @@ class GPSearcher(ModelSearcher):
     outputs spanning more than two decades are warped to normal scores. From
     `large_data_from` observations on (not with `fidelity_aware`), the hyperparameters
     are refit every `large_refit_every` observations (the factor grows by a block update
-    in between) and `large_candidates` candidates are drawn, their posterior variance
+    in between) and on a table `large_candidates` rows are drawn, their posterior variance
     computed only where they may be among the best (docs/search_quality.md).
 
     Example:
