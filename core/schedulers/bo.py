@@ -7,20 +7,27 @@ acquisition is evaluated at the maximum fidelity).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from simtune.core.encoding import Coords, decode, encode
-from simtune.core.schedulers.acquisition import Acquisition, PerSecond, maximize, maximize_on_table
+from simtune.core.schedulers.acquisition import (
+    Acquisition,
+    PerSecond,
+    maximize,
+    maximize_on_table,
+    observed_ei_bound,
+)
 from simtune.core.schedulers.base import check_count
 from simtune.core.schedulers.feasibility import (
     ConstrainedAcquisition,
     FeasibilityModel,
     best_feasible,
 )
-from simtune.core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
+from simtune.core.schedulers.gp import GP, Hyperparameters, fantasize, fit_hyperparameters
+from simtune.core.schedulers.gp_data import standardize, subsample
 from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
 from simtune.core.space import Space
 
@@ -40,7 +47,11 @@ class GPSearcher(ModelSearcher):
     (docs/search_quality.md): one lengthscale per hyperparameter, hyperparameters refit
     after every observation on at most 100 points, a table row may be evaluated twice
     (with EI then measured from the best posterior mean, not the luckiest observation),
-    outputs spanning more than two decades are warped to normal scores.
+    outputs spanning more than two decades are warped to normal scores. From
+    `large_data_from` observations on (not with `fidelity_aware`), the hyperparameters
+    are refit every `large_refit_every` observations (the factor grows by a block update
+    in between) and on a table `large_candidates` rows are drawn, their posterior variance
+    computed only where they may be among the best (docs/search_quality.md).
 
     Example:
         >>> s = GPSearcher(space, mode="min", rng=np.random.default_rng(0))
@@ -62,6 +73,9 @@ class GPSearcher(ModelSearcher):
         n_candidates: int = 500,
         n_local: int = 3,
         refit_every: int = 1,
+        large_data_from: int = 150,
+        large_refit_every: int = 5,
+        large_candidates: int = 250,
         max_observations: int = 400,
         max_fit_points: int = 100,
         n_restarts: int = 2,
@@ -71,12 +85,16 @@ class GPSearcher(ModelSearcher):
         warp_outputs: bool | None = None,
         initial_design: str = "random",
     ) -> None:
-        n_init, n_candidates, refit_every, max_observations, max_fit_points = (
+        (n_init, n_candidates, refit_every, large_data_from, large_refit_every,
+         large_candidates, max_observations, max_fit_points) = (
             check_count(self.name, arg, value)
             for arg, value in [
                 ("n_init", n_init),
                 ("n_candidates", n_candidates),
                 ("refit_every", refit_every),
+                ("large_data_from", large_data_from),
+                ("large_refit_every", large_refit_every),
+                ("large_candidates", large_candidates),
                 ("max_observations", max_observations),
                 ("max_fit_points", max_fit_points),
             ]
@@ -98,6 +116,8 @@ class GPSearcher(ModelSearcher):
         self._cost_hp: Hyperparameters | None = None
         self.n_init, self.fidelity_aware = n_init, fidelity_aware
         self.n_candidates, self.n_local, self.refit_every = n_candidates, n_local, refit_every
+        self.large_data_from, self.large_refit_every = large_data_from, large_refit_every
+        self.large_candidates = large_candidates
         self.max_observations, self.max_fit_points = max_observations, max_fit_points
         self.n_restarts, self.tie_lengthscales = n_restarts, tie_lengthscales
         self._coords = Coords(space)
@@ -114,6 +134,7 @@ class GPSearcher(ModelSearcher):
         self._target = 1.0  # scaled fidelity at which EI is evaluated: the largest one used
         # observations: one row per trial (or per (trial, fidelity) when fidelity_aware)
         self._pending: dict[int, np.ndarray] = {}  # started, nothing reported yet
+        self._table_row: dict[int, int | None] = {}  # trial -> its row of `finite`
         self._row_of: dict[tuple[int, int], int] = {}
         self._top_fid: dict[int, int] = {}  # trial -> highest fidelity reported
         self._rows_x: list[np.ndarray] = []
@@ -149,6 +170,8 @@ class GPSearcher(ModelSearcher):
 
     def on_start(self, trial_id: int, config: dict[str, Any]) -> None:
         super().on_start(trial_id, config)
+        if self.finite is not None and trial_id not in self._table_row:
+            self._table_row[trial_id] = self.finite.row(config)
         if trial_id not in self._top_fid:
             self._pending[trial_id] = self.x_of[trial_id]
 
@@ -190,9 +213,10 @@ class GPSearcher(ModelSearcher):
 
     def _update_model(self) -> GP:
         n = len(self._rows_y)
-        due = self._gp is None or n - self._n_at_fit >= min(
-            self.refit_every, max(1, self._n_at_fit // 5)
-        )
+        every = self.refit_every
+        if self._large():  # as Syne Tune's opt_skip_init_length / opt_skip_period
+            every = max(every, self.large_refit_every)
+        due = self._gp is None or n - self._n_at_fit >= min(every, max(1, self._n_at_fit // 5))
         if due:
             everything = list(range(n))
             rows = subsample(everything, self._targets(everything), self.max_observations, self.rng)
@@ -216,7 +240,7 @@ class GPSearcher(ModelSearcher):
                 self.rng,
                 init=self._hp,
                 n_restarts=self.n_restarts if full else 0,
-                max_iter=100 if full else 30,
+                max_iter=100 if full else 10 if self._large() else 30,
                 groups=self._groups,
             )
             self._gp = GP(x, ys, self._hp)
@@ -231,6 +255,12 @@ class GPSearcher(ModelSearcher):
             self._gp = self._gp.with_targets(y)
         self._n_rows_seen = n
         return self._gp
+
+    def _large(self) -> bool:
+        """Past `large_data_from` observations (not fidelity-aware: MOBSTER has its own
+        refit period and candidates): refit every `large_refit_every` observations,
+        `large_candidates` candidates."""
+        return not self.fidelity_aware and len(self._rows_y) >= self.large_data_from
 
     def _standardize(self, y: np.ndarray) -> np.ndarray:
         """`standardize` with this searcher's location, scale and `warp_outputs`."""
@@ -254,6 +284,7 @@ class GPSearcher(ModelSearcher):
         """The maximizer of EI (per second, if `cost_aware`) under the GP, with pending
         trials fantasized at their posterior mean."""
         gp = self._update_model()
+        means = {}  # table row -> posterior mean there, of the rows with data (repeats)
         if self.fidelity_aware:
             trials = sorted({self._rows_trial[i] for i in self._model_rows})
             x_obs = np.asarray([np.append(self.x_of[t], self._target) for t in trials])
@@ -261,13 +292,22 @@ class GPSearcher(ModelSearcher):
         else:
             best = float(gp.y.min())
             if self.max_repeats:  # noisy: the incumbent is the best posterior mean
-                best = float(gp.fitted_mean().min())
+                fitted = gp.fitted_mean()
+                best = float(fitted.min())
+                means = self._by_table_row([self._rows_trial[i] for i in self._model_rows],
+                                           fitted)
         if self._pending:
             x_p = np.asarray([self._pending[t] for t in sorted(self._pending)])
             if self.fidelity_aware:
                 x_p = np.hstack([x_p, np.full((len(x_p), 1), self._target)])
             mean_p = gp.mean(x_p)
-            gp = gp.extend(x_p, mean_p)  # kriging believer: mean unchanged, variance shrinks
+            # kriging believer: mean unchanged, variance shrinks
+            if self._large() and not self.c_of:
+                gp = fantasize(gp, x_p, mean_p)
+            else:
+                gp = gp.extend(x_p, mean_p, keep_kernel=False)
+            if means:
+                means.update(self._by_table_row(sorted(self._pending), mean_p))
             best = min(best, float(mean_p.min()))
         score = Acquisition(gp, best, self._target if self.fidelity_aware else None)
         if self.c_of:  # outcome constraints: expected constrained improvement
@@ -276,15 +316,28 @@ class GPSearcher(ModelSearcher):
             score = PerSecond(score, self._cost_model())
         if self.finite is not None:
             again = [r for r in self.n_evals if self.may_repeat(r)] if self.max_repeats else []
-            row = maximize_on_table(
-                score, self.finite, self.rng, self.n_candidates, self.n_local, again
-            )
+            bound = None  # EI bounds at the rows with data: most need not be scored
+            if type(score) is Acquisition and means:
+                mean = np.array([means.get(r, np.nan) for r in again])
+                bound = np.where(np.isnan(mean), np.inf,
+                                 observed_ei_bound(gp, np.nan_to_num(mean), best))
+            screen, n_candidates = None, self.n_candidates
+            if self._large():  # fewer candidates, the variance only where they may win
+                screen = score if type(score) is Acquisition else None
+                n_candidates = min(n_candidates, self.large_candidates)
+            row = maximize_on_table(score, self.finite, self.rng, n_candidates,
+                                    self.n_local, again, bound, screen)
             return None if row is None else self.finite.config(row)
         x = maximize(score, self._coords, self.rng, self.n_candidates, self.n_local)
         config = decode(self.space, x)
         if not self.pool.is_new(config):
             return self.pool.random(self.rng)
         return config
+
+    def _by_table_row(self, trials: list[int], values: np.ndarray) -> dict[int, float]:
+        """{table row of trial: value} for the `trials` (one value each) that have a row."""
+        rows = (self._table_row.get(t) for t in trials)
+        return {r: float(v) for r, v in zip(rows, values, strict=True) if r is not None}
 
     def _constrained(self, gp: GP) -> ConstrainedAcquisition:
         """EI from the best feasible observation times the probability of feasibility under
@@ -311,51 +364,3 @@ class GPSearcher(ModelSearcher):
         the highest the trial reported)."""
         trial, fidelity = key
         return self.constraints_at(trial, self._top_fid[trial] if fidelity < 0 else fidelity)
-
-
-def standardize(
-    y: np.ndarray, loc: float, scale: float, warp: bool | None, on_table: bool
-) -> np.ndarray:
-    """Targets for the GP: (y - loc) / scale, or with `warp` the normal scores of their
-    ranks (a Gaussian copula); `warp` None warps `on_table` only, when the values have one
-    sign and span more than two decades (a loss from 1e-6 to 1 hides the good region; on
-    Branin warping cost 2 of 10 seeds)."""
-    if warp is None:
-        a = np.abs(y)
-        warp = (
-            on_table
-            and len(y) > 1
-            and (np.all(y > 0) or np.all(y < 0))
-            and a.max() > 100 * a.min()
-        )
-    if not warp or len(y) < 2:
-        return (y - loc) / scale
-    from scipy.stats import norm, rankdata
-
-    return norm.ppf((rankdata(y) - 0.5) / len(y))
-
-
-def subsample(
-    rows: list[int],
-    y: np.ndarray,
-    k: int,
-    rng: np.random.Generator,
-    keep: Collection[int] = (),
-) -> list[int]:
-    """All `rows` if at most k, else the k/2 of least `y` (one value per row) and k/2 of
-    the others drawn at random, in their order in `rows`. With `keep` (the last
-    subsample's rows), all but one of the others come from `keep` where they can, one is
-    drawn afresh: consecutive subsamples differ by a few rows (a warm-started fit has
-    little to move), and the random half still renews over time."""
-    if len(rows) <= k:
-        return rows
-    order = np.argsort(y, kind="stable")
-    best = order[: k // 2]
-    rest = order[k // 2 :]
-    need = k - len(best)
-    kept = np.flatnonzero(np.isin(np.asarray(rows)[rest], list(keep)))
-    if len(kept) >= need:  # keep need - 1 of them
-        kept = kept[np.sort(rng.choice(len(kept), size=need - 1, replace=False))]
-    fresh = np.setdiff1d(np.arange(len(rest)), kept)
-    extra = fresh[rng.choice(len(fresh), size=need - len(kept), replace=False)]
-    return [rows[i] for i in np.sort(np.concatenate([best, rest[kept], rest[extra]]))]

@@ -13,9 +13,9 @@ from scipy.special import ndtr
 from simtune.core.encoding import Coords, decode, encode
 from simtune.core.schedulers.acquisition import maximize, maximize_on_table
 from simtune.core.schedulers.base import check_count, check_range
-from simtune.core.schedulers.bo import standardize
 from simtune.core.schedulers.fifo import MultiObjectiveFIFO
 from simtune.core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters
+from simtune.core.schedulers.gp_data import standardize
 from simtune.core.schedulers.pareto import nondominated_sort, rank_order
 from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
 from simtune.core.space import Space

@@ -91,14 +91,16 @@ class GP:
         hp: Hyperparameters,
         chol: np.ndarray | None = None,
         linv: np.ndarray | None = None,
+        jitter: float = JITTER,
     ) -> None:
         self.x = np.asarray(x, dtype=float)
         self.y = np.asarray(y, dtype=float)
         self.hp = hp
         self._k = None  # the kernel matrix of x, kept when computed here (fitted_mean)
+        self.jitter = jitter  # added to the noise on the diagonal of the factorized matrix
         if chol is None:
             self._k = matern52(self.x, self.x, hp)
-            chol = _cholesky(self._k, hp.noise)
+            chol, self.jitter = _cholesky(self._k, hp.noise)
         self.chol = chol
         self._linv = linv  # inverse of the Cholesky factor, built on first use
         self.alpha = cho_solve((chol, True), self.y, check_finite=False) if len(self.y) else self.y
@@ -106,8 +108,9 @@ class GP:
     def __len__(self) -> int:
         return len(self.y)
 
-    def extend(self, x_new: np.ndarray, y_new: np.ndarray) -> GP:
-        """The posterior with (x_new, y_new) added: a block update of the Cholesky factor."""
+    def extend(self, x_new: np.ndarray, y_new: np.ndarray, keep_kernel: bool = True) -> GP:
+        """The posterior with (x_new, y_new) added: a block update of the Cholesky factor
+        (and of the kernel matrix, if kept and `keep_kernel`)."""
         x_new = np.atleast_2d(np.asarray(x_new, dtype=float))
         n, m = len(self.x), len(x_new)
         if m == 0:
@@ -117,7 +120,8 @@ class GP:
         k12 = matern52(self.x, x_new, self.hp)
         linv = self.linv
         l21 = (linv @ k12).T  # m x n
-        k22 = matern52(x_new, x_new, self.hp) - l21 @ l21.T
+        k22_prior = matern52(x_new, x_new, self.hp)
+        k22 = k22_prior - l21 @ l21.T
         x = np.vstack([self.x, x_new])
         y = np.concatenate([self.y, np.asarray(y_new, dtype=float)])
         try:
@@ -125,17 +129,22 @@ class GP:
             l22 = cholesky(k22, lower=True, check_finite=False)
         except LinAlgError:
             return GP(x, y, self.hp)  # numerically singular: refactorize with more jitter
-        chol = np.zeros((n + m, n + m))
-        chol[:n, :n], chol[n:, :n], chol[n:, n:] = self.chol, l21, l22
+        chol = np.empty((n + m, n + m))  # every block written once (zeros above)
+        chol[:n, :n], chol[n:, :n], chol[n:, n:], chol[:n, n:] = self.chol, l21, l22, 0.0
         l22inv = _tri_inverse(l22)
-        new_inv = np.zeros((n + m, n + m))
-        new_inv[:n, :n], new_inv[n:, n:] = linv, l22inv
+        new_inv = np.empty((n + m, n + m))
+        new_inv[:n, :n], new_inv[n:, n:], new_inv[:n, n:] = linv, l22inv, 0.0
         new_inv[n:, :n] = -l22inv @ (l21 @ linv)
-        return GP(x, y, self.hp, chol=chol, linv=new_inv)
+        gp = GP(x, y, self.hp, chol=chol, linv=new_inv, jitter=max(self.jitter, JITTER))
+        if self._k is not None and keep_kernel:  # the kernel matrix grows by the same blocks
+            gp._k = np.empty((n + m, n + m))
+            gp._k[:n, :n], gp._k[:n, n:], gp._k[n:, :n] = self._k, k12, k12.T
+            gp._k[n:, n:] = k22_prior
+        return gp
 
     def with_targets(self, y: np.ndarray) -> GP:
         """The same inputs with new targets (reuses the Cholesky factor)."""
-        gp = GP(self.x, y, self.hp, chol=self.chol, linv=self._linv)
+        gp = GP(self.x, y, self.hp, chol=self.chol, linv=self._linv, jitter=self.jitter)
         gp._k = self._k
         return gp
 
@@ -153,10 +162,13 @@ class GP:
         if len(self.x) == 0:
             return np.zeros(len(x_star)), np.full(len(x_star), self.hp.variance)
         k = matern52(self.x, x_star, self.hp)
-        mean = k.T @ self.alpha
-        v = dtrmm(1.0, self.linv, k, lower=1, overwrite_b=1)  # L^-1 k: half a product
-        var = np.maximum(self.hp.variance - np.einsum("ij,ij->j", v, v), 1e-12)
-        return mean, var
+        return k.T @ self.alpha, self.variance(k, overwrite=True)
+
+    def variance(self, k: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """Posterior variance at the points whose prior covariances with the inputs are the
+        columns of `k` (n x m, overwritten if `overwrite`)."""
+        v = dtrmm(1.0, self.linv, k, lower=1, overwrite_b=overwrite)  # L^-1 k: half a product
+        return np.maximum(self.hp.variance - np.einsum("ij,ij->j", v, v), 1e-12)
 
     def fitted_mean(self) -> np.ndarray:
         """Posterior mean at the inputs (`mean(self.x)`, from the kernel matrix kept)."""
@@ -172,6 +184,58 @@ class GP:
         return matern52(self.x, x_star, self.hp).T @ self.alpha
 
 
+class Fantasized:
+    """`base` with pending inputs `x_p` fantasized at its posterior mean (kriging believer):
+    the mean stays the base's, the variance shrinks. The same posterior as
+    `base.extend(x_p, base.mean(x_p))` (up to rounding), from the base's factor and an
+    m x n block, without building the (n + m)^2 factor and its inverse.
+
+    Example:
+        >>> gp = Fantasized(GP(x, y, hp), x_pending)
+        >>> mean, var = gp.predict(x_new)
+    """
+
+    def __init__(self, base: GP, x_p: np.ndarray, mean_p: np.ndarray | None = None) -> None:
+        self.base, self.hp = base, base.hp
+        x_p = np.atleast_2d(np.asarray(x_p, dtype=float))
+        self.x = np.vstack([base.x, x_p])
+        self.alpha = np.concatenate([base.alpha, np.zeros(len(x_p))])  # the fantasies' are 0
+        self.y = np.concatenate([base.y, base.mean(x_p) if mean_p is None else mean_p])
+        self._l21 = (base.linv @ matern52(base.x, x_p, self.hp)).T  # m x n
+        k22 = matern52(x_p, x_p, self.hp) - self._l21 @ self._l21.T
+        k22 += (self.hp.noise + JITTER) * np.eye(len(x_p))
+        self._l22inv = _tri_inverse(cholesky(k22, lower=True, check_finite=False))
+        self.jitter = max(base.jitter, JITTER)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def predict(self, x_star: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance at the rows of x_star."""
+        k = matern52(self.x, np.atleast_2d(np.asarray(x_star, dtype=float)), self.hp)
+        return k.T @ self.alpha, self.variance(k)
+
+    def variance(self, k: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """Posterior variance from the prior covariances `k` ((n + m) x c) with the inputs."""
+        n = len(self.base.x)
+        v = dtrmm(1.0, self.base.linv, k[:n], lower=1)
+        w = self._l22inv @ (k[n:] - self._l21 @ v)
+        reduction = np.einsum("ij,ij->j", v, v) + np.einsum("ij,ij->j", w, w)
+        return np.maximum(self.hp.variance - reduction, 1e-12)
+
+    def mean(self, x_star: np.ndarray) -> np.ndarray:
+        return self.base.mean(x_star)
+
+
+def fantasize(gp: GP, x_p: np.ndarray, mean_p: np.ndarray) -> GP | Fantasized:
+    """`gp` with the pending inputs `x_p` fantasized at its mean there, `mean_p`
+    (`Fantasized`; where that block is numerically singular, the refactorized `GP.extend`)."""
+    try:
+        return Fantasized(gp, x_p, mean_p)
+    except LinAlgError:
+        return gp.extend(x_p, mean_p, keep_kernel=False)
+
+
 def _tri_inverse(chol: np.ndarray) -> np.ndarray:
     """L^-1 of a lower triangular L (LAPACK's trtri: scipy has no public equivalent, and
     solve_triangular(L, I) rounds differently, which would change every decision)."""
@@ -181,12 +245,14 @@ def _tri_inverse(chol: np.ndarray) -> np.ndarray:
     return np.tril(inv)
 
 
-def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
+def _cholesky(k: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
+    """The Cholesky factor of k + (noise + jitter) I and the jitter it took."""
     n = len(k)
     jitter = JITTER
     for _ in range(6):
         try:
-            return cholesky(k + (noise + jitter) * np.eye(n), lower=True, check_finite=False)
+            chol = cholesky(k + (noise + jitter) * np.eye(n), lower=True, check_finite=False)
+            return chol, jitter
         except LinAlgError:
             jitter *= 100.0
     raise LinAlgError(f"GP: kernel matrix of {n} points is not positive definite")

@@ -29,8 +29,8 @@ from scipy.linalg import cholesky
 from simtune.core.encoding import Coords, decode, encode
 from simtune.core.schedulers.acquisition import Acquisition, maximize, maximize_on_table
 from simtune.core.schedulers.base import check_count
-from simtune.core.schedulers.bo import standardize, subsample
 from simtune.core.schedulers.gp import GP, Hyperparameters, fit_hyperparameters, matern52
+from simtune.core.schedulers.gp_data import standardize, subsample
 from simtune.core.schedulers.hyperband import Hyperband
 from simtune.core.schedulers.searcher import ModelSearcher, nan_as_worst
 from simtune.core.space import Space

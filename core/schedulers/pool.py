@@ -156,6 +156,7 @@ class FiniteConfigs:
         self._encoded: np.ndarray | None = None
         self._sqnorm: np.ndarray | None = None  # squared norms of the encodings, inf if used
         self._encoded_t: np.ndarray | None = None
+        self._encoded_t32: np.ndarray | None = None  # single-precision copy (nearest_unused_rows)
 
     def __len__(self) -> int:
         return self.n
@@ -200,13 +201,22 @@ class FiniteConfigs:
                 self._encoded = np.hstack([b[i] for b, i in zip(blocks, idx, strict=True)])
         return self._encoded
 
-    def nearest_unused_rows(self, rows: np.ndarray, k: int) -> np.ndarray:
+    def nearest_unused_rows(self, rows: np.ndarray, k: int, single: bool = False) -> np.ndarray:
         """For each of `rows` (m), its `k` nearest unused rows by squared Euclidean distance
-        of the encodings, in no particular order (m x k; k at most `n_available`)."""
+        of the encodings, in no particular order (m x k; k at most `n_available`). With
+        `single`, the distances in single precision (half the memory to read; exact on
+        one-hot and small-integer encodings, else ties may break differently)."""
         if self._sqnorm is None:
             x = self.encoded()
             self._sqnorm, self._encoded_t = (x * x).sum(1), np.ascontiguousarray(x.T)
             self._sqnorm[self._used] = np.inf  # used rows are never near (mark_used too)
+        if single:
+            if self._encoded_t32 is None:
+                self._encoded_t32 = self._encoded_t.astype(np.float32)
+            d = self.encoded()[rows].astype(np.float32) @ self._encoded_t32
+            d *= -2.0
+            d += self._sqnorm  # float64 from here: inf where used
+            return np.argpartition(d, k - 1, axis=1)[:, :k]
         d = self.encoded()[rows] @ self._encoded_t  # m x n: squared distance - constant
         d *= -2.0
         d += self._sqnorm
