@@ -74,7 +74,7 @@ class GPSearcher(ModelSearcher):
         n_local: int = 3,
         refit_every: int = 1,
         large_data_from: int = 150,
-        large_refit_every: int = 5,
+        large_refit_every: int = 10,
         large_candidates: int = 250,
         max_observations: int = 400,
         max_fit_points: int = 100,
