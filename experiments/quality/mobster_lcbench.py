@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="NAME.ARG=VALUE", help="scheduler overrides"
     )
+    parser.add_argument("--per-seed", action="store_true",
+                        help="also each seed's regret at the end and trials started")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     at = np.asarray(FRACTIONS) * args.budget
@@ -130,6 +132,10 @@ def main() -> None:
                 cells = "".join(f"{r:>8.3f}" for r in np.median(regret, axis=0))
                 cells += f"{regret[:, -1].mean():>8.3f}"
                 print(f"{name:<12}{cells}{n:>8.0f}{d:>9.0f}{ms:>9.2f}", flush=True)
+                if args.per_seed:
+                    ends = " ".join(f"{r:.3f} ({k})" for r, (k, _, _) in
+                                    zip(regret[:, -1], stats[name], strict=True))
+                    print(f"{'':<12}per seed at the end (trials): {ends}", flush=True)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="NAME.ARG=VALUE", help="scheduler overrides"
     )
+    parser.add_argument("--per-seed", action="store_true", help="also a row per run seed")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     ns = [10**9] if args.budget else sorted(args.n)
@@ -185,6 +186,11 @@ def main() -> None:
             if args.budget:
                 cells += f"{np.mean(counts):>8.0f}"
             print(f"{bench:<24}{name:<10}{cells}{np.mean(ms):>9.2f}", flush=True)
+            if args.per_seed:
+                for seed, r, t in zip(range(args.first_seed, args.first_seed + args.seeds),
+                                      per_seed, ms, strict=True):
+                    cells = "".join(f"{a:>10.4g}{b:>10.4g}" for a, b in r)
+                    print(f"{'  seed ' + str(seed):<34}{cells}{t:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":
