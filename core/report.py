@@ -5,7 +5,10 @@ line on stdout, the prefix `[simtune] ` followed by a JSON object of numbers,
 
     [simtune] {"epoch": 3, "val_accuracy": 0.91}
 
-Every other line of output is left alone. `run_script(train)` turns a script's
+Every other line of output is left alone. A backend that copies checkpoints while the
+trial runs asks ($SIMTUNE_CHECKPOINT_STAMP=1) for one more key, `@checkpoint`: which
+checkpoint the report stands for (core.checkpoint_stamp); parsing strips it.
+`run_script(train)` turns a script's
 command line (`--name value` pairs or one `--config-json JSON` argument, and
 `--checkpoint-dir DIR`) into the call `train(config, reporter, checkpoint_dir)` (or
 `train(**config)` for a function taking its hyperparameters as keywords, which reports
