@@ -19,8 +19,9 @@ import hashlib
 import os
 from collections.abc import Iterable
 
-STAMP_ENV = "SIMTUNE_CHECKPOINT_STAMP"
-STAMP_KEY = "@checkpoint"
+from simtune.core.report import STAMP_ENV, STAMP_KEY
+
+__all__ = ["STAMP_ENV", "STAMP_KEY", "checkpoint_stamp", "stamp_of"]
 
 
 def stamp_of(entries: Iterable[tuple[str, os.stat_result]]) -> str:

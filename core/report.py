@@ -32,13 +32,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-from simtune.core.checkpoint_stamp import STAMP_ENV, STAMP_KEY, checkpoint_stamp
-
 PREFIX = "[simtune] "
 CHECKPOINT_ENV = "SIMTUNE_CHECKPOINT_DIR"
 CHECKPOINT_ARG = "--checkpoint-dir"
 CONFIG_ARG = "--config-json"  # one argument holding the whole config as a JSON object
 CONFIG_ENV = "SIMTUNE_CONFIG"  # the config as JSON, beside the `--name value` pairs
+STAMP_ENV = "SIMTUNE_CHECKPOINT_STAMP"  # "1": each report names its checkpoint (below)
+STAMP_KEY = "@checkpoint"  # the reserved key of a report that does (core.checkpoint_stamp)
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 
@@ -89,7 +89,10 @@ _TRIAL_REPORTER: ContextVar[Reporter | None] = ContextVar("simtune_reporter", de
 
 def _write(stream: TextIO, metrics: dict[str, Any]) -> None:
     line = format_report(metrics)
-    if _STAMPED_DIR is not None:  # which checkpoint this report stands for (checkpoint_stamp)
+    if _STAMPED_DIR is not None:  # which checkpoint this report stands for
+        # imported here: this module alone is what SageMaker jobs ship (stdlib only)
+        from simtune.core.checkpoint_stamp import checkpoint_stamp
+
         line = line[:-1] + f', "{STAMP_KEY}": "{checkpoint_stamp(_STAMPED_DIR)}"}}'
     stream.write(line + "\n")
     stream.flush()
