@@ -94,8 +94,7 @@ class ObjectStorage:
                         with self.fs.open_output_stream(f"{self.base}/{rel}/{name}") as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
             finally:
-                for src, _ in opened.values():
-                    src.close()
+                _closed(opened)
             for name in [n for n in sent if n.startswith("checkpoints/") and n not in opened]:
                 self.fs.delete_file(f"{self.base}/{rel}/{name}")
                 del sent[name]
@@ -121,24 +120,17 @@ class ObjectStorage:
         if stamp is None or stamp is False:
             return None
         opened: dict[str, tuple[Any, os.stat_result]] = {}
-        try:
-            for path in paths:
-                try:
-                    src = open(path, "rb")  # noqa: SIM115 - closed by push
-                except FileNotFoundError:  # replaced meanwhile: a newer checkpoint
-                    if stamp is True:
-                        continue
-                    raise
-                opened[path.relative_to(local).as_posix()] = (src, os.fstat(src.fileno()))
-        except FileNotFoundError:
-            opened_ok = False
-        else:
-            opened_ok = stamp is True or stamp_of(
-                (n[len("checkpoints/"):], st) for n, (_, st) in opened.items()) == stamp
-        if not opened_ok:
-            for src, _ in opened.values():
-                src.close()
-            return None
+        for path in paths:
+            try:
+                src = open(path, "rb")  # noqa: SIM115 - closed by push
+            except FileNotFoundError:  # replaced meanwhile: a newer checkpoint
+                if stamp is True:
+                    continue
+                return _closed(opened)
+            opened[path.relative_to(local).as_posix()] = (src, os.fstat(src.fileno()))
+        if stamp is not True and stamp_of(
+                (n[len("checkpoints/"):], st) for n, (_, st) in opened.items()) != stamp:
+            return _closed(opened)
         return opened
 
     def pull(self, rel: str, local: Path, checkpoints: bool = True) -> bool:
@@ -207,6 +199,12 @@ class NodeMirror:
     def push(self, stamp: str | None | bool = True) -> None:
         """Upload the trial's directory; `stamp` gates its checkpoint (ObjectStorage.push)."""
         self.store.push(self.dir, self.rel, self._sent, stamp)
+
+
+def _closed(opened: dict[str, tuple[Any, os.stat_result]]) -> None:
+    """Close the files `_open_checkpoint` opened (None: to return as nothing to upload)."""
+    for src, _ in opened.values():
+        src.close()
 
 
 def _first_line(e: BaseException) -> str:
