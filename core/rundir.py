@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simtune.rundir")
 TRIALS = "trials"  # trial directories of the real backends
-LOGGED = ("tensorboard", "mlruns", "wandb")  # what the loggers write (core.loggers)
+LOGGED = ("tensorboard", "mlflow.db", "mlruns", "wandb")  # what the loggers write (core.loggers)
 # config keys that do not change a run's results (allow_single_fidelity only permits one;
 # logger only watches)
 IGNORED_KEYS = ("progress", "resume", "status_every", "allow_single_fidelity", "logger")

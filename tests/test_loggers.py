@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import textwrap
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -67,12 +66,17 @@ def scalars(logdir: Path, tag: str) -> list[tuple[int, float, float]]:
     return [(e.step, e.value, e.wall_time) for e in acc.Scalars(tag)]
 
 
-def mlflow_runs(out: Path) -> tuple[object, dict[int, object]]:
-    """The parent run and {trial id: run} in the file store of `out`."""
+def mlflow_client(out: Path, uri: str | None = None) -> object:
+    """MLflow's client of the run in `out` (its default database, or `uri`)."""
     from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    return MlflowClient(tracking_uri=uri or f"sqlite:///{(out / 'mlflow.db').resolve()}")
+
+
+def mlflow_runs(out: Path, uri: str | None = None) -> tuple[object, dict[int, object]]:
+    """The parent run and {trial id: run} in the MLflow store of `out` (or `uri`), read by
+    MLflow's client."""
+    client = mlflow_client(out, uri)
     experiment = client.get_experiment_by_name("simtune")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -172,14 +176,13 @@ def test_tensorboard_hparams_plugin_sees_every_trial(logged):
 
 
 def test_mlflow_has_a_parent_run_and_a_nested_run_per_trial(logged):
-    from mlflow.tracking import MlflowClient
-
     out, _, summary = logged
+    assert_mlflow_has_every_report(out)
     parent, children = mlflow_runs(out)
     assert sorted(children) == list(range(N_TRIALS))
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(summary.best)
-    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    client = mlflow_client(out)
     results = pd.read_csv(out / "results.csv")
     for trial_id, group in trial_rows(out).items():
         run = children[trial_id]
@@ -229,9 +232,8 @@ def test_a_resumed_run_logs_each_point_once(tmp_path):
     rows = trial_rows(out)
     parent, children = mlflow_runs(out)  # one parent: the resume continued it
     assert sorted(children) == list(range(8))
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    client = mlflow_client(out)
     for trial_id, group in rows.items():
         steps = list(group["epoch"].astype(int))
         tb = [s for s, _, _ in scalars(out / "tensorboard" / f"trial_{trial_id}",
@@ -249,6 +251,53 @@ def test_a_run_set_aside_takes_what_its_loggers_wrote_along(tmp_path):
     assert sorted(p.name for p in old.glob("trial_*")) == ["trial_0", "trial_1", "trial_2"]
     assert sorted(p.name for p in new.glob("trial_*")) == ["trial_0", "trial_1"]
     assert len(list((new / "trial_0").iterdir())) == 1  # one event file: the new run's
+
+
+def assert_mlflow_has_every_report(out: Path, uri: str | None = None) -> None:
+    """Each trial of results.csv has its MLflow run, its reports as `val_accuracy` history
+    (step = epoch), its last status as tag and its newest value as the run's metric."""
+    _, children = mlflow_runs(out, uri)
+    client = mlflow_client(out, uri)
+    assert sorted(children) == sorted(trial_rows(out))
+    for trial_id, group in trial_rows(out).items():
+        run = children[trial_id]
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [(m.step, m.value) for m in history] == list(zip(
+            group["epoch"].astype(int), group["val_accuracy"], strict=True)), trial_id
+        assert run.data.metrics["val_accuracy"] == group["val_accuracy"].iloc[-1]
+        assert run.data.tags["status"] == group["status"].iloc[-1]
+
+
+def test_mlflow_to_another_tracking_uri_goes_through_its_client(tmp_path, monkeypatch):
+    """A file store (any URI but a SQLite file): MLflow's client writes it, in full."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    out, uri = tmp_path / "run", (tmp_path / "mlruns").resolve().as_uri()
+    summary = simulated_run(out, make_loggers({"mlflow": {"tracking_uri": uri}}))
+    assert summary.complete and not (out / "mlflow.db").exists()
+    assert list((tmp_path / "mlruns").iterdir())  # MLflow's file store, not ours
+    assert_mlflow_has_every_report(out, uri)
+    assert mlflow_runs(out, uri)[0].info.status == "FINISHED"
+
+
+def test_a_database_of_tables_unknown_to_the_fast_writer_goes_through_mlflows_client(
+        tmp_path, monkeypatch, caplog):
+    """A schema whose tables lack a column the SQLite writer writes (as a future MLflow's
+    may): one warning, and MLflow's client writes the same runs."""
+    from simtune.core.loggers import mlflow_sqlite
+
+    monkeypatch.setitem(mlflow_sqlite.WRITES, "runs",
+                        (*mlflow_sqlite.WRITES["runs"], "shard"))
+    out = tmp_path / "run"
+    loggers = make_loggers({"mlflow": {}})
+    loggers[0].in_process = False  # its warning in this process, where caplog sees it
+    with caplog.at_level(logging.WARNING, logger="simtune.loggers"):
+        summary = simulated_run(out, loggers)
+    said = [r.getMessage() for r in caplog.records if r.name == "simtune.loggers"]
+    assert said == [f"logger mlflow: {(out / 'mlflow.db').resolve()}: MLflow's table runs "
+                    "lacks the columns ['shard'], which simtune's SQLite writer does not "
+                    "know; writing through MLflow's client instead (slower)"], said
+    assert summary.complete and not loggers[0].disabled
+    assert_mlflow_has_every_report(out)
 
 
 def test_a_logger_that_raises_is_disabled_with_one_warning(tmp_path, caplog):
@@ -281,10 +330,9 @@ class Sigint(Logger):
 
 def assert_every_report_logged(out: Path) -> None:
     """Each report in results.csv is in TensorBoard's and MLflow's record of its trial, once."""
-    from mlflow.tracking import MlflowClient
 
     _, children = mlflow_runs(out)
-    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    client = mlflow_client(out)
     for trial_id, group in trial_rows(out).items():
         steps = list(group["epoch"].astype(int))
         tb = [s for s, _, _ in scalars(out / "tensorboard" / f"trial_{trial_id}",
@@ -348,9 +396,7 @@ def test_running_trials_are_flushed_while_they_run(tmp_path):
             if trial.trial_id in seen or report.fidelity < 2 or decision.value != "continue":
                 return
             for logger in loggers:
-                written = threading.Event()
-                logger.submit(written.set)
-                assert written.wait(60)
+                assert logger.sync(60)
             seen[trial.trial_id] = len(scalars(out / "tensorboard" / f"trial_{trial.trial_id}",
                                                "val_accuracy"))
 

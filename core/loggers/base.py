@@ -1,14 +1,18 @@
 """What every logger shares: the lazy import of its library, the guard that disables a
-failing logger, the silence while a resumed run replays its recorded rows, and the thread
-that writes (core.loggers.writer).
+failing logger, the silence while a resumed run replays its recorded rows, and the writer
+it writes through: a thread (core.loggers.writer), or for a simulated run of a logger with
+`in_process`, a forked child process (core.loggers.process_writer).
 
 A logger is a Tuner callback (core.callbacks). Its subclass implements `start`,
 `trial_start`, `report`, `trial_end`, `flush` and `end`; the base calls them inside a
-guard: the first exception (in the loop or on the writer thread) disables the logger with
-one warning, and the run goes on. The hooks only keep what they are told in memory and
-`submit` whole batches to the writer thread: a trial's points at its end or pause, and
-every `flush_every` real seconds (`flush`), so a running job can be watched live. The
-run's end waits for the thread: when Tuner.run() returns, every log is written and closed.
+guard: the first exception (in the loop or on the writer) disables the logger with one
+warning, and the run goes on. The hooks only keep what they are told in memory and
+`submit` whole batches to the writer: a trial's points at its end or pause, and every
+`flush_every` real seconds (`flush`), so a running job can be watched live. The writer
+runs the logger's own methods (in the child: on its copy of the logger as it stood after
+`start`), so a writer-side method uses its arguments and the writer's own attributes only.
+The run's end waits for the writer: when Tuner.run() returns, every log is written and
+closed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from simtune.core.callbacks import Callback
+from simtune.core.loggers.process_writer import ProcessWriter
 from simtune.core.loggers.writer import BackgroundWriter
 from simtune.core.trial import Decision, Report, Trial
 
@@ -63,6 +68,10 @@ class Logger(Callback):
 
     name = "logger"
     flush_every = 1.0  # real seconds between batches of the running trials' points
+    # write a simulated run from a forked child process (core.loggers.process_writer): a
+    # simulated trial takes a fraction of a millisecond, and a thread sharing the interpreter
+    # lock would slow the loop; real runs keep the thread (no fork beside Ray's threads)
+    in_process = False
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = None if directory is None else Path(directory)
@@ -93,13 +102,23 @@ class Logger(Callback):
     def flush(self) -> None:
         """Submit what the running trials reported since their last batch."""
 
+    def idle(self) -> None:
+        """On the writer (thread or child process), each time it has written everything
+        submitted so far."""
+
     def end(self, summary: TuningSummary) -> None:
         """Submit the rest and the closing of the outside run."""
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run `fn(*args)` on the writer thread, after everything submitted before."""
+        """Run this logger's method `fn` with `args` on its writer, after everything
+        submitted before."""
         if self._writer is not None:
             self._writer.submit(fn, *args)
+
+    def sync(self, timeout: float = 60.0) -> bool:
+        """Wait until the writer has written everything submitted so far; False if `timeout`
+        s passed first or there is no writer."""
+        return self._writer is not None and self._writer.sync(timeout)
 
     # the Tuner's hooks, guarded
     def on_run_start(self, tuner: Tuner) -> None:
@@ -113,9 +132,15 @@ class Logger(Callback):
                 return
             self.directory = Path(where)
         self.time0 = time.time()  # a resumed run's stamps count from its resume
-        self._writer = BackgroundWriter(self.name, self._disable)
+        if (self.in_process and tuner.backend.name == "simulated"
+                and ProcessWriter.available()):
+            self._writer = ProcessWriter(self.name, self, self._disable)
+        else:
+            self._writer = BackgroundWriter(self.name, self._disable, self.idle)
         self._next_flush = time.monotonic() + self.flush_every
         self._guard(self.start, tuner)
+        if isinstance(self._writer, ProcessWriter):  # the child: a copy of this logger now
+            self._guard(self._writer.send)
 
     def on_trial_start(self, trial: Trial) -> None:
         self._guard(self.trial_start, trial)
@@ -135,6 +160,8 @@ class Logger(Callback):
         if not self.disabled:
             self._next_flush = time.monotonic() + self.flush_every
             self._guard(self.flush)
+            if isinstance(self._writer, ProcessWriter):
+                self._guard(self._writer.send)
 
     def on_run_end(self, summary: TuningSummary) -> None:
         if self.tuner is not None:

@@ -35,7 +35,7 @@ class TensorBoardLogger(Logger):
     """Writes the run as TensorBoard event files under `directory`/tensorboard (default: the
     run directory). Needs `pip install "simtune[tensorboard]"`.
 
-    The loop keeps a trial's points in memory; the writer thread writes them as one batch
+    The loop keeps a trial's points in memory; the writer writes them as one batch
     when the trial ends or pauses (and, for trials still running, every `flush_every` s).
 
     Example:
@@ -43,6 +43,7 @@ class TensorBoardLogger(Logger):
     """
 
     name = "tensorboard"
+    in_process = True
 
     def __init__(self, directory: str | Path | None = None) -> None:
         super().__init__(directory)
@@ -60,7 +61,7 @@ class TensorBoardLogger(Logger):
         self._pending: dict[int, list[tuple]] = {}  # trial id -> (kind, ...) not yet sent
         self._root_pending: list[tuple] = []
         self._described = False  # the HParams experiment is submitted
-        # the writer thread's side
+        # the writer's side (a thread, or the child process of a simulated run)
         self._writers: dict[int, Any] = {}  # trial id -> its open event file (RecordWriter)
         self._root: Any = None
         self.logdir = Path()
@@ -130,7 +131,7 @@ class TensorBoardLogger(Logger):
             self.submit(self._close, trial_id)
         self._send_root(close=True)
 
-    # the writer thread
+    # the writer
     def _open_root(self) -> None:
         self._root = self._open(self.logdir)
 

@@ -4,6 +4,7 @@ The loop hands over whole batches (a trial's points at its end, pause, or every
 `Logger.flush_every` real seconds) with `submit`; one thread runs them in the order given.
 `close` waits until every batch is written: a logger's `on_run_end` calls it, so the run
 returns (and metadata.json says complete) only once its logs are written and closed.
+`on_idle` runs each time the thread has caught up (a logger that buffers commits then).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ class BackgroundWriter:
         written
     """
 
-    def __init__(self, name: str, on_error: Callable[[Exception], None]) -> None:
-        self.on_error = on_error
+    def __init__(self, name: str, on_error: Callable[[Exception], None],
+                 on_idle: Callable[[], None] | None = None) -> None:
+        self.on_error, self.on_idle = on_error, on_idle
         self.failed = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name=f"simtune-logger-{name}",
@@ -39,6 +41,12 @@ class BackgroundWriter:
         """Run `fn(*args)` on the thread, after everything submitted before."""
         self._queue.put((fn, args))
 
+    def sync(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far has run; False if `timeout` s passed."""
+        done = threading.Event()
+        self._queue.put((done.set, ()))
+        return done.wait(timeout)
+
     def close(self, timeout: float | None = None) -> bool:
         """Write what is left and end the thread; False if `timeout` s passed first."""
         if self._thread.is_alive():
@@ -47,8 +55,9 @@ class BackgroundWriter:
         return not self._thread.is_alive()
 
     def _work(self) -> None:
+        pending = self._queue
         while True:
-            item = self._queue.get()
+            item = pending.get()
             if item is _CLOSE:
                 return
             if self.failed:
@@ -56,6 +65,9 @@ class BackgroundWriter:
             fn, args = item
             try:
                 fn(*args)
+                if self.on_idle is not None and pending.empty():
+                    self.on_idle()
             except Exception as e:  # the logger is disabled; the run goes on
                 self.failed = True
                 self.on_error(e)
+
