@@ -28,14 +28,21 @@ RUN_PY = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
 pytestmark = pytest.mark.skipif(not ProcessWriter.available(), reason="fork: Linux only")
 
 
+def interactive() -> None:
+    """In the child before exec: SIGINT as a terminal's process has it. (A shell without
+    job control, as CI's may be, starts background commands with SIGINT ignored; the
+    ignoring is inherited, and Python then keeps it.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_run(out: Path, cwd: Path) -> subprocess.Popen:
     """run.py: a long simulated run (Branin, ASHA) with TensorBoard and MLflow, in a
-    process group of its own."""
+    process group of its own, Ctrl-C as in a terminal."""
     return subprocess.Popen(
         [sys.executable, str(RUN_PY), "benchmark=synthetic", "scheduler=asha",
          "stop.max_trials=1000000", "progress=false", "logger=[tensorboard,mlflow]",
-         f"hydra.run.dir={out}"], cwd=cwd, start_new_session=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+         f"hydra.run.dir={out}"], cwd=cwd, start_new_session=True, preexec_fn=interactive,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "SIMTUNE_CACHE": str(cwd / "cache")})
 
 

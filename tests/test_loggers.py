@@ -345,10 +345,11 @@ def assert_every_report_logged(out: Path) -> None:
 @pytest.fixture
 def interactive_sigint():
     """SIGINT raising KeyboardInterrupt, as in an interactive shell, for one test: whatever
-    disposition the test process had is restored after. (In one CI run of 2026-12-06 this
-    test's SIGINT never reached the Tuner; the Tuner holds Ctrl-C only over Python's default
-    handler, so some other disposition was in place; which test or library set it was not
-    found.)"""
+    disposition the test process had is restored after. (A shell without job control, as
+    CI's may be, starts background commands with SIGINT ignored; the ignoring is inherited
+    by every process below, Python keeps it, and the Tuner holds Ctrl-C only over Python's
+    default handler. That is why this test's SIGINT never reached the Tuner in one CI run.)
+    """
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)

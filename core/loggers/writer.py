@@ -70,4 +70,3 @@ class BackgroundWriter:
             except Exception as e:  # the logger is disabled; the run goes on
                 self.failed = True
                 self.on_error(e)
-
