@@ -1,14 +1,16 @@
 """Retries of failed trials (`retries=N`; Python: `Tuner(..., retries=N)`).
 
 A trial that fails on its backend (a crash, a non-zero exit, a killed worker, a failed
-SageMaker job; not a report the Tuner rejects, such as a missing metric, which would
-fail again) is started again from its newest checkpoint (Backend.restart) up to N times
-before it counts as failed. Each retry is one row of results.csv: status "retried", the
-fidelity the trial had reached, no metrics. The restarted training continues its
-curve: its reports at fidelities the trial already reported (a checkpoint older than
-its last report) are dropped, so no row repeats. The rows are the run's state: a resumed
-run replays the "retried" rows (core.results.recorded_events) and so keeps each trial's
-count of retries. Neither the scheduler nor the stop rules hear of a retry.
+SageMaker job; not a report the Tuner rejects, such as a missing metric, nor output that
+breaks the report protocol, such as a report without the fidelity or a malformed line:
+those would fail again, Failure.retryable) is started again from its newest checkpoint
+(Backend.restart) up to N times before it counts as failed. Each retry is one row of
+results.csv: status "retried", the fidelity the trial had reached, no metrics. The
+restarted training continues its curve: its reports at fidelities the trial already
+reported (a checkpoint older than its last report) are dropped, so no row repeats. The
+rows are the run's state: a resumed run replays the "retried" rows
+(core.results.recorded_events) and so keeps each trial's count of retries. Neither the
+scheduler nor the stop rules hear of a retry.
 
 Example:
     >>> Tuner(scheduler=sched, backend=PythonBackend(train), stop=stop, retries=2)  # doctest: +SKIP

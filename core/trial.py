@@ -60,11 +60,14 @@ class Report:
 
 @dataclass(slots=True)
 class Failure:
-    """A trial that failed, with a one-line reason."""
+    """A trial that failed, with a one-line reason. `retryable=False`: the trial's own output
+    broke the report protocol (a report without the fidelity, a malformed line), which a
+    retry (core.retries) would only repeat."""
 
     trial_id: int
     time: float
     reason: str
+    retryable: bool = True
 
 
 @dataclass(frozen=True, slots=True)

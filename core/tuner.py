@@ -356,7 +356,7 @@ class Tuner:
         trial = self.trials[failure.trial_id]
         if trial.trial_id not in self._running:
             return  # the trial was stopped or paused already: its failure changes nothing
-        if retry and self.retries.take(trial, failure):  # its row says so; it runs on
+        if retry and failure.retryable and self.retries.take(trial, failure):  # it runs on
             self._write(trial, failure.time, trial.fidelity, {}, "", Status.RETRIED)
             if restart:
                 self.backend.restart(trial)

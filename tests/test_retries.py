@@ -85,16 +85,18 @@ def test_local_backend_retries_the_script(tmp_path):
 
 
 def tune(out: Path, *, retries: int = 0, max_trials: int = 2, scheduler: str = "random",
-         callbacks=(), backend: str = "python", **scheduler_args) -> Tuner:
-    """crash_once.py on `backend` from Python, `Tuner(..., retries=retries)`."""
+         callbacks=(), backend: str = "python", fidelity: str = "epoch",
+         **scheduler_args) -> Tuner:
+    """crash_once.py on `backend` from Python, `Tuner(..., retries=retries)`; `fidelity`:
+    the problem's (crash_once.py reports `epoch`)."""
     problem = problem_from_config({
         "name": "custom", "training": "experiments/examples/crash_once.py:train",
         "space": "experiments/examples/crash_once_space.yaml", "metric": "loss",
-        "mode": "min", "fidelity": "epoch", "max_fidelity": 6}, base=ROOT)
+        "mode": "min", "fidelity": fidelity, "max_fidelity": 6}, base=ROOT)
     parts = assemble(problem, scheduler, seed=0, stop=StoppingCriterion(max_trials=max_trials),
                      n_workers=2, scheduler_args=scheduler_args, backend=backend,
                      training="experiments/examples/crash_once.py:train", out_dir=out)
-    session = open_run(out, fidelity="epoch", metrics=["loss"],
+    session = open_run(out, fidelity=fidelity, metrics=["loss"],
                        hyperparameters=list(problem.space))
     tuner = Tuner(scheduler=parts.scheduler, backend=parts.backend, stop=parts.stop,
                   n_workers=2, results=session.writer, progress=False, callbacks=callbacks,
@@ -108,6 +110,20 @@ def test_without_retries_the_crash_fails_the_trial(tmp_path):
     tune(tmp_path)
     for rows in rows_of(tmp_path).values():
         assert rows["status"].tolist() == ["running", "running", "failed"]
+
+
+def test_a_report_without_the_fidelity_is_not_retried(tmp_path, caplog):
+    """crash_once.py reports `epoch`, the problem's fidelity is `round`: a retry would break
+    the report protocol again, so retries=2 leave each trial failed at its first report,
+    the reason its error, and no "retried" row."""
+    with caplog.at_level(logging.WARNING):
+        tuner = tune(tmp_path, retries=2, fidelity="round")
+    assert tuner.retries.counts == {}
+    for rows in rows_of(tmp_path).values():
+        assert rows["status"].tolist() == ["failed"]
+    errors = [t.extra["error"] for t in tuner.trials.values()]
+    assert len(errors) == 2 and all("report 1 lacks the fidelity 'round'" in e for e in errors)
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]
 
 
 def test_a_retry_from_an_older_checkpoint_repeats_no_row(tmp_path, monkeypatch):

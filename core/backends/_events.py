@@ -153,7 +153,7 @@ class TrialEvents:
                         ev.time,
                         f"report {proc.n_reports + 1} lacks the fidelity {self.fidelity!r}: "
                         f"{metrics}; report it, e.g. reporter({self.fidelity}=1, ...)",
-                        grace=0,
+                        grace=0, retryable=False,
                     )
                 ]
             fid = metrics[self.fidelity]
@@ -164,8 +164,9 @@ class TrialEvents:
                 del self._floor[tid]
             proc.n_reports += 1
             why = proc.check_fidelity(self.fidelity, fid, STALLED_REPORTS)
-            if why is not None:
-                return [self._fail(proc, ev.time, why, grace=0)]
+            if why is not None:  # a fidelity that is no whole number would be one again
+                return [self._fail(proc, ev.time, why, grace=0,
+                                   retryable=why.startswith("no progress"))]
             fid = int(fid)
             values = {k: v for k, v in metrics.items() if k != self.fidelity}
             report = Report(tid, t, fid, values)
@@ -182,7 +183,8 @@ class TrialEvents:
             return [previous] if previous is not None else []
         if ev.kind == "malformed":
             line_no, why = ev.payload
-            return [self._fail(proc, ev.time, f"malformed report on stdout line {line_no}: {why}")]
+            return [self._fail(proc, ev.time, f"malformed report on stdout line {line_no}: {why}",
+                               retryable=False)]
         if ev.kind == "overflow":
             return [self._fail(proc, ev.time, f"wrote more than {ev.payload:,} bytes of output")]
         if ev.kind == "broken":
@@ -209,7 +211,8 @@ class TrialEvents:
         why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
         return [self._fail(proc, ev.time, why)]
 
-    def _fail(self, proc: TrialRun, now: float, why: str, grace: float = 0.0) -> Failure:
+    def _fail(self, proc: TrialRun, now: float, why: str, grace: float = 0.0,
+              retryable: bool = True) -> Failure:
         proc.halted = True
         self._held.pop(proc.trial_id, None)
         self._gpus.release(proc.trial_id)
@@ -221,4 +224,4 @@ class TrialEvents:
         if tail:
             reason += f"\n--- last lines of {self.trial_dir(proc.trial_id) / 'stderr.txt'} ---\n"
             reason += tail
-        return Failure(proc.trial_id, now - self._t0, reason)
+        return Failure(proc.trial_id, now - self._t0, reason, retryable)

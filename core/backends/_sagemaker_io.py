@@ -45,12 +45,13 @@ def on_line(job: Job, message: str, t: float, fidelity: str,
     try:
         metrics = parse_report(message)
     except ValueError as e:
-        return [fail(job, t, f"malformed report in job {job.name} log: {e}")]
+        return [fail(job, t, f"malformed report in job {job.name} log: {e}", retryable=False)]
     if metrics is None:
         job.lines.append(message.rstrip("\n"))
         return []
     if fidelity not in metrics:
-        return [fail(job, t, f"report lacks the fidelity {fidelity!r}: {metrics}")]
+        return [fail(job, t, f"report lacks the fidelity {fidelity!r}: {metrics}",
+                     retryable=False)]
     fid = int(metrics[fidelity])
     values = {k: v for k, v in metrics.items() if k != fidelity}
     report = Report(job.trial_id, max(t, 0.0), fid, values)
@@ -85,13 +86,13 @@ def spot_interrupted(desc: dict[str, Any]) -> bool:
     return secondary in ("Interrupted", "MaxWaitTimeExceeded") or "spot" in reason
 
 
-def fail(job: Job, t: float, why: str) -> Failure:
+def fail(job: Job, t: float, why: str, retryable: bool = True) -> Failure:
     """The failure of `job` (halted now) with the last lines of its log."""
     job.halted = True
     reason = f"trial {job.trial_id}: {why}"
     if job.lines:
         reason += f"\n--- last log lines of {job.name} ---\n" + "\n".join(job.lines)
-    return Failure(job.trial_id, max(t, 0.0), reason)
+    return Failure(job.trial_id, max(t, 0.0), reason, retryable)
 
 
 class RunStore:
