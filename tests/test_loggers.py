@@ -179,6 +179,10 @@ def test_mlflow_has_a_parent_run_and_a_nested_run_per_trial(logged):
     out, _, summary = logged
     assert_mlflow_has_every_report(out)
     parent, children = mlflow_runs(out)
+    location = mlflow_client(out).get_experiment_by_name("simtune").artifact_location
+    assert location == (out / "mlartifacts").resolve().as_uri() + "/1"
+    for run in (parent, *children.values()):  # where MLflow would put their artifacts
+        assert run.info.artifact_uri == f"{location}/{run.info.run_id}/artifacts"
     assert sorted(children) == list(range(N_TRIALS))
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(summary.best)

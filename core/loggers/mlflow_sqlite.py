@@ -118,7 +118,7 @@ class SqliteRuns:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._check()
         self._artifacts = artifacts.resolve().as_uri()
-        self.experiment_id = self._experiment(experiment)
+        self.experiment_id, self._location = self._experiment(experiment)
         try:
             self.user = getpass.getuser()
         except Exception:  # no user name (a container with an unknown uid)
@@ -141,14 +141,16 @@ class SqliteRuns:
                 raise SchemaMismatch(f"{self.path}: MLflow's table {table} {what}, which "
                                      "simtune's SQLite writer does not know")
 
-    def _experiment(self, name: str) -> int:
-        found = self.db.execute("SELECT experiment_id, lifecycle_stage FROM experiments "
-                                "WHERE name = ?", (name,)).fetchone()
+    def _experiment(self, name: str) -> tuple[int, str]:
+        """The experiment `name` (created if missing): its id and artifact location."""
+        found = self.db.execute("SELECT experiment_id, lifecycle_stage, artifact_location "
+                                "FROM experiments WHERE name = ?", (name,)).fetchone()
         if found is not None:
             if found[1] != "active":
+                self.db.close()
                 raise ValueError(f"MLflow experiment {name!r} in {self.path} is deleted; restore "
                                  "it or choose another with logger.mlflow.experiment=...")
-            return int(found[0])
+            return int(found[0]), found[2] or f"{self._artifacts}/{found[0]}"
         now = _now_ms()
         with self.db:
             cursor = self.db.execute(
@@ -157,7 +159,7 @@ class SqliteRuns:
             eid = int(cursor.lastrowid)
             self.db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
                             (f"{self._artifacts}/{eid}", eid))
-        return eid
+        return eid, f"{self._artifacts}/{eid}"
 
     # reading (a resumed run continues its runs)
     def run_with_tag(self, key: str, value: str) -> str | None:
@@ -180,8 +182,7 @@ class SqliteRuns:
         """A new RUNNING run; its id."""
         run_id = uuid.uuid4().hex
         self._add("runs", (run_id, name, "UNKNOWN", "", "", self.user, "RUNNING", start_ms,
-                           None, "", "active",
-                           f"{self._artifacts}/{self.experiment_id}/{run_id}/artifacts",
+                           None, "", "active", f"{self._location}/{run_id}/artifacts",
                            self.experiment_id))
         self.log(run_id, tags={RUN_NAME_TAG: name, **tags})
         return run_id
@@ -245,9 +246,14 @@ class SqliteRuns:
         self.db.commit()
 
     def close(self) -> None:
-        """Commit, and leave mlflow.db alone (no write-ahead log beside it)."""
+        """Commit, and leave mlflow.db alone (no write-ahead log beside it, unless a reader,
+        such as `mlflow ui`, has it open: then the log stays, and SQLite reads it)."""
         self.commit()
-        self.db.execute("PRAGMA journal_mode = DELETE")
+        try:
+            self.db.execute("PRAGMA busy_timeout = 200")  # not SQLite's 5 s for a reader
+            self.db.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError:  # "database is locked": a reader holds it
+            pass
         self.db.close()
 
 
