@@ -140,6 +140,7 @@ def test_a_writer_process_killed_mid_run_disables_its_logger_once(tmp_path, capl
                 os.kill(writer._process.pid, signal.SIGKILL)
                 writer._process.join(10)
                 killed.append(writer._process.pid)
+                assert not self.sync(5)  # nobody to wait for: at once, and the warning
 
     tensorboard = KillWriter()
     bb = repository.load_shared("synthetic", "branin")

@@ -82,7 +82,11 @@ class ProcessWriter:
         self._batch.append((_SYNC, self._synced))
         self.send()
         while not self.failed and self._answers.poll(timeout):
-            kind, value = self._answers.recv()
+            try:
+                kind, value = self._answers.recv()
+            except EOFError:  # the child is gone
+                self._check()
+                return False
             if kind == "error":
                 self._fail(value)
             elif value == self._synced:
@@ -93,8 +97,8 @@ class ProcessWriter:
         """Hand over the rest and wait until the child has written it and ended; False if
         `timeout` s passed first."""
         self.send()
-        self._pending.put(None)  # the feeder ends the pipe; the child, having read it all
-        self._process.join(timeout)
+        self._pending.put(None)  # the feeder sends the end and closes the pipe; the child
+        self._process.join(timeout)  # ends once it has run everything before the end
         self._check()
         return not self._process.is_alive()
 
