@@ -96,6 +96,8 @@ class ProcessWriter:
     def close(self, timeout: float | None = None) -> bool:
         """Hand over the rest and wait until the child has written it and ended; False if
         `timeout` s passed first."""
+        if self._process is None:  # never started (its logger was disabled at its start)
+            return True
         self.send()
         self._pending.put(None)  # the feeder sends the end and closes the pipe; the child
         self._process.join(timeout)  # ends once it has run everything before the end
