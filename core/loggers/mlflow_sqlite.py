@@ -41,6 +41,25 @@ WRITES = {
 RUN_NAME_TAG = "mlflow.runName"
 
 
+def _insert(table: str, how: str = "INSERT") -> str:
+    """The statement inserting one row of `table`'s WRITES columns, in their order."""
+    columns = WRITES[table]
+    return f"{how} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+INSERTS = {  # rows are tuples in WRITES' order; a tag is replaced, a repeated point ignored
+    "runs": _insert("runs"),
+    "tags": _insert("tags", "INSERT OR REPLACE"),
+    "params": _insert("params", "INSERT OR IGNORE"),
+    "metrics": _insert("metrics", "INSERT OR IGNORE"),
+}
+# the newest point by (step, timestamp, value), as MLflow's store keeps it
+UPSERT_LATEST = (_insert("latest_metrics") + " ON CONFLICT (key, run_uuid) DO UPDATE SET "
+                 "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "
+                 "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, "
+                 "excluded.value) > (step, timestamp, value)")
+
+
 class SchemaMismatch(ValueError):
     """The database's tables are not the ones this writer writes."""
 
@@ -222,22 +241,9 @@ class SqliteRuns:
         latest = [(key, value, stamp, step, 0, run_id) for run_id, key in sorted(changed)
                   for step, stamp, value in (self._latest[(run_id, key)],)]
         run = self.db.executemany
-        run("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, "
-            "user_id, status, start_time, end_time, source_version, lifecycle_stage, "
-            "artifact_uri, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows.get("runs", ()))
-        run("INSERT OR REPLACE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
-            rows.get("tags", ()))
-        run("INSERT OR IGNORE INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
-            rows.get("params", ()))
-        run("INSERT OR IGNORE INTO metrics (key, value, timestamp, step, is_nan, run_uuid) "
-            "VALUES (?, ?, ?, ?, ?, ?)", rows.get("metrics", ()))
-        # newest by (step, timestamp, value), as MLflow's store keeps it
-        run("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, run_uuid) DO UPDATE SET "
-            "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "
-            "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, "
-            "excluded.value) > (step, timestamp, value)", latest)
+        for table, statement in INSERTS.items():
+            run(statement, rows.get(table, ()))
+        run(UPSERT_LATEST, latest)
         run("UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?", ends)
 
     def commit(self) -> None:
