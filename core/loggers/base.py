@@ -139,8 +139,7 @@ class Logger(Callback):
             self._writer = BackgroundWriter(self.name, self._disable, self.idle)
         self._next_flush = time.monotonic() + self.flush_every
         self._guard(self.start, tuner)
-        if isinstance(self._writer, ProcessWriter):  # the child: a copy of this logger now
-            self._guard(self._writer.send)
+        self._guard(self._writer.send)  # a process writer forks here: a copy of the logger now
 
     def on_trial_start(self, trial: Trial) -> None:
         self._guard(self.trial_start, trial)
@@ -160,8 +159,7 @@ class Logger(Callback):
         if not self.disabled:
             self._next_flush = time.monotonic() + self.flush_every
             self._guard(self.flush)
-            if isinstance(self._writer, ProcessWriter):
-                self._guard(self._writer.send)
+            self._guard(self._writer.send)
 
     def on_run_end(self, summary: TuningSummary) -> None:
         if self.tuner is not None:

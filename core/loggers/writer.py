@@ -41,6 +41,10 @@ class BackgroundWriter:
         """Run `fn(*args)` on the thread, after everything submitted before."""
         self._queue.put((fn, args))
 
+    def send(self) -> None:
+        """Nothing to hand over: `submit` queues each call for the thread at once (the
+        process writer's batches are handed over here)."""
+
     def sync(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far has run; False if `timeout` s passed."""
         done = threading.Event()
