@@ -20,6 +20,7 @@ from simtune.core.loggers.process_writer import ProcessWriter
 from simtune.core.rundir import open_run
 from simtune.core.stopping import StoppingCriterion
 from simtune.experiments.assemble import assemble
+from tests.test_backend_contract import alive, wait_dead
 from tests.test_loggers import mlflow_client, mlflow_runs, scalars
 
 pytest.importorskip("tensorboardX")
@@ -72,15 +73,6 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def gone(pid: int) -> bool:
-    """The process has ended (a zombie nobody reaped counts as ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
-
-
 def test_ctrl_c_to_the_process_group_leaves_every_report_logged(tmp_path):
     """SIGINT to run.py's whole group (a terminal's Ctrl-C) reaches the logger children too:
     they ignore it, the Tuner ends the run, and every report results.csv holds is in the
@@ -88,11 +80,11 @@ def test_ctrl_c_to_the_process_group_leaves_every_report_logged(tmp_path):
     out = tmp_path / "run"
     proc = start_run(out, tmp_path)
     wait_for_rows(out, proc, 400)
-    loggers = [p for p in children_of(proc.pid) if not gone(p)]
+    loggers = [p for p in children_of(proc.pid) if alive(p)]
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "disabled" not in stderr, stderr[-3000:]
-    assert len(loggers) >= 2 and all(gone(p) for p in loggers)  # one child per logger
+    assert len(loggers) >= 2 and not any(alive(p) for p in loggers)  # one child per logger
     rows = pd.read_csv(out / "results.csv")
     assert 400 <= len(rows) < 1_000_000
     _, children = mlflow_runs(out)
@@ -113,14 +105,11 @@ def test_a_killed_tuner_leaves_no_logger_process_behind(tmp_path):
     proc = start_run(out, tmp_path)
     wait_for_rows(out, proc, 400)
     time.sleep(1.5)  # past MLflow's first commit of trials (every flush_every = 1 s)
-    loggers = [p for p in children_of(proc.pid) if not gone(p)]
+    loggers = [p for p in children_of(proc.pid) if alive(p)]
     assert len(loggers) >= 2
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    deadline = time.monotonic() + 30
-    while not all(gone(p) for p in loggers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert all(gone(p) for p in loggers)
+    assert all(wait_dead(p, 30.0) for p in loggers)
     _, children = mlflow_runs(out)
     assert children  # the trials committed before the kill
 
